@@ -1,0 +1,1 @@
+//! The consent ledger arithmetic: filled by the ledger work.
