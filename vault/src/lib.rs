@@ -1,0 +1,43 @@
+//! Cartable's vault: every byte Cartable keeps goes through here.
+//!
+//! - A database (SQLite in WAL mode by default, PostgreSQL for scale) through one sqlx pool and the same
+//!   runtime SQL on both; migrations per backend in `migrations/`.
+//! - A blob store (a local folder) for file contents, streamed and never held whole in memory.
+//! - Keys: a master age identity in a key file; each family its own X25519 identity wrapped to it. Record bodies,
+//!   file contents and names, member names and birth dates are encrypted to the family key.
+//! - Reads of family data take a [`Permit`](cartable_consent::Permit), which only a positive decision of the
+//!   authorizer yields; every decision is appended to the family's consent ledger.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), cartable_vault::Error> {
+//! use cartable_consent::{Action, AgeRules, Doctype, Principal, Resource, Role};
+//! use cartable_vault::{NewRecord, Vault, VaultConfig};
+//!
+//! let vault = Vault::open(VaultConfig::embedded("./cartable-data".into())).await?;
+//! let family = vault.create_family("Martin").await?;
+//! let child = vault.add_member(family, Role::Child, "Léa", Some(time::macros::date!(2014 - 05 - 02))).await?;
+//! let resource = Resource::Collection { child, doctype: Doctype::Grades };
+//! let permit = vault.authorize(family, Principal::Operator, Action::Write, resource).await?.into_permit()?;
+//! let body = serde_json::json!({"subject": "maths", "grade": 15.5});
+//! let id = vault.put_record(&permit, NewRecord { child, doctype: Doctype::Grades, source: "operator".into(), body }).await?;
+//! # let _ = id; Ok(()) }
+//! ```
+
+#[cfg(test)]
+mod age_conformance;
+mod blobs;
+mod db;
+mod error;
+mod grants;
+mod keys;
+mod ledger;
+mod records;
+mod vault;
+
+pub use db::Backend;
+pub use error::{Error, Result};
+pub use grants::{ApprovalResult, NewRequest};
+pub use keys::MasterKey;
+pub use ledger::{LedgerEntry, LedgerFilter, VerifyReport};
+pub use records::{FileInfo, NewRecord, RecordDocument, RecordFilter, RecordSummary};
+pub use vault::{MemberInfo, Vault, VaultConfig};

@@ -1,0 +1,138 @@
+//! Configuration: one TOML file plus `CARTABLE_*` environment variables plus flags, in rising precedence.
+
+use std::path::{Path, PathBuf};
+
+use cartable_consent::AgeRules;
+use cartable_vault::VaultConfig;
+use serde::Deserialize;
+
+/// The commented default configuration, printed by `cartable default-config`.
+pub const DEFAULT_CONFIG: &str = r#"# Cartable configuration. Every key may also be set as an environment variable
+# (CARTABLE_DATA, CARTABLE_DATABASE_URL, CARTABLE_MASTER_KEY_FILE, CARTABLE_LISTEN, ...)
+# or as a command-line flag; flags win over variables, which win over this file.
+
+# The data folder: the SQLite database (unless database_url says otherwise), blobs and keys.
+data = "./cartable-data"
+
+# The database. Empty means SQLite inside the data folder.
+# For PostgreSQL: database_url = "postgres://cartable:secret@127.0.0.1:5432/cartable"
+database_url = ""
+
+# The master key file, which unlocks every family's key. Empty means <data>/keys/master.key.
+# Keep it apart from backups: a backup without it reveals nothing.
+master_key_file = ""
+
+# The ledger signing key (Ed25519). Empty means <data>/keys/ledger.key.
+ledger_key_file = ""
+
+# The name this server signs ledger checkpoints with; each family's log is <origin>/ledger/<family id>.
+ledger_origin = "cartable.localhost"
+
+# Where `cartable serve` listens.
+listen = "127.0.0.1:8080"
+
+# The age of digital consent (a child co-approves grants about their own data from it)
+# and the age of majority (the child then owns their data). French law: 15 and 18.
+digital_consent_age = 15
+majority_age = 18
+"#;
+
+/// The configuration file's keys; all optional, the defaults above fill the gaps.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub ledger_key_file: Option<PathBuf>,
+    pub ledger_origin: Option<String>,
+    pub listen: Option<String>,
+    pub digital_consent_age: Option<u8>,
+    pub majority_age: Option<u8>,
+}
+
+/// Everything resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub vault: VaultConfig,
+    pub listen: String,
+}
+
+/// What the command line said (flags already merged with `CARTABLE_*` variables by clap).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub data: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file `{0}`")]
+    Read(PathBuf),
+    #[error("the configuration file `{path}` is invalid: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Rule(String),
+}
+
+fn nonempty<T: AsRef<Path>>(p: Option<T>) -> Option<T> {
+    p.filter(|p| !p.as_ref().as_os_str().is_empty())
+}
+
+impl Config {
+    pub fn resolve(overrides: &Overrides) -> Result<Config, ConfigError> {
+        let file = match &overrides.config_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|_| ConfigError::Read(path.clone()))?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Invalid { path: path.clone(), reason: e.message().to_owned() })?
+            }
+            None => FileConfig::default(),
+        };
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let data = overrides.data.clone().or(file.data).unwrap_or_else(|| PathBuf::from("./cartable-data"));
+        let database_url = overrides.database_url.clone().filter(|u| !u.is_empty()).or(file.database_url.filter(|u| !u.is_empty()));
+        let master_key_file = nonempty(overrides.master_key_file.clone()).or(nonempty(file.master_key_file));
+        let ledger_key_file = nonempty(env("CARTABLE_LEDGER_KEY_FILE").map(PathBuf::from)).or(nonempty(file.ledger_key_file));
+        let ledger_origin = env("CARTABLE_LEDGER_ORIGIN").or(file.ledger_origin).unwrap_or_else(|| "cartable.localhost".to_owned());
+        let parse_age = |name: &str, from_file: Option<u8>, default: u8| -> Result<u8, ConfigError> {
+            match env(name) {
+                Some(v) => v.parse().map_err(|_| ConfigError::Rule(format!("{name} must be a whole number of years"))),
+                None => Ok(from_file.unwrap_or(default)),
+            }
+        };
+        let rules = AgeRules {
+            digital_consent_age: parse_age("CARTABLE_DIGITAL_CONSENT_AGE", file.digital_consent_age, 15)?,
+            majority_age: parse_age("CARTABLE_MAJORITY_AGE", file.majority_age, 18)?,
+        };
+        if rules.digital_consent_age == 0 || rules.digital_consent_age > rules.majority_age || rules.majority_age > 25 {
+            return Err(ConfigError::Rule("the ages must satisfy 0 < digital_consent_age <= majority_age <= 25".to_owned()));
+        }
+        let listen = overrides.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        Ok(Config {
+            vault: VaultConfig { data_dir: data, database_url, master_key_file, ledger_key_file, age_rules: rules, ledger_origin },
+            listen,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_default_config_parses_and_names_every_key() {
+        let parsed: FileConfig = toml::from_str(DEFAULT_CONFIG).expect("default config parses");
+        assert_eq!(parsed.data, Some(PathBuf::from("./cartable-data")));
+        assert_eq!(parsed.digital_consent_age, Some(15));
+        assert_eq!(parsed.majority_age, Some(18));
+        assert_eq!(parsed.listen.as_deref(), Some("127.0.0.1:8080"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<FileConfig>("colour = \"blue\"").is_err());
+    }
+}

@@ -1,0 +1,111 @@
+-- Cartable vault, SQLite. Migrations are never edited once landed: add a new file instead.
+-- Clear columns hold only ids, doctypes, states, timestamps (unix milliseconds) and sizes;
+-- every *_enc column is age-encrypted to the family key.
+
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE families (
+    id TEXT PRIMARY KEY,
+    wrapped_key BLOB NOT NULL,
+    name_enc BLOB NOT NULL,
+    version INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE members (
+    id TEXT PRIMARY KEY,
+    family_id TEXT NOT NULL REFERENCES families(id),
+    role TEXT NOT NULL CHECK (role IN ('guardian', 'child')),
+    name_enc BLOB NOT NULL,
+    birth_date_enc BLOB,
+    password_hash TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX members_by_family ON members(family_id);
+
+CREATE TABLE collections (
+    id TEXT PRIMARY KEY,
+    family_id TEXT NOT NULL REFERENCES families(id),
+    child_id TEXT NOT NULL REFERENCES members(id),
+    doctype TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (family_id, child_id, doctype)
+);
+
+CREATE TABLE records (
+    id TEXT PRIMARY KEY,
+    family_id TEXT NOT NULL REFERENCES families(id),
+    collection_id TEXT NOT NULL REFERENCES collections(id),
+    child_id TEXT NOT NULL,
+    doctype TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('record', 'file')),
+    source TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    body_enc BLOB,
+    blob_key TEXT,
+    size INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX records_by_collection ON records(family_id, collection_id, id);
+CREATE INDEX records_by_family ON records(family_id, id);
+
+CREATE TABLE services (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE grants (
+    id TEXT PRIMARY KEY,
+    family_id TEXT NOT NULL REFERENCES families(id),
+    service_id TEXT,
+    child_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    grant_json TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX grants_by_family ON grants(family_id, state);
+
+CREATE TABLE forbids (
+    family_id TEXT NOT NULL REFERENCES families(id),
+    doctype TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (family_id, doctype)
+);
+
+-- The ledger outlives the family: no foreign key, and its entries hold no personal data.
+CREATE TABLE ledger_heads (
+    family_id TEXT PRIMARY KEY,
+    size INTEGER NOT NULL
+);
+
+CREATE TABLE ledger_entries (
+    family_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    entry BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (family_id, idx)
+);
+
+CREATE TABLE ledger_nodes (
+    family_id TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (family_id, level, idx)
+);
+
+-- The latest signed checkpoint handed out for each tree size: `ledger verify` checks the log against them.
+CREATE TABLE ledger_checkpoints (
+    family_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    note TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (family_id, size)
+);

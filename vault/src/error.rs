@@ -1,0 +1,71 @@
+//! The vault's errors. Messages never carry a family's plaintext, a key, a path under the data folder or SQL.
+
+use cartable_consent::{Doctype, FamilyId, GrantId, MemberId, RecordId};
+
+/// Everything that can go wrong in the vault, as the layers above need to tell apart.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("family `{0}` does not exist")]
+    FamilyNotFound(FamilyId),
+    #[error("member `{0}` is not in this family")]
+    MemberNotFound(MemberId),
+    #[error("record `{0}` is not in this family")]
+    RecordNotFound(RecordId),
+    #[error("grant `{0}` is not in this family")]
+    GrantNotFound(GrantId),
+    #[error("service `{0}` is not registered")]
+    ServiceNotFound(String),
+    #[error("member `{0}` is not a child of this family")]
+    NotAChild(MemberId),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    Lifecycle(#[from] cartable_consent::lifecycle::LifecycleError),
+    #[error("access denied: {0}")]
+    Denied(String),
+    #[error("the permit does not cover this {0}")]
+    PermitMismatch(&'static str),
+    #[error("no grant may share `{0}` in this family")]
+    Forbidden(Doctype),
+    #[error("key error: {0}")]
+    Key(String),
+    #[error("the encrypted data of this family could not be decrypted (wrong key or corrupted data)")]
+    Decrypt,
+    #[error("a stored blob is missing or truncated")]
+    BlobCorrupt,
+    #[error("the ledger of family `{family}` is broken at entry {index}: {reason}")]
+    LedgerBroken { family: FamilyId, index: u64, reason: String },
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("storage error: {0}")]
+    Io(String),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        // Only the kind of failure: sqlx messages can echo bound values.
+        let kind = match &e {
+            sqlx::Error::Database(db) => match db.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => "a unique constraint was violated",
+                sqlx::error::ErrorKind::ForeignKeyViolation => "a reference points to nothing",
+                _ => "the database refused the statement",
+            },
+            sqlx::Error::PoolTimedOut => "timed out waiting for a database connection",
+            sqlx::Error::Io(_) => "cannot reach the database",
+            sqlx::Error::Configuration(_) => "invalid database configuration",
+            sqlx::Error::Migrate(_) => "the database migrations failed",
+            sqlx::Error::RowNotFound => "an expected row is missing",
+            _ => "the database failed",
+        };
+        tracing::debug!(error = %e, "database error");
+        Error::Database(kind.to_owned())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e.kind().to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

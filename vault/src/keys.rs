@@ -1,0 +1,172 @@
+//! Keys: the master identity (a key file), family identities wrapped to it, and the ledger's signing key.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use age::secrecy::ExposeSecret;
+use age::x25519;
+
+use crate::error::{Error, Result};
+
+/// The server's master age identity. Family keys are wrapped to its recipient.
+pub struct MasterKey {
+    identity: x25519::Identity,
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterKey").field("recipient", &self.recipient_string()).finish_non_exhaustive()
+    }
+}
+
+impl MasterKey {
+    pub fn generate() -> Self {
+        MasterKey { identity: x25519::Identity::generate() }
+    }
+
+    pub fn recipient_string(&self) -> String {
+        self.identity.to_public().to_string()
+    }
+
+    /// Reads a key file in age-keygen's format (comments allowed, one identity).
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::Key(format!("the master key file `{}` is missing", path.display())),
+            _ => Error::Key(format!("cannot read the master key file `{}`", path.display())),
+        })?;
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+            .ok_or_else(|| Error::Key(format!("the master key file `{}` holds no key", path.display())))?;
+        let identity = x25519::Identity::from_str(line)
+            .map_err(|_| Error::Key(format!("the master key file `{}` is corrupted", path.display())))?;
+        Ok(MasterKey { identity })
+    }
+
+    /// Writes the key file with mode 0600, atomically (temporary file, fsync, rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = format!(
+            "# Cartable master key: it unlocks every family's data. Keep it apart from backups.\n# public key: {}\n{}\n",
+            self.recipient_string(),
+            self.identity.to_string().expose_secret()
+        );
+        write_secret_file(path, text.as_bytes())
+    }
+
+    pub(crate) fn wrap(&self, family: &FamilyKey) -> Result<Vec<u8>> {
+        let secret = family.identity.to_string();
+        age::encrypt(&self.identity.to_public(), secret.expose_secret().as_bytes())
+            .map_err(|_| Error::Key("cannot wrap a family key".to_owned()))
+    }
+
+    pub(crate) fn unwrap(&self, wrapped: &[u8]) -> Result<FamilyKey> {
+        let plain = zeroize::Zeroizing::new(age::decrypt(&self.identity, wrapped).map_err(|_| {
+            Error::Key("a family key cannot be unwrapped with this master key".to_owned())
+        })?);
+        let text = std::str::from_utf8(&plain).map_err(|_| Error::Key("a wrapped family key is corrupted".to_owned()))?;
+        let identity =
+            x25519::Identity::from_str(text).map_err(|_| Error::Key("a wrapped family key is corrupted".to_owned()))?;
+        Ok(FamilyKey { identity })
+    }
+}
+
+/// One family's age identity, unwrapped; it wipes itself on drop (age's identity zeroizes its secret).
+pub struct FamilyKey {
+    identity: x25519::Identity,
+}
+
+impl std::fmt::Debug for FamilyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FamilyKey(..)")
+    }
+}
+
+impl FamilyKey {
+    pub(crate) fn generate() -> Self {
+        FamilyKey { identity: x25519::Identity::generate() }
+    }
+
+    pub(crate) fn recipient(&self) -> x25519::Recipient {
+        self.identity.to_public()
+    }
+
+    pub(crate) fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>> {
+        age::encrypt(&self.recipient(), plaintext).map_err(|_| Error::Key("encryption failed".to_owned()))
+    }
+
+    /// The streaming decryption path every blob read goes through: age authenticates each 64 KiB chunk and the
+    /// end of the stream, so a truncated or altered blob fails on read.
+    pub(crate) fn decrypt_reader<R: std::io::BufRead + Send + 'static>(&self, input: R) -> Result<Box<dyn std::io::Read + Send>> {
+        let decryptor = age::Decryptor::new_buffered(input).map_err(|_| Error::BlobCorrupt)?;
+        let reader = decryptor.decrypt(std::iter::once(&self.identity as &dyn age::Identity)).map_err(|_| Error::Decrypt)?;
+        Ok(Box::new(reader))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn from_identity_text(text: &str) -> Option<Self> {
+        x25519::Identity::from_str(text).ok().map(|identity| FamilyKey { identity })
+    }
+
+    pub(crate) fn decrypt(&self, ciphertext: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        age::decrypt(&self.identity, ciphertext).map(zeroize::Zeroizing::new).map_err(|_| Error::Decrypt)
+    }
+}
+
+/// The Ed25519 seed that signs ledger checkpoints; the key file is created on first start with mode 0600.
+pub(crate) fn load_or_create_ledger_seed(path: &Path) -> Result<zeroize::Zeroizing<[u8; 32]>> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            let line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')).unwrap_or("");
+            let bytes = zeroize::Zeroizing::new(
+                engine
+                    .decode(line)
+                    .map_err(|_| Error::Key(format!("the ledger key file `{}` is corrupted", path.display())))?,
+            );
+            let seed: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::Key(format!("the ledger key file `{}` is corrupted", path.display())))?;
+            Ok(zeroize::Zeroizing::new(seed))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+            rand::Rng::fill(&mut rand::rngs::OsRng, &mut seed[..]);
+            let text = zeroize::Zeroizing::new(format!(
+                "# Cartable ledger signing key (Ed25519 seed): it signs every family's ledger checkpoints.\n{}\n",
+                engine.encode(&seed[..])
+            ));
+            write_secret_file(path, text.as_bytes())?;
+            Ok(seed)
+        }
+        Err(_) => Err(Error::Key(format!("cannot read the ledger key file `{}`", path.display()))),
+    }
+}
+
+/// Writes a secret file readable by its owner only, never leaving a partial file behind.
+pub(crate) fn write_secret_file(path: &Path, contents: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let tmp: PathBuf = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("key")
+    ));
+    {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}

@@ -1,0 +1,591 @@
+//! The consent ledger's storage: entries, the tree's perfect subtree hashes, checkpoints; appends happen inside
+//! the caller's transaction, so a state change and its entry commit together.
+
+use std::collections::{BTreeMap, HashMap};
+
+use cartable_consent::ledger::{self as tlog, EventType, Hash, NodeKey, Receipt};
+use cartable_consent::{
+    Action, Doctype, FamilyId, Grant, GrantId, GrantState, Grantee, MemberId, Principal, RecordId, Resource, Role,
+    ServiceId,
+};
+use serde::Serialize;
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::db::to_millis;
+use crate::error::{Error, Result};
+use crate::vault::Vault;
+
+/// Everything an entry says, before it becomes a canonical receipt.
+#[derive(Debug, Clone)]
+pub(crate) struct ReceiptDraft {
+    family: FamilyId,
+    event: EventType,
+    actor: Principal,
+    actor_role: Option<Role>,
+    system: bool,
+    time: OffsetDateTime,
+    child: Option<MemberId>,
+    service: Option<ServiceId>,
+    grant: Option<GrantId>,
+    purposes: Vec<String>,
+    legal_basis: Option<String>,
+    categories: Vec<Doctype>,
+    actions: Vec<Action>,
+    resource: Option<RecordId>,
+    validity: Option<(OffsetDateTime, OffsetDateTime)>,
+    reasons: Vec<String>,
+}
+
+/// How a family member or a service withdraws consent: said in every grant receipt.
+const WITHDRAWAL: &str = "revoke the grant in Cartable (web, API DELETE /api/v1/families/{family}/grants/{grant}, or `cartable grant revoke`)";
+
+impl ReceiptDraft {
+    pub(crate) fn new(family: FamilyId, event: EventType, actor: Principal) -> Self {
+        ReceiptDraft {
+            family,
+            event,
+            actor,
+            actor_role: None,
+            system: false,
+            time: OffsetDateTime::now_utc(),
+            child: None,
+            service: None,
+            grant: None,
+            purposes: Vec::new(),
+            legal_basis: None,
+            categories: Vec::new(),
+            actions: Vec::new(),
+            resource: None,
+            validity: None,
+            reasons: Vec::new(),
+        }
+    }
+
+    pub(crate) fn for_grant(event: EventType, actor: Principal, grant: &Grant, at: OffsetDateTime) -> Self {
+        let mut d = ReceiptDraft::new(grant.family, event, actor).at(at);
+        d.child = Some(grant.child);
+        d.service = match grant.grantee {
+            Grantee::Service(s) => Some(s),
+            Grantee::Member(_) => None,
+        };
+        d.grant = Some(grant.id);
+        d.purposes = vec![grant.purpose.clone()];
+        d.legal_basis = Some(grant.legal_basis.as_str().to_owned());
+        d.categories = grant.doctypes.clone();
+        d.actions = grant.actions.clone();
+        if let (GrantState::Active, Some(until)) = (grant.state, grant.expires_at) {
+            d.validity = Some((at, until));
+        }
+        d
+    }
+
+    pub(crate) fn at(mut self, time: OffsetDateTime) -> Self {
+        self.time = time;
+        self
+    }
+
+    pub(crate) fn actor_role(mut self, role: Option<Role>) -> Self {
+        self.actor_role = role;
+        self
+    }
+
+    /// The entry records something the server did by itself (expiry, majority).
+    pub(crate) fn system(mut self) -> Self {
+        self.system = true;
+        self
+    }
+
+    pub(crate) fn categories(mut self, categories: Vec<Doctype>) -> Self {
+        self.categories = categories;
+        self
+    }
+
+    pub(crate) fn access(mut self, action: Action, resource: Resource) -> Self {
+        self.actions = vec![action];
+        match resource {
+            Resource::Record { id, child, doctype } => {
+                self.resource = Some(id);
+                self.child = Some(child);
+                self.categories = vec![doctype];
+            }
+            Resource::Collection { child, doctype } => {
+                self.child = Some(child);
+                self.categories = vec![doctype];
+            }
+            Resource::Register | Resource::Family => {}
+        }
+        if let Principal::Service(s) = self.actor {
+            self.service = Some(s);
+        }
+        self
+    }
+
+    pub(crate) fn reasons(mut self, reasons: Vec<String>) -> Self {
+        self.reasons = reasons;
+        self
+    }
+
+    fn into_receipt(self) -> Receipt {
+        let (kind, id) = if self.system {
+            ("system", None)
+        } else {
+            match self.actor {
+                Principal::Member(m) => (self.actor_role.map(Role::as_str).unwrap_or("member"), Some(m.to_string())),
+                Principal::Service(s) => ("service", Some(s.to_string())),
+                Principal::Dpo(d) => ("dpo", Some(d.to_string())),
+                Principal::Operator => ("operator", None),
+            }
+        };
+        Receipt {
+            receipt_id: uuid::Uuid::now_v7().to_string(),
+            schema_version: tlog::RECEIPT_SCHEMA_VERSION.to_owned(),
+            family: self.family,
+            event: self.event,
+            time: self.time,
+            principal: self.child,
+            actor: tlog::Actor { kind: kind.to_owned(), id },
+            service: self.service,
+            grant: self.grant,
+            purposes: self.purposes,
+            legal_basis: self.legal_basis,
+            data_categories: self.categories.iter().map(|d| d.as_str().to_owned()).collect(),
+            actions: self.actions.iter().map(|a| a.as_str().to_owned()).collect(),
+            resource: self.resource,
+            validity: self.validity.map(|(from, until)| tlog::Validity { from, until }),
+            withdrawal: self.grant.map(|_| WITHDRAWAL.to_owned()),
+            reasons: self.reasons,
+        }
+    }
+}
+
+/// Appends one entry to the family's log inside `tx`; returns its index.
+///
+/// The head row is updated first: that statement takes the family's write lock (a row lock on PostgreSQL, the
+/// database lock on SQLite), so concurrent appends form one linear log with no gap and no fork.
+pub(crate) async fn append(tx: &mut sqlx::Transaction<'_, sqlx::Any>, _origin: &str, draft: ReceiptDraft) -> Result<u64> {
+    let family = draft.family;
+    let size: i64 = sqlx::query("UPDATE ledger_heads SET size = size + 1 WHERE family_id = $1 RETURNING size")
+        .bind(family.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::FamilyNotFound(family))?
+        .get(0);
+    let index = (size - 1) as u64;
+    let created_at = to_millis(draft.time);
+    let bytes = draft.into_receipt().canonical_bytes();
+    let leaf = tlog::leaf_hash(&bytes);
+    let mut siblings = Vec::new();
+    for key in tlog::append_plan(index) {
+        siblings.push(read_node(tx, family, key).await?);
+    }
+    sqlx::query("INSERT INTO ledger_entries (family_id, idx, entry, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(family.to_string())
+        .bind(index as i64)
+        .bind(bytes)
+        .bind(created_at)
+        .execute(&mut **tx)
+        .await?;
+    for (key, hash) in tlog::append(index, leaf, &siblings) {
+        sqlx::query("INSERT INTO ledger_nodes (family_id, level, idx, hash) VALUES ($1, $2, $3, $4)")
+            .bind(family.to_string())
+            .bind(key.level as i64)
+            .bind(key.index as i64)
+            .bind(hash.to_vec())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(index)
+}
+
+async fn read_node(tx: &mut sqlx::Transaction<'_, sqlx::Any>, family: FamilyId, key: NodeKey) -> Result<Hash> {
+    let row = sqlx::query("SELECT hash FROM ledger_nodes WHERE family_id = $1 AND level = $2 AND idx = $3")
+        .bind(family.to_string())
+        .bind(key.level as i64)
+        .bind(key.index as i64)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| Error::LedgerBroken { family, index: key.index << key.level, reason: "a tree node is missing".to_owned() })?;
+    to_hash(family, key.index << key.level, row.get(0))
+}
+
+fn to_hash(family: FamilyId, index: u64, bytes: Vec<u8>) -> Result<Hash> {
+    bytes.try_into().map_err(|_| Error::LedgerBroken { family, index, reason: "a stored hash is not 32 bytes".to_owned() })
+}
+
+/// One entry as a reviewer sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerEntry {
+    pub index: u64,
+    pub receipt: Receipt,
+}
+
+/// Which entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerFilter {
+    pub since: Option<OffsetDateTime>,
+    pub event: Option<EventType>,
+    pub service: Option<ServiceId>,
+    pub after_index: Option<u64>,
+    pub limit: Option<u32>,
+}
+
+/// What `ledger verify` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub family: FamilyId,
+    pub size: u64,
+    /// Base64 of the root hash.
+    pub root: String,
+    /// How many signed checkpoints the log was checked against.
+    pub checkpoints_checked: usize,
+    /// How many grants were reconciled with the log.
+    pub grants_checked: usize,
+}
+
+const VERIFY_PAGE: i64 = 5_000;
+
+impl Vault {
+    pub async fn ledger_size(&self, family: FamilyId) -> Result<u64> {
+        let size: i64 = sqlx::query("SELECT size FROM ledger_heads WHERE family_id = $1")
+            .bind(family.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(Error::FamilyNotFound(family))?
+            .get(0);
+        Ok(size as u64)
+    }
+
+    /// Entries for review, oldest first, filtered.
+    pub async fn ledger_entries(&self, family: FamilyId, filter: &LedgerFilter) -> Result<Vec<LedgerEntry>> {
+        let limit = filter.limit.unwrap_or(1000).clamp(1, 10_000) as usize;
+        let mut out = Vec::new();
+        let mut after: i64 = filter.after_index.map(|a| a as i64).unwrap_or(-1);
+        // Filters on fields inside the canonical JSON are applied here; pages keep memory bounded.
+        loop {
+            let rows = sqlx::query(
+                "SELECT idx, entry FROM ledger_entries WHERE family_id = $1 AND idx > $2 AND ($3 IS NULL OR created_at >= $3) ORDER BY idx LIMIT $4",
+            )
+            .bind(family.to_string())
+            .bind(after)
+            .bind(filter.since.map(to_millis))
+            .bind(VERIFY_PAGE)
+            .fetch_all(self.pool())
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let index: i64 = row.get(0);
+                after = index;
+                let receipt = Receipt::from_canonical(&row.get::<Vec<u8>, _>(1)).map_err(|e| Error::LedgerBroken {
+                    family,
+                    index: index as u64,
+                    reason: e.to_string(),
+                })?;
+                if filter.event.is_some_and(|e| e != receipt.event) || filter.service.is_some_and(|s| Some(s) != receipt.service) {
+                    continue;
+                }
+                out.push(LedgerEntry { index: index as u64, receipt });
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The raw canonical bytes of one entry.
+    pub async fn ledger_entry_bytes(&self, family: FamilyId, index: u64) -> Result<Vec<u8>> {
+        Ok(sqlx::query("SELECT entry FROM ledger_entries WHERE family_id = $1 AND idx = $2")
+            .bind(family.to_string())
+            .bind(index as i64)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| Error::InvalidInput(format!("entry {index} is not in the ledger")))?
+            .get(0))
+    }
+
+    async fn nodes(&self, family: FamilyId, keys: &[NodeKey]) -> Result<HashMap<NodeKey, Hash>> {
+        let mut map = HashMap::with_capacity(keys.len());
+        for &key in keys {
+            if map.contains_key(&key) {
+                continue;
+            }
+            let row = sqlx::query("SELECT hash FROM ledger_nodes WHERE family_id = $1 AND level = $2 AND idx = $3")
+                .bind(family.to_string())
+                .bind(key.level as i64)
+                .bind(key.index as i64)
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or_else(|| Error::LedgerBroken { family, index: key.index << key.level, reason: "a tree node is missing".to_owned() })?;
+            map.insert(key, to_hash(family, key.index << key.level, row.get(0))?);
+        }
+        Ok(map)
+    }
+
+    /// The family log's origin line in checkpoints.
+    pub fn ledger_origin(&self, family: FamilyId) -> String {
+        format!("{}/ledger/{family}", self.inner.origin)
+    }
+
+    async fn root_at(&self, family: FamilyId, size: u64) -> Result<Hash> {
+        let nodes = self.nodes(family, &tlog::root_keys(size)).await?;
+        tlog::root_from(size, &nodes).map_err(|e| Error::LedgerBroken { family, index: size.saturating_sub(1), reason: e.to_string() })
+    }
+
+    /// A signed checkpoint (C2SP tlog-checkpoint as a signed note) of the family's log as it is now; it is kept
+    /// so that later verifications check the log against every checkpoint handed out.
+    pub async fn checkpoint(&self, family: FamilyId) -> Result<String> {
+        let size = self.ledger_size(family).await?;
+        let root = self.root_at(family, size).await?;
+        let note = self.inner.signer.sign_checkpoint(&tlog::Checkpoint { origin: self.ledger_origin(family), size, root });
+        sqlx::query("INSERT INTO ledger_checkpoints (family_id, size, note, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (family_id, size) DO NOTHING")
+            .bind(family.to_string())
+            .bind(size as i64)
+            .bind(&note)
+            .bind(to_millis(OffsetDateTime::now_utc()))
+            .execute(self.pool())
+            .await?;
+        Ok(note)
+    }
+
+    /// The proof of entry `index` in the C2SP tlog-proof form, with the entry itself and a fresh checkpoint.
+    pub async fn inclusion_proof(&self, family: FamilyId, index: u64) -> Result<String> {
+        let note = self.checkpoint(family).await?;
+        let checkpoint = self.inner.signer.verifier().verify_note(&note).map_err(|e| Error::Key(e.to_string()))?;
+        if index >= checkpoint.size {
+            return Err(Error::InvalidInput(format!("entry {index} is not in the ledger (size {})", checkpoint.size)));
+        }
+        let nodes = self.nodes(family, &tlog::inclusion_keys(index, checkpoint.size)).await?;
+        let hashes = tlog::inclusion_proof(index, checkpoint.size, &nodes)
+            .map_err(|e| Error::LedgerBroken { family, index, reason: e.to_string() })?;
+        let entry = self.ledger_entry_bytes(family, index).await?;
+        Ok(tlog::TlogProof { index, hashes, checkpoint_note: note, extra: Some(entry) }.to_text())
+    }
+
+    /// A consistency proof between two sizes of the family's log.
+    pub async fn consistency_proof(&self, family: FamilyId, old_size: u64, new_size: u64) -> Result<Vec<Hash>> {
+        let size = self.ledger_size(family).await?;
+        if old_size == 0 || old_size > new_size || new_size > size {
+            return Err(Error::InvalidInput(format!("a consistency proof needs 0 < old size <= new size <= {size}")));
+        }
+        let nodes = self.nodes(family, &tlog::consistency_keys(old_size, new_size)).await?;
+        tlog::consistency_proof(old_size, new_size, &nodes).map_err(|e| Error::LedgerBroken { family, index: old_size, reason: e.to_string() })
+    }
+
+    /// Replays the whole log: every entry must be canonical and in place, every stored tree hash must match the
+    /// recomputed one, every checkpoint handed out must be signed and consistent with the log, and the grants and
+    /// prohibitions in the database must be exactly what the log says. Memory stays O(log n) for the tree.
+    pub async fn verify_ledger(&self, family: FamilyId) -> Result<VerifyReport> {
+        let broken = |index: u64, reason: &str| Error::LedgerBroken { family, index, reason: reason.to_owned() };
+        let size = self.ledger_size(family).await?;
+        let mut stack: Vec<(NodeKey, Hash)> = Vec::new();
+        let mut expected = GrantReplay::default();
+        let mut next: u64 = 0;
+        let mut checkpoints: BTreeMap<u64, Hash> = BTreeMap::new();
+        let mut root_at_size: Option<Hash> = None;
+        let notes = sqlx::query("SELECT size, note FROM ledger_checkpoints WHERE family_id = $1 ORDER BY size")
+            .bind(family.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        let verifier = self.inner.signer.verifier();
+        for row in &notes {
+            let at: i64 = row.get(0);
+            let checkpoint = verifier
+                .verify_note(&row.get::<String, _>(1))
+                .map_err(|e| broken(at.max(1) as u64 - 1, &format!("a stored checkpoint does not verify: {e}")))?;
+            if checkpoint.size != at as u64 || checkpoint.origin != self.ledger_origin(family) {
+                return Err(broken(at.max(1) as u64 - 1, "a stored checkpoint names another log or size"));
+            }
+            checkpoints.insert(checkpoint.size, checkpoint.root);
+        }
+        loop {
+            let rows = sqlx::query("SELECT idx, entry FROM ledger_entries WHERE family_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3")
+                .bind(family.to_string())
+                .bind(next as i64)
+                .bind(VERIFY_PAGE)
+                .fetch_all(self.pool())
+                .await?;
+            if rows.is_empty() {
+                break;
+            }
+            let first = next;
+            let last = first + rows.len() as u64;
+            // The stored perfect nodes completed by this page's leaves, to compare with the recomputed ones.
+            let stored = sqlx::query(
+                "SELECT level, idx, hash FROM ledger_nodes WHERE family_id = $1 AND ((idx + 1) << level) > $2 AND ((idx + 1) << level) <= $3",
+            )
+            .bind(family.to_string())
+            .bind(first as i64)
+            .bind(last as i64)
+            .fetch_all(self.pool())
+            .await?;
+            let mut stored_nodes: HashMap<NodeKey, Vec<u8>> = HashMap::with_capacity(stored.len());
+            for row in stored {
+                let key = NodeKey { level: row.get::<i64, _>(0) as u8, index: row.get::<i64, _>(1) as u64 };
+                stored_nodes.insert(key, row.get(2));
+            }
+            for row in rows {
+                let index = row.get::<i64, _>(0) as u64;
+                if index != next {
+                    return Err(broken(next, "the entry is missing (the log has a gap)"));
+                }
+                if index >= size {
+                    return Err(broken(index, "the entry lies beyond the recorded size of the log"));
+                }
+                let bytes: Vec<u8> = row.get(1);
+                let receipt = Receipt::from_canonical(&bytes).map_err(|e| broken(index, &format!("the entry is not a canonical receipt: {e}")))?;
+                if receipt.family != family {
+                    return Err(broken(index, "the entry belongs to another family"));
+                }
+                expected.apply(index, &receipt).map_err(|reason| broken(index, &reason))?;
+                let leaf = tlog::leaf_hash(&bytes);
+                let siblings: Vec<Hash> = tlog::append_plan(index)
+                    .iter()
+                    .map(|_| stack.pop().map(|(_, h)| h))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| broken(index, "internal: the replay stack is short"))?;
+                let completed = tlog::append(index, leaf, &siblings);
+                for (key, hash) in &completed {
+                    match stored_nodes.get(key) {
+                        Some(h) if h.as_slice() == hash.as_slice() => {}
+                        Some(_) if key.level == 0 => return Err(broken(index, "the entry does not match its recorded hash (changed or moved)")),
+                        Some(_) => return Err(broken(key.index << key.level, "a recorded tree hash over this entry and the ones after it does not match")),
+                        None => return Err(broken(index, "a recorded tree hash is missing")),
+                    }
+                }
+                let top = *completed.last().expect("an append completes at least the leaf");
+                stack.push(top);
+                next += 1;
+                if let Some(root) = checkpoints.get(&next) {
+                    let computed = stack_root(&stack);
+                    if computed != *root {
+                        return Err(broken(index, "the log does not match a checkpoint signed earlier (history was rewritten)"));
+                    }
+                }
+                if next == size {
+                    root_at_size = Some(stack_root(&stack));
+                }
+            }
+        }
+        if next != size {
+            return Err(broken(next, "the entry is missing (the log is shorter than its recorded size)"));
+        }
+        let root = if size == 0 { tlog::empty_root() } else { root_at_size.expect("set when the last entry was read") };
+        if size > 0 && self.root_at(family, size).await? != root {
+            return Err(broken(size - 1, "the recorded tree does not match the entries"));
+        }
+        if let Some((&cp, _)) = checkpoints.iter().next_back() {
+            if cp > size {
+                return Err(broken(size, "a checkpoint signed earlier covers entries that are gone"));
+            }
+        }
+        let grants_checked = expected.reconcile(self, family).await.map_err(|(index, reason)| broken(index, &reason))?;
+        use base64::Engine as _;
+        Ok(VerifyReport {
+            family,
+            size,
+            root: base64::engine::general_purpose::STANDARD.encode(root),
+            checkpoints_checked: checkpoints.len(),
+            grants_checked,
+        })
+    }
+}
+
+/// The root of the tree whose perfect subtrees are on the stack (left to right): fold from the right.
+fn stack_root(stack: &[(NodeKey, Hash)]) -> Hash {
+    let mut iter = stack.iter().rev();
+    let mut acc = iter.next().map(|(_, h)| *h).unwrap_or_else(tlog::empty_root);
+    for (_, h) in iter {
+        acc = tlog::node_hash(h, &acc);
+    }
+    acc
+}
+
+/// What the log says the grants and prohibitions are.
+#[derive(Default)]
+struct GrantReplay {
+    grants: BTreeMap<GrantId, (u64, GrantState, Option<OffsetDateTime>)>,
+    forbids: BTreeMap<String, u64>,
+    erased_at: Option<u64>,
+}
+
+impl GrantReplay {
+    fn apply(&mut self, index: u64, r: &Receipt) -> Result<(), String> {
+        if let Some(at) = self.erased_at {
+            return Err(format!("an entry follows the family's erasure at entry {at}"));
+        }
+        let grant = r.grant;
+        let state = |s: &mut Self, new: GrantState, until: Option<OffsetDateTime>| -> Result<(), String> {
+            let g = grant.ok_or("a grant event names no grant")?;
+            let entry = s.grants.get_mut(&g).ok_or("the grant was never requested")?;
+            entry.0 = index;
+            entry.1 = new;
+            if until.is_some() {
+                entry.2 = until;
+            }
+            Ok(())
+        };
+        match r.event {
+            EventType::Request => {
+                let g = grant.ok_or("a request names no grant")?;
+                if self.grants.insert(g, (index, GrantState::Requested, None)).is_some() {
+                    return Err("the grant was requested twice".to_owned());
+                }
+            }
+            EventType::Approve => {
+                let until = r.validity.as_ref().map(|v| v.until);
+                let new = if until.is_some() { GrantState::Active } else { GrantState::Requested };
+                state(self, new, until)?;
+            }
+            EventType::Confirm => state(self, GrantState::Active, None)?,
+            EventType::Deny => state(self, GrantState::Denied, None)?,
+            EventType::Revoke => state(self, GrantState::Revoked, None)?,
+            EventType::Expire => state(self, GrantState::Expired, None)?,
+            EventType::MajorityTransition => state(self, GrantState::AwaitingConfirmation, None)?,
+            EventType::PolicyChange => {
+                for c in &r.data_categories {
+                    self.forbids.insert(c.clone(), index);
+                }
+            }
+            EventType::Erasure => self.erased_at = Some(index),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn reconcile(self, vault: &Vault, family: FamilyId) -> Result<usize, (u64, String)> {
+        let db_err = |e: Error| (0, format!("cannot read the database: {e}"));
+        if self.erased_at.is_some() {
+            return Ok(0);
+        }
+        let rows = sqlx::query("SELECT grant_json FROM grants WHERE family_id = $1")
+            .bind(family.to_string())
+            .fetch_all(vault.pool())
+            .await
+            .map_err(|e| db_err(e.into()))?;
+        let mut seen = 0;
+        for row in rows {
+            let grant: Grant = serde_json::from_str(&row.get::<String, _>(0)).map_err(|_| (0, "a stored grant is malformed".to_owned()))?;
+            let Some((index, state, until)) = self.grants.get(&grant.id) else {
+                return Err((0, format!("grant `{}` is in the database but not in the log", grant.id)));
+            };
+            if *state != grant.state || (grant.state == GrantState::Active && *until != grant.expires_at) {
+                return Err((*index, format!("grant `{}` is {} in the database but {} in the log", grant.id, grant.state.as_str(), state.as_str())));
+            }
+            seen += 1;
+        }
+        if seen != self.grants.len() {
+            let index = self.grants.values().map(|g| g.0).min().unwrap_or(0);
+            return Err((index, format!("the log names {} grants but the database holds {seen}", self.grants.len())));
+        }
+        let forbids: Vec<String> = vault.forbids(family).await.map_err(db_err)?.iter().map(|f| f.doctype.as_str().to_owned()).collect();
+        let logged: Vec<&String> = self.forbids.keys().collect();
+        if forbids.iter().collect::<Vec<_>>() != logged {
+            return Err((self.forbids.values().copied().max().unwrap_or(0), "the prohibitions in the database differ from the log".to_owned()));
+        }
+        Ok(seen)
+    }
+}
+

@@ -1,0 +1,390 @@
+//! Records and files: encrypted JSON documents, and blobs streamed through age.
+
+use std::io::Read;
+
+use cartable_consent::{Action, Doctype, FamilyId, MemberId, Permit, RecordId, Resource};
+use serde::Serialize;
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::db::{from_millis, to_millis};
+use crate::error::{Error, Result};
+use crate::vault::{Vault, parse_id};
+
+/// Bodies larger than this go to the blob store instead of the database row.
+const INLINE_BODY_LIMIT: usize = 64 * 1024;
+/// The largest record body accepted: records are documents; files are for anything bigger.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+const MAX_PAGE: u32 = 1000;
+
+/// A record to store: `body` must be a JSON object.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub child: MemberId,
+    pub doctype: Doctype,
+    /// Who wrote it: `operator`, `member:<id>` or `service:<id>`.
+    pub source: String,
+    pub body: serde_json::Value,
+}
+
+/// A file's metadata, stored encrypted beside its blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FileInfo {
+    pub name: String,
+    pub size: u64,
+    /// SHA-256 of the plaintext, hex.
+    pub sha256: String,
+}
+
+/// A record as its reader sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordDocument {
+    pub id: RecordId,
+    pub doctype: Doctype,
+    pub child: MemberId,
+    pub source: String,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileInfo>,
+    pub body: serde_json::Value,
+}
+
+/// A line of a listing: no contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordSummary {
+    pub id: RecordId,
+    pub doctype: Doctype,
+    pub child: MemberId,
+    pub kind: String,
+    pub version: i64,
+    pub size: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Which records to list, one page at a time (by id, which sorts by creation).
+#[derive(Debug, Clone, Default)]
+pub struct RecordFilter {
+    pub child: Option<MemberId>,
+    pub doctype: Option<Doctype>,
+    pub after: Option<RecordId>,
+    pub limit: Option<u32>,
+}
+
+fn check(permit: &Permit, action: Action) -> Result<()> {
+    if permit.action() != action {
+        return Err(Error::PermitMismatch("action"));
+    }
+    Ok(())
+}
+
+impl Vault {
+    /// What the rules need to know about a record: its child and doctype (clear columns, no decryption).
+    pub async fn record_resource(&self, family: FamilyId, id: RecordId) -> Result<Resource> {
+        let row = sqlx::query("SELECT child_id, doctype FROM records WHERE id = $1 AND family_id = $2")
+            .bind(id.to_string())
+            .bind(family.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(Error::RecordNotFound(id))?;
+        Ok(Resource::Record { id, child: parse_id(&row.get::<String, _>(0))?, doctype: parse_id(&row.get::<String, _>(1))? })
+    }
+
+    /// Stores one record; the permit must be for writing to the record's collection.
+    pub async fn put_record(&self, permit: &Permit, record: NewRecord) -> Result<RecordId> {
+        Ok(self.put_records(permit, vec![record]).await?.remove(0))
+    }
+
+    /// Stores records in one transaction (importers); the permit must cover their one collection.
+    pub async fn put_records(&self, permit: &Permit, records: Vec<NewRecord>) -> Result<Vec<RecordId>> {
+        check(permit, Action::Write)?;
+        let family = permit.family();
+        let Some(first) = records.first() else { return Ok(Vec::new()) };
+        let (child, doctype) = (first.child, first.doctype);
+        match permit.resource() {
+            Resource::Collection { child: c, doctype: d } if c == child && d == doctype => {}
+            Resource::Family => {}
+            _ => return Err(Error::PermitMismatch("collection")),
+        }
+        if records.iter().any(|r| r.child != child || r.doctype != doctype) {
+            return Err(Error::InvalidInput("a batch of records must all belong to one collection".to_owned()));
+        }
+        self.child(family, child).await?;
+        let key = self.family_key(family).await?;
+        let now = to_millis(OffsetDateTime::now_utc());
+        // Encrypt before the transaction: it is the slow part and needs no lock.
+        let mut prepared = Vec::with_capacity(records.len());
+        for r in &records {
+            if !r.body.is_object() {
+                return Err(Error::InvalidInput("a record body must be a JSON object".to_owned()));
+            }
+            validate_source(&r.source)?;
+            let plain = zeroize::Zeroizing::new(serde_json::to_vec(&r.body).map_err(|_| Error::InvalidInput("the record body is not valid JSON".to_owned()))?);
+            if plain.len() > MAX_BODY_BYTES {
+                return Err(Error::InvalidInput(format!("a record body may be at most {MAX_BODY_BYTES} bytes; store larger content as a file")));
+            }
+            let id = RecordId::new();
+            let (body_enc, blob_key) = if plain.len() > INLINE_BODY_LIMIT {
+                let blobs = self.inner.blobs.clone();
+                let key = key.clone();
+                let plain = plain.clone();
+                tokio::task::spawn_blocking(move || blobs.put(&key, family, id, &mut plain.as_slice()))
+                    .await
+                    .map_err(|_| Error::Io("a blob write was interrupted".to_owned()))??;
+                (None, Some(id.to_string()))
+            } else {
+                (Some(key.encrypt(&plain)?), None)
+            };
+            prepared.push((id, body_enc, blob_key, plain.len() as i64));
+        }
+        let result = async {
+            let mut tx = self.write_tx().await?;
+            let collection = ensure_collection(&mut tx, family, child, doctype, now).await?;
+            for ((id, body_enc, blob_key, size), r) in prepared.iter().zip(&records) {
+                sqlx::query(
+                    "INSERT INTO records (id, family_id, collection_id, child_id, doctype, kind, source, version, body_enc, blob_key, size, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'record', $6, 1, $7, $8, $9, $10, $10)",
+                )
+                .bind(id.to_string())
+                .bind(family.to_string())
+                .bind(&collection)
+                .bind(child.to_string())
+                .bind(doctype.as_str())
+                .bind(&r.source)
+                .bind(body_enc.clone())
+                .bind(blob_key.clone())
+                .bind(*size)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            for (id, _, blob_key, _) in &prepared {
+                if blob_key.is_some() {
+                    self.inner.blobs.delete(family, *id);
+                }
+            }
+            return Err(e);
+        }
+        Ok(prepared.into_iter().map(|p| p.0).collect())
+    }
+
+    /// Reads one record; the permit must be for reading that record.
+    pub async fn get_record(&self, permit: &Permit) -> Result<RecordDocument> {
+        check(permit, Action::Read)?;
+        let Resource::Record { id, .. } = permit.resource() else { return Err(Error::PermitMismatch("record")) };
+        let family = permit.family();
+        let row = sqlx::query(
+            "SELECT child_id, doctype, kind, source, version, body_enc, blob_key, created_at, updated_at FROM records WHERE id = $1 AND family_id = $2",
+        )
+        .bind(id.to_string())
+        .bind(family.to_string())
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(Error::RecordNotFound(id))?;
+        let key = self.family_key(family).await?;
+        let plain = match (row.get::<Option<Vec<u8>>, _>(5), row.get::<Option<String>, _>(6)) {
+            (Some(enc), _) => key.decrypt(&enc)?,
+            (None, Some(_)) => {
+                let blobs = self.inner.blobs.clone();
+                let key = key.clone();
+                tokio::task::spawn_blocking(move || -> Result<zeroize::Zeroizing<Vec<u8>>> {
+                    let mut out = zeroize::Zeroizing::new(Vec::new());
+                    blobs.open_reader(&key, family, id)?.read_to_end(&mut out).map_err(|_| Error::BlobCorrupt)?;
+                    Ok(out)
+                })
+                .await
+                .map_err(|_| Error::Io("a blob read was interrupted".to_owned()))??
+            }
+            (None, None) => return Err(Error::BlobCorrupt),
+        };
+        let decoded: serde_json::Value = serde_json::from_slice(&plain).map_err(|_| Error::Decrypt)?;
+        let kind: String = row.get(2);
+        let (file, body) = if kind == "file" {
+            let info: FileInfo = serde_json::from_value(decoded).map_err(|_| Error::Decrypt)?;
+            (Some(info), serde_json::json!({}))
+        } else {
+            (None, decoded)
+        };
+        Ok(RecordDocument {
+            id,
+            child: parse_id(&row.get::<String, _>(0))?,
+            doctype: parse_id(&row.get::<String, _>(1))?,
+            source: row.get(3),
+            version: row.get(4),
+            created_at: from_millis(row.get(7)),
+            updated_at: from_millis(row.get(8)),
+            file,
+            body,
+        })
+    }
+
+    /// Lists records without their contents; the permit must be for listing the collection (or the family).
+    pub async fn list_records(&self, permit: &Permit, filter: &RecordFilter) -> Result<Vec<RecordSummary>> {
+        check(permit, Action::List)?;
+        let family = permit.family();
+        let (child, doctype) = match permit.resource() {
+            Resource::Collection { child, doctype } => {
+                if filter.child.is_some_and(|c| c != child) || filter.doctype.is_some_and(|d| d != doctype) {
+                    return Err(Error::PermitMismatch("collection"));
+                }
+                (Some(child), Some(doctype))
+            }
+            Resource::Family => (filter.child, filter.doctype),
+            _ => return Err(Error::PermitMismatch("collection")),
+        };
+        let limit = filter.limit.unwrap_or(100).clamp(1, MAX_PAGE) as i64;
+        let rows = sqlx::query(
+            "SELECT id, doctype, child_id, kind, version, size, created_at FROM records \
+             WHERE family_id = $1 AND ($2 IS NULL OR child_id = $2) AND ($3 IS NULL OR doctype = $3) AND ($4 IS NULL OR id > $4) \
+             ORDER BY id LIMIT $5",
+        )
+        .bind(family.to_string())
+        .bind(child.map(|c| c.to_string()))
+        .bind(doctype.map(|d| d.as_str().to_owned()))
+        .bind(filter.after.map(|a| a.to_string()))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RecordSummary {
+                    id: parse_id(&row.get::<String, _>(0))?,
+                    doctype: parse_id(&row.get::<String, _>(1))?,
+                    child: parse_id(&row.get::<String, _>(2))?,
+                    kind: row.get(3),
+                    version: row.get(4),
+                    size: row.get(5),
+                    created_at: from_millis(row.get(6)),
+                })
+            })
+            .collect()
+    }
+
+    /// Streams a file into the vault, encrypted on the way; never holds it whole in memory.
+    pub async fn put_file(
+        &self,
+        permit: &Permit,
+        child: MemberId,
+        doctype: Doctype,
+        source: String,
+        name: String,
+        content: Box<dyn Read + Send>,
+    ) -> Result<RecordId> {
+        check(permit, Action::Write)?;
+        let family = permit.family();
+        match permit.resource() {
+            Resource::Collection { child: c, doctype: d } if c == child && d == doctype => {}
+            Resource::Family => {}
+            _ => return Err(Error::PermitMismatch("collection")),
+        }
+        validate_source(&source)?;
+        let name = validate_file_name(&name)?;
+        self.child(family, child).await?;
+        let key = self.family_key(family).await?;
+        let id = RecordId::new();
+        let blobs = self.inner.blobs.clone();
+        let blob_key = key.clone();
+        let (size, digest) = tokio::task::spawn_blocking(move || {
+            let mut content = content;
+            blobs.put(&blob_key, family, id, &mut content)
+        })
+        .await
+        .map_err(|_| Error::Io("a blob write was interrupted".to_owned()))??;
+        let info = FileInfo { name, size, sha256: hex(&digest) };
+        let meta = zeroize::Zeroizing::new(serde_json::to_vec(&info).expect("file info serializes"));
+        let now = to_millis(OffsetDateTime::now_utc());
+        let result = async {
+            let mut tx = self.write_tx().await?;
+            let collection = ensure_collection(&mut tx, family, child, doctype, now).await?;
+            sqlx::query(
+                "INSERT INTO records (id, family_id, collection_id, child_id, doctype, kind, source, version, body_enc, blob_key, size, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'file', $6, 1, $7, $8, $9, $10, $10)",
+            )
+            .bind(id.to_string())
+            .bind(family.to_string())
+            .bind(collection)
+            .bind(child.to_string())
+            .bind(doctype.as_str())
+            .bind(&source)
+            .bind(key.encrypt(&meta)?)
+            .bind(id.to_string())
+            .bind(size as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<_, Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            self.inner.blobs.delete(family, id);
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// Opens a file for reading: its metadata and a reader of its plaintext (blocking reads: use it on a
+    /// blocking thread). The permit must be for reading that record.
+    pub async fn open_file(&self, permit: &Permit) -> Result<(FileInfo, Box<dyn Read + Send>)> {
+        let doc = self.get_record(permit).await?;
+        let info = doc.file.ok_or_else(|| Error::InvalidInput(format!("record `{}` is not a file", doc.id)))?;
+        let key = self.family_key(permit.family()).await?;
+        let reader = self.inner.blobs.open_reader(&key, permit.family(), doc.id)?;
+        Ok((info, reader))
+    }
+}
+
+async fn ensure_collection(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    family: FamilyId,
+    child: MemberId,
+    doctype: Doctype,
+    now: i64,
+) -> Result<String> {
+    sqlx::query(
+        "INSERT INTO collections (id, family_id, child_id, doctype, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (family_id, child_id, doctype) DO NOTHING",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(family.to_string())
+    .bind(child.to_string())
+    .bind(doctype.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(sqlx::query("SELECT id FROM collections WHERE family_id = $1 AND child_id = $2 AND doctype = $3")
+        .bind(family.to_string())
+        .bind(child.to_string())
+        .bind(doctype.as_str())
+        .fetch_one(&mut **tx)
+        .await?
+        .get(0))
+}
+
+fn validate_source(source: &str) -> Result<()> {
+    let ok = source == "operator"
+        || source.strip_prefix("member:").is_some_and(|id| id.parse::<MemberId>().is_ok())
+        || source.strip_prefix("service:").is_some_and(|id| id.parse::<cartable_consent::ServiceId>().is_ok());
+    if ok { Ok(()) } else { Err(Error::InvalidInput("a record source is `operator`, `member:<id>` or `service:<id>`".to_owned())) }
+}
+
+fn validate_file_name(name: &str) -> Result<String> {
+    let name = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
+    if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+        return Err(Error::InvalidInput("a file name must be 1 to 255 characters, without control characters".to_owned()));
+    }
+    Ok(name.to_owned())
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,626 @@
+//! The vault handle: opening, families, members, key rotation and the authorization gate.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use cartable_consent::ledger::LedgerSigner;
+use cartable_consent::{
+    AccessRequest, Action, AgeRules, Authorizer, CompiledFamily, Decision, FamilyId, FamilySnapshot, Member, MemberId,
+    Principal, Resource, Role,
+};
+use sqlx::{AnyPool, Row};
+use time::{Date, OffsetDateTime};
+
+use crate::blobs::Blobs;
+use crate::db::{self, Backend, to_millis};
+use crate::error::{Error, Result};
+use crate::keys::{self, FamilyKey, MasterKey};
+use crate::ledger::ReceiptDraft;
+
+/// Where the vault lives and how it is keyed. Passed explicitly: there is no hidden default.
+#[derive(Debug, Clone)]
+pub struct VaultConfig {
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; `None` means the SQLite file inside `data_dir`.
+    pub database_url: Option<String>,
+    /// The master key file; `None` means `data_dir/keys/master.key`.
+    pub master_key_file: Option<PathBuf>,
+    /// The ledger signing key file; `None` means `data_dir/keys/ledger.key`.
+    pub ledger_key_file: Option<PathBuf>,
+    pub age_rules: AgeRules,
+    /// The name this server signs ledger checkpoints with, e.g. `cartable.example.org`.
+    pub ledger_origin: String,
+}
+
+impl VaultConfig {
+    /// The embedded default: SQLite and keys inside `data_dir`, French age rules.
+    pub fn embedded(data_dir: PathBuf) -> Self {
+        VaultConfig {
+            data_dir,
+            database_url: None,
+            master_key_file: None,
+            ledger_key_file: None,
+            age_rules: AgeRules::FRANCE,
+            ledger_origin: "cartable.localhost".to_owned(),
+        }
+    }
+
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file.clone().unwrap_or_else(|| self.data_dir.join("keys").join("master.key"))
+    }
+
+    fn ledger_key_path(&self) -> PathBuf {
+        self.ledger_key_file.clone().unwrap_or_else(|| self.data_dir.join("keys").join("ledger.key"))
+    }
+
+    fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| db::default_url(&self.data_dir))
+    }
+}
+
+/// A member as a guardian sees it (decrypted).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MemberInfo {
+    pub id: MemberId,
+    pub role: Role,
+    pub name: String,
+    pub birth_date: Option<Date>,
+}
+
+/// The vault. Cheap to clone; all clones share one pool, one key cache and one policy cache.
+#[derive(Clone)]
+pub struct Vault {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) pool: AnyPool,
+    pub(crate) backend: Backend,
+    pub(crate) blobs: Blobs,
+    pub(crate) master: Mutex<Arc<MasterKey>>,
+    master_path: PathBuf,
+    pub(crate) signer: LedgerSigner,
+    pub(crate) authorizer: Authorizer,
+    pub(crate) origin: String,
+    family_keys: Mutex<HashMap<FamilyId, Arc<FamilyKey>>>,
+    policies: Mutex<HashMap<FamilyId, (i64, Arc<CompiledFamily>)>>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault").field("backend", &self.inner.backend).finish_non_exhaustive()
+    }
+}
+
+const MASTER_RECIPIENT: &str = "master_recipient";
+
+impl Vault {
+    /// Opens (or creates) the vault. The master key file is created on first start only; later, a missing or
+    /// different key file is an error, never a silent new key.
+    pub async fn open(config: VaultConfig) -> Result<Vault> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let (pool, backend) = db::connect(&config.database_url()).await?;
+        let master_path = config.master_key_path();
+        let recorded: Option<String> = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(MASTER_RECIPIENT)
+            .fetch_optional(&pool)
+            .await?
+            .map(|row| row.get::<String, _>(0));
+        let master = match recorded {
+            None => {
+                let master = if master_path.exists() { MasterKey::load(&master_path)? } else {
+                    let key = MasterKey::generate();
+                    key.save(&master_path)?;
+                    key
+                };
+                // Two processes may race to initialise: the first recorded recipient wins.
+                sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                    .bind(MASTER_RECIPIENT)
+                    .bind(master.recipient_string())
+                    .execute(&pool)
+                    .await?;
+                let key = MasterKey::load(&master_path)?;
+                check_master(&pool, &key, &master_path).await?;
+                key
+            }
+            Some(_) => {
+                finish_interrupted_rotation(&master_path)?;
+                let key = MasterKey::load(&master_path)?;
+                check_master(&pool, &key, &master_path).await?;
+                key
+            }
+        };
+        let seed = keys::load_or_create_ledger_seed(&config.ledger_key_path())?;
+        let signer = LedgerSigner::from_seed(&config.ledger_origin, &seed)
+            .map_err(|e| Error::Key(format!("invalid ledger origin: {e}")))?;
+        let blobs = Blobs::open(config.data_dir.join("blobs"))?;
+        let vault = Vault {
+            inner: Arc::new(Inner {
+                pool,
+                backend,
+                blobs,
+                master: Mutex::new(Arc::new(master)),
+                master_path,
+                signer,
+                authorizer: Authorizer::new(config.age_rules),
+                origin: config.ledger_origin.clone(),
+                family_keys: Mutex::new(HashMap::new()),
+                policies: Mutex::new(HashMap::new()),
+            }),
+        };
+        vault.remove_orphan_blobs().await?;
+        Ok(vault)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    pub fn age_rules(&self) -> AgeRules {
+        self.inner.authorizer.rules()
+    }
+
+    /// The key text a verifier needs to check this server's checkpoints offline.
+    pub fn ledger_verifier_key(&self) -> String {
+        self.inner.signer.verifier_key()
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.inner.pool
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so a transaction
+    /// that reads before it writes waits its turn instead of failing when another process wrote in between.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.inner.backend {
+            Backend::Sqlite => self.inner.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.inner.pool.begin().await?,
+        })
+    }
+
+    pub(crate) fn master(&self) -> Arc<MasterKey> {
+        self.inner.master.lock().expect("master key lock").clone()
+    }
+
+    // --- families -------------------------------------------------------------------------------------------
+
+    pub async fn create_family(&self, name: &str) -> Result<FamilyId> {
+        let name = validate_name(name)?;
+        let id = FamilyId::new();
+        let key = FamilyKey::generate();
+        let mut tx = self.write_tx().await?;
+        // Re-read the master recipient inside the transaction: a rotation by another process must not leave
+        // a new family wrapped to a retired key.
+        let recorded: String = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(MASTER_RECIPIENT)
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+        let mut master = self.master();
+        if recorded != master.recipient_string() {
+            let reloaded = Arc::new(MasterKey::load(&self.inner.master_path)?);
+            if reloaded.recipient_string() != recorded {
+                return Err(Error::Key("the master key file does not match this vault".to_owned()));
+            }
+            *self.inner.master.lock().expect("master key lock") = reloaded.clone();
+            master = reloaded;
+        }
+        let wrapped = master.wrap(&key)?;
+        let name_enc = key.encrypt(name.as_bytes())?;
+        let now = to_millis(OffsetDateTime::now_utc());
+        sqlx::query("INSERT INTO families (id, wrapped_key, name_enc, version, created_at) VALUES ($1, $2, $3, 0, $4)")
+            .bind(id.to_string())
+            .bind(wrapped)
+            .bind(name_enc)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO ledger_heads (family_id, size) VALUES ($1, 0)")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.inner.family_keys.lock().expect("key cache lock").insert(id, Arc::new(key));
+        Ok(id)
+    }
+
+    pub async fn family_exists(&self, family: FamilyId) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 FROM families WHERE id = $1")
+            .bind(family.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .is_some())
+    }
+
+    pub async fn list_families(&self) -> Result<Vec<FamilyId>> {
+        let rows = sqlx::query("SELECT id FROM families ORDER BY id").fetch_all(self.pool()).await?;
+        rows.iter().map(|r| parse_id(&r.get::<String, _>(0))).collect()
+    }
+
+    /// The family's name, decrypted; the permit must cover the family.
+    pub async fn family_name(&self, permit: &cartable_consent::Permit) -> Result<String> {
+        let family = permit.family();
+        if !matches!(permit.resource(), Resource::Family) {
+            return Err(Error::PermitMismatch("family"));
+        }
+        let row = sqlx::query("SELECT name_enc FROM families WHERE id = $1")
+            .bind(family.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(Error::FamilyNotFound(family))?;
+        let key = self.family_key(family).await?;
+        let plain = key.decrypt(&row.get::<Vec<u8>, _>(0))?;
+        String::from_utf8(plain.to_vec()).map_err(|_| Error::Decrypt)
+    }
+
+    /// Erases a family: its key is destroyed first, then its rows, in one transaction that also appends the
+    /// erasure to its ledger (which stays, holding no personal data); then its blobs.
+    pub async fn delete_family(&self, family: FamilyId, actor: Principal) -> Result<()> {
+        let id = family.to_string();
+        let mut tx = self.write_tx().await?;
+        let destroyed = sqlx::query("UPDATE families SET wrapped_key = $1, version = version + 1 WHERE id = $2")
+            .bind(Vec::<u8>::new())
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        if destroyed.rows_affected() == 0 {
+            return Err(Error::FamilyNotFound(family));
+        }
+        for statement in [
+            "DELETE FROM records WHERE family_id = $1",
+            "DELETE FROM collections WHERE family_id = $1",
+            "DELETE FROM grants WHERE family_id = $1",
+            "DELETE FROM forbids WHERE family_id = $1",
+            "DELETE FROM members WHERE family_id = $1",
+            "DELETE FROM families WHERE id = $1",
+        ] {
+            sqlx::query(statement).bind(&id).execute(&mut *tx).await?;
+        }
+        let draft = ReceiptDraft::new(family, cartable_consent::ledger::EventType::Erasure, actor);
+        crate::ledger::append(&mut tx, &self.inner.origin, draft).await?;
+        tx.commit().await?;
+        self.forget(family);
+        self.inner.blobs.delete_family(family)?;
+        Ok(())
+    }
+
+    fn forget(&self, family: FamilyId) {
+        self.inner.family_keys.lock().expect("key cache lock").remove(&family);
+        self.inner.policies.lock().expect("policy cache lock").remove(&family);
+    }
+
+    /// Blob folders whose family is gone (a crash between erasure and blob removal): remove them.
+    async fn remove_orphan_blobs(&self) -> Result<()> {
+        let Ok(entries) = std::fs::read_dir(self.inner.blobs.root()) else { return Ok(()) };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(Ok(family)) = name.to_str().map(str::parse::<FamilyId>) else { continue };
+            if !self.family_exists(family).await? {
+                self.inner.blobs.delete_family(family)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn family_key(&self, family: FamilyId) -> Result<Arc<FamilyKey>> {
+        if let Some(key) = self.inner.family_keys.lock().expect("key cache lock").get(&family) {
+            return Ok(key.clone());
+        }
+        let row = sqlx::query("SELECT wrapped_key FROM families WHERE id = $1")
+            .bind(family.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(Error::FamilyNotFound(family))?;
+        let key = Arc::new(self.master().unwrap(&row.get::<Vec<u8>, _>(0))?);
+        self.inner.family_keys.lock().expect("key cache lock").insert(family, key.clone());
+        Ok(key)
+    }
+
+    // --- members --------------------------------------------------------------------------------------------
+
+    /// Adds a guardian or a child; a child needs a birth date, which is stored encrypted.
+    pub async fn add_member(&self, family: FamilyId, role: Role, name: &str, birth_date: Option<Date>) -> Result<MemberId> {
+        let name = validate_name(name)?;
+        match (role, birth_date) {
+            (Role::Child, None) => return Err(Error::InvalidInput("a child needs a birth date".to_owned())),
+            (_, Some(d)) if d > OffsetDateTime::now_utc().date() => {
+                return Err(Error::InvalidInput("a birth date cannot be in the future".to_owned()));
+            }
+            _ => {}
+        }
+        let key = self.family_key(family).await?;
+        let id = MemberId::new();
+        let name_enc = key.encrypt(name.as_bytes())?;
+        let birth_enc = birth_date.map(|d| key.encrypt(d.to_string().as_bytes())).transpose()?;
+        let mut tx = self.write_tx().await?;
+        bump_version(&mut tx, family).await?;
+        sqlx::query(
+            "INSERT INTO members (id, family_id, role, name_enc, birth_date_enc, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.to_string())
+        .bind(family.to_string())
+        .bind(role.as_str())
+        .bind(name_enc)
+        .bind(birth_enc)
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The family's members with their names; the permit must cover the family.
+    pub async fn list_members(&self, permit: &cartable_consent::Permit) -> Result<Vec<MemberInfo>> {
+        if !matches!(permit.resource(), Resource::Family) {
+            return Err(Error::PermitMismatch("family"));
+        }
+        let family = permit.family();
+        let key = self.family_key(family).await?;
+        let rows = sqlx::query("SELECT id, role, name_enc FROM members WHERE family_id = $1 ORDER BY id")
+            .bind(family.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        let members = self.members(family).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: MemberId = parse_id(&row.get::<String, _>(0))?;
+            let name = String::from_utf8(key.decrypt(&row.get::<Vec<u8>, _>(2))?.to_vec()).map_err(|_| Error::Decrypt)?;
+            let m = members.iter().find(|m| m.id == id).ok_or(Error::MemberNotFound(id))?;
+            out.push(MemberInfo { id, role: m.role, name, birth_date: m.birth_date });
+        }
+        Ok(out)
+    }
+
+    /// The members as the rules see them (ids, roles, birth dates), decrypted.
+    pub(crate) async fn members(&self, family: FamilyId) -> Result<Vec<Member>> {
+        let key = self.family_key(family).await?;
+        let rows = sqlx::query("SELECT id, role, birth_date_enc FROM members WHERE family_id = $1")
+            .bind(family.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let role: Role = row.get::<String, _>(1).parse().map_err(|_| Error::Decrypt)?;
+                let birth_date = match row.get::<Option<Vec<u8>>, _>(2) {
+                    None => None,
+                    Some(enc) => {
+                        let text = key.decrypt(&enc)?;
+                        let text = std::str::from_utf8(&text).map_err(|_| Error::Decrypt)?;
+                        Some(Date::parse(text, &time::format_description::well_known::Iso8601::DATE).map_err(|_| Error::Decrypt)?)
+                    }
+                };
+                Ok(Member { id: parse_id(&row.get::<String, _>(0))?, family, role, birth_date })
+            })
+            .collect()
+    }
+
+    pub(crate) async fn member(&self, family: FamilyId, id: MemberId) -> Result<Member> {
+        self.members(family).await?.into_iter().find(|m| m.id == id).ok_or(Error::MemberNotFound(id))
+    }
+
+    pub(crate) async fn child(&self, family: FamilyId, id: MemberId) -> Result<Member> {
+        let m = self.member(family, id).await?;
+        if m.role != Role::Child {
+            return Err(Error::NotAChild(id));
+        }
+        Ok(m)
+    }
+
+    /// Sets a member's password hash (computed by the caller, e.g. argon2id).
+    pub async fn set_password_hash(&self, family: FamilyId, member: MemberId, hash: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE members SET password_hash = $1 WHERE id = $2 AND family_id = $3")
+            .bind(hash)
+            .bind(member.to_string())
+            .bind(family.to_string())
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::MemberNotFound(member));
+        }
+        Ok(())
+    }
+
+    pub async fn password_hash(&self, member: MemberId) -> Result<Option<(FamilyId, String)>> {
+        let row = sqlx::query("SELECT family_id, password_hash FROM members WHERE id = $1")
+            .bind(member.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(match row {
+            Some(row) => match row.get::<Option<String>, _>(1) {
+                Some(hash) => Some((parse_id(&row.get::<String, _>(0))?, hash)),
+                None => None,
+            },
+            None => None,
+        })
+    }
+
+    // --- authorization --------------------------------------------------------------------------------------
+
+    /// Decides a request now, with Cedar, and appends the decision to the family's ledger before returning it.
+    pub async fn authorize(&self, family: FamilyId, principal: Principal, action: Action, resource: Resource) -> Result<Decision> {
+        self.authorize_at(family, principal, action, resource, OffsetDateTime::now_utc()).await
+    }
+
+    pub async fn authorize_at(
+        &self,
+        family: FamilyId,
+        principal: Principal,
+        action: Action,
+        resource: Resource,
+        now: OffsetDateTime,
+    ) -> Result<Decision> {
+        let compiled = self.compiled(family).await?;
+        let request = AccessRequest { principal, action, resource, now };
+        let decision = self.inner.authorizer.authorize(&compiled, &request);
+        let event = if decision.is_allowed() {
+            cartable_consent::ledger::EventType::AccessAllowed
+        } else {
+            cartable_consent::ledger::EventType::AccessDenied
+        };
+        let draft = ReceiptDraft::new(family, event, principal)
+            .at(now)
+            .access(action, resource)
+            .reasons(decision.reasons().to_vec());
+        let mut tx = self.write_tx().await?;
+        crate::ledger::append(&mut tx, &self.inner.origin, draft).await?;
+        tx.commit().await?;
+        Ok(decision)
+    }
+
+    /// Decides without logging: for `access check`, which explains a decision and reads no data.
+    pub async fn explain(&self, family: FamilyId, request: &AccessRequest) -> Result<Decision> {
+        let compiled = self.compiled(family).await?;
+        Ok(self.inner.authorizer.authorize(&compiled, request))
+    }
+
+    /// The Cedar text in force for a family.
+    pub async fn policy_text(&self, family: FamilyId) -> Result<String> {
+        Ok(self.compiled(family).await?.policy_text())
+    }
+
+    /// The family's compiled policies, rebuilt whenever the family's version moved (any process may move it).
+    pub(crate) async fn compiled(&self, family: FamilyId) -> Result<Arc<CompiledFamily>> {
+        let version: i64 = sqlx::query("SELECT version FROM families WHERE id = $1")
+            .bind(family.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(Error::FamilyNotFound(family))?
+            .get(0);
+        if let Some((v, c)) = self.inner.policies.lock().expect("policy cache lock").get(&family) {
+            if *v == version {
+                return Ok(c.clone());
+            }
+        }
+        // Read the snapshot and the version again together so a change in between is not cached as current.
+        let snapshot = FamilySnapshot {
+            family,
+            members: self.members(family).await?,
+            grants: self.grants_in_force(family).await?,
+            forbids: self.forbids(family).await?,
+        };
+        let compiled = Arc::new(
+            self.inner
+                .authorizer
+                .compile(&snapshot)
+                .map_err(|e| Error::InvalidInput(format!("the family's policies do not validate: {e}")))?,
+        );
+        let version_after: i64 = sqlx::query("SELECT version FROM families WHERE id = $1")
+            .bind(family.to_string())
+            .fetch_one(self.pool())
+            .await?
+            .get(0);
+        if version_after == version {
+            self.inner.policies.lock().expect("policy cache lock").insert(family, (version, compiled.clone()));
+        }
+        Ok(compiled)
+    }
+
+    // --- keys -----------------------------------------------------------------------------------------------
+
+    /// Re-wraps every family key under a new master identity, without re-encrypting any data, then replaces
+    /// the key file. The old identity is destroyed: backups taken before now need it, and that is the point of
+    /// crypto-shredding. Returns the number of family keys re-wrapped.
+    pub async fn rotate_master_key(&self) -> Result<usize> {
+        let old = self.master();
+        let new = MasterKey::generate();
+        let pending = pending_path(&self.inner.master_path);
+        new.save(&pending)?;
+        let mut tx = self.write_tx().await?;
+        // Taking the meta row first serializes rotations and family creations.
+        sqlx::query("UPDATE meta SET value = $1 WHERE key = $2")
+            .bind(new.recipient_string())
+            .bind(MASTER_RECIPIENT)
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query("SELECT id, wrapped_key FROM families").fetch_all(&mut *tx).await?;
+        let mut count = 0;
+        for row in rows {
+            let id: String = row.get(0);
+            let wrapped: Vec<u8> = row.get(1);
+            if wrapped.is_empty() {
+                continue;
+            }
+            let key = old.unwrap(&wrapped)?;
+            sqlx::query("UPDATE families SET wrapped_key = $1 WHERE id = $2")
+                .bind(new.wrap(&key)?)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            count += 1;
+        }
+        tx.commit().await?;
+        // INVARIANT: the database now names the new recipient; the pending file becomes the key file. If we crash
+        // before the rename, `open` finishes it.
+        std::fs::rename(&pending, &self.inner.master_path)?;
+        *self.inner.master.lock().expect("master key lock") = Arc::new(new);
+        Ok(count)
+    }
+}
+
+fn pending_path(master: &std::path::Path) -> PathBuf {
+    let mut p = master.as_os_str().to_owned();
+    p.push(".new");
+    PathBuf::from(p)
+}
+
+/// A rotation that committed but crashed before renaming the new key file into place.
+fn finish_interrupted_rotation(master_path: &std::path::Path) -> Result<()> {
+    let pending = pending_path(master_path);
+    if pending.exists() {
+        // Only the caller can tell which one the database names; `check_master` decides after this.
+        let candidate = MasterKey::load(&pending)?;
+        let current = MasterKey::load(master_path).ok();
+        if current.as_ref().map(|c| c.recipient_string()) != Some(candidate.recipient_string()) {
+            // Keep both until the database says which is right.
+            return Ok(());
+        }
+        std::fs::remove_file(&pending)?;
+    }
+    Ok(())
+}
+
+async fn check_master(pool: &AnyPool, key: &MasterKey, path: &std::path::Path) -> Result<()> {
+    let recorded: String = sqlx::query("SELECT value FROM meta WHERE key = $1")
+        .bind(MASTER_RECIPIENT)
+        .fetch_one(pool)
+        .await?
+        .get(0);
+    if recorded == key.recipient_string() {
+        return Ok(());
+    }
+    let pending = pending_path(path);
+    if let Ok(candidate) = MasterKey::load(&pending) {
+        if candidate.recipient_string() == recorded {
+            std::fs::rename(&pending, path)?;
+            return Ok(());
+        }
+    }
+    Err(Error::Key(format!("the master key file `{}` does not match this vault", path.display())))
+}
+
+pub(crate) async fn bump_version(tx: &mut sqlx::Transaction<'_, sqlx::Any>, family: FamilyId) -> Result<()> {
+    let done = sqlx::query("UPDATE families SET version = version + 1 WHERE id = $1")
+        .bind(family.to_string())
+        .execute(&mut **tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(Error::FamilyNotFound(family));
+    }
+    Ok(())
+}
+
+pub(crate) fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T> {
+    s.parse().map_err(|_| Error::Database("a stored id is malformed".to_owned()))
+}
+
+fn validate_name(name: &str) -> Result<&str> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(Error::InvalidInput("a name cannot be empty".to_owned()));
+    }
+    if name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(Error::InvalidInput("a name must be at most 200 characters, without control characters".to_owned()));
+    }
+    Ok(name)
+}

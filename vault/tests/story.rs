@@ -1,0 +1,321 @@
+//! The storage story: the same scenario on SQLite and, when `CARTABLE_TEST_DATABASE_URL` is set, on PostgreSQL.
+
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use cartable_consent::{Action, Doctype, FamilyId, Principal, Resource, Role};
+use cartable_vault::{Error, NewRecord, RecordFilter, Vault, VaultConfig};
+use sqlx::Connection;
+use time::macros::date;
+
+/// A vault in a fresh folder, on SQLite or on a fresh PostgreSQL database.
+struct Fixture {
+    dir: tempfile::TempDir,
+    config: VaultConfig,
+    pg: Option<String>,
+}
+
+fn pg_admin_url() -> Option<String> {
+    std::env::var("CARTABLE_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+async fn fixture(postgres: bool) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = VaultConfig::embedded(dir.path().join("data"));
+    let mut pg = None;
+    if postgres {
+        let admin = pg_admin_url().expect("postgres fixture needs CARTABLE_TEST_DATABASE_URL");
+        let name = format!("cartable_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        // The admin url names a database (`…/postgres`); the test's own database replaces it.
+        let url = format!("{}/{name}", &admin[..admin.rfind('/').expect("a database url has a path")]);
+        config.database_url = Some(url.clone());
+        pg = Some(url);
+    }
+    Fixture { dir, config, pg }
+}
+
+fn backends() -> Vec<bool> {
+    if pg_admin_url().is_some() {
+        vec![false, true]
+    } else {
+        eprintln!("PostgreSQL leg skipped: CARTABLE_TEST_DATABASE_URL is not set (scripts/test.sh sets it)");
+        vec![false]
+    }
+}
+
+async fn operator(vault: &Vault, family: FamilyId, action: Action, resource: Resource) -> cartable_consent::Permit {
+    vault.authorize(family, Principal::Operator, action, resource).await.unwrap().into_permit().unwrap()
+}
+
+/// Captures every log line the vault emits, at every level.
+#[derive(Clone, Default)]
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn all_bytes_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn pg_dump(url: &str) -> Vec<u8> {
+    let bin = std::env::var("CARTABLE_PG_DUMP").unwrap_or_else(|_| "pg_dump".to_owned());
+    let out = std::process::Command::new(bin).arg("--data-only").arg(url).output().expect("pg_dump runs");
+    assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_storage_story_runs_on_every_backend_and_no_plaintext_reaches_disk_or_logs() {
+    let sink = LogSink::default();
+    let writer = sink.clone();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish(),
+    );
+    for postgres in backends() {
+        story(postgres, &sink).await;
+    }
+}
+
+async fn story(postgres: bool, logs: &LogSink) {
+    let fx = fixture(postgres).await;
+    let marker = format!("ZQX{}MARK", uuid::Uuid::new_v4().simple());
+    let vault = Vault::open(fx.config.clone()).await.unwrap();
+
+    let family = vault.create_family(&format!("Famille {marker}")).await.unwrap();
+    let guardian = vault.add_member(family, Role::Guardian, &format!("Parent {marker}"), None).await.unwrap();
+    let child = vault.add_member(family, Role::Child, &format!("Léa {marker}"), Some(date!(2014 - 05 - 02))).await.unwrap();
+    let other_family = vault.create_family("Autre famille").await.unwrap();
+    let other_child = vault.add_member(other_family, Role::Child, "Tom", Some(date!(2013 - 01 - 09))).await.unwrap();
+    let _ = guardian;
+
+    // Records: small ones inline, a large one in the blob store.
+    let grades = Resource::Collection { child, doctype: Doctype::Grades };
+    let write = operator(&vault, family, Action::Write, grades).await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let body = serde_json::json!({"subject": "mathématiques", "grade": 12 + i, "comment": format!("{marker} très bien")});
+        ids.push(vault.put_record(&write, NewRecord { child, doctype: Doctype::Grades, source: "operator".into(), body }).await.unwrap());
+    }
+    let big_text = format!("{marker} ").repeat(5_000);
+    let big = vault
+        .put_record(&write, NewRecord { child, doctype: Doctype::Grades, source: "operator".into(), body: serde_json::json!({"notes": big_text}) })
+        .await
+        .unwrap();
+
+    // A file bigger than one age chunk, streamed in.
+    let docs = Resource::Collection { child, doctype: Doctype::Documents };
+    let write_docs = operator(&vault, family, Action::Write, docs).await;
+    let mut content = Vec::new();
+    for i in 0..40_000u32 {
+        content.extend_from_slice(format!("{marker} bulletin ligne {i}\n").as_bytes());
+    }
+    let file_id = vault
+        .put_file(&write_docs, child, Doctype::Documents, "operator".into(), format!("bulletin-{marker}.pdf"), Box::new(Cursor::new(content.clone())))
+        .await
+        .unwrap();
+
+    // Round trips.
+    let read = operator(&vault, family, Action::Read, vault.record_resource(family, ids[3]).await.unwrap()).await;
+    let doc = vault.get_record(&read).await.unwrap();
+    assert_eq!(doc.body["grade"], 15);
+    assert_eq!(doc.doctype, Doctype::Grades);
+    assert_eq!(doc.child, child);
+    let read_big = operator(&vault, family, Action::Read, vault.record_resource(family, big).await.unwrap()).await;
+    assert_eq!(vault.get_record(&read_big).await.unwrap().body["notes"].as_str().unwrap().len(), big_text.len());
+    let read_file = operator(&vault, family, Action::Read, vault.record_resource(family, file_id).await.unwrap()).await;
+    let (info, mut reader) = vault.open_file(&read_file).await.unwrap();
+    assert_eq!(info.name, format!("bulletin-{marker}.pdf"));
+    assert_eq!(info.size, content.len() as u64);
+    let back = tokio::task::spawn_blocking(move || {
+        let mut v = Vec::new();
+        reader.read_to_end(&mut v).unwrap();
+        v
+    })
+    .await
+    .unwrap();
+    assert_eq!(back, content);
+
+    // Listing, paginated, filtered by collection.
+    let list = operator(&vault, family, Action::List, grades).await;
+    let page1 = vault.list_records(&list, &RecordFilter { limit: Some(4), ..Default::default() }).await.unwrap();
+    let page2 = vault.list_records(&list, &RecordFilter { limit: Some(100), after: Some(page1[3].id), ..Default::default() }).await.unwrap();
+    assert_eq!(page1.len() + page2.len(), 11);
+    assert!(page1.iter().chain(&page2).all(|r| r.doctype == Doctype::Grades));
+
+    // Bad input changes nothing.
+    let count = |v: Vault| async move {
+        let permit = operator(&v, family, Action::List, Resource::Family).await;
+        v.list_records(&permit, &RecordFilter { limit: Some(1000), ..Default::default() }).await.unwrap().len()
+    };
+    let before = count(vault.clone()).await;
+    let err = vault
+        .put_record(&write, NewRecord { child, doctype: Doctype::Grades, source: "operator".into(), body: serde_json::json!([1, 2]) })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    let err = vault
+        .put_record(&write, NewRecord { child, doctype: Doctype::Grades, source: "nobody".into(), body: serde_json::json!({}) })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    // Another family's child: the authorizer refuses, and a permit for one collection does not cover another.
+    let decision = vault
+        .authorize(family, Principal::Operator, Action::Write, Resource::Collection { child: other_child, doctype: Doctype::Grades })
+        .await
+        .unwrap();
+    assert!(!decision.is_allowed(), "a child of another family must be refused");
+    let err = vault
+        .put_record(&write, NewRecord { child: other_child, doctype: Doctype::Grades, source: "operator".into(), body: serde_json::json!({}) })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::PermitMismatch(_)), "{err}");
+    assert_eq!(count(vault.clone()).await, before);
+    assert!(matches!(vault.record_resource(other_family, ids[0]).await.unwrap_err(), Error::RecordNotFound(_)));
+    // A read permit is not a write permit.
+    assert!(matches!(
+        vault.put_record(&read, NewRecord { child, doctype: Doctype::Grades, source: "operator".into(), body: serde_json::json!({}) }).await.unwrap_err(),
+        Error::PermitMismatch(_)
+    ));
+
+    // Concurrent writers in one process: every acknowledged write is there.
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let vault = vault.clone();
+        tasks.push(tokio::spawn(async move {
+            let permit = operator(&vault, family, Action::Write, Resource::Collection { child, doctype: Doctype::Homework }).await;
+            let mut mine = Vec::new();
+            for i in 0..15 {
+                let body = serde_json::json!({"task": t, "n": i});
+                mine.push(vault.put_record(&permit, NewRecord { child, doctype: Doctype::Homework, source: "operator".into(), body }).await.unwrap());
+            }
+            mine
+        }));
+    }
+    let mut written = Vec::new();
+    for t in tasks {
+        written.extend(t.await.unwrap());
+    }
+    let hw = operator(&vault, family, Action::List, Resource::Collection { child, doctype: Doctype::Homework }).await;
+    let listed = vault.list_records(&hw, &RecordFilter { limit: Some(1000), ..Default::default() }).await.unwrap();
+    assert_eq!(listed.len(), 120);
+    assert!(written.iter().all(|id| listed.iter().any(|r| r.id == *id)));
+
+    // Every access above was decided and logged: the ledger verifies.
+    let report = vault.verify_ledger(family).await.unwrap();
+    assert!(report.size > 20, "ledger size {}", report.size);
+
+    // No plaintext anywhere: the data folder (database, WAL, blobs, keys), the database dump, the logs.
+    let needle = marker.as_bytes();
+    for (path, bytes) in all_bytes_under(fx.dir.path()) {
+        assert!(!contains(&bytes, needle), "plaintext found in {}", path.display());
+    }
+    if let Some(url) = &fx.pg {
+        assert!(!contains(&pg_dump(url), needle), "plaintext found in the PostgreSQL dump");
+    }
+    assert!(!contains(&logs.0.lock().unwrap(), needle), "plaintext found in the logs");
+
+    // A truncated blob is a clear error, not garbage.
+    let blob = fx.config.data_dir.join("blobs").join(family.to_string()).join(file_id.to_string());
+    let len = std::fs::metadata(&blob).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&blob).unwrap().set_len(len / 2).unwrap();
+    let (_, mut reader) = vault.open_file(&read_file).await.unwrap();
+    let truncated = tokio::task::spawn_blocking(move || reader.read_to_end(&mut Vec::new())).await.unwrap();
+    assert!(truncated.is_err(), "a truncated blob must fail to read");
+
+    // Crypto-shredding: keep a backup (without the key), erase the family, rotate the master key.
+    let backup_wrapped = wrapped_key(&vault, &fx, family).await;
+    vault.delete_family(family, Principal::Operator).await.unwrap();
+    assert!(!vault.family_exists(family).await.unwrap());
+    assert!(!fx.config.data_dir.join("blobs").join(family.to_string()).exists());
+    let erased = vault.verify_ledger(family).await.unwrap();
+    assert_eq!(erased.size, report.size + 1, "the erasure is the last entry");
+    let old_key = std::fs::read_to_string(fx.config.master_key_path()).unwrap();
+    assert!(age_unwraps(&old_key, &backup_wrapped), "before rotation, the backup is readable with the master key");
+    assert_eq!(vault.rotate_master_key().await.unwrap(), 1, "only the other family's key remains");
+    let new_key = std::fs::read_to_string(fx.config.master_key_path()).unwrap();
+    assert!(!age_unwraps(&new_key, &backup_wrapped), "after rotation, the erased family's backup is unreadable");
+    let key_files: Vec<_> = std::fs::read_dir(fx.config.master_key_path().parent().unwrap()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(key_files.len(), 2, "only master.key and ledger.key remain: {key_files:?}");
+    // The other family is still readable after rotation, also from a fresh process.
+    drop(vault);
+    let vault = Vault::open(fx.config.clone()).await.unwrap();
+    let permit = operator(&vault, other_family, Action::Read, Resource::Family).await;
+    assert_eq!(vault.family_name(&permit).await.unwrap(), "Autre famille");
+
+    // A missing or corrupted master key file is a clear error, never a silent new key.
+    let key_path = fx.config.master_key_path();
+    let saved = std::fs::read(&key_path).unwrap();
+    std::fs::remove_file(&key_path).unwrap();
+    let err = Vault::open(fx.config.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("is missing"), "{err}");
+    std::fs::write(&key_path, b"AGE-SECRET-KEY-1GARBAGE\n").unwrap();
+    let err = Vault::open(fx.config.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("corrupted"), "{err}");
+    let other = cartable_vault::MasterKey::generate();
+    other.save(&key_path).unwrap();
+    let err = Vault::open(fx.config.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("does not match"), "{err}");
+    std::fs::write(&key_path, saved).unwrap();
+    Vault::open(fx.config.clone()).await.unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(fx.config.data_dir.join("keys/ledger.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+async fn wrapped_key(vault: &Vault, fx: &Fixture, family: FamilyId) -> Vec<u8> {
+    let _ = vault;
+    let url = fx.config.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", fx.config.data_dir.join("cartable.db").display()));
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let row: (Vec<u8>,) = sqlx::query_as("SELECT wrapped_key FROM families WHERE id = $1").bind(family.to_string()).fetch_one(&mut conn).await.unwrap();
+    row.0
+}
+
+fn age_unwraps(key_file: &str, wrapped: &[u8]) -> bool {
+    let line = key_file.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap();
+    let identity: age::x25519::Identity = line.parse().unwrap();
+    age::decrypt(&identity, wrapped).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_vault_creates_its_master_key_with_mode_0600() {
+    let fx = fixture(false).await;
+    let _vault = Vault::open(fx.config.clone()).await.unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(fx.config.master_key_path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(std::fs::read_to_string(fx.config.master_key_path()).unwrap().contains("AGE-SECRET-KEY-1"));
+}
