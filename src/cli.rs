@@ -359,7 +359,19 @@ pub fn main() -> ExitCode {
         let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("error: internal error{place}; please report it");
     }));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("error: invalid arguments"));
+            return ExitCode::from(2);
+        }
+    };
     let serve = matches!(cli.command, Command::Serve { .. });
     crate::logging::init(if serve { "info" } else { "warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -687,7 +699,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         out.emit(json!({"family_id": family, "entries": entries}), || {
                             entries
                                 .iter()
-                                .map(|e| format!("{:6}  {}  {}", e.index, e.receipt.time, serde_json::to_string(&e.receipt.event).unwrap_or_default()))
+                                .map(|e| {
+                                    let time = e.receipt.time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                                    format!("{:6}  {time}  {}", e.index, e.receipt.event.as_str())
+                                })
                                 .collect::<Vec<_>>()
                                 .join("\n")
                         });

@@ -19,8 +19,8 @@ pub fn check_proof(text: &str, verifier_key: &str) -> anyhow::Result<serde_json:
     Ok(json!({
         "ok": true,
         "index": proof.index,
-        "origin": checkpoint.origin,
-        "size": checkpoint.size,
+        "origin": checkpoint.origin(),
+        "size": checkpoint.size(),
         "receipt": receipt,
     }))
 }

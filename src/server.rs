@@ -23,8 +23,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Tests and scripts read this line to find the port when listening on :0.
     println!("listening on http://{local}");
     tracing::info!(%local, "cartable serving");
+    // Small responses on kept-alive connections stall ~40 ms each without TCP_NODELAY.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(vault).into_make_service())
-        .tcp_nodelay(true)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -3,7 +3,7 @@
 
 use cartable_consent::ledger::EventType;
 use cartable_consent::{
-    Action, Doctype, FamilyId, Forbid, Grant, GrantId, GrantState, Grantee, LegalBasis, MemberId, Principal,
+    Action, Doctype, FamilyId, Forbid, Grant, GrantId, GrantState, Grantee, LegalBasis, MemberId, Principal, Role,
     ServiceId, lifecycle,
 };
 use serde::Serialize;
@@ -186,7 +186,15 @@ impl Vault {
     pub async fn approve(&self, family: FamilyId, id: GrantId, by: MemberId) -> Result<ApprovalResult> {
         self.change_grant(family, id, Principal::Member(by), |vault, grant, member, child, now| {
             let outcome = lifecycle::approve(grant, member.ok_or(Error::MemberNotFound(by))?, child, vault.age_rules(), now)?;
-            Ok((EventType::Approve, outcome.missing.iter().map(|m| m.to_string()).collect()))
+            let missing = outcome
+                .missing
+                .iter()
+                .map(|role| match role {
+                    Role::Guardian => "a guardian".to_owned(),
+                    Role::Child => "the child".to_owned(),
+                })
+                .collect();
+            Ok((EventType::Approve, missing))
         })
         .await
     }

@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use cartable_consent::ledger::{self as tlog, EventType, Hash, NodeKey, Receipt};
+use cartable_consent::ledger::{self as tlog, Actor, EventType, Hash, NodeKey, Receipt, Validity};
 use cartable_consent::{
-    Action, Doctype, FamilyId, Grant, GrantId, GrantState, Grantee, MemberId, Principal, RecordId, Resource, Role,
-    ServiceId,
+    Action, Doctype, FamilyId, Grant, GrantId, GrantState, Grantee, LegalBasis, MemberId, Principal, RecordId, Resource,
+    Role, ServiceId,
 };
 use serde::Serialize;
 use sqlx::Row;
@@ -29,9 +29,9 @@ pub(crate) struct ReceiptDraft {
     service: Option<ServiceId>,
     grant: Option<GrantId>,
     purposes: Vec<String>,
-    legal_basis: Option<String>,
+    legal_basis: Option<LegalBasis>,
     categories: Vec<Doctype>,
-    actions: Vec<Action>,
+    action: Option<Action>,
     resource: Option<RecordId>,
     validity: Option<(OffsetDateTime, OffsetDateTime)>,
     reasons: Vec<String>,
@@ -55,7 +55,7 @@ impl ReceiptDraft {
             purposes: Vec::new(),
             legal_basis: None,
             categories: Vec::new(),
-            actions: Vec::new(),
+            action: None,
             resource: None,
             validity: None,
             reasons: Vec::new(),
@@ -71,9 +71,8 @@ impl ReceiptDraft {
         };
         d.grant = Some(grant.id);
         d.purposes = vec![grant.purpose.clone()];
-        d.legal_basis = Some(grant.legal_basis.as_str().to_owned());
+        d.legal_basis = Some(grant.legal_basis);
         d.categories = grant.doctypes.clone();
-        d.actions = grant.actions.clone();
         if let (GrantState::Active, Some(until)) = (grant.state, grant.expires_at) {
             d.validity = Some((at, until));
         }
@@ -102,7 +101,7 @@ impl ReceiptDraft {
     }
 
     pub(crate) fn access(mut self, action: Action, resource: Resource) -> Self {
-        self.actions = vec![action];
+        self.action = Some(action);
         match resource {
             Resource::Record { id, child, doctype } => {
                 self.resource = Some(id);
@@ -127,35 +126,30 @@ impl ReceiptDraft {
     }
 
     fn into_receipt(self) -> Receipt {
-        let (kind, id) = if self.system {
-            ("system", None)
+        let actor = if self.system {
+            Actor::System
         } else {
-            match self.actor {
-                Principal::Member(m) => (self.actor_role.map(Role::as_str).unwrap_or("member"), Some(m.to_string())),
-                Principal::Service(s) => ("service", Some(s.to_string())),
-                Principal::Dpo(d) => ("dpo", Some(d.to_string())),
-                Principal::Operator => ("operator", None),
+            match (self.actor, self.actor_role) {
+                (Principal::Member(m), Some(Role::Child)) => Actor::Child(m),
+                (Principal::Member(m), _) => Actor::Guardian(m),
+                (Principal::Service(s), _) => Actor::Service(s),
+                (Principal::Dpo(d), _) => Actor::Dpo(d),
+                (Principal::Operator, _) => Actor::Operator,
             }
         };
-        Receipt {
-            receipt_id: uuid::Uuid::now_v7().to_string(),
-            schema_version: tlog::RECEIPT_SCHEMA_VERSION.to_owned(),
-            family: self.family,
-            event: self.event,
-            time: self.time,
-            principal: self.child,
-            actor: tlog::Actor { kind: kind.to_owned(), id },
-            service: self.service,
-            grant: self.grant,
-            purposes: self.purposes,
-            legal_basis: self.legal_basis,
-            data_categories: self.categories.iter().map(|d| d.as_str().to_owned()).collect(),
-            actions: self.actions.iter().map(|a| a.as_str().to_owned()).collect(),
-            resource: self.resource,
-            validity: self.validity.map(|(from, until)| tlog::Validity { from, until }),
-            withdrawal: self.grant.map(|_| WITHDRAWAL.to_owned()),
-            reasons: self.reasons,
-        }
+        let mut r = Receipt::new(self.family, self.event, actor, self.time);
+        r.principal = self.child;
+        r.service = self.service;
+        r.grant = self.grant;
+        r.purposes = self.purposes;
+        r.legal_basis = self.legal_basis;
+        r.data_categories = self.categories;
+        r.action = self.action;
+        r.resource = self.resource;
+        r.validity = self.validity.map(|(from, until)| Validity { from, until: Some(until) });
+        r.withdrawal = self.grant.map(|_| WITHDRAWAL.to_owned());
+        r.reasons = self.reasons;
+        r
     }
 }
 
@@ -186,7 +180,8 @@ pub(crate) async fn append(tx: &mut sqlx::Transaction<'_, sqlx::Any>, _origin: &
         .bind(created_at)
         .execute(&mut **tx)
         .await?;
-    for (key, hash) in tlog::append(index, leaf, &siblings) {
+    let nodes = tlog::append(index, leaf, &siblings).map_err(|e| Error::LedgerBroken { family, index, reason: e.to_string() })?;
+    for (key, hash) in nodes {
         sqlx::query("INSERT INTO ledger_nodes (family_id, level, idx, hash) VALUES ($1, $2, $3, $4)")
             .bind(family.to_string())
             .bind(key.level as i64)
@@ -339,7 +334,8 @@ impl Vault {
     pub async fn checkpoint(&self, family: FamilyId) -> Result<String> {
         let size = self.ledger_size(family).await?;
         let root = self.root_at(family, size).await?;
-        let note = self.inner.signer.sign_checkpoint(&tlog::Checkpoint { origin: self.ledger_origin(family), size, root });
+        let checkpoint = tlog::Checkpoint::new(self.ledger_origin(family), size, root).map_err(|e| Error::Key(e.to_string()))?;
+        let note = self.inner.signer.sign_checkpoint(&checkpoint);
         sqlx::query("INSERT INTO ledger_checkpoints (family_id, size, note, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (family_id, size) DO NOTHING")
             .bind(family.to_string())
             .bind(size as i64)
@@ -354,11 +350,12 @@ impl Vault {
     pub async fn inclusion_proof(&self, family: FamilyId, index: u64) -> Result<String> {
         let note = self.checkpoint(family).await?;
         let checkpoint = self.inner.signer.verifier().verify_note(&note).map_err(|e| Error::Key(e.to_string()))?;
-        if index >= checkpoint.size {
-            return Err(Error::InvalidInput(format!("entry {index} is not in the ledger (size {})", checkpoint.size)));
+        let size = checkpoint.size();
+        if index >= size {
+            return Err(Error::InvalidInput(format!("entry {index} is not in the ledger (size {size})")));
         }
-        let nodes = self.nodes(family, &tlog::inclusion_keys(index, checkpoint.size)).await?;
-        let hashes = tlog::inclusion_proof(index, checkpoint.size, &nodes)
+        let nodes = self.nodes(family, &tlog::inclusion_keys(index, size)).await?;
+        let hashes = tlog::inclusion_proof(index, size, &nodes)
             .map_err(|e| Error::LedgerBroken { family, index, reason: e.to_string() })?;
         let entry = self.ledger_entry_bytes(family, index).await?;
         Ok(tlog::TlogProof { index, hashes, checkpoint_note: note, extra: Some(entry) }.to_text())
@@ -395,10 +392,10 @@ impl Vault {
             let checkpoint = verifier
                 .verify_note(&row.get::<String, _>(1))
                 .map_err(|e| broken(at.max(1) as u64 - 1, &format!("a stored checkpoint does not verify: {e}")))?;
-            if checkpoint.size != at as u64 || checkpoint.origin != self.ledger_origin(family) {
+            if checkpoint.size() != at as u64 || checkpoint.origin() != self.ledger_origin(family) {
                 return Err(broken(at.max(1) as u64 - 1, "a stored checkpoint names another log or size"));
             }
-            checkpoints.insert(checkpoint.size, checkpoint.root);
+            checkpoints.insert(checkpoint.size(), *checkpoint.root());
         }
         loop {
             let rows = sqlx::query("SELECT idx, entry FROM ledger_entries WHERE family_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3")
@@ -414,7 +411,7 @@ impl Vault {
             let last = first + rows.len() as u64;
             // The stored perfect nodes completed by this page's leaves, to compare with the recomputed ones.
             let stored = sqlx::query(
-                "SELECT level, idx, hash FROM ledger_nodes WHERE family_id = $1 AND ((idx + 1) << level) > $2 AND ((idx + 1) << level) <= $3",
+                "SELECT level, idx, hash FROM ledger_nodes WHERE family_id = $1 AND ((idx + 1) << CAST(level AS INTEGER)) > $2 AND ((idx + 1) << CAST(level AS INTEGER)) <= $3",
             )
             .bind(family.to_string())
             .bind(first as i64)
@@ -446,7 +443,7 @@ impl Vault {
                     .map(|_| stack.pop().map(|(_, h)| h))
                     .collect::<Option<Vec<_>>>()
                     .ok_or_else(|| broken(index, "internal: the replay stack is short"))?;
-                let completed = tlog::append(index, leaf, &siblings);
+                let completed = tlog::append(index, leaf, &siblings).map_err(|e| broken(index, &e.to_string()))?;
                 for (key, hash) in &completed {
                     match stored_nodes.get(key) {
                         Some(h) if h.as_slice() == hash.as_slice() => {}
@@ -535,7 +532,7 @@ impl GrantReplay {
                 }
             }
             EventType::Approve => {
-                let until = r.validity.as_ref().map(|v| v.until);
+                let until = r.validity.as_ref().and_then(|v| v.until);
                 let new = if until.is_some() { GrantState::Active } else { GrantState::Requested };
                 state(self, new, until)?;
             }
@@ -546,7 +543,7 @@ impl GrantReplay {
             EventType::MajorityTransition => state(self, GrantState::AwaitingConfirmation, None)?,
             EventType::PolicyChange => {
                 for c in &r.data_categories {
-                    self.forbids.insert(c.clone(), index);
+                    self.forbids.insert(c.as_str().to_owned(), index);
                 }
             }
             EventType::Erasure => self.erased_at = Some(index),

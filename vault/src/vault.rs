@@ -84,12 +84,29 @@ pub(crate) struct Inner {
     pub(crate) authorizer: Authorizer,
     pub(crate) origin: String,
     family_keys: Mutex<HashMap<FamilyId, Arc<FamilyKey>>>,
-    policies: Mutex<HashMap<FamilyId, (i64, Arc<CompiledFamily>)>>,
+    policies: Mutex<HashMap<FamilyId, FamilyRules>>,
 }
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Vault").field("backend", &self.inner.backend).finish_non_exhaustive()
+    }
+}
+
+/// A family's compiled policies and the members they were built from, valid for one family version.
+#[derive(Clone)]
+pub(crate) struct FamilyRules {
+    version: i64,
+    pub(crate) compiled: Arc<CompiledFamily>,
+    pub(crate) members: Arc<Vec<Member>>,
+}
+
+impl FamilyRules {
+    pub(crate) fn role_of(&self, principal: Principal) -> Option<Role> {
+        match principal {
+            Principal::Member(id) => self.members.iter().find(|m| m.id == id).map(|m| m.role),
+            _ => None,
+        }
     }
 }
 
@@ -132,7 +149,7 @@ impl Vault {
             }
         };
         let seed = keys::load_or_create_ledger_seed(&config.ledger_key_path())?;
-        let signer = LedgerSigner::from_seed(&config.ledger_origin, &seed)
+        let signer = LedgerSigner::from_secret_bytes(&config.ledger_origin, &seed)
             .map_err(|e| Error::Key(format!("invalid ledger origin: {e}")))?;
         let blobs = Blobs::open(config.data_dir.join("blobs"))?;
         let vault = Vault {
@@ -450,9 +467,9 @@ impl Vault {
         resource: Resource,
         now: OffsetDateTime,
     ) -> Result<Decision> {
-        let compiled = self.compiled(family).await?;
+        let rules = self.rules(family).await?;
         let request = AccessRequest { principal, action, resource, now };
-        let decision = self.inner.authorizer.authorize(&compiled, &request);
+        let decision = self.inner.authorizer.authorize(&rules.compiled, &request);
         let event = if decision.is_allowed() {
             cartable_consent::ledger::EventType::AccessAllowed
         } else {
@@ -461,6 +478,7 @@ impl Vault {
         let draft = ReceiptDraft::new(family, event, principal)
             .at(now)
             .access(action, resource)
+            .actor_role(rules.role_of(principal))
             .reasons(decision.reasons().to_vec());
         let mut tx = self.write_tx().await?;
         crate::ledger::append(&mut tx, &self.inner.origin, draft).await?;
@@ -470,32 +488,33 @@ impl Vault {
 
     /// Decides without logging: for `access check`, which explains a decision and reads no data.
     pub async fn explain(&self, family: FamilyId, request: &AccessRequest) -> Result<Decision> {
-        let compiled = self.compiled(family).await?;
-        Ok(self.inner.authorizer.authorize(&compiled, request))
+        let rules = self.rules(family).await?;
+        Ok(self.inner.authorizer.authorize(&rules.compiled, request))
     }
 
     /// The Cedar text in force for a family.
     pub async fn policy_text(&self, family: FamilyId) -> Result<String> {
-        Ok(self.compiled(family).await?.policy_text())
+        Ok(self.rules(family).await?.compiled.policy_text())
     }
 
     /// The family's compiled policies, rebuilt whenever the family's version moved (any process may move it).
-    pub(crate) async fn compiled(&self, family: FamilyId) -> Result<Arc<CompiledFamily>> {
+    pub(crate) async fn rules(&self, family: FamilyId) -> Result<FamilyRules> {
         let version: i64 = sqlx::query("SELECT version FROM families WHERE id = $1")
             .bind(family.to_string())
             .fetch_optional(self.pool())
             .await?
             .ok_or(Error::FamilyNotFound(family))?
             .get(0);
-        if let Some((v, c)) = self.inner.policies.lock().expect("policy cache lock").get(&family) {
-            if *v == version {
-                return Ok(c.clone());
+        if let Some(cached) = self.inner.policies.lock().expect("policy cache lock").get(&family) {
+            if cached.version == version {
+                return Ok(cached.clone());
             }
         }
         // Read the snapshot and the version again together so a change in between is not cached as current.
+        let members = self.members(family).await?;
         let snapshot = FamilySnapshot {
             family,
-            members: self.members(family).await?,
+            members: members.clone(),
             grants: self.grants_in_force(family).await?,
             forbids: self.forbids(family).await?,
         };
@@ -510,10 +529,11 @@ impl Vault {
             .fetch_one(self.pool())
             .await?
             .get(0);
+        let rules = FamilyRules { version, compiled, members: Arc::new(members) };
         if version_after == version {
-            self.inner.policies.lock().expect("policy cache lock").insert(family, (version, compiled.clone()));
+            self.inner.policies.lock().expect("policy cache lock").insert(family, rules.clone());
         }
-        Ok(compiled)
+        Ok(rules)
     }
 
     // --- keys -----------------------------------------------------------------------------------------------
