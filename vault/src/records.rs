@@ -17,6 +17,9 @@ const INLINE_BODY_LIMIT: usize = 64 * 1024;
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 const MAX_PAGE: u32 = 1000;
 
+/// A record ready to insert: id, inline ciphertext or blob key, plaintext size.
+type Prepared = (RecordId, Option<Vec<u8>>, Option<String>, i64);
+
 /// A record to store: `body` must be a JSON object.
 #[derive(Debug, Clone)]
 pub struct NewRecord {
@@ -116,8 +119,8 @@ impl Vault {
         self.child(family, child).await?;
         let key = self.family_key(family).await?;
         let now = to_millis(OffsetDateTime::now_utc());
-        // Encrypt before the transaction: it is the slow part and needs no lock.
-        let mut prepared = Vec::with_capacity(records.len());
+        // Validate everything before any work, so a bad record in a batch changes nothing.
+        let mut plains = Vec::with_capacity(records.len());
         for r in &records {
             if !r.body.is_object() {
                 return Err(Error::InvalidInput("a record body must be a JSON object".to_owned()));
@@ -127,20 +130,49 @@ impl Vault {
             if plain.len() > MAX_BODY_BYTES {
                 return Err(Error::InvalidInput(format!("a record body may be at most {MAX_BODY_BYTES} bytes; store larger content as a file")));
             }
-            let id = RecordId::new();
-            let (body_enc, blob_key) = if plain.len() > INLINE_BODY_LIMIT {
-                let blobs = self.inner.blobs.clone();
-                let key = key.clone();
-                let plain = plain.clone();
-                tokio::task::spawn_blocking(move || blobs.put(&key, family, id, &mut plain.as_slice()))
-                    .await
-                    .map_err(|_| Error::Io("a blob write was interrupted".to_owned()))??;
-                (None, Some(id.to_string()))
-            } else {
-                (Some(key.encrypt(&plain)?), None)
-            };
-            prepared.push((id, body_enc, blob_key, plain.len() as i64));
+            plains.push((RecordId::new(), plain));
         }
+        // Encrypt before the transaction (it is the slow part and needs no lock), on every core: each record costs
+        // one X25519 agreement.
+        let blobs = self.inner.blobs.clone();
+        let prepared = tokio::task::spawn_blocking(move || -> Vec<Result<Prepared>> {
+            let encrypt_one = |(id, plain): &(RecordId, zeroize::Zeroizing<Vec<u8>>)| -> Result<Prepared> {
+                if plain.len() > INLINE_BODY_LIMIT {
+                    blobs.put(&key, family, *id, &mut plain.as_slice())?;
+                    Ok((*id, None, Some(id.to_string()), plain.len() as i64))
+                } else {
+                    Ok((*id, Some(key.encrypt(plain)?), None, plain.len() as i64))
+                }
+            };
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            if plains.len() < 32 || threads == 1 {
+                return plains.iter().map(encrypt_one).collect();
+            }
+            let chunk = plains.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = plains.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(encrypt_one).collect::<Vec<_>>())).collect();
+                handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|_| vec![Err(Error::Io("an encryption thread failed".to_owned()))])).collect()
+            })
+        })
+        .await
+        .map_err(|_| Error::Io("encryption was interrupted".to_owned()))?;
+        let mut ok = Vec::with_capacity(prepared.len());
+        let mut failure = None;
+        for p in prepared {
+            match p {
+                Ok(p) => ok.push(p),
+                Err(e) => failure = Some(e),
+            }
+        }
+        if let Some(e) = failure {
+            for (id, _, blob_key, _) in &ok {
+                if blob_key.is_some() {
+                    self.inner.blobs.delete(family, *id);
+                }
+            }
+            return Err(e);
+        }
+        let prepared = ok;
         let result = async {
             let mut tx = self.write_tx().await?;
             let collection = ensure_collection(&mut tx, family, child, doctype, now).await?;
