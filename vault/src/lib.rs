@@ -25,15 +25,18 @@
 
 #[cfg(test)]
 mod age_conformance;
+mod api_store;
 mod blobs;
 mod db;
 mod error;
 mod grants;
+mod group_commit;
 mod keys;
 mod ledger;
 mod records;
 mod vault;
 
+pub use api_store::{ApiStore, CollectionInfo, ContinuationRecord, LoginLimits, SessionRecord, TokenRecord};
 pub use db::Backend;
 pub use error::{Error, Result};
 pub use grants::{ApprovalResult, NewRequest};

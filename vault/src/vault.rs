@@ -85,6 +85,8 @@ pub(crate) struct Inner {
     pub(crate) origin: String,
     family_keys: Mutex<HashMap<FamilyId, Arc<FamilyKey>>>,
     policies: Mutex<HashMap<FamilyId, FamilyRules>>,
+    /// Appends access decisions in group commits (see `group_commit.rs`).
+    pub(crate) appender: crate::group_commit::Appender,
 }
 
 impl std::fmt::Debug for Vault {
@@ -152,8 +154,10 @@ impl Vault {
         let signer = LedgerSigner::from_secret_bytes(&config.ledger_origin, &seed)
             .map_err(|e| Error::Key(format!("invalid ledger origin: {e}")))?;
         let blobs = Blobs::open(config.data_dir.join("blobs"))?;
+        let appender = crate::group_commit::Appender::new(pool.clone(), backend, config.ledger_origin.clone());
         let vault = Vault {
             inner: Arc::new(Inner {
+                appender,
                 pool,
                 backend,
                 blobs,
@@ -480,9 +484,8 @@ impl Vault {
             .access(action, resource)
             .actor_role(rules.role_of(principal))
             .reasons(decision.reasons().to_vec());
-        let mut tx = self.write_tx().await?;
-        crate::ledger::append(&mut tx, &self.inner.origin, draft).await?;
-        tx.commit().await?;
+        // Committed (with the decisions of concurrent requests) before the decision is returned.
+        self.inner.appender.append(family, draft).await?;
         Ok(decision)
     }
 

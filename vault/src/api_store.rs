@@ -1,0 +1,286 @@
+//! What the HTTP API keeps beside the vault's data: member sessions, services' continuation handles and access
+//! tokens, and the counters that slow down password guessing.
+//!
+//! Secrets never reach this module in clear: the API hands it SHA-256 hashes of high-entropy random values, so the
+//! tables are useless to whoever copies them. Reached through [`Vault::api`].
+
+use cartable_consent::ledger::EventType;
+use cartable_consent::{Action, Doctype, FamilyId, GrantId, MemberId, Permit, Principal, RecordId, Resource, Role, ServiceId};
+use sqlx::Row;
+use time::{Duration, OffsetDateTime};
+
+use crate::db::{from_millis, to_millis};
+use crate::error::{Error, Result};
+use crate::ledger::ReceiptDraft;
+use crate::vault::{Vault, parse_id};
+
+/// The API's storage; borrow it with [`Vault::api`].
+#[derive(Debug, Clone, Copy)]
+pub struct ApiStore<'v> {
+    vault: &'v Vault,
+}
+
+/// A signed-in member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub member: MemberId,
+    pub family: FamilyId,
+    /// SHA-256 (hex) of the CSRF token handed out with the session.
+    pub csrf_hash: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// The access request a continuation handle continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContinuationRecord {
+    pub grant: GrantId,
+    pub service: ServiceId,
+    pub family: FamilyId,
+}
+
+/// An access token: which grant it is bound to, and until when it may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub grant: GrantId,
+    pub service: ServiceId,
+    pub family: FamilyId,
+    pub expires_at: OffsetDateTime,
+}
+
+/// How many failed sign-ins a subject may make in `window` before it is locked for `lock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    pub max_failures: u32,
+    pub window: Duration,
+    pub lock: Duration,
+}
+
+/// One child's collection of one doctype, and how many records it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionInfo {
+    pub child: MemberId,
+    pub doctype: Doctype,
+    pub records: u64,
+}
+
+impl Vault {
+    /// The HTTP API's sessions, tokens and counters.
+    pub fn api(&self) -> ApiStore<'_> {
+        ApiStore { vault: self }
+    }
+}
+
+impl ApiStore<'_> {
+    fn pool(&self) -> &sqlx::AnyPool {
+        self.vault.pool()
+    }
+
+    // --- sessions -------------------------------------------------------------------------------------------
+
+    pub async fn create_session(&self, token_hash: &str, csrf_hash: &str, member: MemberId, family: FamilyId, expires_at: OffsetDateTime) -> Result<()> {
+        let now = to_millis(OffsetDateTime::now_utc());
+        // Sweep the expired ones now and then: at each sign-in.
+        sqlx::query("DELETE FROM api_sessions WHERE expires_at <= $1").bind(now).execute(self.pool()).await?;
+        sqlx::query("INSERT INTO api_sessions (token_hash, member_id, family_id, csrf_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(token_hash)
+            .bind(member.to_string())
+            .bind(family.to_string())
+            .bind(csrf_hash)
+            .bind(now)
+            .bind(to_millis(expires_at))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The session of this token, if it exists and has not expired at `now`.
+    pub async fn session(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query("SELECT member_id, family_id, csrf_hash, expires_at FROM api_sessions WHERE token_hash = $1 AND expires_at > $2")
+            .bind(token_hash)
+            .bind(to_millis(now))
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| {
+            Ok(SessionRecord {
+                member: parse_id(&row.get::<String, _>(0))?,
+                family: parse_id(&row.get::<String, _>(1))?,
+                csrf_hash: row.get(2),
+                expires_at: from_millis(row.get(3)),
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session; `false` if there was none.
+    pub async fn delete_session(&self, token_hash: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM api_sessions WHERE token_hash = $1").bind(token_hash).execute(self.pool()).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// A member's role, read from the clear column (no decryption); `None` if not in this family.
+    pub async fn member_role(&self, family: FamilyId, member: MemberId) -> Result<Option<Role>> {
+        let row = sqlx::query("SELECT role FROM members WHERE id = $1 AND family_id = $2")
+            .bind(member.to_string())
+            .bind(family.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| r.get::<String, _>(0).parse::<Role>().map_err(|_| Error::Database("a stored role is malformed".to_owned())))
+            .transpose()
+    }
+
+    // --- sign-in limits -------------------------------------------------------------------------------------
+
+    /// Until when `subject` (`member:<id>` or `ip:<address>`) is locked out, if it is at `now`.
+    pub async fn login_locked_until(&self, subject: &str, now: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
+        let row = sqlx::query("SELECT locked_until FROM api_login_failures WHERE subject = $1")
+            .bind(subject)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.and_then(|r| r.get::<Option<i64>, _>(0)).map(from_millis).filter(|until| *until > now))
+    }
+
+    /// Counts a failed sign-in; returns the end of the lock-out it triggers, if it does.
+    pub async fn login_failed(&self, subject: &str, now: OffsetDateTime, limits: LoginLimits) -> Result<Option<OffsetDateTime>> {
+        let mut tx = self.vault.write_tx().await?;
+        let row = sqlx::query("SELECT failures, first_at FROM api_login_failures WHERE subject = $1")
+            .bind(subject)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let now_ms = to_millis(now);
+        let (failures, first_at) = match row {
+            Some(row) if from_millis(row.get(1)) + limits.window > now => (row.get::<i64, _>(0) + 1, row.get::<i64, _>(1)),
+            _ => (1, now_ms),
+        };
+        let locked_until = (failures >= i64::from(limits.max_failures)).then(|| now + limits.lock);
+        // A lock-out starts a fresh count: after it, the subject has its full allowance again.
+        let (failures, first_at) = if locked_until.is_some() { (0, now_ms) } else { (failures, first_at) };
+        sqlx::query(
+            "INSERT INTO api_login_failures (subject, failures, first_at, locked_until) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (subject) DO UPDATE SET failures = $2, first_at = $3, locked_until = $4",
+        )
+        .bind(subject)
+        .bind(failures)
+        .bind(first_at)
+        .bind(locked_until.map(to_millis))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(locked_until)
+    }
+
+    /// Forgets the failures of `subject` after a successful sign-in.
+    pub async fn login_succeeded(&self, subject: &str) -> Result<()> {
+        sqlx::query("DELETE FROM api_login_failures WHERE subject = $1 AND (locked_until IS NULL OR locked_until <= $2)")
+            .bind(subject)
+            .bind(to_millis(OffsetDateTime::now_utc()))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    // --- continuations and access tokens --------------------------------------------------------------------
+
+    pub async fn create_continuation(&self, handle_hash: &str, record: ContinuationRecord) -> Result<()> {
+        sqlx::query("INSERT INTO api_continuations (handle_hash, grant_id, service_id, family_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(handle_hash)
+            .bind(record.grant.to_string())
+            .bind(record.service.to_string())
+            .bind(record.family.to_string())
+            .bind(to_millis(OffsetDateTime::now_utc()))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn continuation(&self, handle_hash: &str) -> Result<Option<ContinuationRecord>> {
+        let row = sqlx::query("SELECT grant_id, service_id, family_id FROM api_continuations WHERE handle_hash = $1")
+            .bind(handle_hash)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| {
+            Ok(ContinuationRecord {
+                grant: parse_id(&row.get::<String, _>(0))?,
+                service: parse_id(&row.get::<String, _>(1))?,
+                family: parse_id(&row.get::<String, _>(2))?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn issue_token(&self, token_hash: &str, record: TokenRecord) -> Result<()> {
+        let now = to_millis(OffsetDateTime::now_utc());
+        // Expired tokens are useless: drop the grant's old ones whenever it gets a new one.
+        sqlx::query("DELETE FROM api_tokens WHERE grant_id = $1 AND expires_at <= $2")
+            .bind(record.grant.to_string())
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        sqlx::query("INSERT INTO api_tokens (token_hash, grant_id, service_id, family_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(token_hash)
+            .bind(record.grant.to_string())
+            .bind(record.service.to_string())
+            .bind(record.family.to_string())
+            .bind(now)
+            .bind(to_millis(record.expires_at))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The token with this hash, expired or not (the caller tells an expired token from an unknown one).
+    pub async fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query("SELECT grant_id, service_id, family_id, expires_at FROM api_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| {
+            Ok(TokenRecord {
+                grant: parse_id(&row.get::<String, _>(0))?,
+                service: parse_id(&row.get::<String, _>(1))?,
+                family: parse_id(&row.get::<String, _>(2))?,
+                expires_at: from_millis(row.get(3)),
+            })
+        })
+        .transpose()
+    }
+
+    // --- decisions the API takes itself ---------------------------------------------------------------------
+
+    /// The family a record belongs to, whichever it is: to log a refused attempt on it in that family's ledger.
+    pub async fn record_family(&self, record: RecordId) -> Result<Option<FamilyId>> {
+        let row = sqlx::query("SELECT family_id FROM records WHERE id = $1").bind(record.to_string()).fetch_optional(self.pool()).await?;
+        row.map(|r| parse_id(&r.get::<String, _>(0))).transpose()
+    }
+
+    /// Logs an access by a service that the API refused before asking Cedar (a token used outside its grant, a
+    /// grant no longer in force): an `access_denied` entry with `reason`, committed before this returns, like every decision.
+    pub async fn refuse(&self, family: FamilyId, service: ServiceId, action: Action, resource: Resource, reason: &str) -> Result<u64> {
+        let draft = ReceiptDraft::new(family, EventType::AccessDenied, Principal::Service(service))
+            .access(action, resource)
+            .reasons(vec![reason.to_owned()]);
+        self.vault.inner.appender.append(family, draft).await
+    }
+
+    /// The family's collections and their sizes; the permit must be for listing the family.
+    pub async fn collections(&self, permit: &Permit) -> Result<Vec<CollectionInfo>> {
+        if permit.action() != Action::List || !matches!(permit.resource(), Resource::Family) {
+            return Err(Error::PermitMismatch("family"));
+        }
+        let rows = sqlx::query(
+            "SELECT c.child_id, c.doctype, COUNT(r.id) FROM collections c LEFT JOIN records r ON r.collection_id = c.id \
+             WHERE c.family_id = $1 GROUP BY c.child_id, c.doctype ORDER BY c.child_id, c.doctype",
+        )
+        .bind(permit.family().to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(CollectionInfo {
+                    child: parse_id(&row.get::<String, _>(0))?,
+                    doctype: parse_id(&row.get::<String, _>(1))?,
+                    records: row.get::<i64, _>(2).max(0) as u64,
+                })
+            })
+            .collect()
+    }
+}
