@@ -1,0 +1,195 @@
+//! The family's side, for scripts and tools: a guardian or a child signed in with a password.
+//!
+//! Every call is decided by the family's rules for the signed-in member and written to the family's ledger.
+
+use std::fmt;
+
+use bytes::Bytes;
+use futures::Stream;
+
+use crate::client::{Auth, Client, FileDownload, check, data_paths, decode, file_download, upload_body};
+use crate::error::SdkError;
+use crate::wire::{
+    Checkpoint, Collection, Collections, ConsistencyProof, Family, FamilyId, GrantId, GrantList, GrantOutcome, GrantView,
+    InclusionProof, LedgerPage, Login, MemberCreated, MemberId, NewMember, NewProhibition, Prohibitions, Record,
+    RecordCreated, RecordId, RecordPage, SessionInfo,
+};
+
+/// A signed-in member's session (the cookie and its CSRF token).
+pub struct FamilySession {
+    client: Client,
+    cookie: String,
+    info: SessionInfo,
+}
+
+impl fmt::Debug for FamilySession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FamilySession").field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+const SESSION_COOKIE: &str = "cartable_session";
+
+impl Client {
+    /// Signs a guardian or a child in. Failed attempts are slowed down and, repeated, locked out for a while
+    /// ([`SdkError::RateLimited`]).
+    pub async fn sign_in(&self, member_id: MemberId, password: &str) -> Result<FamilySession, SdkError> {
+        let login = Login { member_id, password: password.to_owned() };
+        let response = check(self.request(reqwest::Method::POST, "/api/v1/session", Auth::None).json(&login).send().await?).await?;
+        let cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.split(';').next()?.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('=').map(str::to_owned))
+            .ok_or_else(|| SdkError::Protocol("the sign-in came without a session cookie".to_owned()))?;
+        let info: SessionInfo = decode(response).await?;
+        Ok(FamilySession { client: self.clone(), cookie, info })
+    }
+}
+
+impl FamilySession {
+    pub fn member_id(&self) -> MemberId {
+        self.info.member_id
+    }
+
+    pub fn family_id(&self) -> FamilyId {
+        self.info.family_id
+    }
+
+    /// `guardian` or `child`.
+    pub fn role(&self) -> &str {
+        &self.info.role
+    }
+
+    fn auth(&self) -> Auth<'_> {
+        Auth::Session { cookie: &self.cookie, csrf: &self.info.csrf_token }
+    }
+
+    fn family_path(&self, rest: &str) -> String {
+        format!("/api/v1/families/{}{rest}", self.info.family_id)
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, SdkError> {
+        self.client.call::<(), T>(reqwest::Method::GET, path, self.auth(), None, query).await
+    }
+
+    async fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(&self, path: &str, body: Option<&B>) -> Result<T, SdkError> {
+        self.client.call(reqwest::Method::POST, path, self.auth(), body, &[]).await
+    }
+
+    /// Signs out: the session ends on the server.
+    pub async fn sign_out(self) -> Result<(), SdkError> {
+        check(self.client.request(reqwest::Method::DELETE, "/api/v1/session", self.auth()).send().await?).await?;
+        Ok(())
+    }
+
+    /// The family's name and members (guardians).
+    pub async fn family(&self) -> Result<Family, SdkError> {
+        self.get(&self.family_path(""), &[]).await
+    }
+
+    pub async fn add_member(&self, member: &NewMember) -> Result<MemberId, SdkError> {
+        Ok(self.post::<_, MemberCreated>(&self.family_path("/members"), Some(member)).await?.member_id)
+    }
+
+    /// The family's collections and their sizes (guardians).
+    pub async fn collections(&self) -> Result<Vec<Collection>, SdkError> {
+        Ok(self.get::<Collections>(&self.family_path("/collections"), &[]).await?.collections)
+    }
+
+    pub async fn list_records(&self, child: MemberId, doctype: &str, after: Option<RecordId>, limit: u32) -> Result<RecordPage, SdkError> {
+        let (records, _) = data_paths(self.info.family_id, child, doctype);
+        let mut query = vec![("limit", limit.to_string())];
+        if let Some(after) = after {
+            query.push(("after", after.to_string()));
+        }
+        self.get(&records, &query).await
+    }
+
+    pub async fn read_record(&self, id: RecordId) -> Result<Record, SdkError> {
+        self.get(&self.family_path(&format!("/records/{id}")), &[]).await
+    }
+
+    pub async fn write_record(&self, child: MemberId, doctype: &str, body: &serde_json::Value) -> Result<RecordId, SdkError> {
+        let (records, _) = data_paths(self.info.family_id, child, doctype);
+        Ok(self.post::<_, RecordCreated>(&records, Some(body)).await?.record_id)
+    }
+
+    pub async fn upload_file<S, E>(&self, child: MemberId, doctype: &str, name: &str, content: S) -> Result<RecordId, SdkError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    {
+        let (_, files) = data_paths(self.info.family_id, child, doctype);
+        let response = self
+            .client
+            .request(reqwest::Method::POST, &files, self.auth())
+            .query(&[("name", name)])
+            .header("content-type", "application/octet-stream")
+            .body(upload_body(content))
+            .send()
+            .await?;
+        Ok(decode::<RecordCreated>(check(response).await?).await?.record_id)
+    }
+
+    pub async fn download_file(&self, id: RecordId) -> Result<FileDownload, SdkError> {
+        let response = self.client.request(reqwest::Method::GET, &self.family_path(&format!("/files/{id}")), self.auth()).send().await?;
+        file_download(check(response).await?)
+    }
+
+    /// Every request and grant of the family, oldest first.
+    pub async fn grants(&self) -> Result<Vec<GrantView>, SdkError> {
+        Ok(self.get::<GrantList>(&self.family_path("/grants"), &[]).await?.grants)
+    }
+
+    /// Approves a request; the outcome says whose approval is still missing, if any.
+    pub async fn approve(&self, grant: GrantId) -> Result<GrantOutcome, SdkError> {
+        self.post::<(), _>(&self.family_path(&format!("/grants/{grant}/approve")), None).await
+    }
+
+    pub async fn deny(&self, grant: GrantId) -> Result<GrantOutcome, SdkError> {
+        self.post::<(), _>(&self.family_path(&format!("/grants/{grant}/deny")), None).await
+    }
+
+    /// The adult child confirms a grant a guardian approved alone before their majority.
+    pub async fn confirm(&self, grant: GrantId) -> Result<GrantOutcome, SdkError> {
+        self.post::<(), _>(&self.family_path(&format!("/grants/{grant}/confirm")), None).await
+    }
+
+    /// Revokes a grant: the service's next call is refused.
+    pub async fn revoke(&self, grant: GrantId) -> Result<GrantOutcome, SdkError> {
+        self.client.call::<(), _>(reqwest::Method::DELETE, &self.family_path(&format!("/grants/{grant}")), self.auth(), None, &[]).await
+    }
+
+    /// Never share `doctype`, whatever a grant says.
+    pub async fn forbid(&self, doctype: &str) -> Result<Prohibitions, SdkError> {
+        self.post(&self.family_path("/prohibitions"), Some(&NewProhibition { doctype: doctype.to_owned() })).await
+    }
+
+    pub async fn prohibitions(&self) -> Result<Prohibitions, SdkError> {
+        self.get(&self.family_path("/prohibitions"), &[]).await
+    }
+
+    /// A page of the family's consent ledger, oldest first, after entry `after`.
+    pub async fn ledger(&self, after: Option<u64>, limit: u32) -> Result<LedgerPage, SdkError> {
+        let mut query = vec![("limit", limit.to_string())];
+        if let Some(after) = after {
+            query.push(("after", after.to_string()));
+        }
+        self.get(&self.family_path("/ledger/entries"), &query).await
+    }
+
+    /// A fresh signed checkpoint of the family's ledger.
+    pub async fn checkpoint(&self) -> Result<Checkpoint, SdkError> {
+        self.get(&self.family_path("/ledger/checkpoint"), &[]).await
+    }
+
+    pub async fn inclusion_proof(&self, index: u64) -> Result<InclusionProof, SdkError> {
+        self.get(&self.family_path(&format!("/ledger/entries/{index}/proof")), &[]).await
+    }
+
+    pub async fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<ConsistencyProof, SdkError> {
+        self.get(&self.family_path("/ledger/consistency"), &[("old", old_size.to_string()), ("new", new_size.to_string())]).await
+    }
+}

@@ -1,0 +1,613 @@
+//! The JSON that travels between Cartable and its callers, under `/api/v1`.
+//!
+//! The server deserializes requests and serializes responses with these very types, so the SDK and the server
+//! cannot disagree. Requests refuse unknown fields (a misspelt field is an error, not a silent default);
+//! responses accept them, so that a newer server can add fields without breaking older clients.
+//!
+//! Doctypes (`edu.grades`, …), actions (`read`, `list`, `search`, `write`, `export`) and legal bases
+//! (`consent`, `contract`, …) travel as strings: the server knows the current list and names it in its errors.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+macro_rules! wire_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(ToSchema), schema(value_type = String, format = Uuid))]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s.trim()).map(Self).map_err(|_| InvalidId { kind: $kind, input: s.chars().take(64).collect() })
+            }
+        }
+    };
+}
+
+/// A string that is not an id of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{input}` is not a valid {kind} id")]
+pub struct InvalidId {
+    pub kind: &'static str,
+    pub input: String,
+}
+
+wire_id!(/// A family.
+    FamilyId, "family");
+wire_id!(/// A guardian or a child of a family.
+    MemberId, "member");
+wire_id!(/// A registered service.
+    ServiceId, "service");
+wire_id!(/// An access request; once approved, the same id names the grant.
+    GrantId, "grant");
+wire_id!(/// A record or a file.
+    RecordId, "record");
+
+// --- errors -----------------------------------------------------------------------------------------------------
+
+/// Every error response: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    /// For people: lowercase, no trailing period; never internal detail.
+    pub message: String,
+}
+
+/// The stable error codes. Clients branch on these, never on messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the body is not JSON.
+    InvalidJson,
+    /// 400: the body names a field the endpoint does not know.
+    UnknownField,
+    /// 400: well-formed, but a value is wrong (an unknown doctype, a missing field, an empty name, …).
+    InvalidRequest,
+    /// 413: the body is larger than the endpoint accepts.
+    PayloadTooLarge,
+    /// 415: the body is not `application/json` where JSON is expected.
+    UnsupportedMediaType,
+    /// 401: no credentials, or wrong ones (service secret, password, session).
+    Unauthorized,
+    /// 401: the access token or continuation handle is unknown (forged, truncated, or from another server).
+    InvalidToken,
+    /// 401: the access token has expired; continue the request to get a fresh one.
+    TokenExpired,
+    /// 403: the grant behind the token was revoked.
+    GrantRevoked,
+    /// 403: the grant behind the token has expired.
+    GrantExpired,
+    /// 403: the rules deny this access (it was logged).
+    Denied,
+    /// 403: the family never shares this doctype.
+    ForbiddenDoctype,
+    /// 403: the CSRF token is missing or wrong.
+    Csrf,
+    /// 404: no such thing here (or not visible to the caller).
+    NotFound,
+    /// 405: the path exists, not with this method.
+    MethodNotAllowed,
+    /// 409: the state does not allow it (approving a denied request, approving twice, …).
+    Conflict,
+    /// 429: too many failed sign-ins; retry after the `Retry-After` header's seconds.
+    RateLimited,
+    /// 500: something failed on the server; the details are in its logs, not here.
+    Internal,
+    /// A code this version of the SDK does not know (a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::UnknownField => "unknown_field",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::GrantRevoked => "grant_revoked",
+            ErrorCode::GrantExpired => "grant_expired",
+            ErrorCode::Denied => "denied",
+            ErrorCode::ForbiddenDoctype => "forbidden_doctype",
+            ErrorCode::Csrf => "csrf",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// --- services ---------------------------------------------------------------------------------------------------
+
+/// `POST /api/v1/services`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RegisterService {
+    /// Shown to families when the service asks for access.
+    #[cfg_attr(feature = "openapi", schema(example = "Tutorat Plus"))]
+    pub name: String,
+}
+
+/// A service's credentials. The secret is shown once; the server keeps only its hash.
+/// Services authenticate with HTTP Basic: `service_id:secret`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ServiceCredentials {
+    pub service_id: ServiceId,
+    pub secret: String,
+}
+
+impl fmt::Debug for ServiceCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceCredentials").field("service_id", &self.service_id).field("secret", &"<hidden>").finish()
+    }
+}
+
+// --- access requests (GNAP-shaped) ------------------------------------------------------------------------------
+
+/// `POST /api/v1/access-requests` (HTTP Basic with the service's credentials): what the service asks a family for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewAccessRequest {
+    pub family_id: FamilyId,
+    /// The child whose data is asked for.
+    pub child_id: MemberId,
+    /// Collections, e.g. `["edu.grades", "edu.homework"]`.
+    #[cfg_attr(feature = "openapi", schema(example = json!(["edu.grades"])))]
+    pub doctypes: Vec<String>,
+    /// Among `read`, `list`, `search`, `write`, `export`.
+    #[cfg_attr(feature = "openapi", schema(example = json!(["read", "list"])))]
+    pub actions: Vec<String>,
+    /// What the service will do with the data, shown to the family and written in every receipt.
+    #[cfg_attr(feature = "openapi", schema(example = "suivi scolaire"))]
+    pub purpose: String,
+    /// GDPR art. 6: `consent`, `contract`, `legal-obligation`, `vital-interest`, `public-task`, `legitimate-interest`.
+    #[cfg_attr(feature = "openapi", schema(example = "consent"))]
+    pub legal_basis: String,
+    /// How long the grant lasts once approved.
+    #[cfg_attr(feature = "openapi", schema(example = 90))]
+    pub duration_days: u32,
+}
+
+/// Where a request stands, as its service sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    /// Waiting for the family (a guardian, and the child where the age rules say so).
+    Pending,
+    /// Approved: the grant is in force and an access token comes with this status.
+    Approved,
+    Denied,
+    Revoked,
+    Expired,
+}
+
+/// How to continue a pending request: `POST {uri}` with `Authorization: GNAP {access_token.value}`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Continuation {
+    /// The path of the continuation endpoint, relative to the server's address.
+    pub uri: String,
+    /// The continuation handle (GNAP's continuation access token). Shown once; the server keeps its hash.
+    pub access_token: ContinuationToken,
+    /// Seconds to wait before continuing (the longest a long poll may last).
+    pub wait: u32,
+}
+
+impl fmt::Debug for Continuation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Continuation").field("uri", &self.uri).field("access_token", &"<hidden>").field("wait", &self.wait).finish()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ContinuationToken {
+    pub value: String,
+}
+
+/// `201` to a new access request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AccessRequestCreated {
+    pub request_id: GrantId,
+    pub status: RequestStatus,
+    #[serde(rename = "continue")]
+    pub continuation: Continuation,
+}
+
+/// `POST /api/v1/access-requests/{id}/continue`: the request's status, with a fresh access token while the
+/// grant is in force (each successful continuation is a refresh).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ContinueResponse {
+    pub request_id: GrantId,
+    pub status: RequestStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<AccessToken>,
+    /// When the grant itself ends (approved only).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub grant_expires_at: Option<OffsetDateTime>,
+}
+
+/// A bearer token for the data API, bound to one grant.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AccessToken {
+    /// Send as `Authorization: Bearer {value}`.
+    pub value: String,
+    /// Seconds from now; never past the grant's own end.
+    pub expires_in: u64,
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken").field("value", &"<hidden>").field("expires_in", &self.expires_in).finish()
+    }
+}
+
+// --- sessions ---------------------------------------------------------------------------------------------------
+
+/// `POST /api/v1/session`: a guardian or a child signs in.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub member_id: MemberId,
+    pub password: String,
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login").field("member_id", &self.member_id).field("password", &"<hidden>").finish()
+    }
+}
+
+/// The signed-in member. The session itself is the `cartable_session` cookie (HttpOnly, SameSite=Strict); every
+/// state-changing request made with it must echo `csrf_token` in the `X-CSRF-Token` header.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SessionInfo {
+    pub member_id: MemberId,
+    pub family_id: FamilyId,
+    /// `guardian` or `child`.
+    pub role: String,
+    pub csrf_token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub expires_at: OffsetDateTime,
+}
+
+impl fmt::Debug for SessionInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionInfo")
+            .field("member_id", &self.member_id)
+            .field("family_id", &self.family_id)
+            .field("role", &self.role)
+            .field("csrf_token", &"<hidden>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+// --- families and members ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Family {
+    pub family_id: FamilyId,
+    pub name: String,
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Member {
+    pub member_id: MemberId,
+    /// `guardian` or `child`.
+    pub role: String,
+    pub name: String,
+    /// `YYYY-MM-DD`, for children.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<String>,
+}
+
+/// `POST /api/v1/families/{family}/members`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    /// `guardian` or `child`.
+    pub role: String,
+    pub name: String,
+    /// `YYYY-MM-DD`; required for a child.
+    #[serde(default)]
+    pub birth_date: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MemberCreated {
+    pub member_id: MemberId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Collections {
+    pub collections: Vec<Collection>,
+}
+
+/// One child's data of one doctype.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Collection {
+    pub child_id: MemberId,
+    pub doctype: String,
+    pub records: u64,
+}
+
+// --- records and files ------------------------------------------------------------------------------------------
+
+/// A page of records, without their contents. Ask for the next page with `after = next_after`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RecordPage {
+    pub records: Vec<RecordSummary>,
+    /// Present when there may be more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<RecordId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RecordSummary {
+    pub record_id: RecordId,
+    pub doctype: String,
+    pub child_id: MemberId,
+    /// `record` (a JSON document) or `file`.
+    pub kind: String,
+    pub version: i64,
+    /// Bytes of the body or the file.
+    pub size: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+}
+
+/// One record with its body (a JSON object), or a file's metadata (`file`) and an empty body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Record {
+    pub record_id: RecordId,
+    pub doctype: String,
+    pub child_id: MemberId,
+    /// Who wrote it: `operator`, `member:<id>` or `service:<id>`.
+    pub source: String,
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub updated_at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileInfo>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub body: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FileInfo {
+    pub name: String,
+    pub size: u64,
+    /// SHA-256 of the contents, hex.
+    pub sha256: String,
+}
+
+/// `201` to a record or file written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RecordCreated {
+    pub record_id: RecordId,
+}
+
+/// Response headers of a file download (the body is the file itself).
+pub mod file_headers {
+    /// The file's name, percent-encoded UTF-8.
+    pub const NAME: &str = "x-cartable-file-name";
+    /// SHA-256 of the contents, hex: check it after the download.
+    pub const SHA256: &str = "x-cartable-sha256";
+}
+
+// --- grants and prohibitions ------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GrantList {
+    pub grants: Vec<GrantView>,
+}
+
+/// A request or grant, as the family sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GrantView {
+    pub grant_id: GrantId,
+    /// The service that asked (absent for a grant to a family member).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<ServiceId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// A family member the grant is to (an adult child's grant to a guardian).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<MemberId>,
+    pub child_id: MemberId,
+    pub doctypes: Vec<String>,
+    pub actions: Vec<String>,
+    pub purpose: String,
+    pub legal_basis: String,
+    /// `requested`, `active`, `denied`, `revoked`, `expired` or `awaiting_confirmation`.
+    pub state: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub requested_at: OffsetDateTime,
+    pub duration_days: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub expires_at: Option<OffsetDateTime>,
+    /// The members who approved so far.
+    pub approved_by: Vec<MemberId>,
+}
+
+/// The state of a grant after a family member acted on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GrantOutcome {
+    pub grant_id: GrantId,
+    pub state: String,
+    /// Who must still approve, in plain words (e.g. `the child`).
+    pub missing: Vec<String>,
+}
+
+/// `POST /api/v1/families/{family}/prohibitions`: never share this doctype, whatever a grant says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewProhibition {
+    pub doctype: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Prohibitions {
+    pub doctypes: Vec<String>,
+}
+
+// --- the consent ledger -----------------------------------------------------------------------------------------
+
+/// A page of the family's ledger; the next page starts after `next_after`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LedgerPage {
+    pub entries: Vec<LedgerEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LedgerEntry {
+    pub index: u64,
+    /// The consent receipt (ISO/IEC TS 27560 fields), as hashed into the log.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub receipt: serde_json::Value,
+}
+
+/// A signed checkpoint of the family's log (C2SP tlog-checkpoint, as a signed note).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Checkpoint {
+    pub size: u64,
+    pub checkpoint: String,
+}
+
+/// One entry's inclusion proof in the C2SP tlog-proof form, with a fresh checkpoint and the entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct InclusionProof {
+    pub index: u64,
+    pub proof: String,
+}
+
+/// RFC 9162 consistency proof between two sizes of the log; hashes in base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ConsistencyProof {
+    pub old_size: u64,
+    pub new_size: u64,
+    pub hashes: Vec<String>,
+}
+
+/// The key that verifies this server's checkpoints (a C2SP note verifier key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LedgerKey {
+    pub verifier_key: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_refuse_unknown_fields_and_responses_accept_them() {
+        let bad = r#"{"name": "x", "colour": "blue"}"#;
+        assert!(serde_json::from_str::<RegisterService>(bad).is_err());
+        let newer = r#"{"request_id": "0190c2b4-5c1e-7000-8000-000000000001", "status": "pending", "extra": 1}"#;
+        let parsed: ContinueResponse = serde_json::from_str(newer).unwrap();
+        assert_eq!(parsed.status, RequestStatus::Pending);
+    }
+
+    #[test]
+    fn error_codes_are_snake_case_and_unknown_ones_survive() {
+        assert_eq!(serde_json::to_string(&ErrorCode::GrantRevoked).unwrap(), "\"grant_revoked\"");
+        assert_eq!(serde_json::from_str::<ErrorCode>("\"brand_new\"").unwrap(), ErrorCode::Unknown);
+        for code in [ErrorCode::InvalidJson, ErrorCode::TokenExpired, ErrorCode::RateLimited] {
+            assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn the_continuation_is_named_continue_on_the_wire() {
+        let created = AccessRequestCreated {
+            request_id: GrantId(Uuid::nil()),
+            status: RequestStatus::Pending,
+            continuation: Continuation { uri: "/x".into(), access_token: ContinuationToken { value: "h".into() }, wait: 5 },
+        };
+        let json = serde_json::to_value(&created).unwrap();
+        assert_eq!(json["continue"]["access_token"]["value"], "h");
+        assert!(!format!("{created:?}").contains("\"h\""));
+    }
+}
