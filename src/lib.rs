@@ -1,6 +1,7 @@
 //! Cartable: the server, the command line and their wiring. The domain lives in the crates:
 //! `cartable-vault` (storage, keys), `cartable-consent` (rules, ledger arithmetic), `cartable-sdk` (wire types).
 
+pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;

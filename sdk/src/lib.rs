@@ -48,6 +48,8 @@
 
 pub mod wire;
 
+pub use wire::file_headers;
+
 pub use wire::{
     AccessRequestCreated, AccessToken, Checkpoint, Collection, Collections, ConsistencyProof, Continuation,
     ContinuationToken, ContinueResponse, ErrorBody, ErrorCode, ErrorResponse, Family, FamilyId, FileInfo, GrantId,

@@ -1,0 +1,388 @@
+//! Records and files, for family members (session) and services (access token), and the gate every access
+//! passes: Cedar decides at that moment, and the decision is in the ledger before any data goes out.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cartable_consent::{Action, FamilyId, Grant, GrantState, Permit, Principal, RecordId, Resource};
+use cartable_sdk::{ErrorCode, ErrorResponse, RecordCreated, RecordPage, file_headers};
+use cartable_vault::{NewRecord, RecordFilter};
+use futures::StreamExt as _;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiPath, ApiQuery, Caller, JsonBody};
+use super::{ApiState, TokenInfo, family_id, member_id, parse_doctype, record_id, wire_member, wire_record};
+
+/// The most records one page holds.
+const MAX_PAGE: u32 = 1000;
+
+/// Decides one access for `caller`, logged in `family`'s ledger whatever the outcome.
+///
+/// A member is decided by Cedar alone. A service is first held to its token: the token's family, its grant's
+/// child, doctypes and actions, and the grant still in force; an access outside them is refused and logged as
+/// denied without asking Cedar (which might allow it under another grant of the same service: a token is bound
+/// to one grant). Inside them, Cedar decides. A service never learns whether a record outside its grant exists.
+pub(crate) async fn decide(state: &ApiState, caller: &Caller, family: FamilyId, action: Action, resource: Resource) -> ApiResult<Permit> {
+    let vault = state.vault();
+    match caller {
+        Caller::Member(session) => {
+            let decision = vault.authorize(family, Principal::Member(session.member), action, resource).await?;
+            decision.into_permit().map_err(|_| ApiError::denied(format!("the family's rules do not let this member {action} this")))
+        }
+        Caller::Service(token) => {
+            let refuse = |reason: &'static str, error: ApiError| async move {
+                vault.api().refuse(family, token.service, action, resource, reason).await?;
+                tracing::info!(service = %token.service, family = %family, reason, "access refused");
+                Err::<Permit, ApiError>(error)
+            };
+            let hidden = || match resource {
+                Resource::Record { id, .. } => cartable_vault::Error::RecordNotFound(id).into(),
+                _ => ApiError::denied("the access token's grant does not cover this"),
+            };
+            if family != token.family {
+                if !vault.family_exists(family).await? {
+                    return Err(hidden());
+                }
+                return refuse("token.other-family", hidden()).await;
+            }
+            let in_scope = match resource {
+                Resource::Record { child, doctype, .. } | Resource::Collection { child, doctype } => {
+                    child == token.child && token.doctypes.contains(&doctype) && token.actions.contains(&action)
+                }
+                Resource::Register | Resource::Family => false,
+            };
+            if !in_scope {
+                return refuse("token.outside-grant", hidden()).await;
+            }
+            let grant = grant_of(state, token).await?;
+            if let Some((reason, error)) = grant_refusal(&grant, OffsetDateTime::now_utc()) {
+                return refuse(reason, error).await;
+            }
+            let decision = vault.authorize(family, Principal::Service(token.service), action, resource).await?;
+            match decision.into_permit() {
+                Ok(permit) => Ok(permit),
+                Err(denied) => {
+                    // Say why: the grant may have ended between the look above and the decision.
+                    let grant = grant_of(state, token).await?;
+                    if let Some((_, error)) = grant_refusal(&grant, OffsetDateTime::now_utc()) {
+                        return Err(error);
+                    }
+                    if denied.reasons().iter().any(|r| r.starts_with("forbid.")) {
+                        return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::ForbiddenDoctype, "the family never shares this kind of data"));
+                    }
+                    Err(ApiError::denied("the family's rules deny this access"))
+                }
+            }
+        }
+    }
+}
+
+async fn grant_of(state: &ApiState, token: &TokenInfo) -> ApiResult<Grant> {
+    state.vault().grant(token.family, token.grant).await.map_err(|e| match e {
+        cartable_vault::Error::GrantNotFound(_) | cartable_vault::Error::FamilyNotFound(_) => ApiError::invalid_token(),
+        other => other.into(),
+    })
+}
+
+/// Why a token's grant no longer lets anything through, if it does not: the reason logged, and the error.
+fn grant_refusal(grant: &Grant, now: OffsetDateTime) -> Option<(&'static str, ApiError)> {
+    let revoked = || ApiError::new(StatusCode::FORBIDDEN, ErrorCode::GrantRevoked, "the family revoked this grant");
+    let expired = || ApiError::new(StatusCode::FORBIDDEN, ErrorCode::GrantExpired, "this grant has expired");
+    match grant.state {
+        GrantState::Active if grant.expires_at.is_some_and(|end| end > now) => None,
+        GrantState::Active | GrantState::Expired => Some(("token.grant-expired", expired())),
+        GrantState::Revoked => Some(("token.grant-revoked", revoked())),
+        GrantState::Requested | GrantState::Denied | GrantState::AwaitingConfirmation => {
+            Some(("token.grant-not-in-force", ApiError::denied("this grant is not in force")))
+        }
+    }
+}
+
+/// What the rules need about a record of `family`. A service asking for another family's record is refused as
+/// if it did not exist, and the attempt is logged in the ledger of the family it belongs to.
+async fn record_resource(state: &ApiState, caller: &Caller, family: FamilyId, id: RecordId, action: Action) -> ApiResult<Resource> {
+    let vault = state.vault();
+    match vault.record_resource(family, id).await {
+        Ok(resource) => Ok(resource),
+        Err(cartable_vault::Error::RecordNotFound(_)) => {
+            if let Caller::Service(token) = caller {
+                if let Some(owner) = vault.api().record_family(id).await? {
+                    let resource = vault.record_resource(owner, id).await?;
+                    vault.api().refuse(owner, token.service, action, resource, "token.other-family").await?;
+                    tracing::info!(service = %token.service, family = %owner, "access to another family's record refused");
+                }
+            }
+            Err(cartable_vault::Error::RecordNotFound(id).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn source_of(caller: &Caller) -> String {
+    match caller {
+        Caller::Member(m) => format!("member:{}", m.member),
+        Caller::Service(t) => format!("service:{}", t.service),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Continue after this record id (`next_after` of the previous page).
+    after: Option<cartable_sdk::RecordId>,
+    /// Records per page, 1 to 1000 (default 100).
+    limit: Option<u32>,
+}
+
+/// One page of a child's collection: ids, kinds, sizes and dates, no contents; oldest first.
+#[utoipa::path(
+    get, path = "/api/v1/families/{family}/children/{child}/collections/{doctype}/records", tag = "data",
+    params(
+        ("family" = String, Path, description = "family id"),
+        ("child" = String, Path, description = "the child's member id"),
+        ("doctype" = String, Path, description = "e.g. `edu.grades`"),
+        PageQuery,
+    ),
+    security(("access_token" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "a page of records", body = RecordPage),
+        (status = 401, description = "no, unknown or expired credentials (`unauthorized`, `invalid_token`, `token_expired`)", body = ErrorResponse),
+        (status = 403, description = "refused (`denied`, `grant_revoked`, `grant_expired`, `forbidden_doctype`); logged", body = ErrorResponse),
+    )
+)]
+pub async fn list_records(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((family, child, doctype)): ApiPath<(cartable_sdk::FamilyId, cartable_sdk::MemberId, String)>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> ApiResult<Json<RecordPage>> {
+    let (family, child, doctype) = (family_id(family), member_id(child), parse_doctype(&doctype)?);
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::invalid(format!("`limit` is 1 to {MAX_PAGE}")));
+    }
+    let permit = decide(&state, &caller, family, Action::List, Resource::Collection { child, doctype }).await?;
+    let filter = RecordFilter { child: Some(child), doctype: Some(doctype), after: query.after.map(record_id), limit: Some(limit) };
+    let records = state.vault().list_records(&permit, &filter).await?;
+    let next_after = (records.len() as u32 == limit).then(|| records.last().map(|r| wire_record(r.id))).flatten();
+    let records = records
+        .into_iter()
+        .map(|r| cartable_sdk::RecordSummary {
+            record_id: wire_record(r.id),
+            doctype: r.doctype.as_str().to_owned(),
+            child_id: wire_member(r.child),
+            kind: r.kind,
+            version: r.version,
+            size: r.size.max(0) as u64,
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok(Json(RecordPage { records, next_after }))
+}
+
+/// Writes a new record (a JSON object, at most 1 MiB) into a child's collection.
+#[utoipa::path(
+    post, path = "/api/v1/families/{family}/children/{child}/collections/{doctype}/records", tag = "data",
+    params(
+        ("family" = String, Path, description = "family id"),
+        ("child" = String, Path, description = "the child's member id"),
+        ("doctype" = String, Path, description = "e.g. `edu.grades`"),
+    ),
+    request_body(content = Object, description = "the record: any JSON object"),
+    security(("access_token" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "written", body = RecordCreated),
+        (status = 400, description = "not a JSON object, or malformed", body = ErrorResponse),
+        (status = 403, description = "refused; logged", body = ErrorResponse),
+        (status = 413, description = "larger than 1 MiB", body = ErrorResponse),
+    )
+)]
+pub async fn write_record(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((family, child, doctype)): ApiPath<(cartable_sdk::FamilyId, cartable_sdk::MemberId, String)>,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> ApiResult<(StatusCode, Json<RecordCreated>)> {
+    let (family, child, doctype) = (family_id(family), member_id(child), parse_doctype(&doctype)?);
+    if !body.is_object() {
+        return Err(ApiError::invalid("a record is a JSON object"));
+    }
+    let permit = decide(&state, &caller, family, Action::Write, Resource::Collection { child, doctype }).await?;
+    let id = state.vault().put_record(&permit, NewRecord { child, doctype, source: source_of(&caller), body }).await?;
+    tracing::info!(family = %family, record = %id, "record written");
+    Ok((StatusCode::CREATED, Json(RecordCreated { record_id: wire_record(id) })))
+}
+
+/// Reads one record with its body (a file's record holds its metadata; its bytes come from `/files/{record}`).
+#[utoipa::path(
+    get, path = "/api/v1/families/{family}/records/{record}", tag = "data",
+    params(("family" = String, Path, description = "family id"), ("record" = String, Path, description = "record id")),
+    security(("access_token" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the record", body = cartable_sdk::Record),
+        (status = 403, description = "refused; logged", body = ErrorResponse),
+        (status = 404, description = "no such record, or one outside the caller's grant (also logged)", body = ErrorResponse),
+    )
+)]
+pub async fn read_record(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((family, record)): ApiPath<(cartable_sdk::FamilyId, cartable_sdk::RecordId)>,
+) -> ApiResult<Json<cartable_sdk::Record>> {
+    let (family, record) = (family_id(family), record_id(record));
+    let resource = record_resource(&state, &caller, family, record, Action::Read).await?;
+    let permit = decide(&state, &caller, family, Action::Read, resource).await?;
+    let doc = state.vault().get_record(&permit).await?;
+    Ok(Json(cartable_sdk::Record {
+        record_id: wire_record(doc.id),
+        doctype: doc.doctype.as_str().to_owned(),
+        child_id: wire_member(doc.child),
+        source: doc.source,
+        version: doc.version,
+        created_at: doc.created_at,
+        updated_at: doc.updated_at,
+        file: doc.file.map(|f| cartable_sdk::FileInfo { name: f.name, size: f.size, sha256: f.sha256 }),
+        body: doc.body,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FileQuery {
+    /// The file's name (stored encrypted).
+    name: String,
+}
+
+/// Uploads a file into a child's collection. The body is the file itself, streamed into the vault and encrypted
+/// on the way; it is never held whole in memory.
+#[utoipa::path(
+    post, path = "/api/v1/families/{family}/children/{child}/collections/{doctype}/files", tag = "data",
+    params(
+        ("family" = String, Path, description = "family id"),
+        ("child" = String, Path, description = "the child's member id"),
+        ("doctype" = String, Path, description = "e.g. `edu.report-cards`"),
+        FileQuery,
+    ),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the file's bytes"),
+    security(("access_token" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "stored", body = RecordCreated),
+        (status = 403, description = "refused; logged", body = ErrorResponse),
+        (status = 413, description = "larger than the server accepts", body = ErrorResponse),
+    )
+)]
+pub async fn upload_file(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((family, child, doctype)): ApiPath<(cartable_sdk::FamilyId, cartable_sdk::MemberId, String)>,
+    ApiQuery(query): ApiQuery<FileQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<RecordCreated>)> {
+    let (family, child, doctype) = (family_id(family), member_id(child), parse_doctype(&doctype)?);
+    let limit = state.settings().max_file_bytes;
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::too_large(limit));
+    }
+    let permit = decide(&state, &caller, family, Action::Write, Resource::Collection { child, doctype }).await?;
+    let too_large = Arc::new(AtomicBool::new(false));
+    let broken = Arc::new(AtomicBool::new(false));
+    let (too_large_flag, broken_flag) = (too_large.clone(), broken.clone());
+    let mut seen = 0u64;
+    let stream = body.into_data_stream().map(move |chunk| match chunk {
+        Ok(bytes) => {
+            seen += bytes.len() as u64;
+            if seen > limit {
+                too_large_flag.store(true, Ordering::SeqCst);
+                Err(std::io::Error::other("the upload is too large"))
+            } else {
+                Ok(bytes)
+            }
+        }
+        Err(_) => {
+            broken_flag.store(true, Ordering::SeqCst);
+            Err(std::io::Error::other("the upload was interrupted"))
+        }
+    });
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let result = state.vault().put_file(&permit, child, doctype, source_of(&caller), query.name, Box::new(reader)).await;
+    match result {
+        Ok(id) => {
+            tracing::info!(family = %family, record = %id, "file stored");
+            Ok((StatusCode::CREATED, Json(RecordCreated { record_id: wire_record(id) })))
+        }
+        Err(_) if too_large.load(Ordering::SeqCst) => Err(ApiError::too_large(limit)),
+        Err(_) if broken.load(Ordering::SeqCst) => Err(ApiError::invalid("the upload was interrupted")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Downloads a file: its bytes, streamed from the vault as they are decrypted; its name and SHA-256 in headers.
+#[utoipa::path(
+    get, path = "/api/v1/families/{family}/files/{record}", tag = "data",
+    params(("family" = String, Path, description = "family id"), ("record" = String, Path, description = "the file's record id")),
+    security(("access_token" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "the file; headers `x-cartable-file-name` (percent-encoded) and `x-cartable-sha256`", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 403, description = "refused; logged", body = ErrorResponse),
+        (status = 404, description = "no such file, or one outside the caller's grant (also logged)", body = ErrorResponse),
+    )
+)]
+pub async fn download_file(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((family, record)): ApiPath<(cartable_sdk::FamilyId, cartable_sdk::RecordId)>,
+) -> ApiResult<Response> {
+    let (family, record) = (family_id(family), record_id(record));
+    let resource = record_resource(&state, &caller, family, record, Action::Read).await?;
+    let permit = decide(&state, &caller, family, Action::Read, resource).await?;
+    let (info, mut plain) = state.vault().open_file(&permit).await?;
+    let (writer, reader) = tokio::io::duplex(64 * 1024);
+    // Made here, where the runtime is known; used on a blocking thread.
+    let mut bridge = tokio_util::io::SyncIoBridge::new(writer);
+    tokio::task::spawn_blocking(move || {
+        // A failure (a blob altered on disk) ends the stream short of its length: the client sees a broken body.
+        if std::io::copy(&mut plain, &mut bridge).is_err() {
+            tracing::error!(record = %record, "a stored file could not be read to its end");
+        }
+        let _ = bridge.shutdown();
+    });
+    let mut response = Body::from_stream(tokio_util::io::ReaderStream::new(reader)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let encoded = percent_encode(&info.name);
+    if let Ok(v) = HeaderValue::from_str(&encoded) {
+        headers.insert(file_headers::NAME, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{encoded}")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&info.sha256) {
+        headers.insert(file_headers::SHA256, v);
+    }
+    Ok(response)
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,372 @@
+//! The family's side: who is in it, what it holds, the requests and grants it decides on, its prohibitions, and
+//! its consent ledger with checkpoints and proofs. Every call is decided by the family's rules for the caller.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine as _;
+use cartable_consent::{Action, FamilyId, Grant, GrantId, Grantee, Principal, Resource};
+use cartable_sdk::{
+    Checkpoint, Collection, Collections, ConsistencyProof, ErrorResponse, Family, GrantList, GrantOutcome, GrantView,
+    InclusionProof, LedgerEntry, LedgerPage, Member, MemberCreated, NewMember, NewProhibition, Prohibitions,
+};
+use cartable_vault::{ApprovalResult, LedgerFilter};
+use serde::Deserialize;
+
+use super::data::decide;
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiPath, ApiQuery, Caller, JsonBody};
+use super::{ApiState, family_id, grant_id, parse_doctype, parse_role, wire_family, wire_grant, wire_member, wire_service};
+
+type FamilyPath = ApiPath<cartable_sdk::FamilyId>;
+type GrantPath = ApiPath<(cartable_sdk::FamilyId, cartable_sdk::GrantId)>;
+
+/// The family's name and members, with names and birth dates (guardians).
+#[utoipa::path(
+    get, path = "/api/v1/families/{family}", tag = "family",
+    params(("family" = String, Path, description = "family id")),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "the family", body = Family),
+        (status = 403, description = "refused; logged", body = ErrorResponse),
+        (status = 404, description = "no such family", body = ErrorResponse),
+    )
+)]
+pub async fn family(State(state): State<ApiState>, caller: Caller, ApiPath(family): FamilyPath) -> ApiResult<Json<Family>> {
+    let family = family_id(family);
+    let permit = decide(&state, &caller, family, Action::Read, Resource::Family).await?;
+    let name = state.vault().family_name(&permit).await?;
+    let members = state
+        .vault()
+        .list_members(&permit)
+        .await?
+        .into_iter()
+        .map(|m| Member { member_id: wire_member(m.id), role: m.role.as_str().to_owned(), name: m.name, birth_date: m.birth_date.map(|d| d.to_string()) })
+        .collect();
+    Ok(Json(Family { family_id: wire_family(family), name, members }))
+}
+
+/// Adds a guardian or a child (a child needs a birth date: the age rules depend on it).
+#[utoipa::path(
+    post, path = "/api/v1/families/{family}/members", tag = "family",
+    params(("family" = String, Path, description = "family id")),
+    request_body = NewMember,
+    security(("session" = [])),
+    responses(
+        (status = 201, description = "added", body = MemberCreated),
+        (status = 400, description = "invalid role, name or birth date", body = ErrorResponse),
+        (status = 403, description = "refused; logged", body = ErrorResponse),
+    )
+)]
+pub async fn add_member(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(family): FamilyPath,
+    JsonBody(member): JsonBody<NewMember>,
+) -> ApiResult<(StatusCode, Json<MemberCreated>)> {
+    let family = family_id(family);
+    let role = parse_role(&member.role)?;
+    let birth_date = member
+        .birth_date
+        .as_deref()
+        .map(|d| time::Date::parse(d, &time::format_description::well_known::Iso8601::DATE).map_err(|_| ApiError::invalid(format!("`{d}` is not a date (YYYY-MM-DD)"))))
+        .transpose()?;
+    decide(&state, &caller, family, Action::Manage, Resource::Family).await?;
+    let id = state.vault().add_member(family, role, &member.name, birth_date).await?;
+    tracing::info!(family = %family, member = %id, "member added");
+    Ok((StatusCode::CREATED, Json(MemberCreated { member_id: wire_member(id) })))
+}
+
+/// The family's collections (one per child and doctype) and how many records each holds.
+#[utoipa::path(
+    get, path = "/api/v1/families/{family}/collections", tag = "family",
+    params(("family" = String, Path, description = "family id")),
+    security(("session" = [])),
+    responses((status = 200, description = "the collections", body = Collections), (status = 403, description = "refused; logged", body = ErrorResponse))
+)]
+pub async fn collections(State(state): State<ApiState>, caller: Caller, ApiPath(family): FamilyPath) -> ApiResult<Json<Collections>> {
+    let family = family_id(family);
+    let permit = decide(&state, &caller, family, Action::List, Resource::Family).await?;
+    let collections = state
+        .vault()
+        .api()
+        .collections(&permit)
+        .await?
+        .into_iter()
+        .map(|c| Collection { child_id: wire_member(c.child), doctype: c.doctype.as_str().to_owned(), records: c.records })
+        .collect();
+    Ok(Json(Collections { collections }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GrantQuery {
+    /// Only grants in this state (`requested`, `active`, `denied`, `revoked`, `expired`, `awaiting_confirmation`).
+    state: Option<String>,
+}
+
+/// Every access request and grant of the family, oldest first (expiries due are applied first).
+#[utoipa::path(
+    get, path = "/api/v1/families/{family}/grants", tag = "family",
+    params(("family" = String, Path, description = "family id"), GrantQuery),
+    security(("session" = [])),
+    responses((status = 200, description = "requests and grants", body = GrantList), (status = 403, description = "refused; logged", body = ErrorResponse))
+)]
+pub async fn grants(State(state): State<ApiState>, caller: Caller, ApiPath(family): FamilyPath, ApiQuery(query): ApiQuery<GrantQuery>) -> ApiResult<Json<GrantList>> {
+    let family = family_id(family);
+    let wanted = query
+        .state
+        .as_deref()
+        .map(|s| cartable_consent::GrantState::parse(s).ok_or_else(|| ApiError::invalid(format!("unknown grant state `{}`", s.chars().take(64).collect::<String>()))))
+        .transpose()?;
+    decide(&state, &caller, family, Action::List, Resource::Register).await?;
+    let mut grants = Vec::new();
+    for grant in state.vault().list_grants(family).await? {
+        if wanted.is_some_and(|w| w != grant.state) {
+            continue;
+        }
+        grants.push(grant_view(&state, grant).await?);
+    }
+    Ok(Json(GrantList { grants }))
+}
+
+async fn grant_view(state: &ApiState, g: Grant) -> ApiResult<GrantView> {
+    let (service_id, service_name, member_id) = match g.grantee {
+        Grantee::Service(s) => (Some(wire_service(s)), state.vault().service(s).await?.map(|(name, _)| name), None),
+        Grantee::Member(m) => (None, None, Some(wire_member(m))),
+    };
+    Ok(GrantView {
+        grant_id: wire_grant(g.id),
+        service_id,
+        service_name,
+        member_id,
+        child_id: wire_member(g.child),
+        doctypes: g.doctypes.iter().map(|d| d.as_str().to_owned()).collect(),
+        actions: g.actions.iter().map(|a| a.as_str().to_owned()).collect(),
+        purpose: g.purpose,
+        legal_basis: g.legal_basis.as_str().to_owned(),
+        state: g.state.as_str().to_owned(),
+        requested_at: g.requested_at,
+        duration_days: g.duration_days,
+        expires_at: g.expires_at,
+        approved_by: g.approvals.iter().map(|a| wire_member(a.member)).collect(),
+    })
+}
+
+/// A grant operation: the member must be allowed to manage each collection the grant covers; the age rules of
+/// the lifecycle then say whether this member may take this step.
+async fn manage_grant(state: &ApiState, caller: &Caller, family: FamilyId, grant: GrantId) -> ApiResult<cartable_consent::MemberId> {
+    let Caller::Member(session) = caller else {
+        return Err(ApiError::denied("only a family member decides on grants"));
+    };
+    let g = state.vault().grant(family, grant).await?;
+    for doctype in &g.doctypes {
+        decide(state, caller, family, Action::Manage, Resource::Collection { child: g.child, doctype: *doctype }).await?;
+    }
+    Ok(session.member)
+}
+
+fn outcome(state: &ApiState, result: ApprovalResult) -> Json<GrantOutcome> {
+    state.grant_changed(result.grant);
+    tracing::info!(grant = %result.grant, state = result.state.as_str(), "grant changed");
+    Json(GrantOutcome { grant_id: wire_grant(result.grant), state: result.state.as_str().to_owned(), missing: result.missing })
+}
+
+/// Approves a request; it becomes a grant once every approval the age rules require is in.
+#[utoipa::path(
+    post, path = "/api/v1/families/{family}/grants/{grant}/approve", tag = "family",
+    params(("family" = String, Path, description = "family id"), ("grant" = String, Path, description = "request id")),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "approved (`missing` names approvals still needed)", body = GrantOutcome),
+        (status = 403, description = "this member may not approve it", body = ErrorResponse),
+        (status = 409, description = "not pending, or already approved by this member", body = ErrorResponse),
+    )
+)]
+pub async fn approve(State(state): State<ApiState>, caller: Caller, ApiPath((family, grant)): GrantPath) -> ApiResult<Json<GrantOutcome>> {
+    let (family, grant) = (family_id(family), grant_id(grant));
+    let member = manage_grant(&state, &caller, family, grant).await?;
+    Ok(outcome(&state, state.vault().approve(family, grant, member).await?))
+}
+
+/// Denies a request.
+#[utoipa::path(
+    post, path = "/api/v1/families/{family}/grants/{grant}/deny", tag = "family",
+    params(("family" = String, Path, description = "family id"), ("grant" = String, Path, description = "request id")),
+    security(("session" = [])),
+    responses((status = 200, description = "denied", body = GrantOutcome), (status = 403, description = "refused", body = ErrorResponse), (status = 409, description = "not pending", body = ErrorResponse))
+)]
+pub async fn deny(State(state): State<ApiState>, caller: Caller, ApiPath((family, grant)): GrantPath) -> ApiResult<Json<GrantOutcome>> {
+    let (family, grant) = (family_id(family), grant_id(grant));
+    let member = manage_grant(&state, &caller, family, grant).await?;
+    Ok(outcome(&state, state.vault().deny(family, grant, member).await?))
+}
+
+/// The adult child confirms a grant a guardian approved alone before their majority.
+#[utoipa::path(
+    post, path = "/api/v1/families/{family}/grants/{grant}/confirm", tag = "family",
+    params(("family" = String, Path, description = "family id"), ("grant" = String, Path, description = "grant id")),
+    security(("session" = [])),
+    responses((status = 200, description = "confirmed", body = GrantOutcome), (status = 403, description = "refused", body = ErrorResponse), (status = 409, description = "not awaiting confirmation", body = ErrorResponse))
+)]
+pub async fn confirm(State(state): State<ApiState>, caller: Caller, ApiPath((family, grant)): GrantPath) -> ApiResult<Json<GrantOutcome>> {
+    let (family, grant) = (family_id(family), grant_id(grant));
+    let member = manage_grant(&state, &caller, family, grant).await?;
+    Ok(outcome(&state, state.vault().confirm(family, grant, member).await?))
+}
+
+/// Revokes a grant (or withdraws a pending request): the service's next call is refused.
+#[utoipa::path(
+    delete, path = "/api/v1/families/{family}/grants/{grant}", tag = "family",
+    params(("family" = String, Path, description = "family id"), ("grant" = String, Path, description = "grant id")),
+    security(("session" = [])),
+    responses((status = 200, description = "revoked", body = GrantOutcome), (status = 403, description = "refused", body = ErrorResponse), (status = 409, description = "already over", body = ErrorResponse))
+)]
+pub async fn revoke(State(state): State<ApiState>, caller: Caller, ApiPath((family, grant)): GrantPath) -> ApiResult<Json<GrantOutcome>> {
+    let (family, grant) = (family_id(family), grant_id(grant));
+    let member = manage_grant(&state, &caller, family, grant).await?;
+    Ok(outcome(&state, state.vault().revoke(family, grant, Principal::Member(member)).await?))
+}
+
+/// The doctypes the family never shares.
+#[utoipa::path(
+    get, path = "/api/v1/families/{family}/prohibitions", tag = "family",
+    params(("family" = String, Path, description = "family id")),
+    security(("session" = [])),
+    responses((status = 200, description = "the prohibitions", body = Prohibitions), (status = 403, description = "refused; logged", body = ErrorResponse))
+)]
+pub async fn prohibitions(State(state): State<ApiState>, caller: Caller, ApiPath(family): FamilyPath) -> ApiResult<Json<Prohibitions>> {
+    let family = family_id(family);
+    decide(&state, &caller, family, Action::Read, Resource::Register).await?;
+    let doctypes = state.vault().forbids(family).await?.into_iter().map(|f| f.doctype.as_str().to_owned()).collect();
+    Ok(Json(Prohibitions { doctypes }))
+}
+
+/// Never share a doctype, whatever a grant says: it overrides every grant at once.
+#[utoipa::path(
+    post, path = "/api/v1/families/{family}/prohibitions", tag = "family",
+    params(("family" = String, Path, description = "family id")),
+    request_body = NewProhibition,
+    security(("session" = [])),
+    responses((status = 200, description = "the prohibitions now", body = Prohibitions), (status = 400, description = "unknown doctype", body = ErrorResponse), (status = 403, description = "refused; logged", body = ErrorResponse))
+)]
+pub async fn forbid(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(family): FamilyPath,
+    JsonBody(body): JsonBody<NewProhibition>,
+) -> ApiResult<Json<Prohibitions>> {
+    let family = family_id(family);
+    let doctype = parse_doctype(&body.doctype)?;
+    decide(&state, &caller, family, Action::Manage, Resource::Family).await?;
+    let Caller::Member(session) = &caller else { return Err(ApiError::denied("only a family member sets prohibitions")) };
+    state.vault().forbid(family, doctype, Principal::Member(session.member)).await?;
+    tracing::info!(family = %family, doctype = doctype.as_str(), "prohibition set");
+    let doctypes = state.vault().forbids(family).await?.into_iter().map(|f| f.doctype.as_str().to_owned()).collect();
+    Ok(Json(Prohibitions { doctypes }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LedgerQuery {
+    /// Continue after this entry index (`next_after` of the previous page).
+    after: Option<u64>,
+    /// Entries per page, 1 to 1000 (default 100).
+    limit: Option<u32>,
+    /// Only this event (`request`, `approve`, `revoke`, `access_allowed`, `access_denied`, …).
+    event: Option<String>,
+    /// Only entries about this service.
+    service: Option<cartable_sdk::ServiceId>,
+}
+
+/// A page of the family's consent ledger: receipts with ids and categories, never record contents.
+#[utoipa::path(
+    get, path = "/api/v1/families/{family}/ledger/entries", tag = "ledger",
+    params(("family" = String, Path, description = "family id"), LedgerQuery),
+    security(("session" = [])),
+    responses((status = 200, description = "entries, oldest first", body = LedgerPage), (status = 403, description = "refused; logged", body = ErrorResponse))
+)]
+pub async fn ledger_entries(State(state): State<ApiState>, caller: Caller, ApiPath(family): FamilyPath, ApiQuery(query): ApiQuery<LedgerQuery>) -> ApiResult<Json<LedgerPage>> {
+    let family = family_id(family);
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::invalid("`limit` is 1 to 1000"));
+    }
+    let event = query
+        .event
+        .as_deref()
+        .map(|e| e.parse::<cartable_consent::ledger::EventType>().map_err(|e| ApiError::invalid(e.to_string())))
+        .transpose()?;
+    decide(&state, &caller, family, Action::List, Resource::Register).await?;
+    let filter = LedgerFilter {
+        since: None,
+        event,
+        service: query.service.map(|s| cartable_consent::ServiceId::from_uuid(s.0)),
+        after_index: query.after,
+        limit: Some(limit),
+    };
+    let entries = state.vault().ledger_entries(family, &filter).await?;
+    let next_after = (entries.len() as u32 == limit).then(|| entries.last().map(|e| e.index)).flatten();
+    let entries = entries
+        .into_iter()
+        .map(|e| Ok(LedgerEntry { index: e.index, receipt: serde_json::to_value(&e.receipt).map_err(|e| ApiError::internal(&e))? }))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Json(LedgerPage { entries, next_after }))
+}
+
+/// A fresh signed checkpoint of the family's ledger (C2SP tlog-checkpoint), kept for later verifications.
+#[utoipa::path(
+    get, path = "/api/v1/families/{family}/ledger/checkpoint", tag = "ledger",
+    params(("family" = String, Path, description = "family id")),
+    security(("session" = [])),
+    responses((status = 200, description = "the signed checkpoint", body = Checkpoint), (status = 403, description = "refused; logged", body = ErrorResponse))
+)]
+pub async fn checkpoint(State(state): State<ApiState>, caller: Caller, ApiPath(family): FamilyPath) -> ApiResult<Json<Checkpoint>> {
+    let family = family_id(family);
+    decide(&state, &caller, family, Action::Read, Resource::Register).await?;
+    let note = state.vault().checkpoint(family).await?;
+    // The note's body: origin, size, root.
+    let size = note.lines().nth(1).and_then(|l| l.parse().ok()).ok_or_else(|| ApiError::internal(&"a checkpoint without a size"))?;
+    Ok(Json(Checkpoint { size, checkpoint: note }))
+}
+
+/// The inclusion proof of one entry (C2SP tlog-proof), with a fresh checkpoint and the entry: checkable offline.
+#[utoipa::path(
+    get, path = "/api/v1/families/{family}/ledger/entries/{index}/proof", tag = "ledger",
+    params(("family" = String, Path, description = "family id"), ("index" = u64, Path, description = "entry index")),
+    security(("session" = [])),
+    responses((status = 200, description = "the proof", body = InclusionProof), (status = 400, description = "no such entry", body = ErrorResponse))
+)]
+pub async fn inclusion_proof(State(state): State<ApiState>, caller: Caller, ApiPath((family, index)): ApiPath<(cartable_sdk::FamilyId, u64)>) -> ApiResult<Json<InclusionProof>> {
+    let family = family_id(family);
+    decide(&state, &caller, family, Action::Read, Resource::Register).await?;
+    let proof = state.vault().inclusion_proof(family, index).await?;
+    Ok(Json(InclusionProof { index, proof }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ConsistencyQuery {
+    /// The smaller size (a checkpoint seen earlier).
+    old: u64,
+    /// The larger size.
+    new: u64,
+}
+
+/// RFC 9162 consistency proof between two sizes of the family's ledger.
+#[utoipa::path(
+    get, path = "/api/v1/families/{family}/ledger/consistency", tag = "ledger",
+    params(("family" = String, Path, description = "family id"), ConsistencyQuery),
+    security(("session" = [])),
+    responses((status = 200, description = "the proof", body = ConsistencyProof), (status = 400, description = "sizes out of range", body = ErrorResponse))
+)]
+pub async fn consistency_proof(State(state): State<ApiState>, caller: Caller, ApiPath(family): FamilyPath, ApiQuery(query): ApiQuery<ConsistencyQuery>) -> ApiResult<Json<ConsistencyProof>> {
+    let family = family_id(family);
+    decide(&state, &caller, family, Action::Read, Resource::Register).await?;
+    let hashes = state.vault().consistency_proof(family, query.old, query.new).await?;
+    let hashes = hashes.iter().map(|h| base64::engine::general_purpose::STANDARD.encode(h)).collect();
+    Ok(Json(ConsistencyProof { old_size: query.old, new_size: query.new, hashes }))
+}

@@ -1,0 +1,366 @@
+//! The HTTP API under `/api/v1`: services ask families for access (GNAP-shaped), families decide and review, and
+//! both read and write data, every access decided by Cedar and written to the family's ledger.
+//!
+//! - `services.rs`: registration, access requests, continuation (long poll) and access tokens.
+//! - `session.rs`: members' sign-in (argon2id, limited), cookie sessions with a CSRF token.
+//! - `family.rs`: the family, members, collections, requests and grants, prohibitions, the ledger and its proofs.
+//! - `data.rs`: records and files, for members and for services under a grant; the gate every access passes.
+//! - `error.rs`, `extract.rs`: the error envelope and the extractors that produce it.
+//!
+//! The wire types are `cartable_sdk`'s; the OpenAPI document is generated from the handlers and those types
+//! (`utoipa`), and the router is built from the same list, so the document cannot drift from the routes.
+
+mod data;
+mod error;
+mod extract;
+mod family;
+mod services;
+mod session;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use cartable_consent::{Action, Doctype, FamilyId, GrantId, LegalBasis, MemberId, RecordId, Role, ServiceId};
+use cartable_sdk::ErrorCode;
+use cartable_vault::{LoginLimits, Vault};
+use time::OffsetDateTime;
+use tokio::sync::broadcast;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::{ApiError, ApiResult};
+
+/// The largest JSON body accepted.
+pub const JSON_LIMIT: usize = 1024 * 1024;
+
+/// What the operator may tune; passed explicitly.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// How long an access token lives (never past its grant's end).
+    pub token_ttl: Duration,
+    /// How long a member's session lives.
+    pub session_ttl: Duration,
+    /// The largest file accepted by an upload.
+    pub max_file_bytes: u64,
+    /// The longest a continuation long poll waits.
+    pub max_long_poll: Duration,
+    /// Failed sign-ins per member before a lock-out.
+    pub member_login: LoginLimits,
+    /// Failed sign-ins per client address before a lock-out (higher: a school or a family shares one address).
+    pub address_login: LoginLimits,
+    /// The least time a failed sign-in takes to answer.
+    pub failed_login_delay: Duration,
+}
+
+impl ApiSettings {
+    pub fn standard() -> Self {
+        let lock = |max_failures| LoginLimits { max_failures, window: time::Duration::minutes(15), lock: time::Duration::minutes(15) };
+        ApiSettings {
+            token_ttl: Duration::from_secs(3600),
+            session_ttl: Duration::from_secs(8 * 3600),
+            max_file_bytes: 256 * 1024 * 1024,
+            max_long_poll: Duration::from_secs(30),
+            member_login: lock(5),
+            address_login: lock(50),
+            failed_login_delay: Duration::from_millis(400),
+        }
+    }
+
+    /// The standard settings, with `CARTABLE_ACCESS_TOKEN_TTL` and `CARTABLE_MAX_FILE_BYTES` (whole numbers of
+    /// seconds and bytes) applied when set.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let mut settings = ApiSettings::standard();
+        let number = |name: &str| -> anyhow::Result<Option<u64>> {
+            match std::env::var(name).ok().filter(|v| !v.is_empty()) {
+                Some(v) => v.parse().map(Some).map_err(|_| anyhow::anyhow!("{name} must be a whole number")),
+                None => Ok(None),
+            }
+        };
+        if let Some(seconds) = number("CARTABLE_ACCESS_TOKEN_TTL")? {
+            anyhow::ensure!((1..=86_400).contains(&seconds), "CARTABLE_ACCESS_TOKEN_TTL must be 1 to 86400 seconds");
+            settings.token_ttl = Duration::from_secs(seconds);
+        }
+        if let Some(bytes) = number("CARTABLE_MAX_FILE_BYTES")? {
+            anyhow::ensure!(bytes > 0, "CARTABLE_MAX_FILE_BYTES must be positive");
+            settings.max_file_bytes = bytes;
+        }
+        Ok(settings)
+    }
+}
+
+/// An access token as the gate needs it: its grant's scope never changes, so it is kept in memory.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub service: ServiceId,
+    pub family: FamilyId,
+    pub grant: GrantId,
+    pub child: MemberId,
+    pub doctypes: Vec<Doctype>,
+    pub actions: Vec<Action>,
+    pub expires_at: OffsetDateTime,
+}
+
+/// The handlers' shared state. Cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    inner: Arc<StateInner>,
+}
+
+struct StateInner {
+    vault: Vault,
+    settings: ApiSettings,
+    /// Known access tokens by hash: saves two queries per call. Bounded; emptied when full.
+    tokens: Mutex<HashMap<String, Arc<TokenInfo>>>,
+    /// Grants whose state this process changed: wakes long polls at once (others poll the database).
+    changes: broadcast::Sender<GrantId>,
+    /// An argon2 hash to verify against when the member is unknown, so that the answer takes as long.
+    dummy_hash: String,
+}
+
+const TOKEN_CACHE: usize = 100_000;
+
+impl ApiState {
+    pub fn new(vault: Vault, settings: ApiSettings) -> Self {
+        let (changes, _) = broadcast::channel(1024);
+        let dummy_hash = crate::auth::hash_password("not a password anyone has: only spent time").expect("argon2 hashes a constant");
+        ApiState { inner: Arc::new(StateInner { vault, settings, tokens: Mutex::new(HashMap::new()), changes, dummy_hash }) }
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.inner.vault
+    }
+
+    pub fn settings(&self) -> &ApiSettings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn dummy_hash(&self) -> &str {
+        &self.inner.dummy_hash
+    }
+
+    pub(crate) fn grant_changed(&self, grant: GrantId) {
+        let _ = self.inner.changes.send(grant);
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<GrantId> {
+        self.inner.changes.subscribe()
+    }
+
+    /// The access token with this value: unknown is `invalid_token`, expired is `token_expired`.
+    pub(crate) async fn access_token(&self, value: &str) -> ApiResult<Arc<TokenInfo>> {
+        if value.is_empty() || value.len() > 256 {
+            return Err(ApiError::invalid_token());
+        }
+        let hash = crate::auth::hash_token(value);
+        let cached = self.inner.tokens.lock().expect("token cache lock").get(&hash).cloned();
+        let info = match cached {
+            Some(info) => info,
+            None => {
+                let Some(record) = self.vault().api().token(&hash).await? else { return Err(ApiError::invalid_token()) };
+                let grant = self.vault().grant(record.family, record.grant).await.map_err(|e| match e {
+                    cartable_vault::Error::GrantNotFound(_) | cartable_vault::Error::FamilyNotFound(_) => ApiError::invalid_token(),
+                    other => other.into(),
+                })?;
+                let info = Arc::new(TokenInfo {
+                    service: record.service,
+                    family: record.family,
+                    grant: record.grant,
+                    child: grant.child,
+                    doctypes: grant.doctypes,
+                    actions: grant.actions,
+                    expires_at: record.expires_at,
+                });
+                let mut cache = self.inner.tokens.lock().expect("token cache lock");
+                if cache.len() >= TOKEN_CACHE {
+                    cache.clear();
+                }
+                cache.insert(hash, info.clone());
+                info
+            }
+        };
+        if info.expires_at <= OffsetDateTime::now_utc() {
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::TokenExpired, "the access token has expired; continue the request for a fresh one"));
+        }
+        Ok(info)
+    }
+}
+
+// --- conversions between wire ids and domain ids ----------------------------------------------------------------
+
+pub(crate) fn family_id(id: cartable_sdk::FamilyId) -> FamilyId {
+    FamilyId::from_uuid(id.0)
+}
+pub(crate) fn member_id(id: cartable_sdk::MemberId) -> MemberId {
+    MemberId::from_uuid(id.0)
+}
+pub(crate) fn grant_id(id: cartable_sdk::GrantId) -> GrantId {
+    GrantId::from_uuid(id.0)
+}
+pub(crate) fn record_id(id: cartable_sdk::RecordId) -> RecordId {
+    RecordId::from_uuid(id.0)
+}
+pub(crate) fn wire_family(id: FamilyId) -> cartable_sdk::FamilyId {
+    cartable_sdk::FamilyId(id.as_uuid())
+}
+pub(crate) fn wire_member(id: MemberId) -> cartable_sdk::MemberId {
+    cartable_sdk::MemberId(id.as_uuid())
+}
+pub(crate) fn wire_service(id: ServiceId) -> cartable_sdk::ServiceId {
+    cartable_sdk::ServiceId(id.as_uuid())
+}
+pub(crate) fn wire_grant(id: GrantId) -> cartable_sdk::GrantId {
+    cartable_sdk::GrantId(id.as_uuid())
+}
+pub(crate) fn wire_record(id: RecordId) -> cartable_sdk::RecordId {
+    cartable_sdk::RecordId(id.as_uuid())
+}
+
+pub(crate) fn parse_doctype(s: &str) -> ApiResult<Doctype> {
+    s.parse().map_err(|e: cartable_consent::UnknownDoctype| ApiError::invalid(e.to_string()))
+}
+pub(crate) fn parse_action(s: &str) -> ApiResult<Action> {
+    s.parse().map_err(|e: cartable_consent::UnknownAction| ApiError::invalid(e.to_string()))
+}
+pub(crate) fn parse_legal_basis(s: &str) -> ApiResult<LegalBasis> {
+    s.parse().map_err(|e: cartable_consent::UnknownLegalBasis| ApiError::invalid(e.to_string()))
+}
+pub(crate) fn parse_role(s: &str) -> ApiResult<Role> {
+    s.parse().map_err(|e: cartable_consent::UnknownRole| ApiError::invalid(e.to_string()))
+}
+
+// --- the router and its document --------------------------------------------------------------------------------
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Cartable API",
+        version = "1",
+        description = "A family's school data, shared service by service with consent. Every access is decided by the family's rules at that moment and written to its consent ledger. Errors are `{\"error\": {\"code\", \"message\"}}` with stable codes."
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "services", description = "Registration, access requests (GNAP-shaped), continuation and access tokens"),
+        (name = "session", description = "Family members sign in"),
+        (name = "family", description = "The family, its members, requests, grants and prohibitions"),
+        (name = "data", description = "Records and files, for members and for services under a grant"),
+        (name = "ledger", description = "The family's consent ledger, checkpoints and proofs"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("service_basic", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).description(Some("service id and secret")).build()));
+        components.add_security_scheme("access_token", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("an access token from a continuation, bound to one grant")).build()));
+        components.add_security_scheme(
+            "continuation",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description("Authorization", "`GNAP <continuation handle>`"))),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(extract::SESSION_COOKIE, "a member's session; state-changing requests also send `X-CSRF-Token`"))),
+        );
+    }
+}
+
+/// The routes and the OpenAPI document they make, from one list.
+fn api() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health))
+        .routes(routes!(services::register))
+        .routes(routes!(services::create_request))
+        .routes(routes!(services::continue_request))
+        .routes(routes!(services::ledger_key))
+        .routes(routes!(session::sign_in, session::sign_out))
+        .routes(routes!(family::family))
+        .routes(routes!(family::add_member))
+        .routes(routes!(family::collections))
+        .routes(routes!(data::list_records, data::write_record))
+        .routes(routes!(data::read_record))
+        .routes(routes!(data::upload_file))
+        .routes(routes!(data::download_file))
+        .routes(routes!(family::grants))
+        .routes(routes!(family::approve))
+        .routes(routes!(family::deny))
+        .routes(routes!(family::confirm))
+        .routes(routes!(family::revoke))
+        .routes(routes!(family::prohibitions, family::forbid))
+        .routes(routes!(family::ledger_entries))
+        .routes(routes!(family::inclusion_proof))
+        .routes(routes!(family::checkpoint))
+        .routes(routes!(family::consistency_proof))
+}
+
+/// The OpenAPI document of the whole API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// The API's routes on a vault.
+pub fn router(vault: Vault, settings: ApiSettings) -> Router {
+    let (routes, document) = api().split_for_parts();
+    let document = Arc::new(document.to_json().expect("the OpenAPI document serializes"));
+    routes
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let document = document.clone();
+                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], (*document).clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "this endpoint does not take this method")
+        })
+        .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "the server failed; the operator can find the cause in its log").into_response()
+        }))
+        .with_state(ApiState::new(vault, settings))
+}
+
+/// Liveness: answers without touching the vault.
+#[utoipa::path(get, path = "/healthz", tag = "services", responses((status = 200, description = "the server is up", body = String)))]
+async fn health() -> &'static str {
+    "ok"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_names_every_endpoint_and_the_error_envelope() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        let paths = doc["paths"].as_object().unwrap();
+        for path in [
+            "/api/v1/services",
+            "/api/v1/access-requests",
+            "/api/v1/access-requests/{request}/continue",
+            "/api/v1/session",
+            "/api/v1/families/{family}/children/{child}/collections/{doctype}/records",
+            "/api/v1/families/{family}/records/{record}",
+            "/api/v1/families/{family}/files/{record}",
+            "/api/v1/families/{family}/grants/{grant}",
+            "/api/v1/families/{family}/ledger/entries/{index}/proof",
+        ] {
+            assert!(paths.contains_key(path), "{path} is missing from the document");
+        }
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for schema in ["ErrorResponse", "ErrorCode", "NewAccessRequest", "ContinueResponse", "Record", "RecordPage"] {
+            assert!(schemas.contains_key(schema), "schema {schema} is missing");
+        }
+    }
+}
