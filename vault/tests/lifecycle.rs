@@ -1,0 +1,67 @@
+//! Grants over time, through the vault: expiry and the majority transition each leave their entry in the
+//! ledger, and decisions follow at once.
+
+use cartable_consent::ledger::EventType;
+use cartable_consent::{Action, AgeRules, Doctype, GrantState, LegalBasis, Principal, Resource, Role};
+use cartable_vault::{LedgerFilter, NewRecord, NewRequest, Vault, VaultConfig};
+use time::{Duration, OffsetDateTime};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_expire_and_come_to_the_adult_child_for_confirmation() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ages that make a majority transition reachable within a grant's life.
+    let mut config = VaultConfig::embedded(dir.path().join("data"));
+    config.age_rules = AgeRules { digital_consent_age: 15, majority_age: 16 };
+    let vault = Vault::open(config).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let family = vault.create_family("Durée").await.unwrap();
+    let guardian = vault.add_member(family, Role::Guardian, "Parent", None).await.unwrap();
+    // 14 years and a half: a guardian approves alone; in 18 months the child is 16, an adult under these rules.
+    let birth = (now - Duration::days(14 * 365 + 180)).date();
+    let child = vault.add_member(family, Role::Child, "Enfant", Some(birth)).await.unwrap();
+    let service = vault.register_service("Plateforme", "hash").await.unwrap();
+    let write = vault
+        .authorize(family, Principal::Operator, Action::Write, Resource::Collection { child, doctype: Doctype::Grades })
+        .await
+        .unwrap()
+        .into_permit()
+        .unwrap();
+    let record = vault.put_record(&write, NewRecord { child, doctype: Doctype::Grades, source: "operator".into(), body: serde_json::json!({"g": 1}) }).await.unwrap();
+    let resource = vault.record_resource(family, record).await.unwrap();
+    let request = |days| NewRequest {
+        service,
+        family,
+        child,
+        doctypes: vec![Doctype::Grades],
+        actions: vec![Action::Read],
+        purpose: "suivi".into(),
+        legal_basis: LegalBasis::Consent,
+        duration_days: days,
+    };
+    let short = vault.create_request(request(30)).await.unwrap();
+    let long = vault.create_request(request(900)).await.unwrap();
+    assert_eq!(vault.approve(family, short, guardian).await.unwrap().state, GrantState::Active);
+    assert_eq!(vault.approve(family, long, guardian).await.unwrap().state, GrantState::Active);
+    let read = |at| vault.authorize_at(family, Principal::Service(service), Action::Read, resource, at);
+    assert!(read(now).await.unwrap().is_allowed());
+
+    // 31 days on: the short grant expired (the long one still allows the read).
+    let later = now + Duration::days(31);
+    assert_eq!(vault.sweep(family, later).await.unwrap(), 1);
+    assert_eq!(vault.grant(family, short).await.unwrap().state, GrantState::Expired);
+    assert!(read(later).await.unwrap().is_allowed());
+
+    // Past the child's majority: the policy stops the guardian-approved grant at once, even before a sweep...
+    let adult = now + Duration::days(600);
+    let decision = read(adult).await.unwrap();
+    assert!(!decision.is_allowed(), "a grant a guardian approved alone ends at majority: {:?}", decision.reasons());
+    // ...and the sweep puts it to the adult child, who confirms it.
+    assert_eq!(vault.sweep(family, adult).await.unwrap(), 1);
+    assert_eq!(vault.grant(family, long).await.unwrap().state, GrantState::AwaitingConfirmation);
+    assert!(vault.approve(family, long, guardian).await.is_err(), "the guardian no longer decides");
+
+    let events: Vec<EventType> = vault.ledger_entries(family, &LedgerFilter::default()).await.unwrap().iter().map(|e| e.receipt.event).collect();
+    assert!(events.contains(&EventType::Expire) && events.contains(&EventType::MajorityTransition), "{events:?}");
+    let report = vault.verify_ledger(family).await.unwrap();
+    assert_eq!(report.grants_checked, 2);
+}
