@@ -1,0 +1,257 @@
+//! What the API tests share: the real server binary on 127.0.0.1:0 over a fresh vault (SQLite, or a fresh
+//! PostgreSQL database when `CARTABLE_TEST_DATABASE_URL` is set), families set up with the CLI, and the SDK.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cartable_sdk::{Client, FamilyId, MemberId, NewAccessRequest, RecordId};
+use serde_json::Value;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn pg_admin_url() -> Option<String> {
+    std::env::var("CARTABLE_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// SQLite always; PostgreSQL too when the test script started one.
+pub fn backends() -> Vec<Backend> {
+    if pg_admin_url().is_some() {
+        vec![Backend::Sqlite, Backend::Postgres]
+    } else {
+        eprintln!("PostgreSQL leg skipped: CARTABLE_TEST_DATABASE_URL is not set (scripts/test.sh sets it)");
+        vec![Backend::Sqlite]
+    }
+}
+
+/// A running `cartable serve` and its data folder; killed on drop.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub database_url: Option<String>,
+    /// Everything the server wrote to stderr (its log).
+    pub log: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh PostgreSQL database on the test cluster.
+async fn fresh_pg_database() -> String {
+    use sqlx::Connection as _;
+    let admin = pg_admin_url().expect("the PostgreSQL leg needs CARTABLE_TEST_DATABASE_URL");
+    let name = format!("cartable_api_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the test cluster");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create a database");
+    format!("{}/{name}", &admin[..admin.rfind('/').expect("a database url has a path")])
+}
+
+impl Server {
+    pub async fn start(backend: Backend) -> Server {
+        Server::start_with(backend, &[]).await
+    }
+
+    /// Starts the server with extra environment variables (e.g. a short access-token lifetime).
+    pub async fn start_with(backend: Backend, env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(fresh_pg_database().await),
+        };
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cartable"));
+        command.arg("--data").arg(dir.path().join("data"));
+        if let Some(url) = &database_url {
+            command.arg("--database-url").arg(url);
+        }
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("CARTABLE_DATABASE_URL")
+            .env_remove("CARTABLE_LISTEN")
+            .env("CARTABLE_LOG", "info,sqlx=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start the server");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the server did not start: {}", String::from_utf8_lossy(&log.lock().unwrap()));
+            }
+        };
+        Server { child, url, dir, database_url, log }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.url).unwrap()
+    }
+
+    /// Runs the CLI on the same vault; returns its JSON output.
+    pub fn cli(&self, args: &[&str]) -> Value {
+        self.cli_in(args, None)
+    }
+
+    pub fn cli_in(&self, args: &[&str], stdin: Option<&str>) -> Value {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cartable"));
+        command.arg("--data").arg(self.dir.path().join("data")).arg("--json");
+        if let Some(url) = &self.database_url {
+            command.arg("--database-url").arg(url);
+        }
+        let mut child = command
+            .args(args)
+            .env_remove("CARTABLE_DATABASE_URL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).unwrap();
+        }
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "cartable {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The same vault, opened in this process (for what HTTP cannot do, like moving the clock of a sweep).
+    pub async fn vault(&self) -> cartable_vault::Vault {
+        let mut config = cartable_vault::VaultConfig::embedded(self.dir.path().join("data"));
+        config.database_url = self.database_url.clone();
+        cartable_vault::Vault::open(config).await.unwrap()
+    }
+
+    pub fn log_text(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A family set up through the CLI: a guardian with a password, a child, and a few grades.
+pub struct FamilyFixture {
+    pub family: FamilyId,
+    pub guardian: MemberId,
+    pub child: MemberId,
+    pub grades: Vec<RecordId>,
+}
+
+fn id<T: std::str::FromStr>(v: &Value, field: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    v[field].as_str().unwrap_or_else(|| panic!("no {field} in {v}")).parse().unwrap()
+}
+
+/// A birth date `years` years ago today (minus a few days, so the birthday has passed).
+pub fn born_years_ago(years: i32) -> String {
+    let today = time::OffsetDateTime::now_utc().date() - time::Duration::days(3);
+    let date = today.replace_year(today.year() - years).unwrap_or(today);
+    date.to_string()
+}
+
+impl FamilyFixture {
+    pub fn create(server: &Server, name: &str, child_age: i32, grades: usize) -> FamilyFixture {
+        let family: FamilyId = id(&server.cli(&["family", "create", "--name", name]), "family_id");
+        let f = family.to_string();
+        let guardian: MemberId = id(&server.cli(&["member", "add", "--family", &f, "--role", "guardian", "--name", "Claire"]), "member_id");
+        let birth = born_years_ago(child_age);
+        let child: MemberId =
+            id(&server.cli(&["member", "add", "--family", &f, "--role", "child", "--name", "Léa", "--birth-date", &birth]), "member_id");
+        server.cli_in(&["member", "set-password", "--family", &f, "--member", &guardian.to_string()], Some(&format!("{PASSWORD}\n")));
+        let mut ids = Vec::new();
+        for i in 0..grades {
+            let body = serde_json::json!({"subject": "mathématiques", "grade": 10 + i, "comment": format!("secret-comment-{i}")}).to_string();
+            let v = server.cli_in(&["record", "put", "--family", &f, "--child", &child.to_string(), "--doctype", "edu.grades", "--body", "-"], Some(&body));
+            ids.push(id(&v, "record_id"));
+        }
+        FamilyFixture { family, guardian, child, grades: ids }
+    }
+
+    /// Another child in the same family, with one grade.
+    pub fn add_child(&self, server: &Server, age: i32) -> (MemberId, RecordId) {
+        let f = self.family.to_string();
+        let birth = born_years_ago(age);
+        let child: MemberId =
+            id(&server.cli(&["member", "add", "--family", &f, "--role", "child", "--name", "Hugo", "--birth-date", &birth]), "member_id");
+        let v = server.cli_in(
+            &["record", "put", "--family", &f, "--child", &child.to_string(), "--doctype", "edu.grades", "--body", "-"],
+            Some(r#"{"subject": "histoire", "grade": 12}"#),
+        );
+        (child, id(&v, "record_id"))
+    }
+
+    pub fn request(&self, doctypes: &[&str], actions: &[&str]) -> NewAccessRequest {
+        NewAccessRequest {
+            family_id: self.family,
+            child_id: self.child,
+            doctypes: doctypes.iter().map(|s| s.to_string()).collect(),
+            actions: actions.iter().map(|s| s.to_string()).collect(),
+            purpose: "suivi scolaire".to_owned(),
+            legal_basis: "consent".to_owned(),
+            duration_days: 30,
+        }
+    }
+}
+
+/// Bounds a test step in time.
+pub async fn within<T>(seconds: u64, what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(seconds), f).await.unwrap_or_else(|_| panic!("{what} took more than {seconds} s"))
+}
+
+/// Every ledger entry of the family (through the API), oldest first.
+pub async fn all_entries(session: &cartable_sdk::FamilySession) -> Vec<cartable_sdk::LedgerEntry> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = session.ledger(after, 1000).await.unwrap();
+        let done = page.next_after.is_none();
+        after = page.next_after;
+        out.extend(page.entries);
+        if done {
+            return out;
+        }
+    }
+}
+
+pub fn event(entry: &cartable_sdk::LedgerEntry) -> &str {
+    entry.receipt["event"].as_str().unwrap_or("")
+}
