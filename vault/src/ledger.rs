@@ -473,10 +473,10 @@ impl Vault {
         if size > 0 && self.root_at(family, size).await? != root {
             return Err(broken(size - 1, "the recorded tree does not match the entries"));
         }
-        if let Some((&cp, _)) = checkpoints.iter().next_back() {
-            if cp > size {
-                return Err(broken(size, "a checkpoint signed earlier covers entries that are gone"));
-            }
+        if let Some((&cp, _)) = checkpoints.iter().next_back()
+            && cp > size
+        {
+            return Err(broken(size, "a checkpoint signed earlier covers entries that are gone"));
         }
         let grants_checked = expected.reconcile(self, family).await.map_err(|(index, reason)| broken(index, &reason))?;
         use base64::Engine as _;

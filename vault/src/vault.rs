@@ -139,15 +139,11 @@ impl Vault {
                     .bind(master.recipient_string())
                     .execute(&pool)
                     .await?;
-                let key = MasterKey::load(&master_path)?;
-                check_master(&pool, &key, &master_path).await?;
-                key
+                check_master(&pool, MasterKey::load(&master_path)?, &master_path).await?
             }
             Some(_) => {
                 finish_interrupted_rotation(&master_path)?;
-                let key = MasterKey::load(&master_path)?;
-                check_master(&pool, &key, &master_path).await?;
-                key
+                check_master(&pool, MasterKey::load(&master_path)?, &master_path).await?
             }
         };
         let seed = keys::load_or_create_ledger_seed(&config.ledger_key_path())?;
@@ -508,10 +504,10 @@ impl Vault {
             .await?
             .ok_or(Error::FamilyNotFound(family))?
             .get(0);
-        if let Some(cached) = self.inner.policies.lock().expect("policy cache lock").get(&family) {
-            if cached.version == version {
-                return Ok(cached.clone());
-            }
+        if let Some(cached) = self.inner.policies.lock().expect("policy cache lock").get(&family)
+            && cached.version == version
+        {
+            return Ok(cached.clone());
         }
         // Read the snapshot and the version again together so a change in between is not cached as current.
         let members = self.members(family).await?;
@@ -603,21 +599,23 @@ fn finish_interrupted_rotation(master_path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-async fn check_master(pool: &AnyPool, key: &MasterKey, path: &std::path::Path) -> Result<()> {
+/// The master key the database names: the key file's, or that of a rotation interrupted before its rename
+/// (which is then finished).
+async fn check_master(pool: &AnyPool, key: MasterKey, path: &std::path::Path) -> Result<MasterKey> {
     let recorded: String = sqlx::query("SELECT value FROM meta WHERE key = $1")
         .bind(MASTER_RECIPIENT)
         .fetch_one(pool)
         .await?
         .get(0);
     if recorded == key.recipient_string() {
-        return Ok(());
+        return Ok(key);
     }
     let pending = pending_path(path);
-    if let Ok(candidate) = MasterKey::load(&pending) {
-        if candidate.recipient_string() == recorded {
-            std::fs::rename(&pending, path)?;
-            return Ok(());
-        }
+    if let Ok(candidate) = MasterKey::load(&pending)
+        && candidate.recipient_string() == recorded
+    {
+        std::fs::rename(&pending, path)?;
+        return Ok(candidate);
     }
     Err(Error::Key(format!("the master key file `{}` does not match this vault", path.display())))
 }
