@@ -177,22 +177,8 @@ impl Vault {
             let mut tx = self.write_tx().await?;
             let collection = ensure_collection(&mut tx, family, child, doctype, now).await?;
             for ((id, body_enc, blob_key, size), r) in prepared.iter().zip(&records) {
-                sqlx::query(
-                    "INSERT INTO records (id, family_id, collection_id, child_id, doctype, kind, source, version, body_enc, blob_key, size, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'record', $6, 1, $7, $8, $9, $10, $10)",
-                )
-                .bind(id.to_string())
-                .bind(family.to_string())
-                .bind(&collection)
-                .bind(child.to_string())
-                .bind(doctype.as_str())
-                .bind(&r.source)
-                .bind(body_enc.clone())
-                .bind(blob_key.clone())
-                .bind(*size)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                let row = RecordRow { id: *id, family, collection: &collection, child, doctype, kind: "record", source: &r.source, now };
+                insert_record(&mut tx, &row, body_enc.clone(), blob_key.clone(), *size).await?;
             }
             tx.commit().await?;
             Ok::<_, Error>(())
@@ -337,22 +323,8 @@ impl Vault {
         let result = async {
             let mut tx = self.write_tx().await?;
             let collection = ensure_collection(&mut tx, family, child, doctype, now).await?;
-            sqlx::query(
-                "INSERT INTO records (id, family_id, collection_id, child_id, doctype, kind, source, version, body_enc, blob_key, size, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'file', $6, 1, $7, $8, $9, $10, $10)",
-            )
-            .bind(id.to_string())
-            .bind(family.to_string())
-            .bind(collection)
-            .bind(child.to_string())
-            .bind(doctype.as_str())
-            .bind(&source)
-            .bind(key.encrypt(&meta)?)
-            .bind(id.to_string())
-            .bind(size as i64)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            let row = RecordRow { id, family, collection: &collection, child, doctype, kind: "file", source: &source, now };
+            insert_record(&mut tx, &row, Some(key.encrypt(&meta)?), Some(id.to_string()), size as i64).await?;
             tx.commit().await?;
             Ok::<_, Error>(())
         }
@@ -373,6 +345,45 @@ impl Vault {
         let reader = self.inner.blobs.open_reader(&key, permit.family(), doc.id)?;
         Ok((info, reader))
     }
+}
+
+/// The clear columns of a new record row.
+struct RecordRow<'a> {
+    id: RecordId,
+    family: FamilyId,
+    collection: &'a str,
+    child: MemberId,
+    doctype: Doctype,
+    kind: &'static str,
+    source: &'a str,
+    now: i64,
+}
+
+async fn insert_record(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    row: &RecordRow<'_>,
+    body_enc: Option<Vec<u8>>,
+    blob_key: Option<String>,
+    size: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO records (id, family_id, collection_id, child_id, doctype, kind, source, version, body_enc, blob_key, size, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11, $11)",
+    )
+    .bind(row.id.to_string())
+    .bind(row.family.to_string())
+    .bind(row.collection)
+    .bind(row.child.to_string())
+    .bind(row.doctype.as_str())
+    .bind(row.kind)
+    .bind(row.source)
+    .bind(body_enc)
+    .bind(blob_key)
+    .bind(size)
+    .bind(row.now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn ensure_collection(
