@@ -18,6 +18,13 @@ pub use model::{
 };
 
 // --- authorization (authz.rs, lifecycle.rs) ---
+mod authz;
+pub mod lifecycle;
+
+pub use authz::{
+    AccessRequest, Authorizer, CompiledFamily, DEFAULT_DENY, Decision, Denied, FamilySnapshot, OUTSIDE_FAMILY,
+    PRINCIPAL_OUTSIDE_FAMILY, Permit, PolicyError,
+};
 // --- end authorization ---
 
 // --- ledger (ledger/) ---

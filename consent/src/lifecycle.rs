@@ -19,8 +19,8 @@ use std::fmt;
 
 use time::{Date, Duration, Month, OffsetDateTime, Time};
 
-use crate::{AgeRules, Approval, Grant, GrantId, GrantState, Grantee, MemberId, Role};
 use crate::Member;
+use crate::{AgeRules, Approval, Grant, GrantId, GrantState, Grantee, MemberId, Role};
 
 /// Where a child stands with respect to the age rules at a given instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -126,7 +126,11 @@ pub enum LifecycleError {
     #[error("member `{0}` has already approved this grant")]
     AlreadyApproved(MemberId),
     #[error("cannot {op} grant `{grant}` in state `{}`", state.as_str())]
-    WrongState { op: Operation, grant: GrantId, state: GrantState },
+    WrongState {
+        op: Operation,
+        grant: GrantId,
+        state: GrantState,
+    },
     #[error("a grant to a family member is only possible about the data of an adult child")]
     MemberGranteeNeedsAdult,
     #[error("grant `{0}` has expired")]
@@ -195,7 +199,11 @@ pub fn approve(
     }
     // Computed before any change, so that an error leaves the grant as it was.
     let expires_at = expiry(grant, now)?;
-    grant.approvals.push(Approval { member: by.id, role: by.role, at: now });
+    grant.approvals.push(Approval {
+        member: by.id,
+        role: by.role,
+        at: now,
+    });
     let missing = missing_approvals(grant, child, rules, now);
     let activated = missing.is_empty();
     if activated {
@@ -281,7 +289,11 @@ pub fn confirm(
         None => expiry(grant, now)?,
     };
     if !grant.approvals.iter().any(|a| a.member == by.id) {
-        grant.approvals.push(Approval { member: by.id, role: by.role, at: now });
+        grant.approvals.push(Approval {
+            member: by.id,
+            role: by.role,
+            at: now,
+        });
     }
     grant.state = GrantState::Active;
     grant.expires_at = Some(expires_at);
@@ -318,7 +330,11 @@ pub fn majority_transition(grant: &mut Grant, child: &Member, rules: AgeRules, n
 }
 
 fn wrong_state(op: Operation, grant: &Grant) -> LifecycleError {
-    LifecycleError::WrongState { op, grant: grant.id, state: grant.state }
+    LifecycleError::WrongState {
+        op,
+        grant: grant.id,
+        state: grant.state,
+    }
 }
 
 fn expiry(grant: &Grant, now: OffsetDateTime) -> Result<OffsetDateTime, LifecycleError> {
@@ -327,12 +343,23 @@ fn expiry(grant: &Grant, now: OffsetDateTime) -> Result<OffsetDateTime, Lifecycl
 }
 
 /// Checks that `child` is the grant's child and returns their stage at `now`.
-fn child_stage(grant: &Grant, child: &Member, rules: AgeRules, now: OffsetDateTime) -> Result<AgeStage, LifecycleError> {
+fn child_stage(
+    grant: &Grant,
+    child: &Member,
+    rules: AgeRules,
+    now: OffsetDateTime,
+) -> Result<AgeStage, LifecycleError> {
     if child.id != grant.child || child.role != Role::Child {
-        return Err(LifecycleError::NotTheChild { member: child.id, grant: grant.id });
+        return Err(LifecycleError::NotTheChild {
+            member: child.id,
+            grant: grant.id,
+        });
     }
     if child.family != grant.family {
-        return Err(LifecycleError::NotInFamily { member: child.id, grant: grant.id });
+        return Err(LifecycleError::NotInFamily {
+            member: child.id,
+            grant: grant.id,
+        });
     }
     age_stage(child, rules, now).ok_or(LifecycleError::MissingBirthDate(child.id))
 }
@@ -347,16 +374,20 @@ fn check_actor(
     op: Operation,
 ) -> Result<AgeStage, LifecycleError> {
     if by.family != grant.family {
-        return Err(LifecycleError::NotInFamily { member: by.id, grant: grant.id });
+        return Err(LifecycleError::NotInFamily {
+            member: by.id,
+            grant: grant.id,
+        });
     }
     let stage = child_stage(grant, child, rules, now)?;
     match by.role {
         Role::Guardian if stage == AgeStage::Adult => Err(LifecycleError::GuardianOfAdult { op }),
         Role::Guardian => Ok(stage),
         Role::Child if by.id != grant.child => Err(LifecycleError::OtherChild { op }),
-        Role::Child if stage == AgeStage::UnderConsentAge => {
-            Err(LifecycleError::UnderConsentAge { op, age: rules.digital_consent_age })
-        }
+        Role::Child if stage == AgeStage::UnderConsentAge => Err(LifecycleError::UnderConsentAge {
+            op,
+            age: rules.digital_consent_age,
+        }),
         Role::Child => Ok(stage),
     }
 }
@@ -370,7 +401,10 @@ fn check_adult_child(
     op: Operation,
 ) -> Result<(), LifecycleError> {
     if by.family != grant.family {
-        return Err(LifecycleError::NotInFamily { member: by.id, grant: grant.id });
+        return Err(LifecycleError::NotInFamily {
+            member: by.id,
+            grant: grant.id,
+        });
     }
     let stage = child_stage(grant, child, rules, now)?;
     if by.id != grant.child || stage != AgeStage::Adult {
@@ -398,12 +432,26 @@ mod tests {
 
     fn family() -> Family {
         let id = FamilyId::new();
-        let guardian = |()| Member { id: MemberId::new(), family: id, role: Role::Guardian, birth_date: None };
-        Family { id, guardian: guardian(()), other_guardian: guardian(()) }
+        let guardian = |()| Member {
+            id: MemberId::new(),
+            family: id,
+            role: Role::Guardian,
+            birth_date: None,
+        };
+        Family {
+            id,
+            guardian: guardian(()),
+            other_guardian: guardian(()),
+        }
     }
 
     fn child(f: &Family, birth: Date) -> Member {
-        Member { id: MemberId::new(), family: f.id, role: Role::Child, birth_date: Some(birth) }
+        Member {
+            id: MemberId::new(),
+            family: f.id,
+            role: Role::Child,
+            birth_date: Some(birth),
+        }
     }
 
     /// A child who is `years` old at [`NOW`] (birthday on 1 March).
@@ -431,24 +479,56 @@ mod tests {
 
     #[test]
     fn birthday_boundary_is_midnight_utc() {
-        let c = Member { id: MemberId::new(), family: FamilyId::new(), role: Role::Child, birth_date: Some(date!(2011 - 03 - 10)) };
-        assert_eq!(age_stage(&c, RULES, datetime!(2026-03-09 23:59:59 UTC)), Some(AgeStage::UnderConsentAge));
-        assert_eq!(age_stage(&c, RULES, datetime!(2026-03-10 00:00 UTC)), Some(AgeStage::ConsentAge));
+        let c = Member {
+            id: MemberId::new(),
+            family: FamilyId::new(),
+            role: Role::Child,
+            birth_date: Some(date!(2011 - 03 - 10)),
+        };
+        assert_eq!(
+            age_stage(&c, RULES, datetime!(2026-03-09 23:59:59 UTC)),
+            Some(AgeStage::UnderConsentAge)
+        );
+        assert_eq!(
+            age_stage(&c, RULES, datetime!(2026-03-10 00:00 UTC)),
+            Some(AgeStage::ConsentAge)
+        );
         // Midnight UTC is 01:00 in Paris in winter: the offset does not move the boundary.
-        assert_eq!(age_stage(&c, RULES, datetime!(2026-03-10 00:30 +01:00)), Some(AgeStage::UnderConsentAge));
-        assert_eq!(age_stage(&c, RULES, datetime!(2029-03-10 00:00 UTC)), Some(AgeStage::Adult));
-        assert_eq!(birthday_at(date!(2008 - 02 - 29), 18), Some(datetime!(2026-03-01 00:00 UTC)));
-        assert_eq!(birthday_at(date!(2008 - 02 - 29), 16), Some(datetime!(2024-02-29 00:00 UTC)));
+        assert_eq!(
+            age_stage(&c, RULES, datetime!(2026-03-10 00:30 +01:00)),
+            Some(AgeStage::UnderConsentAge)
+        );
+        assert_eq!(
+            age_stage(&c, RULES, datetime!(2029-03-10 00:00 UTC)),
+            Some(AgeStage::Adult)
+        );
+        assert_eq!(
+            birthday_at(date!(2008 - 02 - 29), 18),
+            Some(datetime!(2026-03-01 00:00 UTC))
+        );
+        assert_eq!(
+            birthday_at(date!(2008 - 02 - 29), 16),
+            Some(datetime!(2024-02-29 00:00 UTC))
+        );
     }
 
     #[test]
     fn required_approvals_follow_the_age() {
         let f = family();
         assert_eq!(required_approvals(&aged(&f, 14), RULES, NOW), Approvers::Guardian);
-        assert_eq!(required_approvals(&aged(&f, 15), RULES, NOW), Approvers::GuardianAndChild);
-        assert_eq!(required_approvals(&aged(&f, 17), RULES, NOW), Approvers::GuardianAndChild);
+        assert_eq!(
+            required_approvals(&aged(&f, 15), RULES, NOW),
+            Approvers::GuardianAndChild
+        );
+        assert_eq!(
+            required_approvals(&aged(&f, 17), RULES, NOW),
+            Approvers::GuardianAndChild
+        );
         assert_eq!(required_approvals(&aged(&f, 18), RULES, NOW), Approvers::Child);
-        let undated = Member { birth_date: None, ..aged(&f, 10) };
+        let undated = Member {
+            birth_date: None,
+            ..aged(&f, 10)
+        };
         assert_eq!(required_approvals(&undated, RULES, NOW), Approvers::GuardianAndChild);
     }
 
@@ -470,8 +550,17 @@ mod tests {
         let c = aged(&f, 14);
         let mut g = request(&f, &c);
         let err = approve(&mut g, &c, &c, RULES, NOW).unwrap_err();
-        assert_eq!(err, LifecycleError::UnderConsentAge { op: Operation::Approve, age: 15 });
-        assert_eq!(err.to_string(), "a child under the age of digital consent (15) cannot approve a grant");
+        assert_eq!(
+            err,
+            LifecycleError::UnderConsentAge {
+                op: Operation::Approve,
+                age: 15
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "a child under the age of digital consent (15) cannot approve a grant"
+        );
         assert!(g.approvals.is_empty());
     }
 
@@ -482,7 +571,13 @@ mod tests {
             let c = aged(&f, years);
             let mut g = request(&f, &c);
             let out = approve(&mut g, &f.guardian, &c, RULES, NOW).unwrap();
-            assert_eq!(out, ApproveOutcome { activated: false, missing: vec![Role::Child] });
+            assert_eq!(
+                out,
+                ApproveOutcome {
+                    activated: false,
+                    missing: vec![Role::Child]
+                }
+            );
             assert_eq!(out.to_string(), "waiting for the approval of the child");
             assert_eq!(g.state, GrantState::Requested);
             // A second guardian does not replace the child.
@@ -530,7 +625,10 @@ mod tests {
         let c = aged(&f, 16);
         let mut g = request(&f, &c);
         approve(&mut g, &f.guardian, &c, RULES, NOW).unwrap();
-        assert_eq!(approve(&mut g, &f.guardian, &c, RULES, NOW), Err(LifecycleError::AlreadyApproved(f.guardian.id)));
+        assert_eq!(
+            approve(&mut g, &f.guardian, &c, RULES, NOW),
+            Err(LifecycleError::AlreadyApproved(f.guardian.id))
+        );
         assert_eq!(g.approvals.len(), 1);
     }
 
@@ -540,16 +638,28 @@ mod tests {
         let c = aged(&f, 16);
         let sibling = aged(&f, 17);
         let mut g = request(&f, &c);
-        let stranger = Member { family: FamilyId::new(), ..f.guardian.clone() };
+        let stranger = Member {
+            family: FamilyId::new(),
+            ..f.guardian.clone()
+        };
         assert_eq!(
             approve(&mut g, &stranger, &c, RULES, NOW),
-            Err(LifecycleError::NotInFamily { member: stranger.id, grant: g.id })
+            Err(LifecycleError::NotInFamily {
+                member: stranger.id,
+                grant: g.id
+            })
         );
-        assert_eq!(approve(&mut g, &sibling, &c, RULES, NOW), Err(LifecycleError::OtherChild { op: Operation::Approve }));
+        assert_eq!(
+            approve(&mut g, &sibling, &c, RULES, NOW),
+            Err(LifecycleError::OtherChild { op: Operation::Approve })
+        );
         // The wrong child passed in is caught too.
         assert_eq!(
             approve(&mut g, &f.guardian, &sibling, RULES, NOW),
-            Err(LifecycleError::NotTheChild { member: sibling.id, grant: g.id })
+            Err(LifecycleError::NotTheChild {
+                member: sibling.id,
+                grant: g.id
+            })
         );
         assert!(g.approvals.is_empty());
     }
@@ -558,11 +668,23 @@ mod tests {
     fn closed_grants_cannot_be_approved() {
         let f = family();
         let c = aged(&f, 10);
-        for state in [GrantState::Denied, GrantState::Revoked, GrantState::Expired, GrantState::Active] {
+        for state in [
+            GrantState::Denied,
+            GrantState::Revoked,
+            GrantState::Expired,
+            GrantState::Active,
+        ] {
             let mut g = request(&f, &c);
             g.state = state;
             let err = approve(&mut g, &f.guardian, &c, RULES, NOW).unwrap_err();
-            assert_eq!(err, LifecycleError::WrongState { op: Operation::Approve, grant: g.id, state });
+            assert_eq!(
+                err,
+                LifecycleError::WrongState {
+                    op: Operation::Approve,
+                    grant: g.id,
+                    state
+                }
+            );
             assert!(err.to_string().starts_with("cannot approve grant `"), "{err}");
         }
     }
@@ -573,7 +695,10 @@ mod tests {
         let minor = aged(&f, 16);
         let mut g = request(&f, &minor);
         g.grantee = Grantee::Member(f.guardian.id);
-        assert_eq!(approve(&mut g, &minor, &minor, RULES, NOW), Err(LifecycleError::MemberGranteeNeedsAdult));
+        assert_eq!(
+            approve(&mut g, &minor, &minor, RULES, NOW),
+            Err(LifecycleError::MemberGranteeNeedsAdult)
+        );
         let adult = aged(&f, 19);
         let mut g = request(&f, &adult);
         g.grantee = Grantee::Member(f.guardian.id);
@@ -583,9 +708,15 @@ mod tests {
     #[test]
     fn a_missing_birth_date_is_refused() {
         let f = family();
-        let c = Member { birth_date: None, ..aged(&f, 10) };
+        let c = Member {
+            birth_date: None,
+            ..aged(&f, 10)
+        };
         let mut g = request(&f, &c);
-        assert_eq!(approve(&mut g, &f.guardian, &c, RULES, NOW), Err(LifecycleError::MissingBirthDate(c.id)));
+        assert_eq!(
+            approve(&mut g, &f.guardian, &c, RULES, NOW),
+            Err(LifecycleError::MissingBirthDate(c.id))
+        );
     }
 
     #[test]
@@ -596,7 +727,10 @@ mod tests {
         assert!(deny(&mut g, &c, &c, RULES, NOW).is_err());
         deny(&mut g, &f.guardian, &c, RULES, NOW).unwrap();
         assert_eq!(g.state, GrantState::Denied);
-        assert!(matches!(deny(&mut g, &f.guardian, &c, RULES, NOW), Err(LifecycleError::WrongState { .. })));
+        assert!(matches!(
+            deny(&mut g, &f.guardian, &c, RULES, NOW),
+            Err(LifecycleError::WrongState { .. })
+        ));
     }
 
     #[test]
@@ -608,7 +742,10 @@ mod tests {
         approve(&mut g, &c, &c, RULES, NOW).unwrap();
         revoke(&mut g, &c, &c, RULES, NOW).unwrap();
         assert_eq!(g.state, GrantState::Revoked);
-        assert!(matches!(revoke(&mut g, &c, &c, RULES, NOW), Err(LifecycleError::WrongState { .. })));
+        assert!(matches!(
+            revoke(&mut g, &c, &c, RULES, NOW),
+            Err(LifecycleError::WrongState { .. })
+        ));
 
         let young = aged(&f, 14);
         let mut g = request(&f, &young);
@@ -650,7 +787,10 @@ mod tests {
         assert!(!majority_transition(&mut pending, &c, RULES, eve));
         assert!(majority_transition(&mut pending, &c, RULES, birthday));
         assert_eq!(pending.state, GrantState::AwaitingConfirmation);
-        assert!(!majority_transition(&mut shared, &c, RULES, birthday), "the child approved it");
+        assert!(
+            !majority_transition(&mut shared, &c, RULES, birthday),
+            "the child approved it"
+        );
         assert_eq!(shared.state, GrantState::Active);
         // The guardian-only grant had expired first (2024): it is not reopened.
         assert!(expire_if_due(&mut alone, birthday));
@@ -665,7 +805,10 @@ mod tests {
         confirm(&mut pending, &c, &c, RULES, later).unwrap();
         assert_eq!(pending.state, GrantState::Active);
         assert_eq!(pending.expires_at, Some(later + Duration::days(30)));
-        assert!(!majority_transition(&mut pending, &c, RULES, later), "confirmed by the child");
+        assert!(
+            !majority_transition(&mut pending, &c, RULES, later),
+            "confirmed by the child"
+        );
     }
 
     #[test]
@@ -675,11 +818,17 @@ mod tests {
         let mut g = request(&f, &c);
         g.state = GrantState::AwaitingConfirmation;
         g.expires_at = Some(NOW + Duration::days(3));
-        assert_eq!(deny(&mut g.clone(), &f.guardian, &c, RULES, NOW), Err(LifecycleError::NotTheAdultChild { op: Operation::Deny }));
+        assert_eq!(
+            deny(&mut g.clone(), &f.guardian, &c, RULES, NOW),
+            Err(LifecycleError::NotTheAdultChild { op: Operation::Deny })
+        );
         let mut declined = g.clone();
         deny(&mut declined, &c, &c, RULES, NOW).unwrap();
         assert_eq!(declined.state, GrantState::Denied);
-        assert_eq!(confirm(&mut g.clone(), &c, &c, RULES, NOW + Duration::days(3)), Err(LifecycleError::Expired(g.id)));
+        assert_eq!(
+            confirm(&mut g.clone(), &c, &c, RULES, NOW + Duration::days(3)),
+            Err(LifecycleError::Expired(g.id))
+        );
         confirm(&mut g, &c, &c, RULES, NOW).unwrap();
         assert_eq!(g.expires_at, Some(NOW + Duration::days(3)));
         assert_eq!(g.approvals.len(), 1);
@@ -691,7 +840,10 @@ mod tests {
         let c = aged(&f, 10);
         let mut g = request(&f, &c);
         g.duration_days = u32::MAX;
-        assert_eq!(approve(&mut g, &f.guardian, &c, RULES, NOW), Err(LifecycleError::ExpiryOutOfRange(g.id)));
+        assert_eq!(
+            approve(&mut g, &f.guardian, &c, RULES, NOW),
+            Err(LifecycleError::ExpiryOutOfRange(g.id))
+        );
         assert!(g.approvals.is_empty());
     }
 }
