@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use cartable_consent::{Action, Doctype, FamilyId, MemberId, Permit, RecordId, Resource};
+use cartable_consent::{Action, Doctype, FamilyId, MemberId, Permit, Principal, RecordId, Resource};
 use serde::Serialize;
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -259,19 +259,36 @@ impl Vault {
             Resource::Family => (filter.child, filter.doctype),
             _ => return Err(Error::PermitMismatch("collection")),
         };
-        let limit = filter.limit.unwrap_or(100).clamp(1, MAX_PAGE) as i64;
-        let rows = sqlx::query(
+        // A family-wide listing shows only the collections the principal could list one by one: a guardian
+        // does not see an adult child's data through the family. The family-wide decision is the one logged.
+        let visible = match (permit.resource(), permit.principal()) {
+            (Resource::Family, Principal::Member(_)) => Some(self.listable_collections(permit).await?),
+            _ => None,
+        };
+        if visible.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::from(
             "SELECT id, doctype, child_id, kind, version, size, created_at FROM records \
-             WHERE family_id = $1 AND ($2 IS NULL OR child_id = $2) AND ($3 IS NULL OR doctype = $3) AND ($4 IS NULL OR id > $4) \
-             ORDER BY id LIMIT $5",
-        )
-        .bind(family.to_string())
-        .bind(child.map(|c| c.to_string()))
-        .bind(doctype.map(|d| d.as_str().to_owned()))
-        .bind(filter.after.map(|a| a.to_string()))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+             WHERE family_id = $1 AND ($2 IS NULL OR child_id = $2) AND ($3 IS NULL OR doctype = $3) AND ($4 IS NULL OR id > $4)",
+        );
+        if let Some(visible) = &visible {
+            // Placeholders only: the values are bound below.
+            let clauses: Vec<String> = (0..visible.len()).map(|i| format!("(child_id = ${} AND doctype = ${})", 6 + 2 * i, 7 + 2 * i)).collect();
+            sql.push_str(&format!(" AND ({})", clauses.join(" OR ")));
+        }
+        sql.push_str(" ORDER BY id LIMIT $5");
+        let limit = filter.limit.unwrap_or(100).clamp(1, MAX_PAGE) as i64;
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(family.to_string())
+            .bind(child.map(|c| c.to_string()))
+            .bind(doctype.map(|d| d.as_str().to_owned()))
+            .bind(filter.after.map(|a| a.to_string()))
+            .bind(limit);
+        for (c, d) in visible.iter().flatten() {
+            query = query.bind(c.to_string()).bind(d.as_str());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
         rows.iter()
             .map(|row| {
                 Ok(RecordSummary {
@@ -285,6 +302,26 @@ impl Vault {
                 })
             })
             .collect()
+    }
+
+    /// The collections a permit's principal may list, each decided by the same rules (not logged one by one).
+    async fn listable_collections(&self, permit: &Permit) -> Result<Vec<(MemberId, Doctype)>> {
+        let rules = self.rules(permit.family()).await?;
+        let mut out = Vec::new();
+        for child in rules.members.iter().filter(|m| m.role == cartable_consent::Role::Child) {
+            for doctype in Doctype::ALL {
+                let request = cartable_consent::AccessRequest {
+                    principal: permit.principal(),
+                    action: Action::List,
+                    resource: Resource::Collection { child: child.id, doctype },
+                    now: permit.decided_at(),
+                };
+                if self.inner.authorizer.authorize(&rules.compiled, &request).is_allowed() {
+                    out.push((child.id, doctype));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Streams a file into the vault, encrypted on the way; never holds it whole in memory.

@@ -65,3 +65,33 @@ async fn grants_expire_and_come_to_the_adult_child_for_confirmation() {
     let report = vault.verify_ledger(family).await.unwrap();
     assert_eq!(report.grants_checked, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guardian_listing_the_family_does_not_see_an_adult_childs_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = Vault::open(VaultConfig::embedded(dir.path().join("data"))).await.unwrap();
+    let family = vault.create_family("Grands").await.unwrap();
+    let guardian = vault.add_member(family, Role::Guardian, "Parent", None).await.unwrap();
+    let minor = vault.add_member(family, Role::Child, "Petit", Some(time::macros::date!(2016 - 01 - 01))).await.unwrap();
+    let adult = vault.add_member(family, Role::Child, "Grand", Some(time::macros::date!(2004 - 01 - 01))).await.unwrap();
+    for child in [minor, adult] {
+        let write = vault
+            .authorize(family, Principal::Operator, Action::Write, Resource::Collection { child, doctype: Doctype::Grades })
+            .await
+            .unwrap()
+            .into_permit()
+            .unwrap();
+        vault.put_record(&write, NewRecord { child, doctype: Doctype::Grades, source: "operator".into(), body: serde_json::json!({"g": 1}) }).await.unwrap();
+    }
+    let list = |principal| vault.authorize(family, principal, Action::List, Resource::Family);
+    let as_guardian = list(Principal::Member(guardian)).await.unwrap().into_permit().unwrap();
+    let seen = vault.list_records(&as_guardian, &Default::default()).await.unwrap();
+    assert_eq!(seen.iter().map(|r| r.child).collect::<Vec<_>>(), vec![minor]);
+    let as_operator = list(Principal::Operator).await.unwrap().into_permit().unwrap();
+    assert_eq!(vault.list_records(&as_operator, &Default::default()).await.unwrap().len(), 2);
+    let as_adult = list(Principal::Member(adult)).await.unwrap();
+    if let Ok(permit) = as_adult.into_permit() {
+        let own = vault.list_records(&permit, &Default::default()).await.unwrap();
+        assert!(own.iter().all(|r| r.child == adult));
+    }
+}
