@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cartable_consent::{Action, FamilyId, Grant, GrantState, Permit, Principal, RecordId, Resource};
 use cartable_sdk::{ErrorCode, ErrorResponse, RecordCreated, RecordPage, file_headers};
-use cartable_vault::{NewRecord, RecordFilter};
+use cartable_vault::{GrantDecision, NewRecord, RecordFilter};
 use futures::StreamExt as _;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -25,10 +25,10 @@ const MAX_PAGE: u32 = 1000;
 
 /// Decides one access for `caller`, logged in `family`'s ledger whatever the outcome.
 ///
-/// A member is decided by Cedar alone. A service is first held to its token: the token's family, its grant's
-/// child, doctypes and actions, and the grant still in force; an access outside them is refused and logged as
-/// denied without asking Cedar (which might allow it under another grant of the same service: a token is bound
-/// to one grant). Inside them, Cedar decides. A service never learns whether a record outside its grant exists.
+/// A member is decided by Cedar alone. A service is first held to its token: an access outside the token's
+/// family, or its grant's child, doctypes and actions, is refused and logged as denied without asking Cedar.
+/// Inside them, Cedar decides, and an allow counts only if it comes from the token's own grant (a token is bound
+/// to one grant). A service never learns whether a record outside its grant exists.
 pub(crate) async fn decide(state: &ApiState, caller: &Caller, family: FamilyId, action: Action, resource: Resource) -> ApiResult<Permit> {
     let vault = state.vault();
     match caller {
@@ -61,20 +61,15 @@ pub(crate) async fn decide(state: &ApiState, caller: &Caller, family: FamilyId, 
             if !in_scope {
                 return refuse("token.outside-grant", hidden()).await;
             }
-            let grant = grant_of(state, token).await?;
-            if let Some((reason, error)) = grant_refusal(&grant, OffsetDateTime::now_utc()) {
-                return refuse(reason, error).await;
-            }
-            let decision = vault.authorize(family, Principal::Service(token.service), action, resource).await?;
-            match decision.into_permit() {
-                Ok(permit) => Ok(permit),
-                Err(denied) => {
-                    // Say why: the grant may have ended between the look above and the decision.
+            match vault.api().authorize_under_grant(family, token.service, token.grant, action, resource).await? {
+                GrantDecision::Allowed(permit) => Ok(permit),
+                GrantDecision::Denied { reasons } => {
+                    // Say why: the grant ended (revoked, expired), or a prohibition overrides it.
                     let grant = grant_of(state, token).await?;
-                    if let Some((_, error)) = grant_refusal(&grant, OffsetDateTime::now_utc()) {
+                    if let Some(error) = grant_refusal(&grant, OffsetDateTime::now_utc()) {
                         return Err(error);
                     }
-                    if denied.reasons().iter().any(|r| r.starts_with("forbid.")) {
+                    if reasons.iter().any(|r| r.starts_with("forbid.")) {
                         return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::ForbiddenDoctype, "the family never shares this kind of data"));
                     }
                     Err(ApiError::denied("the family's rules deny this access"))
@@ -91,17 +86,13 @@ async fn grant_of(state: &ApiState, token: &TokenInfo) -> ApiResult<Grant> {
     })
 }
 
-/// Why a token's grant no longer lets anything through, if it does not: the reason logged, and the error.
-fn grant_refusal(grant: &Grant, now: OffsetDateTime) -> Option<(&'static str, ApiError)> {
-    let revoked = || ApiError::new(StatusCode::FORBIDDEN, ErrorCode::GrantRevoked, "the family revoked this grant");
-    let expired = || ApiError::new(StatusCode::FORBIDDEN, ErrorCode::GrantExpired, "this grant has expired");
+/// Why a token's grant no longer lets anything through, if it does not.
+fn grant_refusal(grant: &Grant, now: OffsetDateTime) -> Option<ApiError> {
     match grant.state {
         GrantState::Active if grant.expires_at.is_some_and(|end| end > now) => None,
-        GrantState::Active | GrantState::Expired => Some(("token.grant-expired", expired())),
-        GrantState::Revoked => Some(("token.grant-revoked", revoked())),
-        GrantState::Requested | GrantState::Denied | GrantState::AwaitingConfirmation => {
-            Some(("token.grant-not-in-force", ApiError::denied("this grant is not in force")))
-        }
+        GrantState::Active | GrantState::Expired => Some(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::GrantExpired, "this grant has expired")),
+        GrantState::Revoked => Some(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::GrantRevoked, "the family revoked this grant")),
+        GrantState::Requested | GrantState::Denied | GrantState::AwaitingConfirmation => Some(ApiError::denied("this grant is not in force")),
     }
 }
 

@@ -5,7 +5,7 @@
 //! tables are useless to whoever copies them. Reached through [`Vault::api`].
 
 use cartable_consent::ledger::EventType;
-use cartable_consent::{Action, Doctype, FamilyId, GrantId, MemberId, Permit, Principal, RecordId, Resource, Role, ServiceId};
+use cartable_consent::{AccessRequest, Action, Doctype, FamilyId, GrantId, MemberId, Permit, Principal, RecordId, Resource, Role, ServiceId};
 use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 
@@ -53,6 +53,14 @@ pub struct LoginLimits {
     pub max_failures: u32,
     pub window: Duration,
     pub lock: Duration,
+}
+
+/// What [`ApiStore::authorize_under_grant`] decided.
+#[derive(Debug)]
+pub enum GrantDecision {
+    Allowed(Permit),
+    /// The ids of the policies (or the token rule) behind the refusal.
+    Denied { reasons: Vec<String> },
 }
 
 /// One child's collection of one doctype, and how many records it holds.
@@ -259,6 +267,34 @@ impl ApiStore<'_> {
             .access(action, resource)
             .reasons(vec![reason.to_owned()]);
         self.vault.inner.appender.append(family, draft).await
+    }
+
+    /// Decides a service's access made with an access token bound to `grant`, and logs it like
+    /// [`Vault::authorize`]: Cedar decides, and an allow counts only if the token's own grant is among the
+    /// policies that allowed it (a token is bound to its grant: another grant of the same service does not lend it
+    /// its rights, and a revoked grant's token stays dead even if a new grant covers the same data). Such an
+    /// allow is logged as denied, with the reason `token.grant-not-in-force`.
+    pub async fn authorize_under_grant(&self, family: FamilyId, service: ServiceId, grant: GrantId, action: Action, resource: Resource) -> Result<GrantDecision> {
+        let now = OffsetDateTime::now_utc();
+        let rules = self.vault.rules(family).await?;
+        let principal = Principal::Service(service);
+        let request = AccessRequest { principal, action, resource, now };
+        let decision = self.vault.inner.authorizer.authorize(&rules.compiled, &request);
+        // The id the authorizer gives a grant's policy (cartable-consent, `authz/policies.rs`).
+        let own = format!("grant.{grant}");
+        let (event, reasons) = if !decision.is_allowed() {
+            (EventType::AccessDenied, decision.reasons().to_vec())
+        } else if decision.reasons().iter().any(|r| *r == own) {
+            (EventType::AccessAllowed, decision.reasons().to_vec())
+        } else {
+            (EventType::AccessDenied, vec!["token.grant-not-in-force".to_owned()])
+        };
+        let draft = ReceiptDraft::new(family, event, principal).at(now).access(action, resource).reasons(reasons.clone());
+        self.vault.inner.appender.append(family, draft).await?;
+        Ok(match (event, decision.into_permit()) {
+            (EventType::AccessAllowed, Ok(permit)) => GrantDecision::Allowed(permit),
+            _ => GrantDecision::Denied { reasons },
+        })
     }
 
     /// The family's collections and their sizes; the permit must be for listing the family.

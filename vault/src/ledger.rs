@@ -79,6 +79,11 @@ impl ReceiptDraft {
         d
     }
 
+    /// When the entry happened (its `created_at`).
+    pub(crate) fn time(&self) -> OffsetDateTime {
+        self.time
+    }
+
     pub(crate) fn at(mut self, time: OffsetDateTime) -> Self {
         self.time = time;
         self
@@ -125,7 +130,7 @@ impl ReceiptDraft {
         self
     }
 
-    fn into_receipt(self) -> Receipt {
+    pub(crate) fn into_receipt(self) -> Receipt {
         let actor = if self.system {
             Actor::System
         } else {
