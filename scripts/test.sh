@@ -37,4 +37,4 @@ if [ -z "${CARTABLE_TEST_DATABASE_URL:-}" ] && [ "${CARTABLE_NO_POSTGRES:-}" != 
   fi
 fi
 
-cargo test --workspace --all-features "$@"
+cargo test --workspace "$@"
