@@ -23,7 +23,9 @@ if [ -z "${CARTABLE_TEST_DATABASE_URL:-}" ] && [ "${CARTABLE_NO_POSTGRES:-}" != 
   if [ -n "$initdb" ]; then
     pgbin=$(dirname "$initdb")
     pgdir=$(mktemp -d)
+    # The first free port from 55432 (a cluster left behind by an interrupted run keeps its own).
     port=${CARTABLE_TEST_PG_PORT:-55432}
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
     as_pg=()
     if [ "$(id -u)" = 0 ]; then chown postgres "$pgdir"; as_pg=(runuser -u postgres --); fi
     "${as_pg[@]}" "$pgbin/initdb" -D "$pgdir/data" -A trust -U postgres >/dev/null
