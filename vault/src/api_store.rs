@@ -11,6 +11,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::db::{from_millis, to_millis};
 use crate::error::{Error, Result};
+use crate::group_commit::Appended;
 use crate::ledger::ReceiptDraft;
 use crate::vault::{Vault, parse_id};
 
@@ -276,25 +277,35 @@ impl ApiStore<'_> {
     /// allow is logged as denied, with the reason `token.grant-not-in-force`.
     pub async fn authorize_under_grant(&self, family: FamilyId, service: ServiceId, grant: GrantId, action: Action, resource: Resource) -> Result<GrantDecision> {
         let now = OffsetDateTime::now_utc();
-        let rules = self.vault.rules(family).await?;
         let principal = Principal::Service(service);
-        let request = AccessRequest { principal, action, resource, now };
-        let decision = self.vault.inner.authorizer.authorize(&rules.compiled, &request);
         // The id the authorizer gives a grant's policy (cartable-consent, `authz/policies.rs`).
         let own = format!("grant.{grant}");
-        let (event, reasons) = if !decision.is_allowed() {
-            (EventType::AccessDenied, decision.reasons().to_vec())
-        } else if decision.reasons().iter().any(|r| *r == own) {
-            (EventType::AccessAllowed, decision.reasons().to_vec())
-        } else {
-            (EventType::AccessDenied, vec!["token.grant-not-in-force".to_owned()])
+        let mut rules = match self.vault.cached_rules(family) {
+            Some(rules) => rules,
+            None => self.vault.rules(family).await?,
         };
-        let draft = ReceiptDraft::new(family, event, principal).at(now).access(action, resource).reasons(reasons.clone());
-        self.vault.inner.appender.append(family, draft).await?;
-        Ok(match (event, decision.into_permit()) {
-            (EventType::AccessAllowed, Ok(permit)) => GrantDecision::Allowed(permit),
-            _ => GrantDecision::Denied { reasons },
-        })
+        for _ in 0..20 {
+            let request = AccessRequest { principal, action, resource, now };
+            let decision = self.vault.inner.authorizer.authorize(&rules.compiled, &request);
+            let (event, reasons) = if !decision.is_allowed() {
+                (EventType::AccessDenied, decision.reasons().to_vec())
+            } else if decision.reasons().iter().any(|r| *r == own) {
+                (EventType::AccessAllowed, decision.reasons().to_vec())
+            } else {
+                (EventType::AccessDenied, vec!["token.grant-not-in-force".to_owned()])
+            };
+            let draft = ReceiptDraft::new(family, event, principal).at(now).access(action, resource).reasons(reasons.clone());
+            match self.vault.inner.appender.append_decision(family, rules.version, draft).await? {
+                Appended::At(_) => {
+                    return Ok(match (event, decision.into_permit()) {
+                        (EventType::AccessAllowed, Ok(permit)) => GrantDecision::Allowed(permit),
+                        _ => GrantDecision::Denied { reasons },
+                    });
+                }
+                Appended::Stale => rules = self.vault.rules(family).await?,
+            }
+        }
+        Err(Error::Database("the family's policies kept changing while deciding".to_owned()))
     }
 
     /// The family's collections and their sizes; the permit must be for listing the family.

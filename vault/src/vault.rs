@@ -98,7 +98,7 @@ impl std::fmt::Debug for Vault {
 /// A family's compiled policies and the members they were built from, valid for one family version.
 #[derive(Clone)]
 pub(crate) struct FamilyRules {
-    version: i64,
+    pub(crate) version: i64,
     pub(crate) compiled: Arc<CompiledFamily>,
     pub(crate) members: Arc<Vec<Member>>,
 }
@@ -113,6 +113,9 @@ impl FamilyRules {
 }
 
 const MASTER_RECIPIENT: &str = "master_recipient";
+
+/// How many times a decision is made again because the family's policies changed while it was being logged.
+const DECISION_ATTEMPTS: usize = 20;
 
 impl Vault {
     /// Opens (or creates) the vault. The master key file is created on first start only; later, a missing or
@@ -150,7 +153,7 @@ impl Vault {
         let signer = LedgerSigner::from_secret_bytes(&config.ledger_origin, &seed)
             .map_err(|e| Error::Key(format!("invalid ledger origin: {e}")))?;
         let blobs = Blobs::open(config.data_dir.join("blobs"))?;
-        let appender = crate::group_commit::Appender::new(pool.clone(), backend, config.ledger_origin.clone());
+        let appender = crate::group_commit::Appender::new(pool.clone(), backend);
         let vault = Vault {
             inner: Arc::new(Inner {
                 appender,
@@ -467,22 +470,32 @@ impl Vault {
         resource: Resource,
         now: OffsetDateTime,
     ) -> Result<Decision> {
-        let rules = self.rules(family).await?;
-        let request = AccessRequest { principal, action, resource, now };
-        let decision = self.inner.authorizer.authorize(&rules.compiled, &request);
-        let event = if decision.is_allowed() {
-            cartable_consent::ledger::EventType::AccessAllowed
-        } else {
-            cartable_consent::ledger::EventType::AccessDenied
+        // Decide with the policies in memory; the appender logs the decision only if they are still the family's
+        // policies when it commits (see `group_commit.rs`), else decide again with the current ones.
+        let mut rules = match self.cached_rules(family) {
+            Some(rules) => rules,
+            None => self.rules(family).await?,
         };
-        let draft = ReceiptDraft::new(family, event, principal)
-            .at(now)
-            .access(action, resource)
-            .actor_role(rules.role_of(principal))
-            .reasons(decision.reasons().to_vec());
-        // Committed (with the decisions of concurrent requests) before the decision is returned.
-        self.inner.appender.append(family, draft).await?;
-        Ok(decision)
+        for _ in 0..DECISION_ATTEMPTS {
+            let request = AccessRequest { principal, action, resource, now };
+            let decision = self.inner.authorizer.authorize(&rules.compiled, &request);
+            let event = if decision.is_allowed() {
+                cartable_consent::ledger::EventType::AccessAllowed
+            } else {
+                cartable_consent::ledger::EventType::AccessDenied
+            };
+            let draft = ReceiptDraft::new(family, event, principal)
+                .at(now)
+                .access(action, resource)
+                .actor_role(rules.role_of(principal))
+                .reasons(decision.reasons().to_vec());
+            // Committed (with the decisions of concurrent requests) before the decision is returned.
+            match self.inner.appender.append_decision(family, rules.version, draft).await? {
+                crate::group_commit::Appended::At(_) => return Ok(decision),
+                crate::group_commit::Appended::Stale => rules = self.rules(family).await?,
+            }
+        }
+        Err(Error::Database("the family's policies kept changing while deciding".to_owned()))
     }
 
     /// Decides without logging: for `access check`, which explains a decision and reads no data.
@@ -494,6 +507,12 @@ impl Vault {
     /// The Cedar text in force for a family.
     pub async fn policy_text(&self, family: FamilyId) -> Result<String> {
         Ok(self.rules(family).await?.compiled.policy_text())
+    }
+
+    /// The family's compiled policies as last seen, without asking the database whether they are still current:
+    /// only for decisions whose append checks the version (`group_commit.rs`).
+    pub(crate) fn cached_rules(&self, family: FamilyId) -> Option<FamilyRules> {
+        self.inner.policies.lock().expect("policy cache lock").get(&family).cloned()
     }
 
     /// The family's compiled policies, rebuilt whenever the family's version moved (any process may move it).
