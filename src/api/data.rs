@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cartable_consent::{Action, FamilyId, Grant, GrantState, Permit, Principal, RecordId, Resource};
 use cartable_sdk::{ErrorCode, ErrorResponse, RecordCreated, RecordPage, file_headers};
-use cartable_vault::{GrantDecision, NewRecord, RecordFilter};
+use cartable_vault::{GrantDecision, NewRecord, RecordFilter, SealedRecord};
 use futures::StreamExt as _;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -96,12 +96,12 @@ fn grant_refusal(grant: &Grant, now: OffsetDateTime) -> Option<ApiError> {
     }
 }
 
-/// What the rules need about a record of `family`. A service asking for another family's record is refused as
-/// if it did not exist, and the attempt is logged in the ledger of the family it belongs to.
-async fn record_resource(state: &ApiState, caller: &Caller, family: FamilyId, id: RecordId, action: Action) -> ApiResult<Resource> {
+/// A record of `family`, still encrypted, with what the rules need. A service asking for another family's record is
+/// refused as if it did not exist, and the attempt is logged in the ledger of the family it belongs to.
+async fn load_record(state: &ApiState, caller: &Caller, family: FamilyId, id: RecordId, action: Action) -> ApiResult<SealedRecord> {
     let vault = state.vault();
-    match vault.record_resource(family, id).await {
-        Ok(resource) => Ok(resource),
+    match vault.api().load_record(family, id).await {
+        Ok(sealed) => Ok(sealed),
         Err(cartable_vault::Error::RecordNotFound(_)) => {
             if let Caller::Service(token) = caller {
                 if let Some(owner) = vault.api().record_family(id).await? {
@@ -229,9 +229,9 @@ pub async fn read_record(
     ApiPath((family, record)): ApiPath<(cartable_sdk::FamilyId, cartable_sdk::RecordId)>,
 ) -> ApiResult<Json<cartable_sdk::Record>> {
     let (family, record) = (family_id(family), record_id(record));
-    let resource = record_resource(&state, &caller, family, record, Action::Read).await?;
-    let permit = decide(&state, &caller, family, Action::Read, resource).await?;
-    let doc = state.vault().get_record(&permit).await?;
+    let sealed = load_record(&state, &caller, family, record, Action::Read).await?;
+    let permit = decide(&state, &caller, family, Action::Read, sealed.resource()).await?;
+    let doc = state.vault().api().open_record(&permit, sealed).await?;
     Ok(Json(cartable_sdk::Record {
         record_id: wire_record(doc.id),
         doctype: doc.doctype.as_str().to_owned(),
@@ -335,8 +335,8 @@ pub async fn download_file(
     ApiPath((family, record)): ApiPath<(cartable_sdk::FamilyId, cartable_sdk::RecordId)>,
 ) -> ApiResult<Response> {
     let (family, record) = (family_id(family), record_id(record));
-    let resource = record_resource(&state, &caller, family, record, Action::Read).await?;
-    let permit = decide(&state, &caller, family, Action::Read, resource).await?;
+    let sealed = load_record(&state, &caller, family, record, Action::Read).await?;
+    let permit = decide(&state, &caller, family, Action::Read, sealed.resource()).await?;
     let (info, mut plain) = state.vault().open_file(&permit).await?;
     let (writer, reader) = tokio::io::duplex(64 * 1024);
     // Made here, where the runtime is known; used on a blocking thread.

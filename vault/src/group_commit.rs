@@ -43,6 +43,8 @@ const MAX_BATCH: usize = 512;
 const QUEUE: usize = 8192;
 /// The most rows per multi-row insert (a power of two): 4 values each, under both backends' parameter limits.
 const ROWS_PER_INSERT: usize = 128;
+/// Up to this many rows go in one statement of exactly that many rows.
+const EXACT_ROWS: usize = 32;
 /// Families whose frontier is kept; the map is emptied when it would grow past this.
 const FRONTIERS: usize = 10_000;
 
@@ -148,7 +150,7 @@ async fn append_batch(
             let n = rest.iter().take_while(|(f, _, _)| f == family).count();
             let (same, tail) = rest.split_at(n);
             let jobs: Vec<(Option<i64>, ReceiptDraft)> = same.iter().map(|(_, v, d)| (*v, d.clone())).collect();
-            let (appended, frontier) = append_family(&mut tx, *family, jobs, frontiers.get(*family)).await?;
+            let (appended, frontier) = append_family(&mut tx, backend, *family, jobs, frontiers.get(*family)).await?;
             outcomes.extend(appended);
             staged.push((*family, frontier));
             rest = tail;
@@ -177,7 +179,7 @@ async fn append_batch(
 /// One draft in its own transaction (the fallback).
 async fn append_one(pool: &AnyPool, backend: Backend, family: FamilyId, version: Option<i64>, draft: ReceiptDraft) -> Result<Appended> {
     let mut tx = begin(pool, backend).await?;
-    let (mut outcome, _) = append_family(&mut tx, family, vec![(version, draft)], None).await?;
+    let (mut outcome, _) = append_family(&mut tx, backend, family, vec![(version, draft)], None).await?;
     tx.commit().await?;
     Ok(outcome.remove(0))
 }
@@ -186,25 +188,22 @@ async fn append_one(pool: &AnyPool, backend: Backend, family: FamilyId, version:
 /// exactly what appending them one by one with [`crate::ledger::append`] would store.
 async fn append_family(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
     family: FamilyId,
     jobs: Vec<(Option<i64>, ReceiptDraft)>,
     known: Option<&Frontier>,
 ) -> Result<(Vec<Appended>, Frontier)> {
     let family_text = family.to_string();
-    // Lock the head first (a row lock on PostgreSQL; SQLite's write lock is already held): from here on, no one
-    // else can append to this family or change its policies and log it until we commit.
-    let first: i64 = sqlx::query("UPDATE ledger_heads SET size = size WHERE family_id = $1 RETURNING size")
-        .bind(&family_text)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(Error::FamilyNotFound(family))?
-        .get(0);
-    let first = first as u64;
-    let current: Option<i64> = if jobs.iter().any(|(v, _)| v.is_some()) {
-        sqlx::query("SELECT version FROM families WHERE id = $1").bind(&family_text).fetch_optional(&mut **tx).await?.map(|r| r.get(0))
-    } else {
-        None
+    // Lock the head first (SQLite's write lock is already held; PostgreSQL locks the row): from here on, no one
+    // else can append to this family, nor change its policies (which logs an entry), until we commit. The
+    // family's version comes in the same statement.
+    let head = match backend {
+        Backend::Sqlite => "SELECT h.size, f.version FROM ledger_heads h LEFT JOIN families f ON f.id = h.family_id WHERE h.family_id = $1",
+        Backend::Postgres => "SELECT h.size, f.version FROM ledger_heads h LEFT JOIN families f ON f.id = h.family_id WHERE h.family_id = $1 FOR UPDATE OF h",
     };
+    let row = sqlx::query(head).bind(&family_text).fetch_optional(&mut **tx).await?.ok_or(Error::FamilyNotFound(family))?;
+    let first = row.get::<i64, _>(0) as u64;
+    let current: Option<i64> = row.get(1);
     let mut outcomes = Vec::with_capacity(jobs.len());
     let mut drafts = Vec::with_capacity(jobs.len());
     for (version, draft) in jobs {
@@ -314,13 +313,17 @@ impl Frontiers {
     }
 }
 
-/// Splits rows into chunks of 128, 64, …, 1 rows, so that the multi-row statements come in a few shapes that
-/// stay in the connection's statement cache.
+/// Splits rows into chunks for multi-row inserts: one chunk of up to 32 rows (the usual batch), larger ones in
+/// chunks of 128, 64, … rows, so that the statements come in a few shapes that stay in the connection's cache.
 fn chunks<T>(rows: &[T]) -> Vec<&[T]> {
     let mut out = Vec::new();
     let mut rest = rows;
     while !rest.is_empty() {
-        let size = if rest.len() >= ROWS_PER_INSERT { ROWS_PER_INSERT } else { 1 << (usize::BITS - 1 - rest.len().leading_zeros()) };
+        let size = match rest.len() {
+            n if n <= EXACT_ROWS => n,
+            n if n >= ROWS_PER_INSERT => ROWS_PER_INSERT,
+            n => 1 << (usize::BITS - 1 - n.leading_zeros()),
+        };
         let (head, tail) = rest.split_at(size);
         out.push(head);
         rest = tail;
@@ -364,7 +367,9 @@ mod tests {
     fn rows_are_split_into_a_few_shapes() {
         let rows = [0u8; 300];
         let sizes: Vec<usize> = chunks(&rows).iter().map(|c| c.len()).collect();
-        assert_eq!(sizes, vec![128, 128, 32, 8, 4]);
+        assert_eq!(sizes, vec![128, 128, 32, 12]);
+        assert_eq!(chunks(&rows[..20]).len(), 1);
+        assert_eq!(chunks(&rows[..100]).iter().map(|c| c.len()).collect::<Vec<_>>(), vec![64, 32, 4]);
         assert!(chunks::<u8>(&[]).is_empty());
         assert_eq!(multi_row("X ", 2), "X ($1, $2, $3, $4), ($5, $6, $7, $8)");
     }

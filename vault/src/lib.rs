@@ -36,7 +36,7 @@ mod ledger;
 mod records;
 mod vault;
 
-pub use api_store::{ApiStore, CollectionInfo, ContinuationRecord, GrantDecision, LoginLimits, SessionRecord, TokenRecord};
+pub use api_store::{ApiStore, CollectionInfo, ContinuationRecord, GrantDecision, LoginLimits, SealedRecord, SessionRecord, TokenRecord};
 pub use db::Backend;
 pub use error::{Error, Result};
 pub use grants::{ApprovalResult, NewRequest};

@@ -199,15 +199,27 @@ impl Vault {
     pub async fn get_record(&self, permit: &Permit) -> Result<RecordDocument> {
         check(permit, Action::Read)?;
         let Resource::Record { id, .. } = permit.resource() else { return Err(Error::PermitMismatch("record")) };
-        let family = permit.family();
-        let row = sqlx::query(
+        let row = self.record_row(permit.family(), id).await?;
+        self.open_record_row(permit, row).await
+    }
+
+    /// A record's row, still encrypted: what [`Vault::open_record_row`] opens once a permit allows it.
+    pub(crate) async fn record_row(&self, family: FamilyId, id: RecordId) -> Result<sqlx::any::AnyRow> {
+        sqlx::query(
             "SELECT child_id, doctype, kind, source, version, body_enc, blob_key, created_at, updated_at FROM records WHERE id = $1 AND family_id = $2",
         )
         .bind(id.to_string())
         .bind(family.to_string())
         .fetch_optional(self.pool())
         .await?
-        .ok_or(Error::RecordNotFound(id))?;
+        .ok_or(Error::RecordNotFound(id))
+    }
+
+    /// Decrypts a row of [`Vault::record_row`]; the permit must be for reading that record.
+    pub(crate) async fn open_record_row(&self, permit: &Permit, row: sqlx::any::AnyRow) -> Result<RecordDocument> {
+        check(permit, Action::Read)?;
+        let Resource::Record { id, .. } = permit.resource() else { return Err(Error::PermitMismatch("record")) };
+        let family = permit.family();
         let key = self.family_key(family).await?;
         let plain = match (row.get::<Option<Vec<u8>>, _>(5), row.get::<Option<String>, _>(6)) {
             (Some(enc), _) => key.decrypt(&enc)?,
