@@ -39,6 +39,9 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Backend)> {
         Backend::Sqlite => {
             options
                 .max_connections(8)
+                // An in-process SQLite connection cannot have gone away: no ping (a round trip to its thread) on
+                // every acquire.
+                .test_before_acquire(false)
                 .after_connect(|conn, _meta| {
                     Box::pin(async move {
                         // WAL lets readers run beside the one writer; FULL syncs every commit so an acknowledged write

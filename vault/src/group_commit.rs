@@ -110,12 +110,23 @@ impl Appender {
 async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut frontiers = Frontiers::default();
+    // The appender's own connection, kept between batches (dropped after a failure, in case it is broken).
+    let mut conn: Option<sqlx::pool::PoolConnection<sqlx::Any>> = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Stable: one family's drafts keep their arrival order.
         batch.sort_by_key(|job| job.family);
         let drafts: Vec<(FamilyId, Option<i64>, ReceiptDraft)> = batch.iter().map(|j| (j.family, j.version, j.draft.clone())).collect();
         let started = std::time::Instant::now();
-        let result = append_batch(&pool, backend, &drafts, &mut frontiers).await;
+        let result = match conn.as_mut() {
+            Some(c) => append_batch(c, backend, &drafts, &mut frontiers).await,
+            None => match pool.acquire().await {
+                Ok(c) => append_batch(conn.insert(c), backend, &drafts, &mut frontiers).await,
+                Err(e) => Err(e.into()),
+            },
+        };
+        if result.is_err() {
+            conn = None;
+        }
         tracing::trace!(entries = batch.len(), micros = started.elapsed().as_micros() as u64, "ledger batch");
         match result {
             Ok(outcomes) => {
@@ -136,12 +147,15 @@ async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
 
 /// Appends `drafts` (sorted by family) in one transaction; the outcomes follow their order.
 async fn append_batch(
-    pool: &AnyPool,
+    conn: &mut sqlx::AnyConnection,
     backend: Backend,
     drafts: &[(FamilyId, Option<i64>, ReceiptDraft)],
     frontiers: &mut Frontiers,
 ) -> Result<Vec<Appended>> {
-    let mut tx = begin(pool, backend).await?;
+    let mut tx = match backend {
+        Backend::Sqlite => sqlx::Connection::begin_with(conn, "BEGIN IMMEDIATE").await?,
+        Backend::Postgres => sqlx::Connection::begin(conn).await?,
+    };
     let mut outcomes = Vec::with_capacity(drafts.len());
     let mut staged = Vec::new();
     let mut rest = drafts;
@@ -187,23 +201,41 @@ async fn append_one(pool: &AnyPool, backend: Backend, family: FamilyId, version:
 /// Appends one family's drafts inside `tx` with a handful of statements whatever their number; the result is
 /// exactly what appending them one by one with [`crate::ledger::append`] would store.
 async fn append_family(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
     family: FamilyId,
     jobs: Vec<(Option<i64>, ReceiptDraft)>,
     known: Option<&Frontier>,
 ) -> Result<(Vec<Appended>, Frontier)> {
     let family_text = family.to_string();
-    // Lock the head first (SQLite's write lock is already held; PostgreSQL locks the row): from here on, no one
-    // else can append to this family, nor change its policies (which logs an entry), until we commit. The
-    // family's version comes in the same statement.
-    let head = match backend {
-        Backend::Sqlite => "SELECT h.size, f.version FROM ledger_heads h LEFT JOIN families f ON f.id = h.family_id WHERE h.family_id = $1",
-        Backend::Postgres => "SELECT h.size, f.version FROM ledger_heads h LEFT JOIN families f ON f.id = h.family_id WHERE h.family_id = $1 FOR UPDATE OF h",
+    // Move the head first, by as many entries as there are drafts: that takes the family's write lock (SQLite's
+    // is already held; PostgreSQL locks the row), so from here on no one else can append to this family, nor change
+    // its policies (which logs an entry), until we commit. Then the family's version: on SQLite in the same
+    // statement (the write lock was taken before anything was read); on PostgreSQL in the next one, whose snapshot
+    // is taken after the lock was granted, so that it sees a change whose transaction held the lock before us.
+    let k = jobs.len() as i64;
+    let (first, current): (u64, Option<i64>) = match backend {
+        Backend::Sqlite => {
+            let row = sqlx::query("UPDATE ledger_heads SET size = size + $1 WHERE family_id = $2 RETURNING size, (SELECT version FROM families WHERE id = $2)")
+                .bind(k)
+                .bind(&family_text)
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or(Error::FamilyNotFound(family))?;
+            ((row.get::<i64, _>(0) - k) as u64, row.get(1))
+        }
+        Backend::Postgres => {
+            let size: i64 = sqlx::query("UPDATE ledger_heads SET size = size + $1 WHERE family_id = $2 RETURNING size")
+                .bind(k)
+                .bind(&family_text)
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or(Error::FamilyNotFound(family))?
+                .get(0);
+            let version = sqlx::query("SELECT version FROM families WHERE id = $1").bind(&family_text).fetch_optional(&mut **tx).await?.map(|r| r.get(0));
+            ((size - k) as u64, version)
+        }
     };
-    let row = sqlx::query(head).bind(&family_text).fetch_optional(&mut **tx).await?.ok_or(Error::FamilyNotFound(family))?;
-    let first = row.get::<i64, _>(0) as u64;
-    let current: Option<i64> = row.get(1);
     let mut outcomes = Vec::with_capacity(jobs.len());
     let mut drafts = Vec::with_capacity(jobs.len());
     for (version, draft) in jobs {
@@ -215,6 +247,10 @@ async fn append_family(
                 drafts.push(draft);
             }
         }
+    }
+    if drafts.len() as i64 != k {
+        // Some drafts were stale: the head moves by the others only.
+        sqlx::query("UPDATE ledger_heads SET size = $1 WHERE family_id = $2").bind((first + drafts.len() as u64) as i64).bind(&family_text).execute(&mut **tx).await?;
     }
     let mut nodes: HashMap<NodeKey, Hash> = HashMap::new();
     if drafts.is_empty() {
@@ -258,7 +294,6 @@ async fn append_family(
         entries.push((index as i64, bytes, created_at));
     }
     let end = first + entries.len() as u64;
-    sqlx::query("UPDATE ledger_heads SET size = $1 WHERE family_id = $2").bind(end as i64).bind(&family_text).execute(&mut **tx).await?;
     for chunk in chunks(&entries) {
         let sql = multi_row("INSERT INTO ledger_entries (family_id, idx, entry, created_at) VALUES ", chunk.len());
         // Only placeholders are spliced into the text: no value reaches the SQL.
