@@ -103,12 +103,12 @@ async fn load_record(state: &ApiState, caller: &Caller, family: FamilyId, id: Re
     match vault.api().load_record(family, id).await {
         Ok(sealed) => Ok(sealed),
         Err(cartable_vault::Error::RecordNotFound(_)) => {
-            if let Caller::Service(token) = caller {
-                if let Some(owner) = vault.api().record_family(id).await? {
-                    let resource = vault.record_resource(owner, id).await?;
-                    vault.api().refuse(owner, token.service, action, resource, "token.other-family").await?;
-                    tracing::info!(service = %token.service, family = %owner, "access to another family's record refused");
-                }
+            if let Caller::Service(token) = caller
+                && let Some(owner) = vault.api().record_family(id).await?
+            {
+                let resource = vault.record_resource(owner, id).await?;
+                vault.api().refuse(owner, token.service, action, resource, "token.other-family").await?;
+                tracing::info!(service = %token.service, family = %owner, "access to another family's record refused");
             }
             Err(cartable_vault::Error::RecordNotFound(id).into())
         }

@@ -63,10 +63,10 @@ impl IntoResponse for ApiError {
         let retry_after = self.retry_after;
         let body = ErrorResponse { error: ErrorBody { code: self.code, message: self.message } };
         let mut response = (self.status, Json(body)).into_response();
-        if let Some(seconds) = retry_after {
-            if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(seconds) = retry_after
+            && let Ok(v) = HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
     }

@@ -308,7 +308,7 @@ impl ApiStore<'_> {
             let decision = self.vault.inner.authorizer.authorize(&rules.compiled, &request);
             let (event, reasons) = if !decision.is_allowed() {
                 (EventType::AccessDenied, decision.reasons().to_vec())
-            } else if decision.reasons().iter().any(|r| *r == own) {
+            } else if decision.reasons().contains(&own) {
                 (EventType::AccessAllowed, decision.reasons().to_vec())
             } else {
                 (EventType::AccessDenied, vec!["token.grant-not-in-force".to_owned()])
