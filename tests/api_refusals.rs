@@ -340,3 +340,23 @@ async fn failed_sign_ins_are_slowed_and_locked_out() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adult_childs_data_is_not_the_guardians() {
+    within(60, "adult child", async {
+        let server = Server::start(Backend::Sqlite).await;
+        let fx = FamilyFixture::create(&server, "Lambert", 12, 1);
+        let (adult, adult_grade) = fx.add_child(&server, 19);
+        let guardian = server.client().sign_in(fx.guardian, PASSWORD).await.unwrap();
+        // The minor's collection is listed, the adult's is not, not even its size; reading it is refused.
+        let collections = guardian.collections().await.unwrap();
+        assert!(collections.iter().any(|c| c.child_id == fx.child));
+        assert!(collections.iter().all(|c| c.child_id != adult), "{collections:?}");
+        let err = guardian.read_record(adult_grade).await.unwrap_err();
+        assert!(matches!(err, SdkError::Denied { .. }), "{err:?}");
+        let err = guardian.list_records(adult, "edu.grades", None, 10).await.unwrap_err();
+        assert!(matches!(err, SdkError::Denied { .. }), "{err:?}");
+        guardian.read_record(fx.grades[0]).await.unwrap();
+    })
+    .await;
+}

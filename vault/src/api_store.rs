@@ -170,6 +170,12 @@ impl ApiStore<'_> {
     /// Counts a failed sign-in; returns the end of the lock-out it triggers, if it does.
     pub async fn login_failed(&self, subject: &str, now: OffsetDateTime, limits: LoginLimits) -> Result<Option<OffsetDateTime>> {
         let mut tx = self.vault.write_tx().await?;
+        // Forget old failures that locked nothing, and ended lock-outs, so the table stays small.
+        sqlx::query("DELETE FROM api_login_failures WHERE first_at < $1 AND (locked_until IS NULL OR locked_until <= $2)")
+            .bind(to_millis(now - limits.window))
+            .bind(to_millis(now))
+            .execute(&mut *tx)
+            .await?;
         let row = sqlx::query("SELECT failures, first_at FROM api_login_failures WHERE subject = $1")
             .bind(subject)
             .fetch_optional(&mut *tx)
@@ -355,14 +361,23 @@ impl ApiStore<'_> {
         .bind(permit.family().to_string())
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CollectionInfo {
-                    child: parse_id(&row.get::<String, _>(0))?,
-                    doctype: parse_id(&row.get::<String, _>(1))?,
-                    records: row.get::<i64, _>(2).max(0) as u64,
-                })
-            })
-            .collect()
+        // As for a family-wide listing of records: a member sees only the collections they could list one by one
+        // (a guardian does not see an adult child's collections, not even their sizes).
+        let visible = match permit.principal() {
+            Principal::Member(_) => Some(self.vault.listable_collections(permit).await?),
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let info = CollectionInfo {
+                child: parse_id(&row.get::<String, _>(0))?,
+                doctype: parse_id(&row.get::<String, _>(1))?,
+                records: row.get::<i64, _>(2).max(0) as u64,
+            };
+            if visible.as_ref().is_none_or(|v| v.contains(&(info.child, info.doctype))) {
+                out.push(info);
+            }
+        }
+        Ok(out)
     }
 }

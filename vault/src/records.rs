@@ -317,7 +317,7 @@ impl Vault {
     }
 
     /// The collections a permit's principal may list, each decided by the same rules (not logged one by one).
-    async fn listable_collections(&self, permit: &Permit) -> Result<Vec<(MemberId, Doctype)>> {
+    pub(crate) async fn listable_collections(&self, permit: &Permit) -> Result<Vec<(MemberId, Doctype)>> {
         let rules = self.rules(permit.family()).await?;
         let mut out = Vec::new();
         for child in rules.members.iter().filter(|m| m.role == cartable_consent::Role::Child) {
