@@ -31,6 +31,13 @@ ledger_origin = "cartable.localhost"
 # Where `cartable serve` listens.
 listen = "127.0.0.1:8080"
 
+# How long an access token of the HTTP API lives, in seconds (never past its grant's end);
+# a service gets a fresh one by continuing its request. (CARTABLE_ACCESS_TOKEN_TTL)
+access_token_ttl = 3600
+
+# The largest file an upload may bring, in bytes. (CARTABLE_MAX_FILE_BYTES)
+max_file_bytes = 268435456
+
 # The age of digital consent (a child co-approves grants about their own data from it)
 # and the age of majority (the child then owns their data). French law: 15 and 18.
 digital_consent_age = 15
@@ -47,6 +54,8 @@ pub struct FileConfig {
     pub ledger_key_file: Option<PathBuf>,
     pub ledger_origin: Option<String>,
     pub listen: Option<String>,
+    pub access_token_ttl: Option<u64>,
+    pub max_file_bytes: Option<u64>,
     pub digital_consent_age: Option<u8>,
     pub majority_age: Option<u8>,
 }
@@ -56,6 +65,8 @@ pub struct FileConfig {
 pub struct Config {
     pub vault: VaultConfig,
     pub listen: String,
+    /// The HTTP API's settings (`cartable serve`).
+    pub api: crate::api::ApiSettings,
 }
 
 /// What the command line said (flags already merged with `CARTABLE_*` variables by clap).
@@ -111,9 +122,29 @@ impl Config {
             return Err(ConfigError::Rule("the ages must satisfy 0 < digital_consent_age <= majority_age <= 25".to_owned()));
         }
         let listen = overrides.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let number = |name: &str, from_file: Option<u64>| -> Result<Option<u64>, ConfigError> {
+            match env(name) {
+                Some(v) => v.parse().map(Some).map_err(|_| ConfigError::Rule(format!("{name} must be a whole number"))),
+                None => Ok(from_file),
+            }
+        };
+        let mut api = crate::api::ApiSettings::standard();
+        if let Some(seconds) = number("CARTABLE_ACCESS_TOKEN_TTL", file.access_token_ttl)? {
+            if !(1..=86_400).contains(&seconds) {
+                return Err(ConfigError::Rule("access_token_ttl must be 1 to 86400 seconds".to_owned()));
+            }
+            api.token_ttl = std::time::Duration::from_secs(seconds);
+        }
+        if let Some(bytes) = number("CARTABLE_MAX_FILE_BYTES", file.max_file_bytes)? {
+            if bytes == 0 {
+                return Err(ConfigError::Rule("max_file_bytes must be positive".to_owned()));
+            }
+            api.max_file_bytes = bytes;
+        }
         Ok(Config {
             vault: VaultConfig { data_dir: data, database_url, master_key_file, ledger_key_file, age_rules: rules, ledger_origin },
             listen,
+            api,
         })
     }
 }
@@ -129,6 +160,9 @@ mod tests {
         assert_eq!(parsed.digital_consent_age, Some(15));
         assert_eq!(parsed.majority_age, Some(18));
         assert_eq!(parsed.listen.as_deref(), Some("127.0.0.1:8080"));
+        let standard = crate::api::ApiSettings::standard();
+        assert_eq!(parsed.access_token_ttl, Some(standard.token_ttl.as_secs()));
+        assert_eq!(parsed.max_file_bytes, Some(standard.max_file_bytes));
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub fn router_with(vault: Vault, settings: ApiSettings) -> Router {
 
 /// Opens the vault and serves until interrupted.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let settings = ApiSettings::from_env()?;
+    let settings = config.api.clone();
     let vault = Vault::open(config.vault.clone()).await?;
     let addr: SocketAddr = config.listen.parse().with_context(|| format!("`{}` is not an address to listen on", config.listen))?;
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;

@@ -72,27 +72,6 @@ impl ApiSettings {
             failed_login_delay: Duration::from_millis(400),
         }
     }
-
-    /// The standard settings, with `CARTABLE_ACCESS_TOKEN_TTL` and `CARTABLE_MAX_FILE_BYTES` (whole numbers of
-    /// seconds and bytes) applied when set.
-    pub fn from_env() -> anyhow::Result<Self> {
-        let mut settings = ApiSettings::standard();
-        let number = |name: &str| -> anyhow::Result<Option<u64>> {
-            match std::env::var(name).ok().filter(|v| !v.is_empty()) {
-                Some(v) => v.parse().map(Some).map_err(|_| anyhow::anyhow!("{name} must be a whole number")),
-                None => Ok(None),
-            }
-        };
-        if let Some(seconds) = number("CARTABLE_ACCESS_TOKEN_TTL")? {
-            anyhow::ensure!((1..=86_400).contains(&seconds), "CARTABLE_ACCESS_TOKEN_TTL must be 1 to 86400 seconds");
-            settings.token_ttl = Duration::from_secs(seconds);
-        }
-        if let Some(bytes) = number("CARTABLE_MAX_FILE_BYTES")? {
-            anyhow::ensure!(bytes > 0, "CARTABLE_MAX_FILE_BYTES must be positive");
-            settings.max_file_bytes = bytes;
-        }
-        Ok(settings)
-    }
 }
 
 /// An access token as the gate needs it: its grant's scope never changes, so it is kept in memory.
