@@ -62,6 +62,12 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+impl From<cartable_consent::Denied> for Error {
+    fn from(denied: cartable_consent::Denied) -> Self {
+        Error::Denied(denied.reasons().join(", "))
+    }
+}
+
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Io(e.kind().to_string())
