@@ -165,6 +165,12 @@ impl Decision {
         self.permit.is_some()
     }
 
+    /// Whether `grant`'s own policy is among the policies that allowed this decision: a token bound to one
+    /// grant borrows no rights from another.
+    pub fn allowed_by_grant(&self, grant: crate::GrantId) -> bool {
+        self.is_allowed() && self.reasons.iter().any(|r| *r == grant_id(grant))
+    }
+
     /// The ids of the determining policies (e.g. `base.guardian-minor`, `grant.<uuid>`,
     /// `forbid.health.pai`), or why nothing permitted (`default-deny`, an error).
     pub fn reasons(&self) -> &[String] {

@@ -303,8 +303,6 @@ impl ApiStore<'_> {
     pub async fn authorize_under_grant(&self, family: FamilyId, service: ServiceId, grant: GrantId, action: Action, resource: Resource) -> Result<GrantDecision> {
         let now = OffsetDateTime::now_utc();
         let principal = Principal::Service(service);
-        // The id the authorizer gives a grant's policy (cartable-consent, `authz/policies.rs`).
-        let own = format!("grant.{grant}");
         let mut rules = match self.vault.cached_rules(family) {
             Some(rules) => rules,
             None => self.vault.rules(family).await?,
@@ -314,7 +312,7 @@ impl ApiStore<'_> {
             let decision = self.vault.inner.authorizer.authorize(&rules.compiled, &request);
             let (event, reasons) = if !decision.is_allowed() {
                 (EventType::AccessDenied, decision.reasons().to_vec())
-            } else if decision.reasons().contains(&own) {
+            } else if decision.allowed_by_grant(grant) {
                 (EventType::AccessAllowed, decision.reasons().to_vec())
             } else {
                 (EventType::AccessDenied, vec!["token.grant-not-in-force".to_owned()])

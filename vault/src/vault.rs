@@ -288,6 +288,9 @@ impl Vault {
             return Err(Error::FamilyNotFound(family));
         }
         for statement in [
+            "DELETE FROM api_sessions WHERE family_id = $1",
+            "DELETE FROM api_continuations WHERE family_id = $1",
+            "DELETE FROM api_tokens WHERE family_id = $1",
             "DELETE FROM records WHERE family_id = $1",
             "DELETE FROM collections WHERE family_id = $1",
             "DELETE FROM grants WHERE family_id = $1",
