@@ -516,7 +516,7 @@ impl Authorizer {
         let owned;
         let (resource, entities, policies): (EntityUid, &Entities, &PolicySet) = match request.resource {
             Resource::Record { child, doctype, .. } | Resource::Collection { child, doctype } => {
-                let Some((child_member, collection)) = family.collection(child, doctype) else {
+                let Some((_, collection)) = family.collection(child, doctype) else {
                     return deny(OUTSIDE_FAMILY);
                 };
                 let policies = grantee
@@ -525,26 +525,17 @@ impl Authorizer {
                     .unwrap_or_else(|| self.base_set(kind));
                 // The principal, when a member other than the child, joins the child's entities.
                 let extra_principal = member.filter(|(id, _)| *id != child).map(|(_, m)| m.entity.clone());
-                match request.resource {
-                    Resource::Record { id, .. } => {
-                        let record_uid = uid(&n.record, &id.to_string());
-                        let record = self
-                            .record(family, &record_uid, &child_member.uid, collection)
-                            .map_err(|e| vec![format!("cannot describe record `{id}`: {e}")])?;
-                        owned = add_to(&collection.store, [record].into_iter().chain(extra_principal))?;
-                        (record_uid, &owned, policies)
+                // INVARIANT: no policy tells a record from its collection (base policies treat both alike,
+                // grants and prohibitions name collections), so a record is decided as its collection: the
+                // collection's entities are prepared at compile time and nothing is copied per request.
+                let store = match extra_principal {
+                    Some(p) => {
+                        owned = add_to(&collection.store, [p])?;
+                        &owned
                     }
-                    _ => {
-                        let store = match extra_principal {
-                            Some(p) => {
-                                owned = add_to(&collection.store, [p])?;
-                                &owned
-                            }
-                            None => &collection.store,
-                        };
-                        (collection.uid.clone(), store, policies)
-                    }
-                }
+                    None => &collection.store,
+                };
+                (collection.uid.clone(), store, policies)
             }
             Resource::Register | Resource::Family => {
                 borrowed = member.map_or(&family.register_store, |(_, m)| &m.own_store);
@@ -584,29 +575,6 @@ impl Authorizer {
             Kind::Dpo => &self.base_dpo,
             Kind::Operator => &self.base_operator,
         }
-    }
-
-    fn record(
-        &self,
-        family: &CompiledFamily,
-        record: &EntityUid,
-        child: &EntityUid,
-        collection: &CompiledCollection,
-    ) -> Result<Entity, String> {
-        let attrs = HashMap::from([
-            (
-                "family".to_owned(),
-                RestrictedExpression::new_entity_uid(family.family_uid.clone()),
-            ),
-            ("child".to_owned(), RestrictedExpression::new_entity_uid(child.clone())),
-            (
-                "doctype".to_owned(),
-                RestrictedExpression::new_string(collection.doctype.as_str().to_owned()),
-            ),
-        ]);
-        // Every ancestor is listed, so the closure Cedar computes is already there.
-        let parents = HashSet::from([collection.uid.clone(), child.clone(), family.family_uid.clone()]);
-        Entity::new(record.clone(), attrs, parents).map_err(|e| e.to_string())
     }
 
     fn guardian(&self, id: MemberId, family: &EntityUid, register: &Entity) -> Result<CompiledMember, PolicyError> {

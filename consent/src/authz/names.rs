@@ -61,7 +61,6 @@ pub(crate) struct Names {
     pub dpo: EntityTypeName,
     pub operator: EntityTypeName,
     pub collection: EntityTypeName,
-    pub record: EntityTypeName,
     pub register: EntityTypeName,
     /// Indexed like `Action::ALL`.
     actions: [EntityUid; 6],
@@ -82,7 +81,6 @@ impl Names {
             dpo: ty(DPO),
             operator: ty(OPERATOR),
             collection: ty(COLLECTION),
-            record: ty(RECORD),
             register: ty(REGISTER),
             actions: Action::ALL.map(|a| uid(&action, a.as_str())),
         }
