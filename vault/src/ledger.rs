@@ -414,19 +414,27 @@ impl Vault {
             }
             let first = next;
             let last = first + rows.len() as u64;
-            // The stored perfect nodes completed by this page's leaves, to compare with the recomputed ones.
-            let stored = sqlx::query(
-                "SELECT level, idx, hash FROM ledger_nodes WHERE family_id = $1 AND ((idx + 1) << CAST(level AS INTEGER)) > $2 AND ((idx + 1) << CAST(level AS INTEGER)) <= $3",
-            )
-            .bind(family.to_string())
-            .bind(first as i64)
-            .bind(last as i64)
-            .fetch_all(self.pool())
-            .await?;
-            let mut stored_nodes: HashMap<NodeKey, Vec<u8>> = HashMap::with_capacity(stored.len());
-            for row in stored {
-                let key = NodeKey { level: row.get::<i64, _>(0) as u8, index: row.get::<i64, _>(1) as u64 };
-                stored_nodes.insert(key, row.get(2));
+            // The stored perfect nodes completed by this page's leaves, to compare with the recomputed ones: at
+            // level l those are the indexes in [first >> l, last >> l), one range query on the key per level.
+            let mut stored_nodes: HashMap<NodeKey, Vec<u8>> = HashMap::with_capacity(2 * (last - first) as usize);
+            for level in 0..64u32 {
+                let (from, to) = (first >> level, last >> level);
+                if to == 0 {
+                    break;
+                }
+                if from == to {
+                    continue;
+                }
+                let stored = sqlx::query("SELECT idx, hash FROM ledger_nodes WHERE family_id = $1 AND level = $2 AND idx >= $3 AND idx < $4")
+                    .bind(family.to_string())
+                    .bind(level as i64)
+                    .bind(from as i64)
+                    .bind(to as i64)
+                    .fetch_all(self.pool())
+                    .await?;
+                for row in stored {
+                    stored_nodes.insert(NodeKey { level: level as u8, index: row.get::<i64, _>(0) as u64 }, row.get(1));
+                }
             }
             for row in rows {
                 let index = row.get::<i64, _>(0) as u64;
