@@ -3,6 +3,7 @@
 //! PostgreSQL when `CARTABLE_TEST_DATABASE_URL` is set.
 
 mod api_support;
+mod cli_support;
 
 use std::time::Duration;
 

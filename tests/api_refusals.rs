@@ -3,6 +3,7 @@
 //! fields, oversized bodies, missing CSRF tokens, password guessing.
 
 mod api_support;
+mod cli_support;
 
 use std::time::Duration;
 

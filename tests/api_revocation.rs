@@ -2,6 +2,7 @@
 //! call has returned may succeed, and the ledger holds one access entry per read that reached a decision.
 
 mod api_support;
+mod cli_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -5,57 +5,44 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+mod cli_support;
+
+use cli_support::{Cli, failure_line};
+
 struct Cartable {
     dir: tempfile::TempDir,
+    cli: Cli,
 }
 
 impl Cartable {
     fn new() -> Self {
-        Cartable { dir: tempfile::tempdir().unwrap() }
+        let dir = tempfile::tempdir().unwrap();
+        let cli = Cli { data: dir.path().join("data"), database_url: None };
+        Cartable { dir, cli }
     }
 
     fn data(&self) -> std::path::PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cartable"));
-        cmd.arg("--data").arg(self.data()).args(args).env_remove("CARTABLE_DATABASE_URL").env_remove("CARTABLE_DATA");
-        cmd
+        self.cli.data.clone()
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        self.command(args).stdin(Stdio::null()).output().unwrap()
+        self.cli.run(args, None)
     }
 
     fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
-        use std::io::Write;
-        let mut child = self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
+        self.cli.run(args, Some(input))
     }
 
-    /// Runs with --json and returns the one JSON object printed; panics with stderr on failure.
     fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = self.run(&all);
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: not one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+        self.cli.json(args)
     }
 
     fn json_stdin(&self, args: &[&str], input: &str) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = self.run_with_stdin(&all, input);
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
+        self.cli.json_in(args, Some(input))
     }
 
-    /// Runs a command that must fail: returns its one-line error.
     fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        failure_line(args, &out)
+        self.cli.fails(args)
     }
 
     fn family(&self) -> (String, String, String) {
@@ -71,16 +58,6 @@ impl Cartable {
     fn count_records(&self, family: &str) -> usize {
         self.json(&["record", "list", "--family", family, "--limit", "1000"])["records"].as_array().unwrap().len()
     }
-}
-
-fn failure_line(args: &[&str], out: &Output) -> String {
-    assert!(!out.status.success(), "{args:?} should have failed");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "{args:?}: the error must be one line, got: {stderr}");
-    assert!(lines[0].starts_with("error: "), "{args:?}: {stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
-    lines[0].to_owned()
 }
 
 #[test]

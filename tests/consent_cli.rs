@@ -1,45 +1,36 @@
 //! Consent through the command line: requests, approvals by age, decisions explained, revocation,
 //! prohibitions, and the ledger's proofs checked offline.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod cli_support;
+
+use cli_support::Cli;
+
 struct Cartable {
     dir: tempfile::TempDir,
+    cli: Cli,
 }
 
 impl Cartable {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let cli = Cli { data: dir.path().join("data"), database_url: None };
+        Cartable { dir, cli }
+    }
+
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cartable"))
-            .arg("--data")
-            .arg(self.dir.path().join("data"))
-            .args(args)
-            .env_remove("CARTABLE_DATABASE_URL")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).unwrap();
-        }
-        drop(input);
-        child.wait_with_output().unwrap()
+        self.cli.run(args, stdin)
     }
 
     fn json(&self, args: &[&str]) -> Value {
-        self.json_in(args, None)
+        self.cli.json(args)
     }
 
     fn json_in(&self, args: &[&str], stdin: Option<&str>) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = self.run(&all, stdin);
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
+        self.cli.json_in(args, stdin)
     }
 
     fn id(&self, args: &[&str], field: &str) -> String {
@@ -47,11 +38,7 @@ impl Cartable {
     }
 
     fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args, None);
-        assert!(!out.status.success(), "{args:?} should have failed");
-        let err = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-        assert_eq!(err.lines().count(), 1, "{err}");
-        err
+        self.cli.fails(args)
     }
 }
 
@@ -64,7 +51,7 @@ fn born(years: i32, days: i64) -> String {
 
 #[test]
 fn requests_follow_the_age_rules_and_decisions_are_explained() {
-    let c = Cartable { dir: tempfile::tempdir().unwrap() };
+    let c = Cartable::new();
     let family = c.id(&["family", "create", "--name", "Martin"], "family_id");
     let guardian = c.id(&["member", "add", "--family", &family, "--role", "guardian", "--name", "Claire"], "member_id");
     let young = c.id(&["member", "add", "--family", &family, "--role", "child", "--name", "Léa", "--birth-date", &born(14, 30)], "member_id");

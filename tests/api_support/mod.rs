@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -129,27 +129,8 @@ impl Server {
     }
 
     pub fn cli_in(&self, args: &[&str], stdin: Option<&str>) -> Value {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cartable"));
-        command.arg("--data").arg(self.dir.path().join("data")).arg("--json");
-        if let Some(url) = &self.database_url {
-            command.arg("--database-url").arg(url);
-        }
-        let mut child = command
-            .args(args)
-            .env_remove("CARTABLE_DATABASE_URL")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).unwrap();
-        }
-        drop(input);
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "cartable {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
+        let cli = crate::cli_support::Cli { data: self.dir.path().join("data"), database_url: self.database_url.clone() };
+        cli.json_in(args, stdin)
     }
 
     /// The same vault, opened in this process (for what HTTP cannot do, like moving the clock of a sweep).
