@@ -144,10 +144,7 @@ impl Vault {
                     .await?;
                 check_master(&pool, MasterKey::load(&master_path)?, &master_path).await?
             }
-            Some(_) => {
-                finish_interrupted_rotation(&master_path)?;
-                check_master(&pool, MasterKey::load(&master_path)?, &master_path).await?
-            }
+            Some(_) => check_master(&pool, MasterKey::load(&master_path)?, &master_path).await?,
         };
         let seed = keys::load_or_create_ledger_seed(&config.ledger_key_path())?;
         let signer = LedgerSigner::from_secret_bytes(&config.ledger_origin, &seed)
@@ -563,10 +560,20 @@ impl Vault {
     /// the key file. The old identity is destroyed: backups taken before now need it, and that is the point of
     /// crypto-shredding. Returns the number of family keys re-wrapped.
     pub async fn rotate_master_key(&self) -> Result<usize> {
-        let old = self.master();
         let new = MasterKey::generate();
         let pending = pending_path(&self.inner.master_path);
         new.save(&pending)?;
+        let count = self.rewrap_family_keys(&new).await?;
+        // INVARIANT: the database now names the new recipient; the pending file becomes the key file. If we crash
+        // before the rename, `open` finishes it.
+        std::fs::rename(&pending, &self.inner.master_path)?;
+        *self.inner.master.lock().expect("master key lock") = Arc::new(new);
+        Ok(count)
+    }
+
+    /// Re-wraps every family key to `new` and records its recipient, in one transaction.
+    async fn rewrap_family_keys(&self, new: &MasterKey) -> Result<usize> {
+        let old = self.master();
         let mut tx = self.write_tx().await?;
         // Taking the meta row first serializes rotations and family creations.
         sqlx::query("UPDATE meta SET value = $1 WHERE key = $2")
@@ -591,10 +598,6 @@ impl Vault {
             count += 1;
         }
         tx.commit().await?;
-        // INVARIANT: the database now names the new recipient; the pending file becomes the key file. If we crash
-        // before the rename, `open` finishes it.
-        std::fs::rename(&pending, &self.inner.master_path)?;
-        *self.inner.master.lock().expect("master key lock") = Arc::new(new);
         Ok(count)
     }
 }
@@ -605,22 +608,6 @@ fn pending_path(master: &std::path::Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// A rotation that committed but crashed before renaming the new key file into place.
-fn finish_interrupted_rotation(master_path: &std::path::Path) -> Result<()> {
-    let pending = pending_path(master_path);
-    if pending.exists() {
-        // Only the caller can tell which one the database names; `check_master` decides after this.
-        let candidate = MasterKey::load(&pending)?;
-        let current = MasterKey::load(master_path).ok();
-        if current.as_ref().map(|c| c.recipient_string()) != Some(candidate.recipient_string()) {
-            // Keep both until the database says which is right.
-            return Ok(());
-        }
-        std::fs::remove_file(&pending)?;
-    }
-    Ok(())
-}
-
 /// The master key the database names: the key file's, or that of a rotation interrupted before its rename
 /// (which is then finished).
 async fn check_master(pool: &AnyPool, key: MasterKey, path: &std::path::Path) -> Result<MasterKey> {
@@ -629,10 +616,12 @@ async fn check_master(pool: &AnyPool, key: MasterKey, path: &std::path::Path) ->
         .fetch_one(pool)
         .await?
         .get(0);
+    let pending = pending_path(path);
     if recorded == key.recipient_string() {
+        // A pending key the database does not name is left alone: it may be a rotation another process is
+        // running right now, whose rename would fail without it. The next rotation overwrites it.
         return Ok(key);
     }
-    let pending = pending_path(path);
     if let Ok(candidate) = MasterKey::load(&pending)
         && candidate.recipient_string() == recorded
     {
@@ -666,4 +655,46 @@ fn validate_name(name: &str) -> Result<&str> {
         return Err(Error::InvalidInput("a name must be at most 200 characters, without control characters".to_owned()));
     }
     Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn vault_with_family(dir: &std::path::Path) -> (VaultConfig, FamilyId) {
+        let config = VaultConfig::embedded(dir.join("data"));
+        let vault = Vault::open(config.clone()).await.unwrap();
+        (config, vault.create_family("Rotation").await.unwrap())
+    }
+
+    async fn family_name(config: &VaultConfig, family: FamilyId) -> String {
+        let vault = Vault::open(config.clone()).await.unwrap();
+        let permit = vault.authorize(family, Principal::Operator, Action::Read, Resource::Family).await.unwrap().into_permit().unwrap();
+        vault.family_name(&permit).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_rotation_that_crashed_after_its_commit_is_finished_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, family) = vault_with_family(dir.path()).await;
+        let vault = Vault::open(config.clone()).await.unwrap();
+        // What `rotate_master_key` does, up to the crash: the new key saved aside, the database committed.
+        let new = MasterKey::generate();
+        new.save(&pending_path(&config.master_key_path())).unwrap();
+        vault.rewrap_family_keys(&new).await.unwrap();
+        drop(vault);
+        assert_eq!(family_name(&config, family).await, "Rotation");
+        assert_eq!(MasterKey::load(&config.master_key_path()).unwrap().recipient_string(), new.recipient_string());
+        assert!(!pending_path(&config.master_key_path()).exists());
+    }
+
+    #[tokio::test]
+    async fn a_rotation_that_crashed_before_its_commit_leaves_the_old_key_in_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, family) = vault_with_family(dir.path()).await;
+        let old = MasterKey::load(&config.master_key_path()).unwrap().recipient_string();
+        MasterKey::generate().save(&pending_path(&config.master_key_path())).unwrap();
+        assert_eq!(family_name(&config, family).await, "Rotation");
+        assert_eq!(MasterKey::load(&config.master_key_path()).unwrap().recipient_string(), old);
+    }
 }
