@@ -120,9 +120,9 @@ pub async fn grants(State(state): State<ApiState>, caller: Caller, ApiPath(famil
         .as_deref()
         .map(|s| cartable_consent::GrantState::parse(s).ok_or_else(|| ApiError::invalid(format!("unknown grant state `{}`", s.chars().take(64).collect::<String>()))))
         .transpose()?;
-    decide(&state, &caller, family, Action::List, Resource::Register).await?;
+    let permit = decide(&state, &caller, family, Action::List, Resource::Register).await?;
     let mut grants = Vec::new();
-    for grant in state.vault().list_grants(family).await? {
+    for grant in state.vault().list_grants_for(&permit).await? {
         if wanted.is_some_and(|w| w != grant.state) {
             continue;
         }

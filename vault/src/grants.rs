@@ -165,6 +165,38 @@ impl Vault {
         self.grants_where(family, None).await
     }
 
+    /// The grants a permit to list the family's register shows: a member sees only the grants about children
+    /// whose data the rules let them manage now (a guardian no longer sees an adult child's grants).
+    pub async fn list_grants_for(&self, permit: &cartable_consent::Permit) -> Result<Vec<Grant>> {
+        if permit.action() != Action::List || !matches!(permit.resource(), cartable_consent::Resource::Register) {
+            return Err(Error::PermitMismatch("register"));
+        }
+        let family = permit.family();
+        let grants = self.list_grants(family).await?;
+        if !matches!(permit.principal(), Principal::Member(_)) {
+            return Ok(grants);
+        }
+        let rules = self.rules(family).await?;
+        let mut manages = std::collections::HashMap::new();
+        let mut visible = Vec::with_capacity(grants.len());
+        for grant in grants {
+            let Some(&doctype) = grant.doctypes.first() else { continue };
+            let allowed = *manages.entry((grant.child, doctype)).or_insert_with(|| {
+                let request = cartable_consent::AccessRequest {
+                    principal: permit.principal(),
+                    action: Action::Manage,
+                    resource: cartable_consent::Resource::Collection { child: grant.child, doctype },
+                    now: permit.decided_at(),
+                };
+                self.inner.authorizer.authorize(&rules.compiled, &request).is_allowed()
+            });
+            if allowed {
+                visible.push(grant);
+            }
+        }
+        Ok(visible)
+    }
+
     pub(crate) async fn grants_in_force(&self, family: FamilyId) -> Result<Vec<Grant>> {
         let mut grants = self.grants_where(family, Some("active")).await?;
         grants.extend(self.grants_where(family, Some("awaiting_confirmation")).await?);

@@ -95,3 +95,33 @@ async fn a_guardian_listing_the_family_does_not_see_an_adult_childs_data() {
         assert!(own.iter().all(|r| r.child == adult));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guardian_does_not_see_the_grants_of_an_adult_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = Vault::open(VaultConfig::embedded(dir.path().join("data"))).await.unwrap();
+    let family = vault.create_family("Grants").await.unwrap();
+    let guardian = vault.add_member(family, Role::Guardian, "Parent", None).await.unwrap();
+    let minor = vault.add_member(family, Role::Child, "Petit", Some(time::macros::date!(2016 - 01 - 01))).await.unwrap();
+    let adult = vault.add_member(family, Role::Child, "Grand", Some(time::macros::date!(2004 - 01 - 01))).await.unwrap();
+    let service = vault.register_service("Plateforme", "hash").await.unwrap();
+    for child in [minor, adult] {
+        let request = NewRequest {
+            service,
+            family,
+            child,
+            doctypes: vec![Doctype::Grades],
+            actions: vec![Action::Read],
+            purpose: "suivi".into(),
+            legal_basis: LegalBasis::Consent,
+            duration_days: 30,
+        };
+        vault.create_request(request).await.unwrap();
+    }
+    let register = |principal| vault.authorize(family, principal, Action::List, Resource::Register);
+    let as_guardian = register(Principal::Member(guardian)).await.unwrap().into_permit().unwrap();
+    let seen = vault.list_grants_for(&as_guardian).await.unwrap();
+    assert_eq!(seen.iter().map(|g| g.child).collect::<Vec<_>>(), vec![minor]);
+    let as_operator = register(Principal::Operator).await.unwrap().into_permit().unwrap();
+    assert_eq!(vault.list_grants_for(&as_operator).await.unwrap().len(), 2);
+}
