@@ -695,7 +695,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             .map(|e| e.parse::<cartable_consent::ledger::EventType>())
                             .transpose()
                             .map_err(|e| anyhow!("{e}"))?;
-                        let entries = vault.ledger_entries(family, &LedgerFilter { since, event, service, after_index: None, limit: Some(limit) }).await?;
+                        let entries = vault.ledger_entries(family, &LedgerFilter { subject: None, since, event, service, after_index: None, limit: Some(limit) }).await?;
                         out.emit(json!({"family_id": family, "entries": entries}), || {
                             entries
                                 .iter()

@@ -227,3 +227,46 @@ async fn tokens_expire_and_refresh_and_an_expired_grant_is_said_so() {
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teenager_sees_and_decides_only_the_requests_about_them() {
+    for backend in backends() {
+        within(90, "the teenager's register", async {
+            let server = Server::start(backend).await;
+            let fx = FamilyFixture::create(&server, "Roux", 16, 1);
+            let (sibling, _) = fx.add_child(&server, 12);
+            server.cli_in(
+                &["member", "set-password", "--family", &fx.family.to_string(), "--member", &fx.child.to_string()],
+                Some(&format!("{PASSWORD}\n")),
+            );
+            let client = server.client();
+            let service = client.service(client.register_service("Orientation").await.unwrap());
+            let about_teen = service.request_access(&fx.request(&["edu.grades"], &["read"])).await.unwrap();
+            let mut for_sibling = fx.request(&["edu.grades"], &["read"]);
+            for_sibling.child_id = sibling;
+            let about_sibling = service.request_access(&for_sibling).await.unwrap();
+
+            // The teenager sees the request about them, not their sibling's, and approves it first.
+            let teen = client.sign_in(fx.child, PASSWORD).await.unwrap();
+            let visible: Vec<_> = teen.grants().await.unwrap().into_iter().map(|g| g.grant_id).collect();
+            assert_eq!(visible, vec![about_teen.request_id]);
+            let outcome = teen.approve(about_teen.request_id).await.unwrap();
+            assert_eq!((outcome.state.as_str(), outcome.missing.clone()), ("requested", vec!["a guardian".to_owned()]));
+            assert!(teen.approve(about_sibling.request_id).await.is_err(), "not theirs to decide");
+            let guardian = client.sign_in(fx.guardian, PASSWORD).await.unwrap();
+            assert_eq!(guardian.grants().await.unwrap().len(), 2, "the guardian of two minors sees both");
+            assert_eq!(guardian.approve(about_teen.request_id).await.unwrap().state, "active");
+
+            // The register the teenager reads holds only the entries about them; a sibling's entry is refused.
+            let entries = teen.ledger(None, 1000).await.unwrap().entries;
+            assert!(!entries.is_empty());
+            let teen_id = fx.child.to_string();
+            assert!(entries.iter().all(|e| e.receipt["principal"].as_str() == Some(teen_id.as_str())), "{entries:?}");
+            let all = all_entries(&guardian).await;
+            let sibling_entry = all.iter().find(|e| e.receipt["principal"].as_str() == Some(sibling.to_string().as_str())).unwrap();
+            assert!(teen.inclusion_proof(sibling_entry.index).await.is_err());
+            assert!(teen.inclusion_proof(entries[0].index).await.is_ok());
+        })
+        .await;
+    }
+}

@@ -852,13 +852,14 @@ mod tests {
                 "base.guardian-family",
                 "base.child-own",
                 "base.child-manage",
+                "base.child-register",
                 "base.adult-owner",
                 "base.dpo-register",
                 "base.operator"
             ]
         );
         assert_eq!(a.base_guardian.num_of_policies(), 2);
-        assert_eq!(a.base_child.num_of_policies(), 3);
+        assert_eq!(a.base_child.num_of_policies(), 4);
     }
 
 

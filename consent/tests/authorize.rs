@@ -68,7 +68,11 @@ A  kid17            write   record:kid17:edu.homework    2026-09-01T00:00:00Z  a
 A  kid18            write   record:kid18:edu.homework    T0                    allow  base.adult-owner
 A  kid18            manage  collection:kid18:health.pai  T0                    allow  base.adult-owner
 A  kid18            read    record:kid17:edu.grades      T0                    deny   default-deny
-A  kid18            read    register                     T0                    deny   default-deny
+A  kid18            read    register                     T0                    allow  base.child-register
+A  kid15            list    register                     2026-03-10T00:00:00Z  allow  base.child-register
+A  kid15            list    register                     2026-03-09T23:59:59Z  deny   default-deny
+A  kid14            read    register                     T0                    deny   default-deny
+A  kid18            write   register                     T0                    deny   default-deny
 A  kid14            manage  family                       T0                    deny   default-deny
 # Services: only what an active, unexpired grant says.
 A  service:school   read    record:kid14:edu.grades      T0                    allow  grant.school14
@@ -578,7 +582,7 @@ fn policy_text_shows_what_is_in_force() {
     }
     // The text parses back as Cedar: what an operator reads is what is enforced.
     let reparsed: cedar_policy::PolicySet = text.parse().unwrap();
-    assert_eq!(reparsed.policies().count(), 7 + 1 + 10);
+    assert_eq!(reparsed.policies().count(), 8 + 1 + 10);
 }
 
 #[test]

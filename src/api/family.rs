@@ -98,6 +98,15 @@ pub async fn collections(State(state): State<ApiState>, caller: Caller, ApiPath(
     Ok(Json(Collections { collections }))
 }
 
+/// A child reading the register sees only the entries about themselves; guardians, DPOs and the operator see all.
+async fn child_caller(state: &ApiState, caller: &Caller, family: FamilyId) -> ApiResult<Option<cartable_consent::MemberId>> {
+    let Caller::Member(session) = caller else { return Ok(None) };
+    Ok(match state.vault().api().member_role(family, session.member).await? {
+        Some(cartable_consent::Role::Child) => Some(session.member),
+        _ => None,
+    })
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -301,6 +310,7 @@ pub async fn ledger_entries(State(state): State<ApiState>, caller: Caller, ApiPa
         .transpose()?;
     decide(&state, &caller, family, Action::List, Resource::Register).await?;
     let filter = LedgerFilter {
+        subject: child_caller(&state, &caller, family).await?,
         since: None,
         event,
         service: query.service.map(|s| cartable_consent::ServiceId::from_uuid(s.0)),
@@ -342,6 +352,13 @@ pub async fn checkpoint(State(state): State<ApiState>, caller: Caller, ApiPath(f
 pub async fn inclusion_proof(State(state): State<ApiState>, caller: Caller, ApiPath((family, index)): ApiPath<(cartable_sdk::FamilyId, u64)>) -> ApiResult<Json<InclusionProof>> {
     let family = family_id(family);
     decide(&state, &caller, family, Action::Read, Resource::Register).await?;
+    if let Some(child) = child_caller(&state, &caller, family).await? {
+        let bytes = state.vault().ledger_entry_bytes(family, index).await?;
+        let receipt = cartable_consent::ledger::Receipt::from_canonical(&bytes).map_err(|e| ApiError::internal(&e))?;
+        if receipt.principal != Some(child) {
+            return Err(ApiError::denied("a child sees only the entries about themselves"));
+        }
+    }
     let proof = state.vault().inclusion_proof(family, index).await?;
     Ok(Json(InclusionProof { index, proof }))
 }

@@ -223,6 +223,8 @@ pub struct LedgerEntry {
 /// Which entries to list.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerFilter {
+    /// Only entries about this child (the receipt's data subject).
+    pub subject: Option<MemberId>,
     pub since: Option<OffsetDateTime>,
     pub event: Option<EventType>,
     pub service: Option<ServiceId>,
@@ -283,7 +285,10 @@ impl Vault {
                     index: index as u64,
                     reason: e.to_string(),
                 })?;
-                if filter.event.is_some_and(|e| e != receipt.event) || filter.service.is_some_and(|s| Some(s) != receipt.service) {
+                if filter.event.is_some_and(|e| e != receipt.event)
+                    || filter.service.is_some_and(|s| Some(s) != receipt.service)
+                    || filter.subject.is_some_and(|c| Some(c) != receipt.principal)
+                {
                     continue;
                 }
                 out.push(LedgerEntry { index: index as u64, receipt });
