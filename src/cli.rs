@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
 use cartable_consent::{
-    AccessRequest, Action, Doctype, DpoId, FamilyId, GrantId, LegalBasis, MemberId, Principal, RecordId, Resource, Role,
+    AccessRequest, Action, Doctype, ForbidScope, DpoId, FamilyId, GrantId, LegalBasis, MemberId, Principal, RecordId, Resource, Role,
     ServiceId,
 };
-use cartable_vault::{LedgerFilter, NewRecord, NewRequest, RecordFilter, Vault};
+use cartable_vault::{Acting, LedgerFilter, NewRecord, NewRequest, RecordFilter, Vault};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -79,6 +79,9 @@ enum Command {
     /// The master key.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// What the server refused to callers from outside a family (kept apart from the families' ledgers).
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Print the commented default configuration.
     DefaultConfig,
     /// Run the HTTP server.
@@ -193,6 +196,13 @@ enum ServiceCmd {
         #[arg(long)]
         name: String,
     },
+    /// Lets a service registered under `registration = "operator-approved"` ask families for access.
+    Approve {
+        #[arg(long)]
+        service: ServiceId,
+    },
+    /// The services waiting for approval.
+    Pending,
 }
 
 #[derive(Debug, Subcommand)]
@@ -263,12 +273,28 @@ enum GrantCmd {
 
 #[derive(Debug, Subcommand)]
 enum PolicyCmd {
-    /// Never share this doctype with any service, whatever a grant says.
+    /// Never share this doctype with any service, whatever a grant says: the family's prohibition (over the
+    /// minors), or with --child an adult child's own.
     Forbid {
         #[arg(long)]
         family: FamilyId,
         #[arg(long)]
         doctype: Doctype,
+        /// An adult child: their own prohibition over their own data.
+        #[arg(long)]
+        child: Option<MemberId>,
+        /// Record it on behalf of this member (their rights apply; the ledger names the operator, for them).
+        #[arg(long)]
+        by: Option<MemberId>,
+    },
+    /// Lifts a prohibition (the same scope and rights as `forbid`).
+    Lift {
+        #[arg(long)]
+        family: FamilyId,
+        #[arg(long)]
+        doctype: Doctype,
+        #[arg(long)]
+        child: Option<MemberId>,
         #[arg(long)]
         by: Option<MemberId>,
     },
@@ -276,6 +302,16 @@ enum PolicyCmd {
     Show {
         #[arg(long)]
         family: FamilyId,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCmd {
+    /// Refusals of another family's members and services, counted per day, caller, family and reason.
+    Refusals {
+        /// How many days back, today included.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
     },
 }
 
@@ -567,10 +603,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Service(ServiceCmd::Register { name }) => {
             let (vault, _) = open(g).await?;
             let secret = crate::auth::new_secret();
-            let id = vault.register_service(&name, &crate::auth::hash_token(&secret)).await?;
+            // Registered by the operator: approved at once.
+            let id = vault.register_service(&name, &crate::auth::hash_token(&secret), true).await?;
             out.emit(json!({"service_id": id, "secret": secret}), || {
                 format!("service {id}\nsecret {secret}\n(the secret is shown once; store it now)")
             });
+        }
+        Command::Audit(AuditCmd::Refusals { days }) => {
+            let (vault, _) = open(g).await?;
+            let today = OffsetDateTime::now_utc().unix_timestamp().div_euclid(86_400);
+            let rows = vault.api().outsider_refusals(today - i64::from(days.max(1)) + 1).await?;
+            let list: Vec<_> = rows
+                .iter()
+                .map(|(day, caller, family, reason, count)| {
+                    let date = OffsetDateTime::from_unix_timestamp(day * 86_400).map(|t| t.date().to_string()).unwrap_or_default();
+                    json!({"day": date, "caller": caller, "family_id": family, "reason": reason, "count": count})
+                })
+                .collect();
+            out.emit(json!({"refusals": list}), || {
+                list.iter()
+                    .map(|r| format!("{}  {}  family {}  {}  ×{}", r["day"].as_str().unwrap_or(""), r["caller"].as_str().unwrap_or(""), r["family_id"].as_str().unwrap_or(""), r["reason"].as_str().unwrap_or(""), r["count"]))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Command::Service(ServiceCmd::Approve { service }) => {
+            let (vault, _) = open(g).await?;
+            vault.approve_service(service).await?;
+            out.emit(json!({"service_id": service, "approved": true}), || format!("service {service} may now ask families for access"));
+        }
+        Command::Service(ServiceCmd::Pending) => {
+            let (vault, _) = open(g).await?;
+            let pending = vault.services_awaiting_approval().await?;
+            let list: Vec<_> = pending.iter().map(|(id, name)| json!({"service_id": id, "name": name})).collect();
+            out.emit(json!({"services": list}), || pending.iter().map(|(id, name)| format!("{id}  {name}")).collect::<Vec<_>>().join("\n"));
         }
         Command::Request(cmd) => {
             let (vault, _) = open(g).await?;
@@ -582,12 +648,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     out.emit(json!({"request_id": id}), || id.to_string());
                 }
                 RequestCmd::Approve { family, request, by } => {
-                    let result = vault.approve(family, request, by).await?;
+                    // The operator records the member's decision: the ledger names the operator, for the member.
+                    let result = vault.approve(family, request, Acting::OperatorFor(by)).await?;
                     let value = serde_json::to_value(&result)?;
                     out.emit(value, || approval_text(&result));
                 }
                 RequestCmd::Deny { family, request, by } => {
-                    let result = vault.deny(family, request, by).await?;
+                    let result = vault.deny(family, request, Acting::OperatorFor(by)).await?;
                     out.emit(serde_json::to_value(&result)?, || format!("request {request} denied"));
                 }
             }
@@ -618,12 +685,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     });
                 }
                 GrantCmd::Revoke { family, grant, by } => {
-                    let by = by.map(Principal::Member).unwrap_or(Principal::Operator);
+                    let by = by.map_or(Acting::Operator, Acting::OperatorFor);
                     let result = vault.revoke(family, grant, by).await?;
                     out.emit(serde_json::to_value(&result)?, || format!("grant {grant} revoked"));
                 }
                 GrantCmd::Confirm { family, grant, by } => {
-                    let result = vault.confirm(family, grant, by).await?;
+                    let result = vault.confirm(family, grant, Acting::OperatorFor(by)).await?;
                     out.emit(serde_json::to_value(&result)?, || format!("grant {grant} confirmed"));
                 }
             }
@@ -631,12 +698,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(cmd) => {
             let (vault, _) = open(g).await?;
             match cmd {
-                PolicyCmd::Forbid { family, doctype, by } => {
-                    let by = by.map(Principal::Member).unwrap_or(Principal::Operator);
-                    let added = vault.forbid(family, doctype, by).await?;
-                    out.emit(json!({"family_id": family, "forbidden": doctype, "added": added}), || {
+                PolicyCmd::Forbid { family, doctype, child, by } => {
+                    let scope = child.map_or(ForbidScope::Minors, ForbidScope::Adult);
+                    let added = vault.forbid(family, doctype, scope, by.map_or(Acting::Operator, Acting::OperatorFor)).await?;
+                    out.emit(json!({"family_id": family, "forbidden": doctype, "child_id": child, "added": added}), || {
                         if added { format!("{doctype} is now never shared") } else { format!("{doctype} was already never shared") }
                     });
+                }
+                PolicyCmd::Lift { family, doctype, child, by } => {
+                    let scope = child.map_or(ForbidScope::Minors, ForbidScope::Adult);
+                    let lifted = vault.lift_prohibition(family, doctype, scope, by.map_or(Acting::Operator, Acting::OperatorFor)).await?;
+                    if !lifted {
+                        bail!("there is no such prohibition of {doctype}");
+                    }
+                    out.emit(json!({"family_id": family, "lifted": doctype, "child_id": child}), || format!("{doctype} may be shared again under a grant"));
                 }
                 PolicyCmd::Show { family } => {
                     let text = vault.policy_text(family).await?;

@@ -38,6 +38,16 @@ access_token_ttl = 3600
 # The largest file an upload may bring, in bytes. (CARTABLE_MAX_FILE_BYTES)
 max_file_bytes = 268435456
 
+# How many password checks may run at once; sign-ins beyond them are answered 503 `busy` at once.
+# Each takes about 19 MiB and a core: this bounds the memory a flood of sign-ins can take.
+# 0 means twice the number of cores. (CARTABLE_MAX_CONCURRENT_SIGN_INS)
+max_concurrent_sign_ins = 0
+
+# Who may register a service over the API: "open" (anyone, a few per client address and hour) or
+# "operator-approved" (registered services can ask for nothing until `cartable service approve`).
+# (CARTABLE_REGISTRATION)
+registration = "open"
+
 # The age of digital consent (a child co-approves grants about their own data from it)
 # and the age of majority (the child then owns their data). French law: 15 and 18.
 digital_consent_age = 15
@@ -56,6 +66,8 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub access_token_ttl: Option<u64>,
     pub max_file_bytes: Option<u64>,
+    pub max_concurrent_sign_ins: Option<u64>,
+    pub registration: Option<String>,
     pub digital_consent_age: Option<u8>,
     pub majority_age: Option<u8>,
 }
@@ -141,6 +153,15 @@ impl Config {
             }
             api.max_file_bytes = bytes;
         }
+        if let Some(n) = number("CARTABLE_MAX_CONCURRENT_SIGN_INS", file.max_concurrent_sign_ins)?.filter(|n| *n > 0) {
+            api.max_concurrent_sign_ins = usize::try_from(n).map_err(|_| ConfigError::Rule("max_concurrent_sign_ins is too large".to_owned()))?;
+        }
+        let registration = env("CARTABLE_REGISTRATION").or(file.registration).unwrap_or_else(|| "open".to_owned());
+        api.registration = match registration.as_str() {
+            "open" => crate::api::Registration::Open,
+            "operator-approved" => crate::api::Registration::OperatorApproved,
+            _ => return Err(ConfigError::Rule("registration must be `open` or `operator-approved`".to_owned())),
+        };
         Ok(Config {
             vault: VaultConfig { data_dir: data, database_url, master_key_file, ledger_key_file, age_rules: rules, ledger_origin },
             listen,
@@ -163,6 +184,9 @@ mod tests {
         let standard = crate::api::ApiSettings::standard();
         assert_eq!(parsed.access_token_ttl, Some(standard.token_ttl.as_secs()));
         assert_eq!(parsed.max_file_bytes, Some(standard.max_file_bytes));
+        assert_eq!(parsed.max_concurrent_sign_ins, Some(0));
+        assert_eq!(parsed.registration.as_deref(), Some("open"));
+        assert_eq!(standard.registration, crate::api::Registration::Open);
     }
 
     #[test]

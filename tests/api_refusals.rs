@@ -63,8 +63,9 @@ async fn other_family_and_child(backend: Backend) {
     let foreign = client.resume(elsewhere);
     let err = foreign.read_record(theirs.grades[0]).await.unwrap_err();
     assert!(matches!(err, SdkError::NotFound { .. }), "{err:?}");
+    // Another family's collections: answered as if that family did not exist.
     let err = foreign.list_records("edu.grades", None, 10).await.unwrap_err();
-    assert!(matches!(err, SdkError::Denied { .. }), "{err:?}");
+    assert!(matches!(err, SdkError::NotFound { .. }), "{err:?}");
     // A record that does not exist at all answers the same as one outside the grant.
     let nowhere = cartable_sdk::RecordId(uuid::Uuid::now_v7());
     let missing = access.read_record(nowhere).await.unwrap_err().to_string().replace(&nowhere.to_string(), "ID");
@@ -91,19 +92,49 @@ async fn other_family_and_child(backend: Backend) {
     assert!(resources.contains(&homework.to_string()), "{ours_denied:?}");
     assert!(ours_denied.iter().any(|r| r["action"] == "write"));
     assert!(ours_denied.iter().any(|r| r["action"] == "list" && r["principal"] == sibling.to_string()));
-    // …and in theirs for theirs, which is the family the attempt concerned.
+    // …but not in theirs: an outsider's attempts are counted for the operator, apart from the family's consent
+    // history, which anyone holding a token could otherwise grow without bound.
     let their_guardian = client.sign_in(theirs.guardian, PASSWORD).await.unwrap();
-    let theirs_denied = denied_entries(&all_entries(&their_guardian).await, &service);
-    assert!(theirs_denied.iter().filter(|r| r["resource"] == theirs.grades[0].to_string()).count() >= 2, "{theirs_denied:?}");
-    assert!(theirs_denied.iter().all(|r| r["reasons"][0] == "token.other-family"));
+    let their_size = all_entries(&their_guardian).await.len();
+    assert!(denied_entries(&all_entries(&their_guardian).await, &service).is_empty());
+    let counted = server.cli(&["audit", "refusals", "--json"]);
+    let ours_counted: u64 = counted["refusals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["family_id"] == theirs.family.to_string() && r["caller"] == format!("service:{}", service.id()))
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(ours_counted, 3, "{counted}");
     // Nothing was written anywhere.
     assert_eq!(their_guardian.collections().await.unwrap().iter().map(|c| c.records).sum::<u64>(), 1);
     let grades = guardian.list_records(ours.child, "edu.grades", None, 100).await.unwrap();
     assert_eq!(grades.records.len(), 1);
 
-    // A family member of another family cannot read ours either.
+    // A family member of another family cannot read ours either, through their path or ours: both answer 404, as
+    // for an id that exists nowhere, and neither family's ledger grows.
+    let our_size = all_entries(&guardian).await.len();
     let err = their_guardian.read_record(ours.grades[0]).await.unwrap_err();
-    assert!(matches!(err, SdkError::NotFound { .. } | SdkError::Denied { .. }), "{err:?}");
+    assert!(matches!(err, SdkError::NotFound { .. }), "{err:?}");
+    let http = reqwest::Client::new();
+    let signed_in = http
+        .post(format!("{}/api/v1/session", server.url))
+        .json(&json!({"member_id": theirs.guardian, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    for path in [
+        format!("/api/v1/families/{}", ours.family),
+        format!("/api/v1/families/{}/records/{}", ours.family, ours.grades[0]),
+        format!("/api/v1/families/{}/records/{}", ours.family, uuid::Uuid::now_v7()),
+        format!("/api/v1/families/{}/ledger/entries", ours.family),
+    ] {
+        let response = http.get(format!("{}{path}", server.url)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    assert_eq!(all_entries(&guardian).await.len(), our_size + 1, "only our guardian's own listing was logged");
+    assert_eq!(all_entries(&their_guardian).await.len(), their_size + 3, "only their guardian's own calls (two listings, the collections) were logged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

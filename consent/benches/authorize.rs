@@ -208,6 +208,7 @@ fn family(rng: &mut StdRng, services: &[ServiceId]) -> FamilySnapshot {
         vec![Forbid {
             family,
             doctype: Doctype::HealthPai,
+            scope: cartable_consent::ForbidScope::Minors,
         }]
     } else {
         vec![]

@@ -365,7 +365,7 @@ impl Authorizer {
             members.insert(m.id, member);
         }
 
-        // Prohibitions, once per doctype, in a stable order.
+        // Prohibitions, once per doctype and scope, in a stable order.
         let mut generated = Vec::new();
         let mut forbidden = BTreeSet::new();
         for f in &snapshot.forbids {
@@ -375,13 +375,13 @@ impl Authorizer {
                     expected: family,
                 });
             }
-            forbidden.insert(f.doctype);
+            forbidden.insert((f.doctype, f.scope));
         }
-        let mut forbids = HashMap::new();
-        for doctype in forbidden {
-            let id = forbid_id(doctype);
-            let policy = from_json(&id, policies::forbid(&id, family, doctype))?;
-            forbids.insert(doctype, policy.clone());
+        let mut forbids: HashMap<Doctype, Vec<Policy>> = HashMap::new();
+        for (doctype, scope) in forbidden {
+            let id = forbid_id(doctype, scope);
+            let policy = from_json(&id, policies::forbid(&id, family, doctype, scope))?;
+            forbids.entry(doctype).or_default().push(policy.clone());
             generated.push(policy);
         }
 
@@ -427,7 +427,7 @@ impl Authorizer {
         // The slices.
         let slice = |kind: Kind, doctype: Doctype, grants: &[Policy]| -> Result<PolicySet, PolicyError> {
             let mut set = self.base_set(kind).clone();
-            for p in forbids.get(&doctype).into_iter().chain(grants) {
+            for p in forbids.get(&doctype).into_iter().flatten().chain(grants) {
                 add(&mut set, p.clone())?;
             }
             Ok(set)

@@ -13,7 +13,7 @@ mod model;
 pub use doctype::{Doctype, UnknownDoctype};
 pub use ids::{DpoId, FamilyId, GrantId, MemberId, ParseIdError, RecordId, ServiceId};
 pub use model::{
-    Action, AgeRules, Approval, Forbid, Grant, GrantState, Grantee, LegalBasis, Member, Principal, Resource, Role,
+    Action, AgeRules, Approval, Forbid, ForbidScope, Grant, GrantState, Grantee, LegalBasis, Member, Principal, Resource, Role,
     UnknownAction, UnknownLegalBasis, UnknownRole,
 };
 

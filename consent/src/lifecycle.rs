@@ -20,7 +20,7 @@ use std::fmt;
 use time::{Date, Duration, Month, OffsetDateTime, Time};
 
 use crate::Member;
-use crate::{AgeRules, Approval, Grant, GrantId, GrantState, Grantee, MemberId, Role};
+use crate::{AgeRules, Approval, ForbidScope, Grant, GrantId, GrantState, Grantee, MemberId, Role};
 
 /// Where a child stands with respect to the age rules at a given instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -135,6 +135,10 @@ pub enum LifecycleError {
     MemberGranteeNeedsAdult,
     #[error("grant `{0}` has expired")]
     Expired(GrantId),
+    #[error("only a guardian sets or lifts the family's prohibitions, which cover the children who are minors")]
+    ProhibitionNeedsGuardian,
+    #[error("only the adult child sets or lifts a prohibition over their own data")]
+    ProhibitionNeedsTheAdult,
     #[error("the expiry of grant `{0}` is out of range (duration too long)")]
     ExpiryOutOfRange(GrantId),
 }
@@ -163,6 +167,22 @@ pub fn age_stage(child: &Member, rules: AgeRules, at: OffsetDateTime) -> Option<
     } else {
         AgeStage::UnderConsentAge
     })
+}
+
+/// Whether `member` may set or lift a prohibition of `scope` at `now`: a guardian sets and lifts the family's
+/// (which cover the minors); an adult child sets and lifts their own, over their own data. Whoever may set one
+/// may lift it.
+pub fn may_change_prohibition(member: &Member, scope: ForbidScope, rules: AgeRules, now: OffsetDateTime) -> Result<(), LifecycleError> {
+    match scope {
+        ForbidScope::Minors if member.role == Role::Guardian => Ok(()),
+        ForbidScope::Minors => Err(LifecycleError::ProhibitionNeedsGuardian),
+        ForbidScope::Adult(child)
+            if member.id == child && member.role == Role::Child && age_stage(member, rules, now) == Some(AgeStage::Adult) =>
+        {
+            Ok(())
+        }
+        ForbidScope::Adult(_) => Err(LifecycleError::ProhibitionNeedsTheAdult),
+    }
 }
 
 /// The approvals a grant about `child` needs at `at`.
@@ -475,6 +495,24 @@ mod tests {
             state: GrantState::Requested,
             approvals: vec![],
         }
+    }
+
+    #[test]
+    fn guardians_set_the_family_prohibitions_and_adults_their_own() {
+        let f = family();
+        let (teen, adult, other_adult) = (aged(&f, 16), aged(&f, 19), aged(&f, 20));
+        let minors = ForbidScope::Minors;
+        let own = ForbidScope::Adult(adult.id);
+        assert_eq!(may_change_prohibition(&f.guardian, minors, RULES, NOW), Ok(()));
+        assert_eq!(may_change_prohibition(&f.guardian, own, RULES, NOW), Err(LifecycleError::ProhibitionNeedsTheAdult));
+        assert_eq!(may_change_prohibition(&teen, minors, RULES, NOW), Err(LifecycleError::ProhibitionNeedsGuardian));
+        assert_eq!(
+            may_change_prohibition(&teen, ForbidScope::Adult(teen.id), RULES, NOW),
+            Err(LifecycleError::ProhibitionNeedsTheAdult)
+        );
+        assert_eq!(may_change_prohibition(&adult, own, RULES, NOW), Ok(()));
+        assert_eq!(may_change_prohibition(&other_adult, own, RULES, NOW), Err(LifecycleError::ProhibitionNeedsTheAdult));
+        assert_eq!(may_change_prohibition(&adult, minors, RULES, NOW), Err(LifecycleError::ProhibitionNeedsGuardian));
     }
 
     #[test]

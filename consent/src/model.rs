@@ -246,11 +246,37 @@ pub struct Grant {
     pub approvals: Vec<Approval>,
 }
 
-/// A family-wide prohibition: no grant may share this doctype, whatever it says.
+/// A prohibition: no grant may share this doctype of the children in its scope, whatever it says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Forbid {
     pub family: FamilyId,
     pub doctype: Doctype,
+    pub scope: ForbidScope,
+}
+
+/// Whose data a prohibition covers, which also says who may set and lift it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "child", rename_all = "snake_case")]
+pub enum ForbidScope {
+    /// Set by a guardian: every child of the family while they are a minor. It stops applying to a child's data at
+    /// their majority.
+    Minors,
+    /// Set by an adult child over their own data.
+    Adult(MemberId),
+}
+
+impl ForbidScope {
+    /// The stored form: `minors`, or the adult child's id.
+    pub fn as_stored(&self) -> String {
+        match self {
+            ForbidScope::Minors => "minors".to_owned(),
+            ForbidScope::Adult(child) => child.to_string(),
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Option<ForbidScope> {
+        if s == "minors" { Some(ForbidScope::Minors) } else { s.parse().ok().map(ForbidScope::Adult) }
+    }
 }
 
 /// Who asks.

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use cartable_consent::{
     AccessRequest, Action, AgeRules, Approval, Authorizer, CompiledFamily, Doctype, DpoId, FamilyId, FamilySnapshot,
-    Forbid, Grant, GrantId, GrantState, Grantee, LegalBasis, Member, MemberId, PolicyError, Principal, RecordId,
+    Forbid, ForbidScope, Grant, GrantId, GrantState, Grantee, LegalBasis, Member, MemberId, PolicyError, Principal, RecordId,
     Resource, Role, ServiceId, lifecycle,
 };
 use time::OffsetDateTime;
@@ -33,12 +33,13 @@ A  g1               read    record:kid17:edu.grades      2026-08-31T23:59:59Z  a
 A  g1               read    record:kid17:edu.grades      2026-09-01T00:00:00Z  deny   default-deny
 A  g1               read    record:kid18:edu.grades      2026-03-09T23:59:59Z  allow  base.guardian-minor
 A  g2               read    record:kid18:edu.grades      T0                    deny   default-deny
-# An adult child's grant to a guardian: only what it says, and never a prohibited doctype.
+# An adult child's grant to a guardian: only what it says; the family's prohibition (set by a guardian) stops at
+# majority, so the adult's own grant of health.pai holds (their own prohibitions: `an_adults_own_prohibition…`).
 A  g1               read    record:kid18:edu.grades      T0                    allow  grant.member18
 A  g1               list    collection:kid18:edu.grades  T0                    allow  grant.member18
 A  g1               write   record:kid18:edu.grades      T0                    deny   default-deny
 A  g1               read    record:kid18:edu.homework    T0                    deny   default-deny
-A  g2               read    record:kid18:health.pai      T0                    deny   forbid.health.pai
+A  g2               read    record:kid18:health.pai      T0                    allow  grant.member18health
 A  g1               read    record:kid18:edu.grades      2026-12-31T00:00:00Z  deny   default-deny
 # The family as a whole and its register.
 A  g1               manage  family                       T0                    allow  base.guardian-family
@@ -225,6 +226,7 @@ fn fixture() -> Fixture {
     a.forbids.push(Forbid {
         family: fa,
         doctype: HealthPai,
+        scope: ForbidScope::Minors,
     });
 
     let m = |name: &str| &members[name];
@@ -516,6 +518,26 @@ fn decision_table() {
         failures.join("\n")
     );
     assert!(cases >= 60, "only {cases} cases");
+}
+
+#[test]
+fn an_adults_own_prohibition_overrides_their_grants_and_nobody_elses_data() {
+    let fx = fixture();
+    let mut snapshot = fx.families["A"].clone();
+    let kid18 = fx.members["kid18"].id;
+    snapshot.forbids.push(Forbid { family: snapshot.family, doctype: Doctype::HealthPai, scope: ForbidScope::Adult(kid18) });
+    let family = fx.authorizer.compile(&snapshot).unwrap();
+    let decide = |principal: &str, action: Action, resource: &str| {
+        fx.authorizer.authorize(&family, &AccessRequest { principal: fx.principal(principal), action, resource: fx.resource(resource), now: T0 })
+    };
+    // The adult's own grant to a guardian is overridden by the adult's own prohibition.
+    let refused = decide("g2", Action::Read, "record:kid18:health.pai");
+    assert!(!refused.is_allowed());
+    assert_eq!(refused.reasons(), [format!("forbid.{kid18}.health.pai")]);
+    // The adult still reads their own data, and the prohibition says nothing about the minors' data.
+    assert!(decide("kid18", Action::Read, "record:kid18:health.pai").is_allowed());
+    assert!(decide("g1", Action::Read, "record:kid14:edu.grades").is_allowed());
+    assert_eq!(decide("service:health", Action::Read, "record:kid15:health.pai").reasons(), ["forbid.health.pai"]);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use cartable_consent::lifecycle::birthday_at;
 use cartable_consent::{
-    AccessRequest, Action, AgeRules, Approval, Authorizer, Doctype, FamilyId, FamilySnapshot, Forbid, Grant, GrantId,
+    AccessRequest, Action, AgeRules, Approval, Authorizer, Doctype, FamilyId, FamilySnapshot, Forbid, ForbidScope, Grant, GrantId,
     GrantState, Grantee, LegalBasis, Member, MemberId, Principal, RecordId, Resource, Role, ServiceId,
 };
 use proptest::prelude::*;
@@ -159,7 +159,7 @@ proptest! {
             .iter()
             .zip(&forbidden)
             .filter(|(_, f)| **f)
-            .map(|(d, _)| Forbid { family, doctype: *d })
+            .map(|(d, _)| Forbid { family, doctype: *d, scope: ForbidScope::Minors })
             .collect();
         let mut members = children.clone();
         members.push(guardian);
@@ -200,7 +200,8 @@ proptest! {
                     && g.expires_at.is_some_and(|e| now < e)
                     && (g.approvals.iter().any(|a| a.member == child.id) || now < majority)
             });
-            let prohibited = forbids.iter().any(|f| f.doctype == doctype);
+            // A guardian's prohibition covers the children who are still minors.
+            let prohibited = forbids.iter().any(|f| f.doctype == doctype) && now < majority;
             prop_assert_eq!(
                 decision.is_allowed(),
                 covered && !prohibited,

@@ -29,6 +29,9 @@ pub enum SdkError {
     /// Too many failed sign-ins.
     #[error("rate limited{}", retry_after.map(|d| format!("; retry in {} s", d.as_secs())).unwrap_or_default())]
     RateLimited { retry_after: Option<Duration> },
+    /// Too many requests of this kind in progress on the server (sign-ins); retry shortly.
+    #[error("the server is busy{}", retry_after.map(|d| format!("; retry in {} s", d.as_secs())).unwrap_or_default())]
+    Busy { retry_after: Option<Duration> },
     /// The server refused what was sent: malformed or oversized body, unknown field, invalid value.
     #[error("invalid request ({code}): {message}")]
     InvalidRequest { code: ErrorCode, message: String },
@@ -60,6 +63,7 @@ impl SdkError {
             SdkError::TokenExpired { .. } => ErrorCode::TokenExpired,
             SdkError::Unauthorized { code, .. } => *code,
             SdkError::RateLimited { .. } => ErrorCode::RateLimited,
+            SdkError::Busy { .. } => ErrorCode::Busy,
             SdkError::InvalidRequest { code, .. } => *code,
             SdkError::Conflict { .. } => ErrorCode::Conflict,
             SdkError::Server { code, .. } => *code,
@@ -77,6 +81,7 @@ impl SdkError {
             ErrorCode::TokenExpired => SdkError::TokenExpired { message },
             ErrorCode::Unauthorized | ErrorCode::InvalidToken | ErrorCode::Csrf => SdkError::Unauthorized { code, message },
             ErrorCode::RateLimited => SdkError::RateLimited { retry_after },
+            ErrorCode::Busy => SdkError::Busy { retry_after },
             ErrorCode::InvalidJson
             | ErrorCode::UnknownField
             | ErrorCode::InvalidRequest

@@ -162,9 +162,23 @@ impl FamilySession {
         self.client.call::<(), _>(reqwest::Method::DELETE, &self.family_path(&format!("/grants/{grant}")), self.auth(), None, &[]).await
     }
 
-    /// Never share `doctype`, whatever a grant says.
+    /// Never share `doctype` of the minors, whatever a grant says (a guardian's prohibition).
     pub async fn forbid(&self, doctype: &str) -> Result<Prohibitions, SdkError> {
-        self.post(&self.family_path("/prohibitions"), Some(&NewProhibition { doctype: doctype.to_owned() })).await
+        self.post(&self.family_path("/prohibitions"), Some(&NewProhibition { doctype: doctype.to_owned(), child_id: None })).await
+    }
+
+    /// An adult child's own prohibition over their own data (`child` is the adult, signed in).
+    pub async fn forbid_own(&self, doctype: &str, child: MemberId) -> Result<Prohibitions, SdkError> {
+        self.post(&self.family_path("/prohibitions"), Some(&NewProhibition { doctype: doctype.to_owned(), child_id: Some(child) })).await
+    }
+
+    /// Lifts a prohibition: the family's (`child` `None`) or an adult child's own. Whoever may set it may lift it.
+    pub async fn lift_prohibition(&self, doctype: &str, child: Option<MemberId>) -> Result<Prohibitions, SdkError> {
+        let mut path = self.family_path(&format!("/prohibitions/{doctype}"));
+        if let Some(child) = child {
+            path.push_str(&format!("?child={child}"));
+        }
+        self.client.call::<(), _>(reqwest::Method::DELETE, &path, self.auth(), None, &[]).await
     }
 
     pub async fn prohibitions(&self) -> Result<Prohibitions, SdkError> {

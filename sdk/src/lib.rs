@@ -54,7 +54,7 @@ pub use wire::{
     AccessRequestCreated, AccessToken, Checkpoint, Collection, Collections, ConsistencyProof, Continuation,
     ContinuationToken, ContinueResponse, ErrorBody, ErrorCode, ErrorResponse, Family, FamilyId, FileInfo, GrantId,
     GrantList, GrantOutcome, GrantView, InclusionProof, InvalidId, LedgerEntry, LedgerKey, LedgerPage, Login, Member,
-    MemberCreated, MemberId, NewAccessRequest, NewMember, NewProhibition, Prohibitions, Record, RecordCreated,
+    MemberCreated, MemberId, NewAccessRequest, NewMember, NewProhibition, Prohibition, Prohibitions, Record, RecordCreated,
     RecordId, RecordPage, RecordSummary, RegisterService, RequestStatus, ServiceCredentials, ServiceId, SessionInfo,
 };
 

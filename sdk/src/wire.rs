@@ -116,6 +116,8 @@ pub enum ErrorCode {
     Conflict,
     /// 429: too many failed sign-ins; retry after the `Retry-After` header's seconds.
     RateLimited,
+    /// 503: too many requests of this kind in progress (sign-ins); retry after the `Retry-After` header's seconds.
+    Busy,
     /// 500: something failed on the server; the details are in its logs, not here.
     Internal,
     /// A code this version of the SDK does not know (a newer server).
@@ -143,6 +145,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Busy => "busy",
             ErrorCode::Internal => "internal",
             ErrorCode::Unknown => "unknown",
         }
@@ -511,18 +514,35 @@ pub struct GrantOutcome {
     pub missing: Vec<String>,
 }
 
-/// `POST /api/v1/families/{family}/prohibitions`: never share this doctype, whatever a grant says.
+/// `POST /api/v1/families/{family}/prohibitions`: never share this doctype, whatever a grant says. Without
+/// `child_id` it is the family's (set by a guardian; it covers the children who are minors); with the id of an
+/// adult child, that adult's own over their own data (set by them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewProhibition {
     pub doctype: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_id: Option<MemberId>,
+}
+
+/// One prohibition in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Prohibition {
+    pub doctype: String,
+    /// The adult child whose own prohibition it is; absent for the family's, which covers the minors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_id: Option<MemberId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct Prohibitions {
+    /// The doctypes of the family's prohibitions (those over the minors).
     pub doctypes: Vec<String>,
+    /// Every prohibition in force, the family's and the adult children's own.
+    pub prohibitions: Vec<Prohibition>,
 }
 
 // --- the consent ledger -----------------------------------------------------------------------------------------

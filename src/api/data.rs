@@ -25,32 +25,33 @@ const MAX_PAGE: u32 = 1000;
 
 /// Decides one access for `caller`, logged in `family`'s ledger whatever the outcome.
 ///
-/// A member is decided by Cedar alone. A service is first held to its token: an access outside the token's
-/// family, or its grant's child, doctypes and actions, is refused and logged as denied without asking Cedar.
-/// Inside them, Cedar decides, and an allow counts only if it comes from the token's own grant (a token is bound
-/// to one grant). A service never learns whether a record outside its grant exists.
+/// A caller from outside the family (another family's member, a service whose token is for another family) is
+/// answered as if the family did not exist: the refusal is counted for the operator
+/// ([`cartable_vault::ApiStore::refuse_outsider`]), never written to this family's consent ledger.
+/// A member is decided by Cedar alone. A service is first held to its token: an access outside its grant's child,
+/// doctypes and actions is refused and logged as denied without asking Cedar. Inside them, Cedar decides, and an
+/// allow counts only if it comes from the token's own grant (a token is bound to one grant). A service never
+/// learns whether a record outside its grant exists.
 pub(crate) async fn decide(state: &ApiState, caller: &Caller, family: FamilyId, action: Action, resource: Resource) -> ApiResult<Permit> {
     let vault = state.vault();
+    let outsider = |principal: Principal, reason: &'static str| async move {
+        if vault.family_exists(family).await? {
+            vault.api().refuse_outsider(principal, family, reason).await?;
+            tracing::info!(caller = %principal, family = %family, reason, "outsider refused");
+        }
+        Err::<Permit, ApiError>(not_found(family, resource))
+    };
     match caller {
         Caller::Member(session) => {
+            if session.family != family {
+                return outsider(Principal::Member(session.member), "member.other-family").await;
+            }
             let decision = vault.authorize(family, Principal::Member(session.member), action, resource).await?;
             decision.into_permit().map_err(|_| ApiError::denied(format!("the family's rules do not let this member {action} this")))
         }
         Caller::Service(token) => {
-            let refuse = |reason: &'static str, error: ApiError| async move {
-                vault.api().refuse(family, token.service, action, resource, reason).await?;
-                tracing::info!(service = %token.service, family = %family, reason, "access refused");
-                Err::<Permit, ApiError>(error)
-            };
-            let hidden = || match resource {
-                Resource::Record { id, .. } => cartable_vault::Error::RecordNotFound(id).into(),
-                _ => ApiError::denied("the access token's grant does not cover this"),
-            };
             if family != token.family {
-                if !vault.family_exists(family).await? {
-                    return Err(hidden());
-                }
-                return refuse("token.other-family", hidden()).await;
+                return outsider(Principal::Service(token.service), "token.other-family").await;
             }
             let in_scope = match resource {
                 Resource::Record { child, doctype, .. } | Resource::Collection { child, doctype } => {
@@ -59,7 +60,12 @@ pub(crate) async fn decide(state: &ApiState, caller: &Caller, family: FamilyId, 
                 Resource::Register | Resource::Family => false,
             };
             if !in_scope {
-                return refuse("token.outside-grant", hidden()).await;
+                vault.api().refuse(family, token.service, action, resource, "token.outside-grant").await?;
+                tracing::info!(service = %token.service, family = %family, "access outside the token's grant refused");
+                return Err(match resource {
+                    Resource::Record { id, .. } => cartable_vault::Error::RecordNotFound(id).into(),
+                    _ => ApiError::denied("the access token's grant does not cover this"),
+                });
             }
             match vault.api().authorize_under_grant(family, token.service, token.grant, action, resource).await? {
                 GrantDecision::Allowed(permit) => Ok(permit),
@@ -76,6 +82,14 @@ pub(crate) async fn decide(state: &ApiState, caller: &Caller, family: FamilyId, 
                 }
             }
         }
+    }
+}
+
+/// What an outsider is told: the same 404 as for a family or record that does not exist.
+fn not_found(family: FamilyId, resource: Resource) -> ApiError {
+    match resource {
+        Resource::Record { id, .. } => cartable_vault::Error::RecordNotFound(id).into(),
+        _ => cartable_vault::Error::FamilyNotFound(family).into(),
     }
 }
 
@@ -96,19 +110,22 @@ fn grant_refusal(grant: &Grant, now: OffsetDateTime) -> Option<ApiError> {
     }
 }
 
-/// A record of `family`, still encrypted, with what the rules need. A service asking for another family's record is
-/// refused as if it did not exist, and the attempt is logged in the ledger of the family it belongs to.
-async fn load_record(state: &ApiState, caller: &Caller, family: FamilyId, id: RecordId, action: Action) -> ApiResult<SealedRecord> {
+/// A record of `family`, still encrypted, with what the rules need. A caller asking for another family's record is
+/// refused as if it did not exist; the attempt is counted for the operator, not written to that family's ledger.
+async fn load_record(state: &ApiState, caller: &Caller, family: FamilyId, id: RecordId) -> ApiResult<SealedRecord> {
     let vault = state.vault();
     match vault.api().load_record(family, id).await {
         Ok(sealed) => Ok(sealed),
         Err(cartable_vault::Error::RecordNotFound(_)) => {
-            if let Caller::Service(token) = caller
-                && let Some(owner) = vault.api().record_family(id).await?
+            if let Some(owner) = vault.api().record_family(id).await?
+                && owner != family
             {
-                let resource = vault.record_resource(owner, id).await?;
-                vault.api().refuse(owner, token.service, action, resource, "token.other-family").await?;
-                tracing::info!(service = %token.service, family = %owner, "access to another family's record refused");
+                let principal = match caller {
+                    Caller::Member(m) => Principal::Member(m.member),
+                    Caller::Service(t) => Principal::Service(t.service),
+                };
+                vault.api().refuse_outsider(principal, owner, "record.other-family").await?;
+                tracing::info!(caller = %principal, family = %owner, "access to another family's record refused");
             }
             Err(cartable_vault::Error::RecordNotFound(id).into())
         }
@@ -229,7 +246,7 @@ pub async fn read_record(
     ApiPath((family, record)): ApiPath<(cartable_sdk::FamilyId, cartable_sdk::RecordId)>,
 ) -> ApiResult<Json<cartable_sdk::Record>> {
     let (family, record) = (family_id(family), record_id(record));
-    let sealed = load_record(&state, &caller, family, record, Action::Read).await?;
+    let sealed = load_record(&state, &caller, family, record).await?;
     let permit = decide(&state, &caller, family, Action::Read, sealed.resource()).await?;
     let doc = state.vault().api().open_record(&permit, sealed).await?;
     Ok(Json(cartable_sdk::Record {
@@ -335,7 +352,7 @@ pub async fn download_file(
     ApiPath((family, record)): ApiPath<(cartable_sdk::FamilyId, cartable_sdk::RecordId)>,
 ) -> ApiResult<Response> {
     let (family, record) = (family_id(family), record_id(record));
-    let sealed = load_record(&state, &caller, family, record, Action::Read).await?;
+    let sealed = load_record(&state, &caller, family, record).await?;
     let permit = decide(&state, &caller, family, Action::Read, sealed.resource()).await?;
     let (info, mut plain) = state.vault().open_file(&permit).await?;
     let (writer, reader) = tokio::io::duplex(64 * 1024);

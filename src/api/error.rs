@@ -46,8 +46,20 @@ impl ApiError {
     }
 
     pub fn rate_limited(retry_after: u64) -> Self {
-        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, "too many failed sign-ins; try again later");
+        ApiError::too_many("too many failed sign-ins; try again later", retry_after)
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn too_many(message: &str, retry_after: u64) -> Self {
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message);
         e.retry_after = Some(retry_after.max(1));
+        e
+    }
+
+    /// Too much work of one kind in progress (password checks): the client retries shortly.
+    pub fn busy() -> Self {
+        let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Busy, "the server is busy; try again in a moment");
+        e.retry_after = Some(1);
         e
     }
 
@@ -81,7 +93,7 @@ impl From<cartable_vault::Error> for ApiError {
             }
             E::NotAChild(_) | E::InvalidInput(_) => ApiError::invalid(e.to_string()),
             E::Lifecycle(l) => lifecycle(l),
-            E::Denied(_) => ApiError::denied(e.to_string()),
+            E::Denied(_) | E::ServiceNotApproved(_) => ApiError::denied(e.to_string()),
             E::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::ForbiddenDoctype, e.to_string()),
             E::PermitMismatch(_)
             | E::Key(_)
@@ -103,7 +115,9 @@ fn lifecycle(e: LifecycleError) -> ApiError {
         | L::GuardianOfAdult { .. }
         | L::OtherChild { .. }
         | L::UnderConsentAge { .. }
-        | L::NotTheAdultChild { .. } => ApiError::denied(message),
+        | L::NotTheAdultChild { .. }
+        | L::ProhibitionNeedsGuardian
+        | L::ProhibitionNeedsTheAdult => ApiError::denied(message),
         L::AlreadyApproved(_) | L::WrongState { .. } | L::Expired(_) => ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message),
         L::MissingBirthDate(_) | L::MemberGranteeNeedsAdult | L::ExpiryOutOfRange(_) => ApiError::invalid(message),
     }

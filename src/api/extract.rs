@@ -103,6 +103,8 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
 #[derive(Debug, Clone)]
 pub struct MemberSession {
     pub member: MemberId,
+    /// The member's family: a call about any other family is an outsider's.
+    pub family: cartable_consent::FamilyId,
     /// The hash of the cookie's token, to end the session.
     pub token_hash: String,
 }
@@ -151,7 +153,7 @@ pub async fn member_session(parts: &Parts, state: &ApiState) -> Result<Option<Me
     if vault.api().member_role(session.family, session.member).await?.is_none() {
         return Err(ApiError::unauthorized("the session's member is gone"));
     }
-    Ok(Some(MemberSession { member: session.member, token_hash }))
+    Ok(Some(MemberSession { member: session.member, family: session.family, token_hash }))
 }
 
 /// A service authenticated with HTTP Basic (`service_id:secret`).

@@ -5,18 +5,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use base64::Engine as _;
-use cartable_consent::{Action, FamilyId, Grant, GrantId, Grantee, Principal, Resource};
+use cartable_consent::{Action, Doctype, FamilyId, ForbidScope, Grant, GrantId, Grantee, Resource};
 use cartable_sdk::{
     Checkpoint, Collection, Collections, ConsistencyProof, ErrorResponse, Family, GrantList, GrantOutcome, GrantView,
-    InclusionProof, LedgerEntry, LedgerPage, Member, MemberCreated, NewMember, NewProhibition, Prohibitions,
+    InclusionProof, LedgerEntry, LedgerPage, Member, MemberCreated, NewMember, NewProhibition, Prohibition, Prohibitions,
 };
-use cartable_vault::{ApprovalResult, LedgerFilter};
+use cartable_vault::{Acting, ApprovalResult, LedgerFilter};
 use serde::Deserialize;
 
 use super::data::decide;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiPath, ApiQuery, Caller, JsonBody};
-use super::{ApiState, family_id, grant_id, parse_doctype, parse_role, wire_family, wire_grant, wire_member, wire_service};
+use super::{ApiState, family_id, grant_id, member_id, parse_doctype, parse_role, wire_family, wire_grant, wire_member, wire_service};
 
 type FamilyPath = ApiPath<cartable_sdk::FamilyId>;
 type GrantPath = ApiPath<(cartable_sdk::FamilyId, cartable_sdk::GrantId)>;
@@ -98,15 +98,6 @@ pub async fn collections(State(state): State<ApiState>, caller: Caller, ApiPath(
     Ok(Json(Collections { collections }))
 }
 
-/// A child reading the register sees only the entries about themselves; guardians, DPOs and the operator see all.
-async fn child_caller(state: &ApiState, caller: &Caller, family: FamilyId) -> ApiResult<Option<cartable_consent::MemberId>> {
-    let Caller::Member(session) = caller else { return Ok(None) };
-    Ok(match state.vault().api().member_role(family, session.member).await? {
-        Some(cartable_consent::Role::Child) => Some(session.member),
-        _ => None,
-    })
-}
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -130,22 +121,21 @@ pub async fn grants(State(state): State<ApiState>, caller: Caller, ApiPath(famil
         .map(|s| cartable_consent::GrantState::parse(s).ok_or_else(|| ApiError::invalid(format!("unknown grant state `{}`", s.chars().take(64).collect::<String>()))))
         .transpose()?;
     let permit = decide(&state, &caller, family, Action::List, Resource::Register).await?;
-    let mut grants = Vec::new();
-    for grant in state.vault().list_grants_for(&permit).await? {
-        if wanted.is_some_and(|w| w != grant.state) {
-            continue;
-        }
-        grants.push(grant_view(&state, grant).await?);
-    }
-    Ok(Json(GrantList { grants }))
+    let listed: Vec<Grant> = state.vault().list_grants_for(&permit).await?.into_iter().filter(|g| wanted.is_none_or(|w| w == g.state)).collect();
+    // The services' names in one query, not one per grant.
+    let mut services: Vec<_> = listed.iter().filter_map(|g| if let Grantee::Service(s) = g.grantee { Some(s) } else { None }).collect();
+    services.sort();
+    services.dedup();
+    let names = state.vault().service_names(&services).await?;
+    Ok(Json(GrantList { grants: listed.into_iter().map(|g| grant_view(&names, g)).collect() }))
 }
 
-async fn grant_view(state: &ApiState, g: Grant) -> ApiResult<GrantView> {
+fn grant_view(names: &std::collections::HashMap<cartable_consent::ServiceId, String>, g: Grant) -> GrantView {
     let (service_id, service_name, member_id) = match g.grantee {
-        Grantee::Service(s) => (Some(wire_service(s)), state.vault().service(s).await?.map(|(name, _)| name), None),
+        Grantee::Service(s) => (Some(wire_service(s)), names.get(&s).cloned(), None),
         Grantee::Member(m) => (None, None, Some(wire_member(m))),
     };
-    Ok(GrantView {
+    GrantView {
         grant_id: wire_grant(g.id),
         service_id,
         service_name,
@@ -160,7 +150,7 @@ async fn grant_view(state: &ApiState, g: Grant) -> ApiResult<GrantView> {
         duration_days: g.duration_days,
         expires_at: g.expires_at,
         approved_by: g.approvals.iter().map(|a| wire_member(a.member)).collect(),
-    })
+    }
 }
 
 /// A grant operation: the member must be allowed to manage each collection the grant covers; the age rules of
@@ -196,7 +186,7 @@ fn outcome(state: &ApiState, result: ApprovalResult) -> Json<GrantOutcome> {
 pub async fn approve(State(state): State<ApiState>, caller: Caller, ApiPath((family, grant)): GrantPath) -> ApiResult<Json<GrantOutcome>> {
     let (family, grant) = (family_id(family), grant_id(grant));
     let member = manage_grant(&state, &caller, family, grant).await?;
-    Ok(outcome(&state, state.vault().approve(family, grant, member).await?))
+    Ok(outcome(&state, state.vault().approve(family, grant, Acting::Member(member)).await?))
 }
 
 /// Denies a request.
@@ -209,7 +199,7 @@ pub async fn approve(State(state): State<ApiState>, caller: Caller, ApiPath((fam
 pub async fn deny(State(state): State<ApiState>, caller: Caller, ApiPath((family, grant)): GrantPath) -> ApiResult<Json<GrantOutcome>> {
     let (family, grant) = (family_id(family), grant_id(grant));
     let member = manage_grant(&state, &caller, family, grant).await?;
-    Ok(outcome(&state, state.vault().deny(family, grant, member).await?))
+    Ok(outcome(&state, state.vault().deny(family, grant, Acting::Member(member)).await?))
 }
 
 /// The adult child confirms a grant a guardian approved alone before their majority.
@@ -222,7 +212,7 @@ pub async fn deny(State(state): State<ApiState>, caller: Caller, ApiPath((family
 pub async fn confirm(State(state): State<ApiState>, caller: Caller, ApiPath((family, grant)): GrantPath) -> ApiResult<Json<GrantOutcome>> {
     let (family, grant) = (family_id(family), grant_id(grant));
     let member = manage_grant(&state, &caller, family, grant).await?;
-    Ok(outcome(&state, state.vault().confirm(family, grant, member).await?))
+    Ok(outcome(&state, state.vault().confirm(family, grant, Acting::Member(member)).await?))
 }
 
 /// Revokes a grant (or withdraws a pending request): the service's next call is refused.
@@ -235,10 +225,10 @@ pub async fn confirm(State(state): State<ApiState>, caller: Caller, ApiPath((fam
 pub async fn revoke(State(state): State<ApiState>, caller: Caller, ApiPath((family, grant)): GrantPath) -> ApiResult<Json<GrantOutcome>> {
     let (family, grant) = (family_id(family), grant_id(grant));
     let member = manage_grant(&state, &caller, family, grant).await?;
-    Ok(outcome(&state, state.vault().revoke(family, grant, Principal::Member(member)).await?))
+    Ok(outcome(&state, state.vault().revoke(family, grant, Acting::Member(member)).await?))
 }
 
-/// The doctypes the family never shares.
+/// The prohibitions in force: the family's (over the minors) and the adult children's own.
 #[utoipa::path(
     get, path = "/api/v1/families/{family}/prohibitions", tag = "family",
     params(("family" = String, Path, description = "family id")),
@@ -248,17 +238,49 @@ pub async fn revoke(State(state): State<ApiState>, caller: Caller, ApiPath((fami
 pub async fn prohibitions(State(state): State<ApiState>, caller: Caller, ApiPath(family): FamilyPath) -> ApiResult<Json<Prohibitions>> {
     let family = family_id(family);
     decide(&state, &caller, family, Action::Read, Resource::Register).await?;
-    let doctypes = state.vault().forbids(family).await?.into_iter().map(|f| f.doctype.as_str().to_owned()).collect();
-    Ok(Json(Prohibitions { doctypes }))
+    prohibitions_now(&state, family).await
 }
 
-/// Never share a doctype, whatever a grant says: it overrides every grant at once.
+async fn prohibitions_now(state: &ApiState, family: FamilyId) -> ApiResult<Json<Prohibitions>> {
+    let forbids = state.vault().forbids(family).await?;
+    let doctypes = forbids.iter().filter(|f| f.scope == ForbidScope::Minors).map(|f| f.doctype.as_str().to_owned()).collect();
+    let prohibitions = forbids
+        .iter()
+        .map(|f| Prohibition {
+            doctype: f.doctype.as_str().to_owned(),
+            child_id: match f.scope {
+                ForbidScope::Minors => None,
+                ForbidScope::Adult(child) => Some(wire_member(child)),
+            },
+        })
+        .collect();
+    Ok(Json(Prohibitions { doctypes, prohibitions }))
+}
+
+/// Who may change a prohibition of this scope: a guardian the family's (managing the family), an adult child their
+/// own (managing their own collection); the age rules of the vault then check the member's standing.
+async fn change_prohibition_as(state: &ApiState, caller: &Caller, family: FamilyId, doctype: Doctype, scope: ForbidScope) -> ApiResult<Acting> {
+    let resource = match scope {
+        ForbidScope::Minors => Resource::Family,
+        ForbidScope::Adult(child) => Resource::Collection { child, doctype },
+    };
+    decide(state, caller, family, Action::Manage, resource).await?;
+    let Caller::Member(session) = caller else { return Err(ApiError::denied("only a family member changes prohibitions")) };
+    Ok(Acting::Member(session.member))
+}
+
+/// Never share a doctype, whatever a grant says: it overrides every grant at once. Without `child_id`, the
+/// family's (a guardian's, over the minors); with an adult child's id, that adult's own.
 #[utoipa::path(
     post, path = "/api/v1/families/{family}/prohibitions", tag = "family",
     params(("family" = String, Path, description = "family id")),
     request_body = NewProhibition,
     security(("session" = [])),
-    responses((status = 200, description = "the prohibitions now", body = Prohibitions), (status = 400, description = "unknown doctype", body = ErrorResponse), (status = 403, description = "refused; logged", body = ErrorResponse))
+    responses(
+        (status = 200, description = "the prohibitions now", body = Prohibitions),
+        (status = 400, description = "unknown doctype, or a scope this member may not set", body = ErrorResponse),
+        (status = 403, description = "refused; logged", body = ErrorResponse),
+    )
 )]
 pub async fn forbid(
     State(state): State<ApiState>,
@@ -268,12 +290,48 @@ pub async fn forbid(
 ) -> ApiResult<Json<Prohibitions>> {
     let family = family_id(family);
     let doctype = parse_doctype(&body.doctype)?;
-    decide(&state, &caller, family, Action::Manage, Resource::Family).await?;
-    let Caller::Member(session) = &caller else { return Err(ApiError::denied("only a family member sets prohibitions")) };
-    state.vault().forbid(family, doctype, Principal::Member(session.member)).await?;
+    let scope = body.child_id.map_or(ForbidScope::Minors, |c| ForbidScope::Adult(member_id(c)));
+    let by = change_prohibition_as(&state, &caller, family, doctype, scope).await?;
+    state.vault().forbid(family, doctype, scope, by).await?;
     tracing::info!(family = %family, doctype = doctype.as_str(), "prohibition set");
-    let doctypes = state.vault().forbids(family).await?.into_iter().map(|f| f.doctype.as_str().to_owned()).collect();
-    Ok(Json(Prohibitions { doctypes }))
+    prohibitions_now(&state, family).await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LiftQuery {
+    /// The adult child whose own prohibition this is; absent for the family's.
+    child: Option<cartable_sdk::MemberId>,
+}
+
+/// Lifts a prohibition; whoever may set it may lift it, and the change is in the ledger.
+#[utoipa::path(
+    delete, path = "/api/v1/families/{family}/prohibitions/{doctype}", tag = "family",
+    params(("family" = String, Path, description = "family id"), ("doctype" = String, Path, description = "the doctype"), LiftQuery),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "the prohibitions now", body = Prohibitions),
+        (status = 400, description = "unknown doctype, or a scope this member may not lift", body = ErrorResponse),
+        (status = 403, description = "refused; logged", body = ErrorResponse),
+        (status = 404, description = "no such prohibition", body = ErrorResponse),
+    )
+)]
+pub async fn lift(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((family, doctype)): ApiPath<(cartable_sdk::FamilyId, String)>,
+    ApiQuery(query): ApiQuery<LiftQuery>,
+) -> ApiResult<Json<Prohibitions>> {
+    let family = family_id(family);
+    let doctype = parse_doctype(&doctype)?;
+    let scope = query.child.map_or(ForbidScope::Minors, |c| ForbidScope::Adult(member_id(c)));
+    let by = change_prohibition_as(&state, &caller, family, doctype, scope).await?;
+    if !state.vault().lift_prohibition(family, doctype, scope, by).await? {
+        return Err(ApiError::not_found("no such prohibition"));
+    }
+    tracing::info!(family = %family, doctype = doctype.as_str(), "prohibition lifted");
+    prohibitions_now(&state, family).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -308,16 +366,18 @@ pub async fn ledger_entries(State(state): State<ApiState>, caller: Caller, ApiPa
         .as_deref()
         .map(|e| e.parse::<cartable_consent::ledger::EventType>().map_err(|e| ApiError::invalid(e.to_string())))
         .transpose()?;
-    decide(&state, &caller, family, Action::List, Resource::Register).await?;
+    let permit = decide(&state, &caller, family, Action::List, Resource::Register).await?;
     let filter = LedgerFilter {
-        subject: child_caller(&state, &caller, family).await?,
+        subject: None,
         since: None,
         event,
         service: query.service.map(|s| cartable_consent::ServiceId::from_uuid(s.0)),
         after_index: query.after,
         limit: Some(limit),
     };
-    let entries = state.vault().ledger_entries(family, &filter).await?;
+    // What a member sees is narrowed by the vault: a child sees the entries about themselves, a guardian no
+    // longer sees an adult child's.
+    let entries = state.vault().ledger_entries_for(&permit, &filter).await?;
     let next_after = (entries.len() as u32 == limit).then(|| entries.last().map(|e| e.index)).flatten();
     let entries = entries
         .into_iter()
@@ -351,15 +411,8 @@ pub async fn checkpoint(State(state): State<ApiState>, caller: Caller, ApiPath(f
 )]
 pub async fn inclusion_proof(State(state): State<ApiState>, caller: Caller, ApiPath((family, index)): ApiPath<(cartable_sdk::FamilyId, u64)>) -> ApiResult<Json<InclusionProof>> {
     let family = family_id(family);
-    decide(&state, &caller, family, Action::Read, Resource::Register).await?;
-    if let Some(child) = child_caller(&state, &caller, family).await? {
-        let bytes = state.vault().ledger_entry_bytes(family, index).await?;
-        let receipt = cartable_consent::ledger::Receipt::from_canonical(&bytes).map_err(|e| ApiError::internal(&e))?;
-        if receipt.principal != Some(child) {
-            return Err(ApiError::denied("a child sees only the entries about themselves"));
-        }
-    }
-    let proof = state.vault().inclusion_proof(family, index).await?;
+    let permit = decide(&state, &caller, family, Action::Read, Resource::Register).await?;
+    let proof = state.vault().inclusion_proof_for(&permit, index).await?;
     Ok(Json(InclusionProof { index, proof }))
 }
 

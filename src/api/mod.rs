@@ -57,6 +57,22 @@ pub struct ApiSettings {
     pub address_login: LoginLimits,
     /// The least time a failed sign-in takes to answer.
     pub failed_login_delay: Duration,
+    /// How many password checks (argon2id, about 19 MiB and a core each) may run at once; sign-ins beyond them are
+    /// answered `busy` at once.
+    pub max_concurrent_sign_ins: usize,
+    /// Who may register a service over the API.
+    pub registration: Registration,
+    /// Service registrations per client address and hour.
+    pub registrations_per_hour: u32,
+}
+
+/// Who may register a service over the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// Anyone, a few per client address and hour; the service can ask families at once.
+    Open,
+    /// Anyone may register, but the service asks for nothing until the operator approves it.
+    OperatorApproved,
 }
 
 impl ApiSettings {
@@ -70,6 +86,9 @@ impl ApiSettings {
             member_login: lock(5),
             address_login: lock(50),
             failed_login_delay: Duration::from_millis(400),
+            max_concurrent_sign_ins: 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+            registration: Registration::Open,
+            registrations_per_hour: 10,
         }
     }
 }
@@ -101,6 +120,8 @@ struct StateInner {
     changes: broadcast::Sender<GrantId>,
     /// An argon2 hash to verify against when the member is unknown, so that the answer takes as long.
     dummy_hash: String,
+    /// Permits for password checks in progress (`ApiSettings::max_concurrent_sign_ins`).
+    verifications: Arc<tokio::sync::Semaphore>,
 }
 
 const TOKEN_CACHE: usize = 100_000;
@@ -109,7 +130,8 @@ impl ApiState {
     pub fn new(vault: Vault, settings: ApiSettings) -> Self {
         let (changes, _) = broadcast::channel(1024);
         let dummy_hash = crate::auth::hash_password("not a password anyone has: only spent time").expect("argon2 hashes a constant");
-        ApiState { inner: Arc::new(StateInner { vault, settings, tokens: Mutex::new(HashMap::new()), changes, dummy_hash }) }
+        let verifications = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_sign_ins.max(1)));
+        ApiState { inner: Arc::new(StateInner { vault, settings, tokens: Mutex::new(HashMap::new()), changes, dummy_hash, verifications }) }
     }
 
     pub fn vault(&self) -> &Vault {
@@ -122,6 +144,11 @@ impl ApiState {
 
     pub(crate) fn dummy_hash(&self) -> &str {
         &self.inner.dummy_hash
+    }
+
+    /// A permit to check one password, if fewer than `max_concurrent_sign_ins` checks are in progress.
+    pub(crate) fn try_start_verification(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.inner.verifications.clone().try_acquire_owned().ok()
     }
 
     pub(crate) fn grant_changed(&self, grant: GrantId) {
@@ -274,6 +301,7 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(family::confirm))
         .routes(routes!(family::revoke))
         .routes(routes!(family::prohibitions, family::forbid))
+        .routes(routes!(family::lift))
         .routes(routes!(family::ledger_entries))
         .routes(routes!(family::inclusion_proof))
         .routes(routes!(family::checkpoint))

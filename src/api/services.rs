@@ -9,13 +9,13 @@ use cartable_sdk::{
     AccessRequestCreated, AccessToken, Continuation, ContinuationToken, ContinueResponse, ErrorResponse, LedgerKey,
     NewAccessRequest, RegisterService, RequestStatus, ServiceCredentials,
 };
-use cartable_vault::{ContinuationRecord, NewRequest, TokenRecord};
+use cartable_vault::{Attempt, ContinuationRecord, LoginLimits, NewRequest, TokenRecord};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiPath, ApiQuery, ContinueHandle, JsonBody, ServiceAuth};
-use super::{ApiState, family_id, grant_id, member_id, parse_action, parse_doctype, parse_legal_basis, wire_grant, wire_service};
+use super::extract::{ApiPath, ApiQuery, ClientIp, ContinueHandle, JsonBody, ServiceAuth};
+use super::{ApiState, Registration, family_id, grant_id, member_id, parse_action, parse_doctype, parse_legal_basis, wire_grant, wire_service};
 use crate::auth::{hash_token, new_secret};
 
 /// How often a long poll looks at the database, for decisions taken by another process (the CLI).
@@ -28,12 +28,26 @@ const POLL_EVERY: Duration = Duration::from_millis(500);
     responses(
         (status = 201, description = "registered; keep the secret, it is shown once", body = ServiceCredentials),
         (status = 400, description = "malformed body or invalid name", body = ErrorResponse),
+        (status = 429, description = "too many registrations from this address; retry after `Retry-After`", body = ErrorResponse),
     )
 )]
-pub async fn register(axum::extract::State(state): axum::extract::State<ApiState>, JsonBody(body): JsonBody<RegisterService>) -> ApiResult<(StatusCode, Json<ServiceCredentials>)> {
+pub async fn register(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+    ClientIp(ip): ClientIp,
+    JsonBody(body): JsonBody<RegisterService>,
+) -> ApiResult<(StatusCode, Json<ServiceCredentials>)> {
+    // A few registrations per client address and hour: each one is a row kept for good.
+    let now = OffsetDateTime::now_utc();
+    let hour = time::Duration::hours(1);
+    let limits = LoginLimits { max_failures: state.settings().registrations_per_hour, window: hour, lock: hour };
+    let subject = format!("register:{}", ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()));
+    if let Attempt::Locked(until) = state.vault().api().count_attempt(&subject, now, limits).await? {
+        return Err(ApiError::too_many("too many service registrations from this address; try again later", (until - now).whole_seconds().max(1) as u64));
+    }
     let secret = new_secret();
-    let id = state.vault().register_service(&body.name, &hash_token(&secret)).await?;
-    tracing::info!(service = %id, "service registered");
+    let approved = state.settings().registration == Registration::Open;
+    let id = state.vault().register_service(&body.name, &hash_token(&secret), approved).await?;
+    tracing::info!(service = %id, approved, "service registered");
     Ok((StatusCode::CREATED, Json(ServiceCredentials { service_id: wire_service(id), secret })))
 }
 
@@ -46,7 +60,7 @@ pub async fn register(axum::extract::State(state): axum::extract::State<ApiState
         (status = 201, description = "pending; continue with the handle", body = AccessRequestCreated),
         (status = 400, description = "malformed body, unknown doctype or action, invalid duration", body = ErrorResponse),
         (status = 401, description = "wrong service credentials", body = ErrorResponse),
-        (status = 403, description = "the family never shares one of the doctypes (`forbidden_doctype`)", body = ErrorResponse),
+        (status = 403, description = "the family never shares one of the doctypes (`forbidden_doctype`), or the service awaits the operator's approval (`denied`)", body = ErrorResponse),
         (status = 404, description = "no such family or child", body = ErrorResponse),
     )
 )]

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use cartable_consent::MemberId;
 use cartable_sdk::{ErrorResponse, Login, SessionInfo};
+use cartable_vault::Attempt;
 use time::OffsetDateTime;
 
 use super::error::{ApiError, ApiResult};
@@ -24,6 +25,7 @@ use crate::auth::{hash_token, new_secret, verify_password};
         (status = 200, description = "signed in; the session is in the `Set-Cookie` header", body = SessionInfo),
         (status = 401, description = "wrong member id or password", body = ErrorResponse),
         (status = 429, description = "too many failures: locked out for a while (`Retry-After`)", body = ErrorResponse),
+        (status = 503, description = "too many sign-ins in progress; retry after `Retry-After` (`busy`)", body = ErrorResponse),
     )
 )]
 pub async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, JsonBody(login): JsonBody<Login>) -> ApiResult<impl IntoResponse> {
@@ -32,8 +34,16 @@ pub async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, Json
     let vault = state.vault().clone();
     let now = OffsetDateTime::now_utc();
     let subjects: Vec<String> = std::iter::once(format!("member:{member}")).chain(ip.map(|ip| format!("ip:{ip}"))).collect();
-    for subject in &subjects {
-        if let Some(until) = vault.api().login_locked_until(subject, now).await? {
+    // A bounded number of password checks run at once (argon2 takes memory and a core each): beyond them the
+    // server answers at once, before touching the database.
+    let Some(_verifying) = state.try_start_verification() else {
+        tracing::info!("sign-in refused: too many password checks in progress");
+        return Err(ApiError::busy());
+    };
+    let limits = [state.settings().member_login, state.settings().address_login];
+    // Each attempt is counted before its password is checked, so a burst cannot run past the limit.
+    for (subject, limits) in subjects.iter().zip(limits) {
+        if let Attempt::Locked(until) = vault.api().count_attempt(subject, now, limits).await? {
             return Err(ApiError::rate_limited((until - now).whole_seconds().max(1) as u64));
         }
     }
@@ -48,7 +58,7 @@ pub async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, Json
         (true, Some((family, _))) => family,
         _ => {
             let mut locked = None;
-            for (subject, limits) in subjects.iter().zip([state.settings().member_login, state.settings().address_login]) {
+            for (subject, limits) in subjects.iter().zip(limits) {
                 if let Some(until) = vault.api().login_failed(subject, now, limits).await? {
                     locked = Some(until);
                 }

@@ -29,7 +29,10 @@ impl Cli {
         let mut child = self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let mut input = child.stdin.take().unwrap();
         if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).unwrap();
+            // A command that refuses its arguments exits before reading its input: a broken pipe is its answer.
+            if let Err(e) = input.write_all(s.as_bytes()) {
+                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+            }
         }
         drop(input);
         child.wait_with_output().unwrap()

@@ -56,6 +56,31 @@ pub struct LoginLimits {
     pub lock: Duration,
 }
 
+/// Whether a sign-in attempt may go on to the password check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    Proceed,
+    /// Refused without checking the password, until then.
+    Locked(OffsetDateTime),
+}
+
+/// Locks `subject` out until `now + limits.lock`, or later if it already was, and starts a fresh count.
+async fn lock(tx: &mut sqlx::Transaction<'_, sqlx::Any>, subject: &str, now: OffsetDateTime, limits: LoginLimits) -> Result<OffsetDateTime> {
+    let wanted = to_millis(now + limits.lock);
+    let until: Option<i64> = sqlx::query(
+        "UPDATE api_login_failures SET failures = 0, first_at = $2, \
+           locked_until = CASE WHEN locked_until IS NOT NULL AND locked_until > $3 THEN locked_until ELSE $3 END \
+         WHERE subject = $1 RETURNING locked_until",
+    )
+    .bind(subject)
+    .bind(to_millis(now))
+    .bind(wanted)
+    .fetch_one(&mut **tx)
+    .await?
+    .get(0);
+    Ok(from_millis(until.unwrap_or(wanted)))
+}
+
 /// A record's row as stored (encrypted), with what the rules need to know about it.
 pub struct SealedRecord {
     family: FamilyId,
@@ -158,48 +183,66 @@ impl ApiStore<'_> {
 
     // --- sign-in limits -------------------------------------------------------------------------------------
 
-    /// Until when `subject` (`member:<id>` or `ip:<address>`) is locked out, if it is at `now`.
-    pub async fn login_locked_until(&self, subject: &str, now: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
-        let row = sqlx::query("SELECT locked_until FROM api_login_failures WHERE subject = $1")
-            .bind(subject)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.and_then(|r| r.get::<Option<i64>, _>(0)).map(from_millis).filter(|until| *until > now))
-    }
-
-    /// Counts a failed sign-in; returns the end of the lock-out it triggers, if it does.
-    pub async fn login_failed(&self, subject: &str, now: OffsetDateTime, limits: LoginLimits) -> Result<Option<OffsetDateTime>> {
+    /// Counts a sign-in attempt of `subject` (`member:<id>` or `ip:<address>`) *before* its password is checked, so
+    /// that a burst of simultaneous attempts cannot run past the limit: at most `limits.max_failures` attempts a
+    /// window reach the password check, the next ones are refused and lock the subject out. A lock is never
+    /// shortened. The attempt stays counted unless [`ApiStore::login_succeeded`] forgets it.
+    pub async fn count_attempt(&self, subject: &str, now: OffsetDateTime, limits: LoginLimits) -> Result<Attempt> {
         let mut tx = self.vault.write_tx().await?;
+        let now_ms = to_millis(now);
         // Forget old failures that locked nothing, and ended lock-outs, so the table stays small.
         sqlx::query("DELETE FROM api_login_failures WHERE first_at < $1 AND (locked_until IS NULL OR locked_until <= $2)")
             .bind(to_millis(now - limits.window))
-            .bind(to_millis(now))
+            .bind(now_ms)
             .execute(&mut *tx)
             .await?;
-        let row = sqlx::query("SELECT failures, first_at FROM api_login_failures WHERE subject = $1")
+        let locked: Option<i64> = sqlx::query("SELECT locked_until FROM api_login_failures WHERE subject = $1")
+            .bind(subject)
+            .fetch_optional(&mut *tx)
+            .await?
+            .and_then(|r| r.get::<Option<i64>, _>(0));
+        if let Some(until) = locked.filter(|u| *u > now_ms) {
+            return Ok(Attempt::Locked(from_millis(until)));
+        }
+        // One atomic increment: concurrent attempts each see their own count (a row lock on PostgreSQL, the write
+        // lock on SQLite).
+        let attempts: i64 = sqlx::query(
+            "INSERT INTO api_login_failures (subject, failures, first_at, locked_until) VALUES ($1, 1, $2, NULL) \
+             ON CONFLICT (subject) DO UPDATE SET \
+               failures = CASE WHEN api_login_failures.first_at < $3 THEN 1 ELSE api_login_failures.failures + 1 END, \
+               first_at = CASE WHEN api_login_failures.first_at < $3 THEN $2 ELSE api_login_failures.first_at END \
+             RETURNING failures",
+        )
+        .bind(subject)
+        .bind(now_ms)
+        .bind(to_millis(now - limits.window))
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        if attempts <= i64::from(limits.max_failures) {
+            tx.commit().await?;
+            return Ok(Attempt::Proceed);
+        }
+        let until = lock(&mut tx, subject, now, limits).await?;
+        tx.commit().await?;
+        Ok(Attempt::Locked(until))
+    }
+
+    /// A counted attempt failed its password check; returns the end of the lock-out if the subject has now used
+    /// its whole allowance.
+    pub async fn login_failed(&self, subject: &str, now: OffsetDateTime, limits: LoginLimits) -> Result<Option<OffsetDateTime>> {
+        let mut tx = self.vault.write_tx().await?;
+        let row = sqlx::query("SELECT failures, locked_until FROM api_login_failures WHERE subject = $1")
             .bind(subject)
             .fetch_optional(&mut *tx)
             .await?;
-        let now_ms = to_millis(now);
-        let (failures, first_at) = match row {
-            Some(row) if from_millis(row.get(1)) + limits.window > now => (row.get::<i64, _>(0) + 1, row.get::<i64, _>(1)),
-            _ => (1, now_ms),
+        let until = match row {
+            Some(row) if row.get::<Option<i64>, _>(1).is_some_and(|u| u > to_millis(now)) => Some(from_millis(row.get::<Option<i64>, _>(1).unwrap_or_default())),
+            Some(row) if row.get::<i64, _>(0) >= i64::from(limits.max_failures) => Some(lock(&mut tx, subject, now, limits).await?),
+            _ => None,
         };
-        let locked_until = (failures >= i64::from(limits.max_failures)).then(|| now + limits.lock);
-        // A lock-out starts a fresh count: after it, the subject has its full allowance again.
-        let (failures, first_at) = if locked_until.is_some() { (0, now_ms) } else { (failures, first_at) };
-        sqlx::query(
-            "INSERT INTO api_login_failures (subject, failures, first_at, locked_until) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (subject) DO UPDATE SET failures = $2, first_at = $3, locked_until = $4",
-        )
-        .bind(subject)
-        .bind(failures)
-        .bind(first_at)
-        .bind(locked_until.map(to_millis))
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
-        Ok(locked_until)
+        Ok(until)
     }
 
     /// Forgets the failures of `subject` after a successful sign-in.
@@ -284,6 +327,38 @@ impl ApiStore<'_> {
     pub async fn record_family(&self, record: RecordId) -> Result<Option<FamilyId>> {
         let row = sqlx::query("SELECT family_id FROM records WHERE id = $1").bind(record.to_string()).fetch_optional(self.pool()).await?;
         row.map(|r| parse_id(&r.get::<String, _>(0))).transpose()
+    }
+
+    /// Counts a refusal of a caller from outside the family (another family's member, a service whose token is for
+    /// another family), for the operator: per day, caller, family and reason. It is never written to the family's
+    /// consent ledger, which outsiders could otherwise grow without bound; the table grows by one row per distinct
+    /// (day, caller, family, reason) at most, and rows older than 90 days are pruned.
+    pub async fn refuse_outsider(&self, caller: Principal, family: FamilyId, reason: &str) -> Result<()> {
+        let day = OffsetDateTime::now_utc().unix_timestamp().div_euclid(86_400);
+        sqlx::query(
+            "INSERT INTO outsider_refusals (day, caller, family_id, reason, count) VALUES ($1, $2, $3, $4, 1) \
+             ON CONFLICT (day, caller, family_id, reason) DO UPDATE SET count = outsider_refusals.count + 1",
+        )
+        .bind(day)
+        .bind(caller.to_string())
+        .bind(family.to_string())
+        .bind(reason)
+        .execute(self.pool())
+        .await?;
+        if day % 7 == 0 {
+            sqlx::query("DELETE FROM outsider_refusals WHERE day < $1").bind(day - 90).execute(self.pool()).await?;
+        }
+        Ok(())
+    }
+
+    /// The outsiders' refusals counted since `since_day` (days since the Unix epoch): (day, caller, family, reason,
+    /// count), newest first.
+    pub async fn outsider_refusals(&self, since_day: i64) -> Result<Vec<(i64, String, FamilyId, String, i64)>> {
+        let rows = sqlx::query("SELECT day, caller, family_id, reason, count FROM outsider_refusals WHERE day >= $1 ORDER BY day DESC, count DESC LIMIT 1000")
+            .bind(since_day)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| Ok((r.get(0), r.get(1), parse_id(&r.get::<String, _>(2))?, r.get(3), r.get(4)))).collect()
     }
 
     /// Logs an access by a service that the API refused before asking Cedar (a token used outside its grant, a

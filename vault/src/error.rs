@@ -15,6 +15,8 @@ pub enum Error {
     GrantNotFound(GrantId),
     #[error("service `{0}` is not registered")]
     ServiceNotFound(String),
+    #[error("service `{0}` awaits the operator's approval")]
+    ServiceNotApproved(cartable_consent::ServiceId),
     #[error("member `{0}` is not a child of this family")]
     NotAChild(MemberId),
     #[error("{0}")]

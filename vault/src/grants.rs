@@ -1,9 +1,9 @@
 //! Services, access requests and grants, and family-wide prohibitions. Every change of state commits in the
 //! same transaction as its ledger entry: no grant without its entry, no entry without its grant.
 
-use cartable_consent::ledger::EventType;
+use cartable_consent::ledger::{EventType, ProhibitionChange};
 use cartable_consent::{
-    Action, Doctype, FamilyId, Forbid, Grant, GrantId, GrantState, Grantee, LegalBasis, MemberId, Principal, Role,
+    Action, Doctype, FamilyId, Forbid, ForbidScope, Grant, GrantId, GrantState, Grantee, LegalBasis, MemberId, Principal, Role,
     ServiceId, lifecycle,
 };
 use serde::Serialize;
@@ -44,21 +44,56 @@ pub struct ApprovalResult {
 impl Vault {
     // --- services -------------------------------------------------------------------------------------------
 
-    /// Registers a service; the caller hashes its secret (only the hash is stored).
-    pub async fn register_service(&self, name: &str, secret_hash: &str) -> Result<ServiceId> {
+    /// Registers a service; the caller hashes its secret (only the hash is stored). An unapproved service can
+    /// ask families for nothing until the operator approves it ([`Vault::approve_service`]).
+    pub async fn register_service(&self, name: &str, secret_hash: &str, approved: bool) -> Result<ServiceId> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
             return Err(Error::InvalidInput("a service name must be 1 to 200 characters, without control characters".to_owned()));
         }
         let id = ServiceId::new();
-        sqlx::query("INSERT INTO services (id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO services (id, name, secret_hash, created_at, approved) VALUES ($1, $2, $3, $4, $5)")
             .bind(id.to_string())
             .bind(name)
             .bind(secret_hash)
             .bind(to_millis(OffsetDateTime::now_utc()))
+            .bind(i64::from(approved))
             .execute(self.pool())
             .await?;
         Ok(id)
+    }
+
+    /// The operator lets a service registered under `registration = "operator-approved"` ask families for access.
+    pub async fn approve_service(&self, id: ServiceId) -> Result<()> {
+        let done = sqlx::query("UPDATE services SET approved = 1 WHERE id = $1").bind(id.to_string()).execute(self.pool()).await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::ServiceNotFound(id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The services waiting for the operator's approval, with their names.
+    pub async fn services_awaiting_approval(&self) -> Result<Vec<(ServiceId, String)>> {
+        let rows = sqlx::query("SELECT id, name FROM services WHERE approved = 0 ORDER BY created_at").fetch_all(self.pool()).await?;
+        rows.iter().map(|r| Ok((parse_id(&r.get::<String, _>(0))?, r.get(1)))).collect()
+    }
+
+    /// The names of these services, in one query (a grant listing names each grant's service).
+    pub async fn service_names(&self, ids: &[ServiceId]) -> Result<std::collections::HashMap<ServiceId, String>> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT id, name FROM services WHERE id IN ({})", placeholders.join(", "));
+            // Placeholders only: the ids are bound below.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                out.insert(parse_id(&row.get::<String, _>(0))?, row.get(1));
+            }
+        }
+        Ok(out)
     }
 
     /// A service's name and secret hash, if it is registered.
@@ -74,8 +109,15 @@ impl Vault {
 
     /// Records a service's request; it waits for the approvals the age rules require.
     pub async fn create_request(&self, request: NewRequest) -> Result<GrantId> {
-        if self.service(request.service).await?.is_none() {
-            return Err(Error::ServiceNotFound(request.service.to_string()));
+        let approved: Option<i64> = sqlx::query("SELECT approved FROM services WHERE id = $1")
+            .bind(request.service.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| r.get(0));
+        match approved {
+            None => return Err(Error::ServiceNotFound(request.service.to_string())),
+            Some(0) => return Err(Error::ServiceNotApproved(request.service)),
+            Some(_) => {}
         }
         self.child(request.family, request.child).await?;
         let mut doctypes = request.doctypes.clone();
@@ -100,10 +142,14 @@ impl Vault {
         if request.duration_days == 0 || request.duration_days > MAX_GRANT_DAYS {
             return Err(Error::InvalidInput(format!("a grant lasts 1 to {MAX_GRANT_DAYS} days")));
         }
+        let child = self.child(request.family, request.child).await?;
+        let now_check = OffsetDateTime::now_utc();
         let forbids = self.forbids(request.family).await?;
-        if let Some(f) = forbids.iter().find(|f| doctypes.contains(&f.doctype)) {
+        if let Some(f) = forbids.iter().find(|f| doctypes.contains(&f.doctype) && covers(f, &child, self.age_rules(), now_check)) {
             return Err(Error::Forbidden(f.doctype));
         }
+        let key = self.family_key(request.family).await?;
+        let sealed = SealedPurpose::seal(&key, purpose)?;
         let now = OffsetDateTime::now_utc();
         let grant = Grant {
             id: GrantId::new(),
@@ -122,30 +168,35 @@ impl Vault {
         };
         let mut tx = self.write_tx().await?;
         sqlx::query(
-            "INSERT INTO grants (id, family_id, service_id, child_id, state, grant_json, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            "INSERT INTO grants (id, family_id, service_id, child_id, state, grant_json, created_at, updated_at, purpose_enc, purpose_digest) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)",
         )
         .bind(grant.id.to_string())
         .bind(grant.family.to_string())
         .bind(request.service.to_string())
         .bind(grant.child.to_string())
         .bind(grant.state.as_str())
-        .bind(serde_json::to_string(&grant).expect("grants serialize"))
+        .bind(grant_json(&grant))
         .bind(to_millis(now))
+        .bind(sealed.ciphertext.clone())
+        .bind(sealed.digest.clone())
         .execute(&mut *tx)
         .await?;
-        append(&mut tx, &self.inner.origin, ReceiptDraft::for_grant(EventType::Request, Principal::Service(request.service), &grant, now)).await?;
+        let draft = ReceiptDraft::for_grant(EventType::Request, Principal::Service(request.service), &grant, Some(sealed.digest), now);
+        append(&mut tx, &self.inner.origin, draft).await?;
         tx.commit().await?;
         Ok(grant.id)
     }
 
     pub async fn grant(&self, family: FamilyId, id: GrantId) -> Result<Grant> {
-        let row = sqlx::query("SELECT grant_json FROM grants WHERE id = $1 AND family_id = $2")
+        let row = sqlx::query("SELECT grant_json, purpose_enc FROM grants WHERE id = $1 AND family_id = $2")
             .bind(id.to_string())
             .bind(family.to_string())
             .fetch_optional(self.pool())
             .await?
             .ok_or(Error::GrantNotFound(id))?;
-        serde_json::from_str(&row.get::<String, _>(0)).map_err(|_| Error::Database("a stored grant is malformed".to_owned()))
+        let key = self.family_key(family).await?;
+        open_grant(&key, &row)
     }
 
     /// Finds the family a grant belongs to (services know grant ids, not families).
@@ -197,27 +248,34 @@ impl Vault {
         Ok(visible)
     }
 
+    /// The grants the policies are compiled from (their purposes stay sealed: no policy looks at them).
     pub(crate) async fn grants_in_force(&self, family: FamilyId) -> Result<Vec<Grant>> {
-        let mut grants = self.grants_where(family, Some("active")).await?;
-        grants.extend(self.grants_where(family, Some("awaiting_confirmation")).await?);
-        Ok(grants)
+        self.grants_in_force_unsealed(family).await
     }
 
     async fn grants_where(&self, family: FamilyId, state: Option<&str>) -> Result<Vec<Grant>> {
-        let rows = sqlx::query("SELECT grant_json FROM grants WHERE family_id = $1 AND ($2 IS NULL OR state = $2) ORDER BY id")
+        let rows = sqlx::query("SELECT grant_json, purpose_enc FROM grants WHERE family_id = $1 AND ($2 IS NULL OR state = $2) ORDER BY id")
             .bind(family.to_string())
             .bind(state)
             .fetch_all(self.pool())
             .await?;
-        rows.iter()
-            .map(|row| serde_json::from_str(&row.get::<String, _>(0)).map_err(|_| Error::Database("a stored grant is malformed".to_owned())))
-            .collect()
+        let key = self.family_key(family).await?;
+        rows.iter().map(|row| open_grant(&key, row)).collect()
+    }
+
+    /// The grants in force whose policies do not need their purpose (compiling the rules), without decrypting it.
+    async fn grants_in_force_unsealed(&self, family: FamilyId) -> Result<Vec<Grant>> {
+        let rows = sqlx::query("SELECT grant_json FROM grants WHERE family_id = $1 AND state IN ('active', 'awaiting_confirmation') ORDER BY id")
+            .bind(family.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|row| parse_grant(&row.get::<String, _>(0))).collect()
     }
 
     /// A member approves a request; the grant becomes active once the approvals the age rules need are in.
-    pub async fn approve(&self, family: FamilyId, id: GrantId, by: MemberId) -> Result<ApprovalResult> {
-        self.change_grant(family, id, Principal::Member(by), |vault, grant, member, child, now| {
-            let outcome = lifecycle::approve(grant, member.ok_or(Error::MemberNotFound(by))?, child, vault.age_rules(), now)?;
+    pub async fn approve(&self, family: FamilyId, id: GrantId, by: Acting) -> Result<ApprovalResult> {
+        self.change_grant(family, id, by, |vault, grant, member, child, now| {
+            let outcome = lifecycle::approve(grant, member.ok_or_else(needs_member)?, child, vault.age_rules(), now)?;
             let missing = outcome
                 .missing
                 .iter()
@@ -231,25 +289,25 @@ impl Vault {
         .await
     }
 
-    pub async fn deny(&self, family: FamilyId, id: GrantId, by: MemberId) -> Result<ApprovalResult> {
-        self.change_grant(family, id, Principal::Member(by), |vault, grant, member, child, now| {
-            lifecycle::deny(grant, member.ok_or(Error::MemberNotFound(by))?, child, vault.age_rules(), now)?;
+    pub async fn deny(&self, family: FamilyId, id: GrantId, by: Acting) -> Result<ApprovalResult> {
+        self.change_grant(family, id, by, |vault, grant, member, child, now| {
+            lifecycle::deny(grant, member.ok_or_else(needs_member)?, child, vault.age_rules(), now)?;
             Ok((EventType::Deny, Vec::new()))
         })
         .await
     }
 
     /// The adult child confirms a grant a guardian approved alone before their majority.
-    pub async fn confirm(&self, family: FamilyId, id: GrantId, by: MemberId) -> Result<ApprovalResult> {
-        self.change_grant(family, id, Principal::Member(by), |vault, grant, member, child, now| {
-            lifecycle::confirm(grant, member.ok_or(Error::MemberNotFound(by))?, child, vault.age_rules(), now)?;
+    pub async fn confirm(&self, family: FamilyId, id: GrantId, by: Acting) -> Result<ApprovalResult> {
+        self.change_grant(family, id, by, |vault, grant, member, child, now| {
+            lifecycle::confirm(grant, member.ok_or_else(needs_member)?, child, vault.age_rules(), now)?;
             Ok((EventType::Confirm, Vec::new()))
         })
         .await
     }
 
     /// Revokes a grant; the next decision after this returns is a deny. `by` is a member, or the operator.
-    pub async fn revoke(&self, family: FamilyId, id: GrantId, by: Principal) -> Result<ApprovalResult> {
+    pub async fn revoke(&self, family: FamilyId, id: GrantId, by: Acting) -> Result<ApprovalResult> {
         self.change_grant(family, id, by, |vault, grant, member, child, now| {
             match member {
                 Some(member) => lifecycle::revoke(grant, member, child, vault.age_rules(), now)?,
@@ -272,47 +330,77 @@ impl Vault {
         &self,
         family: FamilyId,
         id: GrantId,
-        by: Principal,
+        by: Acting,
         step: impl FnOnce(&Vault, &mut Grant, Option<&cartable_consent::Member>, &cartable_consent::Member, OffsetDateTime) -> Result<(EventType, Vec<String>)>,
     ) -> Result<ApprovalResult> {
         let now = OffsetDateTime::now_utc();
         let now = now.replace_nanosecond(0).unwrap_or(now);
         self.sweep(family, now).await?;
         let member = match by {
-            Principal::Member(m) => Some(self.member(family, m).await?),
-            Principal::Operator => None,
-            _ => return Err(Error::Denied("only a family member or the operator may change a grant".to_owned())),
+            Acting::Member(m) | Acting::OperatorFor(m) => Some(self.member(family, m).await?),
+            Acting::Operator => None,
         };
         let mut tx = self.write_tx().await?;
         bump_version(&mut tx, family).await?;
         // Read inside the write transaction so two approvals cannot both start from the same state.
-        let row = sqlx::query("SELECT grant_json FROM grants WHERE id = $1 AND family_id = $2")
+        let row = sqlx::query("SELECT grant_json, purpose_digest FROM grants WHERE id = $1 AND family_id = $2")
             .bind(id.to_string())
             .bind(family.to_string())
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(Error::GrantNotFound(id))?;
-        let mut grant: Grant = serde_json::from_str(&row.get::<String, _>(0)).map_err(|_| Error::Database("a stored grant is malformed".to_owned()))?;
+        let mut grant = parse_grant(&row.get::<String, _>(0))?;
+        let digest: Option<String> = row.get(1);
         let child = self.child(family, grant.child).await?;
         let (event, missing) = step(self, &mut grant, member.as_ref(), &child, now)?;
         save_grant(&mut tx, &grant, now).await?;
-        append(&mut tx, &self.inner.origin, ReceiptDraft::for_grant(event, by, &grant, now).actor_role(member.map(|m| m.role))).await?;
+        let draft = ReceiptDraft::for_grant(event, by.principal(), &grant, digest, now).actor_role(member.map(|m| m.role));
+        let draft = match by {
+            Acting::OperatorFor(m) => draft.operator_for(m),
+            _ => draft,
+        };
+        append(&mut tx, &self.inner.origin, draft).await?;
         tx.commit().await?;
         Ok(ApprovalResult { grant: id, state: grant.state, missing })
     }
 
     /// Applies due expiries and majority transitions, each with its ledger entry.
     pub async fn sweep(&self, family: FamilyId, now: OffsetDateTime) -> Result<usize> {
-        let candidates = self.grants_in_force(family).await?;
-        let mut requested = self.grants_where(family, Some("requested")).await?;
-        requested.extend(candidates);
-        if requested.is_empty() {
-            return Ok(0);
-        }
+        // Only what may be due: active grants past their end (indexed), and the grants about children who have
+        // come of age (few, and only once: the transition moves them out of these states).
         let members = self.members(family).await?;
         let rules = self.age_rules();
+        let adults: Vec<String> = members
+            .iter()
+            .filter(|m| m.role == Role::Child && lifecycle::age_stage(m, rules, now) == Some(lifecycle::AgeStage::Adult))
+            .map(|m| m.id.to_string())
+            .collect();
+        let mut sql = String::from(
+            "SELECT grant_json, purpose_digest FROM grants WHERE family_id = $1 AND ((state = 'active' AND expires_at <= $2)",
+        );
+        if !adults.is_empty() {
+            // Placeholders only: the ids are bound below.
+            let placeholders: Vec<String> = (0..adults.len()).map(|i| format!("${}", i + 3)).collect();
+            sql.push_str(&format!(
+                " OR (state IN ('requested', 'active', 'awaiting_confirmation') AND child_id IN ({}))",
+                placeholders.join(", ")
+            ));
+        }
+        sql.push_str(") ORDER BY id");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(family.to_string()).bind(to_millis(now));
+        for id in &adults {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut requested = Vec::with_capacity(rows.len());
+        for row in &rows {
+            requested.push((parse_grant(&row.get::<String, _>(0))?, row.get::<Option<String>, _>(1)));
+        }
         let mut changed = 0;
-        for mut grant in requested {
+        for (mut grant, digest) in requested {
             let Some(child) = members.iter().find(|m| m.id == grant.child) else { continue };
             let seen = grant.state;
             let event = if lifecycle::expire_if_due(&mut grant, now) {
@@ -334,7 +422,7 @@ impl Vault {
                 continue;
             }
             save_grant(&mut tx, &grant, now).await?;
-            append(&mut tx, &self.inner.origin, ReceiptDraft::for_grant(event, Principal::Operator, &grant, now).system()).await?;
+            append(&mut tx, &self.inner.origin, ReceiptDraft::for_grant(event, Principal::Operator, &grant, digest, now).system()).await?;
             tx.commit().await?;
             changed += 1;
         }
@@ -343,44 +431,204 @@ impl Vault {
 
     // --- prohibitions ---------------------------------------------------------------------------------------
 
-    /// A family-wide prohibition: no grant may share this doctype; it overrides every grant at once.
-    pub async fn forbid(&self, family: FamilyId, doctype: Doctype, by: Principal) -> Result<bool> {
+    /// Sets a prohibition: no grant may share this doctype of the children in `scope`; it overrides every grant at
+    /// once. A guardian sets the family's (the minors'), an adult child their own (the age rules of
+    /// [`lifecycle::may_change_prohibition`]); the operator may set either. Returns whether it was new.
+    pub async fn forbid(&self, family: FamilyId, doctype: Doctype, scope: ForbidScope, by: Acting) -> Result<bool> {
+        self.change_prohibition(family, doctype, scope, by, ProhibitionChange::Set).await
+    }
+
+    /// Lifts a prohibition; who may lift it is who may set it. Returns whether there was one.
+    pub async fn lift_prohibition(&self, family: FamilyId, doctype: Doctype, scope: ForbidScope, by: Acting) -> Result<bool> {
+        self.change_prohibition(family, doctype, scope, by, ProhibitionChange::Lifted).await
+    }
+
+    async fn change_prohibition(&self, family: FamilyId, doctype: Doctype, scope: ForbidScope, by: Acting, change: ProhibitionChange) -> Result<bool> {
         let now = OffsetDateTime::now_utc();
+        let role = match by {
+            Acting::Member(m) | Acting::OperatorFor(m) => {
+                let member = self.member(family, m).await?;
+                lifecycle::may_change_prohibition(&member, scope, self.age_rules(), now)?;
+                Some(member.role)
+            }
+            Acting::Operator => None,
+        };
+        if let ForbidScope::Adult(child) = scope {
+            let child = self.child(family, child).await?;
+            if lifecycle::age_stage(&child, self.age_rules(), now) != Some(lifecycle::AgeStage::Adult) {
+                return Err(Error::InvalidInput("a prohibition of a child's own is for an adult child".to_owned()));
+            }
+        }
         let mut tx = self.write_tx().await?;
         bump_version(&mut tx, family).await?;
-        let inserted = sqlx::query("INSERT INTO forbids (family_id, doctype, created_at) VALUES ($1, $2, $3) ON CONFLICT (family_id, doctype) DO NOTHING")
+        let changed = match change {
+            ProhibitionChange::Set => sqlx::query(
+                "INSERT INTO prohibitions (family_id, doctype, scope, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (family_id, doctype, scope) DO NOTHING",
+            )
             .bind(family.to_string())
             .bind(doctype.as_str())
+            .bind(scope.as_stored())
             .bind(to_millis(now))
             .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            > 0;
-        if inserted {
-            let role = match by {
-                Principal::Member(m) => Some(self.member(family, m).await?.role),
-                _ => None,
-            };
-            append(&mut tx, &self.inner.origin, ReceiptDraft::new(family, EventType::PolicyChange, by).at(now).categories(vec![doctype]).actor_role(role)).await?;
+            .await?,
+            ProhibitionChange::Lifted => sqlx::query("DELETE FROM prohibitions WHERE family_id = $1 AND doctype = $2 AND scope = $3")
+                .bind(family.to_string())
+                .bind(doctype.as_str())
+                .bind(scope.as_stored())
+                .execute(&mut *tx)
+                .await?,
         }
-        tx.commit().await?;
-        Ok(inserted)
+        .rows_affected()
+            > 0;
+        if changed {
+            let adult = match scope {
+                ForbidScope::Adult(child) => Some(child),
+                ForbidScope::Minors => None,
+            };
+            let draft = ReceiptDraft::new(family, EventType::PolicyChange, by.principal()).at(now).prohibition(change, doctype, adult).actor_role(role);
+            let draft = match by {
+                Acting::OperatorFor(m) => draft.operator_for(m),
+                _ => draft,
+            };
+            append(&mut tx, &self.inner.origin, draft).await?;
+            tx.commit().await?;
+        }
+        Ok(changed)
     }
 
     pub async fn forbids(&self, family: FamilyId) -> Result<Vec<Forbid>> {
-        let rows = sqlx::query("SELECT doctype FROM forbids WHERE family_id = $1 ORDER BY doctype")
+        let rows = sqlx::query("SELECT doctype, scope FROM prohibitions WHERE family_id = $1 ORDER BY doctype, scope")
             .bind(family.to_string())
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(|r| Ok(Forbid { family, doctype: parse_id(&r.get::<String, _>(0))? })).collect()
+        rows.iter()
+            .map(|r| {
+                let scope = ForbidScope::from_stored(&r.get::<String, _>(1)).ok_or_else(|| Error::Database("a stored prohibition scope is malformed".to_owned()))?;
+                Ok(Forbid { family, doctype: parse_id(&r.get::<String, _>(0))?, scope })
+            })
+            .collect()
+    }
+
+    /// Moves grants stored before purposes were sealed: the purpose is encrypted to the family key and blanked in
+    /// the grant's row, and the expiry column filled. Resumable: it only looks at rows not yet moved.
+    pub(crate) async fn seal_stored_purposes(&self) -> Result<()> {
+        let rows = sqlx::query("SELECT g.id, g.family_id, g.grant_json FROM grants g JOIN families f ON f.id = g.family_id WHERE g.purpose_enc IS NULL")
+            .fetch_all(self.pool())
+            .await?;
+        for row in rows {
+            let family: FamilyId = parse_id(&row.get::<String, _>(1))?;
+            let grant = parse_grant(&row.get::<String, _>(2))?;
+            let key = self.family_key(family).await?;
+            let sealed = SealedPurpose::seal(&key, &grant.purpose)?;
+            sqlx::query("UPDATE grants SET grant_json = $1, purpose_enc = $2, purpose_digest = $3, expires_at = $4 WHERE id = $5 AND purpose_enc IS NULL")
+                .bind(grant_json(&grant))
+                .bind(sealed.ciphertext)
+                .bind(sealed.digest)
+                .bind(grant.expires_at.map(to_millis))
+                .bind(row.get::<String, _>(0))
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(())
     }
 }
 
+/// Approving, denying and confirming are a member's decisions, which the operator can only record for them.
+fn needs_member() -> Error {
+    Error::InvalidInput("only a member decides this; the operator records it on their behalf".to_owned())
+}
+
+/// Who changes a grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acting {
+    /// A member, signed in.
+    Member(MemberId),
+    /// The operator at the console recording a member's decision on their behalf: the age rules apply to the
+    /// member, and the ledger names the operator as the actor, for the member.
+    OperatorFor(MemberId),
+    /// The operator alone (an operator's revocation).
+    Operator,
+}
+
+impl Acting {
+
+    fn principal(self) -> Principal {
+        match self {
+            Acting::Member(m) => Principal::Member(m),
+            Acting::OperatorFor(_) | Acting::Operator => Principal::Operator,
+        }
+    }
+}
+
+/// Whether a prohibition covers this child's data now (the same rule as its Cedar policy).
+fn covers(f: &Forbid, child: &cartable_consent::Member, rules: cartable_consent::AgeRules, now: OffsetDateTime) -> bool {
+    match f.scope {
+        ForbidScope::Minors => lifecycle::age_stage(child, rules, now) != Some(lifecycle::AgeStage::Adult),
+        ForbidScope::Adult(c) => c == child.id,
+    }
+}
+
+/// A grant's purpose, encrypted to the family key with a random salt; the ledger holds only the digest.
+struct SealedPurpose {
+    ciphertext: Vec<u8>,
+    digest: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PurposePlain {
+    salt: String,
+    purpose: String,
+}
+
+impl SealedPurpose {
+    fn seal(key: &crate::keys::FamilyKey, purpose: &str) -> Result<SealedPurpose> {
+        use sha2::Digest as _;
+        let mut salt = [0u8; 16];
+        rand::Rng::fill(&mut rand::rngs::OsRng, &mut salt);
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(b"cartable.purpose/1\0");
+        hasher.update(salt);
+        hasher.update(purpose.as_bytes());
+        let digest = crate::records::hex(&hasher.finalize());
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(&PurposePlain { salt: crate::records::hex(&salt), purpose: purpose.to_owned() }).expect("a purpose serializes"),
+        );
+        Ok(SealedPurpose { ciphertext: key.encrypt(&plain)?, digest })
+    }
+
+    fn open(key: &crate::keys::FamilyKey, ciphertext: &[u8]) -> Result<String> {
+        let plain = key.decrypt(ciphertext)?;
+        let parsed: PurposePlain = serde_json::from_slice(&plain).map_err(|_| Error::Decrypt)?;
+        Ok(parsed.purpose)
+    }
+}
+
+/// A grant as stored: its JSON without the purpose, which is sealed apart.
+fn grant_json(grant: &Grant) -> String {
+    let mut stored = grant.clone();
+    stored.purpose = String::new();
+    serde_json::to_string(&stored).expect("grants serialize")
+}
+
+fn parse_grant(json: &str) -> Result<Grant> {
+    serde_json::from_str(json).map_err(|_| Error::Database("a stored grant is malformed".to_owned()))
+}
+
+/// A grant row (`grant_json`, `purpose_enc`) with its purpose opened.
+fn open_grant(key: &crate::keys::FamilyKey, row: &sqlx::any::AnyRow) -> Result<Grant> {
+    let mut grant = parse_grant(&row.get::<String, _>(0))?;
+    if let Some(sealed) = row.get::<Option<Vec<u8>>, _>(1) {
+        grant.purpose = SealedPurpose::open(key, &sealed)?;
+    }
+    Ok(grant)
+}
+
 async fn save_grant(tx: &mut sqlx::Transaction<'_, sqlx::Any>, grant: &Grant, now: OffsetDateTime) -> Result<()> {
-    sqlx::query("UPDATE grants SET state = $1, grant_json = $2, updated_at = $3 WHERE id = $4")
+    sqlx::query("UPDATE grants SET state = $1, grant_json = $2, updated_at = $3, expires_at = $4 WHERE id = $5")
         .bind(grant.state.as_str())
-        .bind(serde_json::to_string(grant).expect("grants serialize"))
+        .bind(grant_json(grant))
         .bind(to_millis(now))
+        .bind(grant.expires_at.map(to_millis))
         .bind(grant.id.to_string())
         .execute(&mut **tx)
         .await?;

@@ -276,12 +276,14 @@ async fn append_family(
             }
         }
     }
-    let mut entries: Vec<(i64, Vec<u8>, i64)> = Vec::with_capacity(drafts.len());
+    let mut entries: Vec<(i64, Vec<u8>, i64, crate::ledger::EntryColumns)> = Vec::with_capacity(drafts.len());
     let mut new_nodes: Vec<(NodeKey, Hash)> = Vec::with_capacity(2 * drafts.len());
     for (offset, draft) in drafts.into_iter().enumerate() {
         let index = first + offset as u64;
         let created_at = to_millis(draft.time());
-        let bytes = draft.into_receipt().canonical_bytes();
+        let receipt = draft.into_receipt();
+        let columns = crate::ledger::EntryColumns::of(&receipt);
+        let bytes = receipt.canonical_bytes();
         let siblings = tlog::append_plan(index)
             .into_iter()
             .map(|key| nodes.get(&key).copied().ok_or_else(|| Error::LedgerBroken { family, index: key.index << key.level, reason: "a tree node is missing".to_owned() }))
@@ -291,20 +293,28 @@ async fn append_family(
             nodes.insert(key, hash);
             new_nodes.push((key, hash));
         }
-        entries.push((index as i64, bytes, created_at));
+        entries.push((index as i64, bytes, created_at, columns));
     }
     let end = first + entries.len() as u64;
     for chunk in chunks(&entries) {
-        let sql = multi_row("INSERT INTO ledger_entries (family_id, idx, entry, created_at) VALUES ", chunk.len());
+        let sql = multi_row("INSERT INTO ledger_entries (family_id, idx, entry, created_at, event, subject_id, actor_id, service_id) VALUES ", chunk.len(), 8);
         // Only placeholders are spliced into the text: no value reaches the SQL.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (index, bytes, created_at) in chunk {
-            query = query.bind(&family_text).bind(*index).bind(bytes.clone()).bind(*created_at);
+        for (index, bytes, created_at, columns) in chunk {
+            query = query
+                .bind(&family_text)
+                .bind(*index)
+                .bind(bytes.clone())
+                .bind(*created_at)
+                .bind(columns.event)
+                .bind(columns.subject.clone())
+                .bind(columns.actor.clone())
+                .bind(columns.service.clone());
         }
         query.execute(&mut **tx).await?;
     }
     for chunk in chunks(&new_nodes) {
-        let sql = multi_row("INSERT INTO ledger_nodes (family_id, level, idx, hash) VALUES ", chunk.len());
+        let sql = multi_row("INSERT INTO ledger_nodes (family_id, level, idx, hash) VALUES ", chunk.len(), 4);
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (key, hash) in chunk {
             query = query.bind(&family_text).bind(key.level as i64).bind(key.index as i64).bind(hash.to_vec());
@@ -367,15 +377,15 @@ fn chunks<T>(rows: &[T]) -> Vec<&[T]> {
 }
 
 /// `prefix` followed by `rows` groups of four placeholders.
-fn multi_row(prefix: &str, rows: usize) -> String {
-    let mut sql = String::with_capacity(prefix.len() + rows * 24);
+fn multi_row(prefix: &str, rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(prefix.len() + rows * columns * 6);
     sql.push_str(prefix);
     for r in 0..rows {
         if r > 0 {
             sql.push_str(", ");
         }
-        let b = 4 * r;
-        sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
+        let placeholders: Vec<String> = (1..=columns).map(|c| format!("${}", columns * r + c)).collect();
+        sql.push_str(&format!("({})", placeholders.join(", ")));
     }
     sql
 }
@@ -406,7 +416,7 @@ mod tests {
         assert_eq!(chunks(&rows[..20]).len(), 1);
         assert_eq!(chunks(&rows[..100]).iter().map(|c| c.len()).collect::<Vec<_>>(), vec![64, 32, 4]);
         assert!(chunks::<u8>(&[]).is_empty());
-        assert_eq!(multi_row("X ", 2), "X ($1, $2, $3, $4), ($5, $6, $7, $8)");
+        assert_eq!(multi_row("X ", 2, 4), "X ($1, $2, $3, $4), ($5, $6, $7, $8)");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -430,7 +440,7 @@ mod tests {
             }));
             if i == 150 {
                 // A policy change in the middle: decisions made before it are decided again, not lost.
-                vault.forbid(families[0].0, Doctype::HealthPai, Principal::Operator).await.unwrap();
+                vault.forbid(families[0].0, Doctype::HealthPai, cartable_consent::ForbidScope::Minors, crate::Acting::Operator).await.unwrap();
             }
         }
         for t in tasks {
@@ -454,7 +464,7 @@ mod tests {
         let vault = Vault::open(VaultConfig::embedded(dir.path().to_path_buf())).await.unwrap();
         let family = vault.create_family("F").await.unwrap();
         let old = vault.rules(family).await.unwrap().version;
-        vault.forbid(family, Doctype::HealthPai, Principal::Operator).await.unwrap();
+        vault.forbid(family, Doctype::HealthPai, cartable_consent::ForbidScope::Minors, crate::Acting::Operator).await.unwrap();
         let draft = || ReceiptDraft::new(family, EventType::AccessAllowed, Principal::Operator);
         let size = vault.ledger_size(family).await.unwrap();
         assert_eq!(vault.inner.appender.append_decision(family, old, draft()).await.unwrap(), Appended::Stale);

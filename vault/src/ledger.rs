@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use cartable_consent::ledger::{self as tlog, Actor, EventType, Hash, NodeKey, Receipt, Validity};
+use cartable_consent::ledger::{self as tlog, Actor, EventType, Hash, NodeKey, ProhibitionChange, Receipt, Validity};
 use cartable_consent::{
-    Action, Doctype, FamilyId, Grant, GrantId, GrantState, Grantee, LegalBasis, MemberId, Principal, RecordId, Resource,
+    Action, Doctype, FamilyId, ForbidScope, Grant, GrantId, GrantState, Grantee, LegalBasis, MemberId, Principal, RecordId, Resource,
     Role, ServiceId,
 };
 use serde::Serialize;
@@ -35,6 +35,10 @@ pub(crate) struct ReceiptDraft {
     resource: Option<RecordId>,
     validity: Option<(OffsetDateTime, OffsetDateTime)>,
     reasons: Vec<String>,
+    purpose_digest: Option<String>,
+    /// The operator recorded this member's decision on their behalf.
+    operator_for: Option<MemberId>,
+    prohibition: Option<ProhibitionChange>,
 }
 
 /// How a family member or a service withdraws consent: said in every grant receipt.
@@ -59,10 +63,14 @@ impl ReceiptDraft {
             resource: None,
             validity: None,
             reasons: Vec::new(),
+            purpose_digest: None,
+            operator_for: None,
+            prohibition: None,
         }
     }
 
-    pub(crate) fn for_grant(event: EventType, actor: Principal, grant: &Grant, at: OffsetDateTime) -> Self {
+    /// An entry about a grant; `purpose_digest` stands for its purpose, which stays encrypted with the family's data.
+    pub(crate) fn for_grant(event: EventType, actor: Principal, grant: &Grant, purpose_digest: Option<String>, at: OffsetDateTime) -> Self {
         let mut d = ReceiptDraft::new(grant.family, event, actor).at(at);
         d.child = Some(grant.child);
         d.service = match grant.grantee {
@@ -70,7 +78,7 @@ impl ReceiptDraft {
             Grantee::Member(_) => None,
         };
         d.grant = Some(grant.id);
-        d.purposes = vec![grant.purpose.clone()];
+        d.purpose_digest = purpose_digest;
         d.legal_basis = Some(grant.legal_basis);
         d.categories = grant.doctypes.clone();
         if let (GrantState::Active, Some(until)) = (grant.state, grant.expires_at) {
@@ -94,14 +102,23 @@ impl ReceiptDraft {
         self
     }
 
-    /// The entry records something the server did by itself (expiry, majority).
-    pub(crate) fn system(mut self) -> Self {
-        self.system = true;
+    /// The operator records `member`'s decision on their behalf: the actor is the operator, naming the member.
+    pub(crate) fn operator_for(mut self, member: MemberId) -> Self {
+        self.operator_for = Some(member);
         self
     }
 
-    pub(crate) fn categories(mut self, categories: Vec<Doctype>) -> Self {
-        self.categories = categories;
+    /// A prohibition set or lifted; `adult` is the adult child whose own prohibition it is (else the family's).
+    pub(crate) fn prohibition(mut self, change: ProhibitionChange, doctype: Doctype, adult: Option<MemberId>) -> Self {
+        self.prohibition = Some(change);
+        self.categories = vec![doctype];
+        self.child = adult;
+        self
+    }
+
+    /// The entry records something the server did by itself (expiry, majority).
+    pub(crate) fn system(mut self) -> Self {
+        self.system = true;
         self
     }
 
@@ -133,6 +150,8 @@ impl ReceiptDraft {
     pub(crate) fn into_receipt(self) -> Receipt {
         let actor = if self.system {
             Actor::System
+        } else if let Some(member) = self.operator_for {
+            Actor::OperatorFor(member)
         } else {
             match (self.actor, self.actor_role) {
                 (Principal::Member(m), Some(Role::Child)) => Actor::Child(m),
@@ -154,7 +173,32 @@ impl ReceiptDraft {
         r.validity = self.validity.map(|(from, until)| Validity { from, until: Some(until) });
         r.withdrawal = self.grant.map(|_| WITHDRAWAL.to_owned());
         r.reasons = self.reasons;
+        r.purpose_digest = self.purpose_digest;
+        r.prohibition = self.prohibition;
         r
+    }
+}
+
+/// What the ledger's filters look at, kept in clear columns beside each entry (ids and the event's name only).
+pub(crate) struct EntryColumns {
+    pub(crate) event: &'static str,
+    pub(crate) subject: Option<String>,
+    pub(crate) actor: Option<String>,
+    pub(crate) service: Option<String>,
+}
+
+impl EntryColumns {
+    pub(crate) fn of(receipt: &Receipt) -> Self {
+        let actor = match receipt.actor {
+            Actor::Guardian(m) | Actor::Child(m) | Actor::OperatorFor(m) => Some(m.to_string()),
+            Actor::Service(_) | Actor::Dpo(_) | Actor::Operator | Actor::System => None,
+        };
+        EntryColumns {
+            event: receipt.event.as_str(),
+            subject: receipt.principal.map(|m| m.to_string()),
+            actor,
+            service: receipt.service.map(|s| s.to_string()),
+        }
     }
 }
 
@@ -172,19 +216,27 @@ pub(crate) async fn append(tx: &mut sqlx::Transaction<'_, sqlx::Any>, _origin: &
         .get(0);
     let index = (size - 1) as u64;
     let created_at = to_millis(draft.time);
-    let bytes = draft.into_receipt().canonical_bytes();
+    let receipt = draft.into_receipt();
+    let columns = EntryColumns::of(&receipt);
+    let bytes = receipt.canonical_bytes();
     let leaf = tlog::leaf_hash(&bytes);
     let mut siblings = Vec::new();
     for key in tlog::append_plan(index) {
         siblings.push(read_node(tx, family, key).await?);
     }
-    sqlx::query("INSERT INTO ledger_entries (family_id, idx, entry, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(family.to_string())
-        .bind(index as i64)
-        .bind(bytes)
-        .bind(created_at)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO ledger_entries (family_id, idx, entry, created_at, event, subject_id, actor_id, service_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(family.to_string())
+    .bind(index as i64)
+    .bind(bytes)
+    .bind(created_at)
+    .bind(columns.event)
+    .bind(columns.subject)
+    .bind(columns.actor)
+    .bind(columns.service)
+    .execute(&mut **tx)
+    .await?;
     let nodes = tlog::append(index, leaf, &siblings).map_err(|e| Error::LedgerBroken { family, index, reason: e.to_string() })?;
     for (key, hash) in nodes {
         sqlx::query("INSERT INTO ledger_nodes (family_id, level, idx, hash) VALUES ($1, $2, $3, $4)")
@@ -232,6 +284,28 @@ pub struct LedgerFilter {
     pub limit: Option<u32>,
 }
 
+/// What a principal sees of a family's register.
+#[derive(Debug, Clone)]
+pub(crate) enum RegisterView {
+    /// The operator, a DPO: every entry.
+    All,
+    /// A member: the entries about `subjects`; with `family_level`, also those about no child, unless a `hidden`
+    /// child made them.
+    Members { subjects: Vec<MemberId>, hidden: Vec<MemberId>, family_level: bool },
+}
+
+impl RegisterView {
+    fn admits(&self, subject: Option<MemberId>, actor: Option<MemberId>) -> bool {
+        match self {
+            RegisterView::All => true,
+            RegisterView::Members { subjects, hidden, family_level } => match subject {
+                Some(child) => subjects.contains(&child),
+                None => *family_level && actor.is_none_or(|a| !hidden.contains(&a)),
+            },
+        }
+    }
+}
+
 /// What `ledger verify` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
@@ -258,46 +332,140 @@ impl Vault {
         Ok(size as u64)
     }
 
-    /// Entries for review, oldest first, filtered.
+    /// Entries for review, oldest first, filtered: the whole register, as the operator sees it.
     pub async fn ledger_entries(&self, family: FamilyId, filter: &LedgerFilter) -> Result<Vec<LedgerEntry>> {
-        let limit = filter.limit.unwrap_or(1000).clamp(1, 10_000) as usize;
-        let mut out = Vec::new();
-        let mut after: i64 = filter.after_index.map(|a| a as i64).unwrap_or(-1);
-        // Filters on fields inside the canonical JSON are applied here; pages keep memory bounded.
-        loop {
-            let rows = sqlx::query(
-                "SELECT idx, entry FROM ledger_entries WHERE family_id = $1 AND idx > $2 AND ($3 IS NULL OR created_at >= $3) ORDER BY idx LIMIT $4",
-            )
+        self.ledger_page(family, filter, &RegisterView::All).await
+    }
+
+    /// The entries a permit to list the family's register shows, oldest first, filtered. A member sees the entries
+    /// about the children whose data the rules let them manage now: a child from the age of digital consent sees
+    /// those about themselves; a guardian no longer sees an adult child's (their requests, approvals, accesses).
+    pub async fn ledger_entries_for(&self, permit: &cartable_consent::Permit, filter: &LedgerFilter) -> Result<Vec<LedgerEntry>> {
+        let view = self.register_view(permit).await?;
+        self.ledger_page(permit.family(), filter, &view).await
+    }
+
+    /// The inclusion proof of one entry, if the permit's principal may see that entry (see
+    /// [`Vault::ledger_entries_for`]); an entry they may not see is answered as one that does not exist.
+    pub async fn inclusion_proof_for(&self, permit: &cartable_consent::Permit, index: u64) -> Result<String> {
+        let view = self.register_view(permit).await?;
+        let family = permit.family();
+        let row = sqlx::query("SELECT subject_id, actor_id FROM ledger_entries WHERE family_id = $1 AND idx = $2")
+            .bind(family.to_string())
+            .bind(i64::try_from(index).unwrap_or(i64::MAX))
+            .fetch_optional(self.pool())
+            .await?;
+        let parse = |v: Option<String>| v.and_then(|s| s.parse::<MemberId>().ok());
+        match row {
+            Some(row) if view.admits(parse(row.get(0)), parse(row.get(1))) => self.inclusion_proof(family, index).await,
+            _ => Err(Error::InvalidInput(format!("entry {index} is not in the ledger"))),
+        }
+    }
+
+    async fn ledger_page(&self, family: FamilyId, filter: &LedgerFilter, view: &RegisterView) -> Result<Vec<LedgerEntry>> {
+        let limit = filter.limit.unwrap_or(1000).clamp(1, 10_000) as i64;
+        // An index beyond what SQL integers hold has nothing after it.
+        let after: i64 = filter.after_index.map_or(-1, |a| i64::try_from(a).unwrap_or(i64::MAX));
+        let mut sql = String::from(
+            "SELECT idx, entry FROM ledger_entries WHERE family_id = $1 AND idx > $2 AND ($3 IS NULL OR created_at >= $3) \
+             AND ($4 IS NULL OR event = $4) AND ($5 IS NULL OR service_id = $5) AND ($6 IS NULL OR subject_id = $6)",
+        );
+        let mut ids: Vec<String> = Vec::new();
+        if let RegisterView::Members { subjects, hidden, family_level } = view {
+            // Placeholders only: the ids are bound below.
+            let mut placeholders = |list: &[MemberId]| -> String {
+                let start = 8 + ids.len();
+                ids.extend(list.iter().map(|m| m.to_string()));
+                (start..start + list.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+            };
+            let mut clause = if subjects.is_empty() { "1 = 0".to_owned() } else { format!("subject_id IN ({})", placeholders(subjects)) };
+            if *family_level {
+                let actors = if hidden.is_empty() { String::new() } else { format!(" AND (actor_id IS NULL OR actor_id NOT IN ({}))", placeholders(hidden)) };
+                clause = format!("{clause} OR (subject_id IS NULL{actors})");
+            }
+            sql.push_str(&format!(" AND ({clause})"));
+        }
+        sql.push_str(" ORDER BY idx LIMIT $7");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(family.to_string())
             .bind(after)
             .bind(filter.since.map(to_millis))
-            .bind(VERIFY_PAGE)
-            .fetch_all(self.pool())
-            .await?;
-            if rows.is_empty() {
-                break;
-            }
-            for row in &rows {
+            .bind(filter.event.map(|e| e.as_str()))
+            .bind(filter.service.map(|s| s.to_string()))
+            .bind(filter.subject.map(|m| m.to_string()))
+            .bind(limit);
+        for id in ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|row| {
                 let index: i64 = row.get(0);
-                after = index;
                 let receipt = Receipt::from_canonical(&row.get::<Vec<u8>, _>(1)).map_err(|e| Error::LedgerBroken {
                     family,
                     index: index as u64,
                     reason: e.to_string(),
                 })?;
-                if filter.event.is_some_and(|e| e != receipt.event)
-                    || filter.service.is_some_and(|s| Some(s) != receipt.service)
-                    || filter.subject.is_some_and(|c| Some(c) != receipt.principal)
-                {
-                    continue;
-                }
-                out.push(LedgerEntry { index: index as u64, receipt });
-                if out.len() >= limit {
-                    return Ok(out);
-                }
+                Ok(LedgerEntry { index: index as u64, receipt })
+            })
+            .collect()
+    }
+
+    /// What the permit's principal sees of the register, decided by the family's rules now.
+    async fn register_view(&self, permit: &cartable_consent::Permit) -> Result<RegisterView> {
+        if permit.action() != Action::List && permit.action() != Action::Read || !matches!(permit.resource(), Resource::Register) {
+            return Err(Error::PermitMismatch("register"));
+        }
+        let Principal::Member(viewer) = permit.principal() else { return Ok(RegisterView::All) };
+        let rules = self.rules(permit.family()).await?;
+        let role = rules.role_of(permit.principal());
+        let (mut subjects, mut hidden) = (Vec::new(), Vec::new());
+        for child in rules.members.iter().filter(|m| m.role == Role::Child) {
+            let manages = child.id == viewer
+                || Doctype::ALL.iter().any(|&doctype| {
+                    let request = cartable_consent::AccessRequest {
+                        principal: permit.principal(),
+                        action: Action::Manage,
+                        resource: Resource::Collection { child: child.id, doctype },
+                        now: permit.decided_at(),
+                    };
+                    self.inner.authorizer.authorize(&rules.compiled, &request).is_allowed()
+                });
+            match (role, manages) {
+                // A child sees only what is about themselves.
+                (Some(Role::Child), _) if child.id != viewer => {}
+                (_, true) => subjects.push(child.id),
+                (_, false) => hidden.push(child.id),
             }
         }
-        Ok(out)
+        Ok(RegisterView::Members { subjects, hidden, family_level: role == Some(Role::Guardian) })
+    }
+
+    /// Fills the clear filter columns of entries appended before they existed (a one-time step at start;
+    /// resumable, since it only looks at rows still without them).
+    pub(crate) async fn backfill_entry_columns(&self) -> Result<()> {
+        loop {
+            let rows = sqlx::query("SELECT family_id, idx, entry FROM ledger_entries WHERE event IS NULL LIMIT 1000").fetch_all(self.pool()).await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut tx = self.write_tx().await?;
+            for row in &rows {
+                let (family, index): (String, i64) = (row.get(0), row.get(1));
+                // A broken entry is left for `ledger verify` to report; it gets a marker so the step ends.
+                let columns = Receipt::from_canonical(&row.get::<Vec<u8>, _>(2)).ok().map(|r| EntryColumns::of(&r));
+                sqlx::query("UPDATE ledger_entries SET event = $1, subject_id = $2, actor_id = $3, service_id = $4 WHERE family_id = $5 AND idx = $6")
+                    .bind(columns.as_ref().map_or("unreadable", |c| c.event))
+                    .bind(columns.as_ref().and_then(|c| c.subject.clone()))
+                    .bind(columns.as_ref().and_then(|c| c.actor.clone()))
+                    .bind(columns.as_ref().and_then(|c| c.service.clone()))
+                    .bind(family)
+                    .bind(index)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        }
     }
 
     /// The raw canonical bytes of one entry.
@@ -522,7 +690,8 @@ fn stack_root(stack: &[(NodeKey, Hash)]) -> Hash {
 #[derive(Default)]
 struct GrantReplay {
     grants: BTreeMap<GrantId, (u64, GrantState, Option<OffsetDateTime>)>,
-    forbids: BTreeMap<String, u64>,
+    /// The prohibitions in force, by (doctype, scope), with the entry that set them.
+    forbids: BTreeMap<(String, String), u64>,
     erased_at: Option<u64>,
 }
 
@@ -560,8 +729,20 @@ impl GrantReplay {
             EventType::Expire => state(self, GrantState::Expired, None)?,
             EventType::MajorityTransition => state(self, GrantState::AwaitingConfirmation, None)?,
             EventType::PolicyChange => {
+                let scope = r.principal.map_or(ForbidScope::Minors, ForbidScope::Adult).as_stored();
                 for c in &r.data_categories {
-                    self.forbids.insert(c.as_str().to_owned(), index);
+                    let key = (c.as_str().to_owned(), scope.clone());
+                    match r.prohibition {
+                        Some(ProhibitionChange::Lifted) => {
+                            if self.forbids.remove(&key).is_none() {
+                                return Err("a prohibition is lifted that was never set".to_owned());
+                            }
+                        }
+                        // Older entries all set one.
+                        Some(ProhibitionChange::Set) | None => {
+                            self.forbids.insert(key, index);
+                        }
+                    }
                 }
             }
             EventType::Erasure => self.erased_at = Some(index),
@@ -595,8 +776,10 @@ impl GrantReplay {
             let index = self.grants.values().map(|g| g.0).min().unwrap_or(0);
             return Err((index, format!("the log names {} grants but the database holds {seen}", self.grants.len())));
         }
-        let forbids: Vec<String> = vault.forbids(family).await.map_err(db_err)?.iter().map(|f| f.doctype.as_str().to_owned()).collect();
-        let logged: Vec<&String> = self.forbids.keys().collect();
+        let mut forbids: Vec<(String, String)> =
+            vault.forbids(family).await.map_err(db_err)?.iter().map(|f| (f.doctype.as_str().to_owned(), f.scope.as_stored())).collect();
+        forbids.sort();
+        let logged: Vec<&(String, String)> = self.forbids.keys().collect();
         if forbids.iter().collect::<Vec<_>>() != logged {
             return Err((self.forbids.values().copied().max().unwrap_or(0), "the prohibitions in the database differ from the log".to_owned()));
         }

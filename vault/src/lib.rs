@@ -36,10 +36,10 @@ mod ledger;
 mod records;
 mod vault;
 
-pub use api_store::{ApiStore, CollectionInfo, ContinuationRecord, GrantDecision, LoginLimits, SealedRecord, SessionRecord, TokenRecord};
+pub use api_store::{ApiStore, CollectionInfo, ContinuationRecord, Attempt, GrantDecision, LoginLimits, SealedRecord, SessionRecord, TokenRecord};
 pub use db::Backend;
 pub use error::{Error, Result};
-pub use grants::{ApprovalResult, NewRequest};
+pub use grants::{Acting, ApprovalResult, NewRequest};
 pub use keys::MasterKey;
 pub use ledger::{LedgerEntry, LedgerFilter, VerifyReport};
 pub use records::{FileInfo, NewRecord, RecordDocument, RecordFilter, RecordSummary};

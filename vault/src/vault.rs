@@ -167,6 +167,9 @@ impl Vault {
             }),
         };
         vault.remove_orphan_blobs().await?;
+        // One-time moves of rows written before migration 0004 (resumable: each looks only at rows not yet moved).
+        vault.backfill_entry_columns().await?;
+        vault.seal_stored_purposes().await?;
         Ok(vault)
     }
 
@@ -291,7 +294,7 @@ impl Vault {
             "DELETE FROM records WHERE family_id = $1",
             "DELETE FROM collections WHERE family_id = $1",
             "DELETE FROM grants WHERE family_id = $1",
-            "DELETE FROM forbids WHERE family_id = $1",
+            "DELETE FROM prohibitions WHERE family_id = $1",
             "DELETE FROM members WHERE family_id = $1",
             "DELETE FROM families WHERE id = $1",
         ] {

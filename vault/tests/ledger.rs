@@ -2,8 +2,8 @@
 //! signed earlier catch a history rewritten consistently; old checkpoints stay consistent with new ones.
 
 use cartable_consent::ledger::{self as tlog, NodeKey};
-use cartable_consent::{Action, Doctype, FamilyId, LegalBasis, Principal, Resource, Role};
-use cartable_vault::{Error, NewRecord, NewRequest, Vault, VaultConfig};
+use cartable_consent::{Action, Doctype, FamilyId, ForbidScope, LegalBasis, Principal, Resource, Role};
+use cartable_vault::{Acting, Error, NewRecord, NewRequest, Vault, VaultConfig};
 use sqlx::{AnyConnection, Connection, Row};
 use time::macros::date;
 
@@ -32,7 +32,7 @@ async fn fixture(postgres: bool) -> Fixture {
     let family = vault.create_family("Ledger").await.unwrap();
     let guardian = vault.add_member(family, Role::Guardian, "Parent", None).await.unwrap();
     let child = vault.add_member(family, Role::Child, "Enfant", Some(date!(2015 - 03 - 01))).await.unwrap();
-    let service = vault.register_service("Tutorat", "hash").await.unwrap();
+    let service = vault.register_service("Tutorat", "hash", true).await.unwrap();
     // A grant's life: request, approve, accesses, revoke; a denied request; a prohibition; some writes.
     let request = |doctypes: Vec<Doctype>| NewRequest {
         service,
@@ -45,7 +45,7 @@ async fn fixture(postgres: bool) -> Fixture {
         duration_days: 30,
     };
     let g1 = vault.create_request(request(vec![Doctype::Grades])).await.unwrap();
-    vault.approve(family, g1, guardian).await.unwrap();
+    vault.approve(family, g1, Acting::Member(guardian)).await.unwrap();
     let write = vault
         .authorize(family, Principal::Operator, Action::Write, Resource::Collection { child, doctype: Doctype::Grades })
         .await
@@ -61,9 +61,9 @@ async fn fixture(postgres: bool) -> Fixture {
         assert!(vault.authorize(family, Principal::Service(service), Action::Read, resource).await.unwrap().is_allowed());
     }
     let g2 = vault.create_request(request(vec![Doctype::Homework])).await.unwrap();
-    vault.deny(family, g2, guardian).await.unwrap();
-    vault.forbid(family, Doctype::HealthPai, Principal::Member(guardian)).await.unwrap();
-    vault.revoke(family, g1, Principal::Member(guardian)).await.unwrap();
+    vault.deny(family, g2, Acting::Member(guardian)).await.unwrap();
+    vault.forbid(family, Doctype::HealthPai, ForbidScope::Minors, Acting::Member(guardian)).await.unwrap();
+    vault.revoke(family, g1, Acting::Member(guardian)).await.unwrap();
     let resource = vault.record_resource(family, ids[0]).await.unwrap();
     assert!(!vault.authorize(family, Principal::Service(service), Action::Read, resource).await.unwrap().is_allowed());
     Fixture { _dir: dir, url, vault, family }

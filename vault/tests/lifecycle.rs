@@ -3,7 +3,7 @@
 
 use cartable_consent::ledger::EventType;
 use cartable_consent::{Action, AgeRules, Doctype, GrantState, LegalBasis, Principal, Resource, Role};
-use cartable_vault::{LedgerFilter, NewRecord, NewRequest, Vault, VaultConfig};
+use cartable_vault::{Acting, LedgerFilter, NewRecord, NewRequest, Vault, VaultConfig};
 use time::{Duration, OffsetDateTime};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,7 +19,7 @@ async fn grants_expire_and_come_to_the_adult_child_for_confirmation() {
     // 14 years and a half: a guardian approves alone; in 18 months the child is 16, an adult under these rules.
     let birth = (now - Duration::days(14 * 365 + 180)).date();
     let child = vault.add_member(family, Role::Child, "Enfant", Some(birth)).await.unwrap();
-    let service = vault.register_service("Plateforme", "hash").await.unwrap();
+    let service = vault.register_service("Plateforme", "hash", true).await.unwrap();
     let write = vault
         .authorize(family, Principal::Operator, Action::Write, Resource::Collection { child, doctype: Doctype::Grades })
         .await
@@ -40,8 +40,8 @@ async fn grants_expire_and_come_to_the_adult_child_for_confirmation() {
     };
     let short = vault.create_request(request(30)).await.unwrap();
     let long = vault.create_request(request(900)).await.unwrap();
-    assert_eq!(vault.approve(family, short, guardian).await.unwrap().state, GrantState::Active);
-    assert_eq!(vault.approve(family, long, guardian).await.unwrap().state, GrantState::Active);
+    assert_eq!(vault.approve(family, short, Acting::Member(guardian)).await.unwrap().state, GrantState::Active);
+    assert_eq!(vault.approve(family, long, Acting::Member(guardian)).await.unwrap().state, GrantState::Active);
     let read = |at| vault.authorize_at(family, Principal::Service(service), Action::Read, resource, at);
     assert!(read(now).await.unwrap().is_allowed());
 
@@ -58,7 +58,7 @@ async fn grants_expire_and_come_to_the_adult_child_for_confirmation() {
     // ...and the sweep puts it to the adult child, who confirms it.
     assert_eq!(vault.sweep(family, adult).await.unwrap(), 1);
     assert_eq!(vault.grant(family, long).await.unwrap().state, GrantState::AwaitingConfirmation);
-    assert!(vault.approve(family, long, guardian).await.is_err(), "the guardian no longer decides");
+    assert!(vault.approve(family, long, Acting::Member(guardian)).await.is_err(), "the guardian no longer decides");
 
     let events: Vec<EventType> = vault.ledger_entries(family, &LedgerFilter::default()).await.unwrap().iter().map(|e| e.receipt.event).collect();
     assert!(events.contains(&EventType::Expire) && events.contains(&EventType::MajorityTransition), "{events:?}");
@@ -104,7 +104,7 @@ async fn a_guardian_does_not_see_the_grants_of_an_adult_child() {
     let guardian = vault.add_member(family, Role::Guardian, "Parent", None).await.unwrap();
     let minor = vault.add_member(family, Role::Child, "Petit", Some(time::macros::date!(2016 - 01 - 01))).await.unwrap();
     let adult = vault.add_member(family, Role::Child, "Grand", Some(time::macros::date!(2004 - 01 - 01))).await.unwrap();
-    let service = vault.register_service("Plateforme", "hash").await.unwrap();
+    let service = vault.register_service("Plateforme", "hash", true).await.unwrap();
     for child in [minor, adult] {
         let request = NewRequest {
             service,

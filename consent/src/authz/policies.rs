@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use super::names::{ACTION, CHILD, COLLECTION, FAMILY, GUARDIAN, RECORD, SERVICE, collection_id};
-use crate::{Action, Doctype, FamilyId, MemberId};
+use crate::{Action, Doctype, FamilyId, ForbidScope, MemberId};
 
 /// The Cedar entity a grant's principal is.
 pub(crate) enum GranteeEntity {
@@ -32,8 +32,12 @@ pub(crate) fn grant_id(grant: crate::GrantId) -> String {
     format!("grant.{grant}")
 }
 
-pub(crate) fn forbid_id(doctype: Doctype) -> String {
-    format!("forbid.{doctype}")
+/// `forbid.<doctype>` for a guardian's prohibition, `forbid.<child>.<doctype>` for an adult child's own.
+pub(crate) fn forbid_id(doctype: Doctype, scope: ForbidScope) -> String {
+    match scope {
+        ForbidScope::Minors => format!("forbid.{doctype}"),
+        ForbidScope::Adult(child) => format!("forbid.{child}.{doctype}"),
+    }
 }
 
 /// `permit (principal == <grantee>, action in [<actions>], resource)
@@ -67,16 +71,24 @@ pub(crate) fn grant(id: &str, g: &GrantPolicy<'_>) -> Value {
     })
 }
 
+/// A guardian's prohibition (`ForbidScope::Minors`):
 /// `forbid (principal, action, resource) when {
 ///   (resource is Record || resource is Collection) &&
 ///   resource.family == Family::"<family>" && resource.doctype == "<doctype>" &&
-///   (principal is Service
-///    || (principal is Guardian && context.now >= resource.child.majority_at)
-///    || (principal is Child && !(resource in principal))) };`
+///   context.now < resource.child.majority_at &&
+///   (principal is Service || (principal is Child && !(resource in principal))) };`
 ///
-/// Guardians of a minor, the child themself, DPOs and the operator are not concerned. The family
-/// is named so that the policy means the same outside its family's slice.
-pub(crate) fn forbid(id: &str, family: FamilyId, doctype: Doctype) -> Value {
+/// An adult child's own (`ForbidScope::Adult`):
+/// `forbid (principal, action, resource) when {
+///   (resource is Record || resource is Collection) &&
+///   resource.family == Family::"<family>" && resource.doctype == "<doctype>" &&
+///   resource in Child::"<child>" &&
+///   (principal is Service || principal is Guardian || (principal is Child && !(resource in principal))) };`
+///
+/// Guardians of a minor, the child themself, DPOs and the operator are not concerned. A guardian's prohibition
+/// stops at the child's majority: the adult sets their own. The family is named so that the policy means the
+/// same outside its family's slice.
+pub(crate) fn forbid(id: &str, family: FamilyId, doctype: Doctype, scope: ForbidScope) -> Value {
     let resource = var("resource");
     let principal = var("principal");
     let data = or(is(resource.clone(), RECORD), is(resource.clone(), COLLECTION));
@@ -90,23 +102,26 @@ pub(crate) fn forbid(id: &str, family: FamilyId, doctype: Doctype) -> Value {
         attr(resource.clone(), "doctype"),
         json!({ "Value": doctype.as_str() }),
     );
-    let majority = attr(attr(resource.clone(), "child"), "majority_at");
-    let grantee = or(
-        or(
-            is(principal.clone(), SERVICE),
-            and(is(principal.clone(), GUARDIAN), binary(">=", now(), majority)),
-        ),
-        and(
-            is(principal.clone(), CHILD),
-            json!({ "!": { "arg": binary("in", resource, principal) } }),
-        ),
+    let other_child = and(
+        is(principal.clone(), CHILD),
+        json!({ "!": { "arg": binary("in", resource.clone(), principal.clone()) } }),
     );
+    let (whose, grantee) = match scope {
+        ForbidScope::Minors => (
+            binary("<", now(), attr(attr(resource.clone(), "child"), "majority_at")),
+            or(is(principal.clone(), SERVICE), other_child),
+        ),
+        ForbidScope::Adult(child) => (
+            binary("in", resource.clone(), entity_value(CHILD, &child.to_string())),
+            or(or(is(principal.clone(), SERVICE), is(principal.clone(), GUARDIAN)), other_child),
+        ),
+    };
     json!({
         "effect": "forbid",
         "principal": { "op": "All" },
         "action": { "op": "All" },
         "resource": { "op": "All" },
-        "conditions": [{ "kind": "when", "body": and(and(and(data, of_family), of_doctype), grantee) }],
+        "conditions": [{ "kind": "when", "body": and(and(and(and(data, of_family), of_doctype), whose), grantee) }],
         "annotations": { "id": id },
     })
 }
@@ -180,7 +195,7 @@ mod tests {
 
         let f = Policy::from_json(
             Some(PolicyId::new("forbid.health.pai")),
-            forbid("forbid.health.pai", FamilyId::new(), Doctype::HealthPai),
+            forbid("forbid.health.pai", FamilyId::new(), Doctype::HealthPai, ForbidScope::Minors),
         )
         .unwrap();
         let text = f.to_cedar().unwrap();

@@ -40,8 +40,14 @@ pub struct Receipt {
     pub service: Option<ServiceId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<GrantId>,
-    /// The controller's declared purposes (a grant's purpose), never text about the child.
+    /// The controller's declared purposes. Empty in receipts about grants since `purpose_digest`: a purpose is free
+    /// text that may name the child, so it stays with the family's encrypted data.
     pub purposes: Vec<String>,
+    /// SHA-256 (hex) of a random salt and the grant's purpose: the salt and the purpose are encrypted to the family's
+    /// key, so whoever holds them can show this receipt is about that purpose, and after the family's erasure
+    /// nobody can test a guess against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose_digest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_basis: Option<LegalBasis>,
     pub data_categories: Vec<Doctype>,
@@ -59,6 +65,18 @@ pub struct Receipt {
     /// The ids of the policies behind a decision.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
+    /// For a policy change: a prohibition set or lifted (absent in older entries, which all set one). Its scope is
+    /// `principal`: an adult child's own, or, when absent, the family's over its minors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prohibition: Option<ProhibitionChange>,
+}
+
+/// What a policy change did to a prohibition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProhibitionChange {
+    Set,
+    Lifted,
 }
 
 /// What a receipt records.
@@ -91,6 +109,9 @@ pub enum Actor {
     Dpo(DpoId),
     /// The operator at the console.
     Operator,
+    /// The operator at the console, recording a member's decision on their behalf (`--by`).
+    #[serde(rename = "operator_for")]
+    OperatorFor(MemberId),
     /// The server itself (expiry, majority transition).
     System,
 }
@@ -133,6 +154,7 @@ impl Receipt {
             service: None,
             grant: None,
             purposes: Vec::new(),
+            purpose_digest: None,
             legal_basis: None,
             data_categories: Vec::new(),
             action: None,
@@ -140,6 +162,7 @@ impl Receipt {
             validity: None,
             withdrawal: None,
             reasons: Vec::new(),
+            prohibition: None,
         }
     }
 
