@@ -31,6 +31,7 @@ const POLL_EVERY: Duration = Duration::from_millis(500);
     )
 )]
 pub async fn register(axum::extract::State(state): axum::extract::State<ApiState>, JsonBody(body): JsonBody<RegisterService>) -> ApiResult<(StatusCode, Json<ServiceCredentials>)> {
+    cartable_vault::check_service_name(&body.name)?;
     let secret = new_secret();
     let id = state.vault().register_service(&body.name, &hash_token(&secret)).await?;
     tracing::info!(service = %id, "service registered");

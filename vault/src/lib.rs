@@ -33,7 +33,9 @@ mod grants;
 mod group_commit;
 mod keys;
 mod ledger;
+mod private_files;
 mod records;
+mod text;
 mod vault;
 
 pub use api_store::{ApiStore, CollectionInfo, ContinuationRecord, GrantDecision, LoginLimits, SealedRecord, SessionRecord, TokenRecord};
@@ -43,4 +45,5 @@ pub use grants::{ApprovalResult, NewRequest};
 pub use keys::MasterKey;
 pub use ledger::{LedgerEntry, LedgerFilter, VerifyReport};
 pub use records::{FileInfo, NewRecord, RecordDocument, RecordFilter, RecordSummary};
+pub use text::check_service_name;
 pub use vault::{MemberInfo, Vault, VaultConfig};
