@@ -806,6 +806,132 @@ mod tests {
         assert!(!pending_path(&config.master_key_path()).exists());
     }
 
+    async fn operator_read(vault: &Vault, family: FamilyId) -> Result<cartable_consent::Permit> {
+        Ok(vault.authorize(family, Principal::Operator, Action::Read, Resource::Family).await?.into_permit()?)
+    }
+
+    #[tokio::test]
+    async fn a_running_vault_follows_a_rotation_made_by_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = VaultConfig::embedded(dir.path().join("data"));
+        let a = Vault::open(config.clone()).await.unwrap();
+        let b = Vault::open(config.clone()).await.unwrap();
+        // A family A has never read, then a rotation by B.
+        let family = b.create_family("Rotation").await.unwrap();
+        assert_eq!(b.rotate_master_key().await.unwrap(), 1);
+        let permit = operator_read(&a, family).await.unwrap();
+        assert_eq!(a.family_name(&permit).await.unwrap(), "Rotation");
+        // A now wraps new families to the new key: B reads them.
+        let made_by_a = a.create_family("Après").await.unwrap();
+        let permit = operator_read(&b, made_by_a).await.unwrap();
+        assert_eq!(b.family_name(&permit).await.unwrap(), "Après");
+
+        // A rotation committed but not yet renamed into the key file: A uses the pending key, and leaves the
+        // rename to the rotating process (or the next start).
+        let pending = MasterKey::generate();
+        pending.save(&pending_path(&config.master_key_path())).unwrap();
+        b.rewrap_family_keys(&pending).await.unwrap();
+        let made_by_b = b.create_family("Pendant").await.unwrap();
+        let permit = operator_read(&a, made_by_b).await.unwrap();
+        assert_eq!(a.family_name(&permit).await.unwrap(), "Pendant");
+        assert_eq!(a.master().recipient_string(), pending.recipient_string());
+        assert!(pending_path(&config.master_key_path()).exists());
+    }
+
+    #[tokio::test]
+    async fn a_family_erased_by_another_process_leaves_no_key_or_policy_in_a_running_vault() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = VaultConfig::embedded(dir.path().join("data"));
+        let a = Vault::open(config.clone()).await.unwrap();
+        let b = Vault::open(config.clone()).await.unwrap();
+        let cached = |v: &Vault, f: FamilyId| {
+            (v.inner.family_keys.lock().unwrap().contains_key(&f), v.inner.policies.lock().unwrap().contains_key(&f))
+        };
+        let erased = a.create_family("Effacée").await.unwrap();
+        let kept = a.create_family("Gardée").await.unwrap();
+        for family in [erased, kept] {
+            a.family_name(&operator_read(&a, family).await.unwrap()).await.unwrap();
+            assert_eq!(cached(&a, family), (true, true));
+        }
+        b.delete_family(erased, Principal::Operator).await.unwrap();
+        // The periodic sweep, run by hand (the task may have run it already): the erased family is gone from A's
+        // memory, the other stays.
+        assert!(a.evict_erased().await.unwrap() <= 1);
+        assert_eq!(cached(&a, erased), (false, false));
+        assert_eq!(cached(&a, kept), (true, true));
+
+        // Between sweeps, asking for the rules of a family that is gone evicts it too.
+        let also_erased = a.create_family("Aussi effacée").await.unwrap();
+        a.family_name(&operator_read(&a, also_erased).await.unwrap()).await.unwrap();
+        b.delete_family(also_erased, Principal::Operator).await.unwrap();
+        assert!(matches!(a.rules(also_erased).await, Err(Error::FamilyNotFound(_))));
+        assert_eq!(cached(&a, also_erased), (false, false));
+    }
+
+    /// Every folder 0700 and every file 0600 under `dir`; returns how many files were checked.
+    #[cfg(unix)]
+    fn assert_private(dir: &std::path::Path) -> usize {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut files = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+            let mode = meta.permissions().mode() & 0o777;
+            let name = entry.path().strip_prefix(dir).unwrap().display().to_string();
+            if meta.is_dir() {
+                assert_eq!(mode, 0o700, "folder {name} is {mode:o}");
+                files += assert_private(&entry.path());
+            } else {
+                assert!(meta.is_file(), "{name} is neither a file nor a folder");
+                assert_eq!(mode, 0o600, "file {name} is {mode:o}");
+                files += 1;
+            }
+        }
+        files
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_data_folder_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        // Folders made earlier with looser modes (an older version, a careless `mkdir`) are tightened.
+        std::fs::create_dir_all(data.join("blobs")).unwrap();
+        for folder in [&data, &data.join("blobs")] {
+            std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let vault = Vault::open(VaultConfig::embedded(data.clone())).await.unwrap();
+        let family = vault.create_family("Droits").await.unwrap();
+        let child = vault.add_member(family, Role::Child, "Léa", Some(time::macros::date!(2014 - 05 - 02))).await.unwrap();
+        let guardian = vault.add_member(family, Role::Guardian, "Claire", None).await.unwrap();
+        vault.set_password_hash(family, guardian, "$argon2id$not-a-real-hash").await.unwrap();
+        let collection = |doctype| Resource::Collection { child, doctype };
+        let write = |doctype| vault.authorize(family, Principal::Operator, Action::Write, collection(doctype));
+        // A record large enough to go to the blob store, and a file.
+        let permit = write(cartable_consent::Doctype::Grades).await.unwrap().into_permit().unwrap();
+        let body = serde_json::json!({"comment": "x".repeat(100 * 1024)});
+        vault.put_record(&permit, crate::NewRecord { child, doctype: cartable_consent::Doctype::Grades, source: "operator".into(), body }).await.unwrap();
+        let permit = write(cartable_consent::Doctype::ReportCards).await.unwrap().into_permit().unwrap();
+        let content: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(vec![7u8; 200_000]));
+        vault.put_file(&permit, child, cartable_consent::Doctype::ReportCards, "operator".into(), "bulletin.pdf".into(), content).await.unwrap();
+        // The database, its WAL and shared memory, both keys and two blobs at least, the vault still open.
+        let files = assert_private(&data);
+        assert!(files >= 7, "only {files} files were checked");
+        assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+
+        // Reopened over files left with looser modes: the database files are tightened again.
+        drop(vault);
+        for name in ["cartable.db", "cartable.db-wal"] {
+            let path = data.join(name);
+            if path.exists() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+        }
+        let _vault = Vault::open(VaultConfig::embedded(data.clone())).await.unwrap();
+        assert_private(&data);
+    }
+
     #[tokio::test]
     async fn a_rotation_that_crashed_before_its_commit_leaves_the_old_key_in_force() {
         let dir = tempfile::tempdir().unwrap();
