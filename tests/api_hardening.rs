@@ -20,11 +20,13 @@ async fn slow_clients_are_disconnected_and_do_not_hold_the_server() {
     within(180, "slow clients", async {
         let server = Server::start_with(Backend::Sqlite, &[("CARTABLE_HEADER_READ_TIMEOUT", "1"), ("CARTABLE_MAX_CONNECTIONS", "8")]).await;
         let addr = server.url.trim_start_matches("http://").to_owned();
-        // Each sends half a request line and nothing more.
+        // Most send half a request line and nothing more; some send nothing at all.
         let mut slow = Vec::with_capacity(SLOW);
-        for _ in 0..SLOW {
+        for i in 0..SLOW {
             let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            stream.write_all(b"GET /healthz HT").await.unwrap();
+            if i % 5 != 0 {
+                stream.write_all(b"GET /healthz HT").await.unwrap();
+            }
             slow.push(stream);
         }
         // Every one is closed by the server (end of stream or reset), the ones beyond the cap once they get their

@@ -247,10 +247,11 @@ impl ApiStore<'_> {
         let now = to_millis(OffsetDateTime::now_utc());
         let grant = record.grant.to_string();
         let mut tx = self.vault.write_tx().await?;
-        // SQLite's write transaction is exclusive already; on PostgreSQL, two continuations of one grant would each
-        // delete the other's uncommitted token: the grant's row serializes them.
+        // SQLite's write transaction is exclusive already. On PostgreSQL, two continuations of one grant would each
+        // delete the other's uncommitted token: a transaction-scoped advisory lock on the grant serializes them
+        // (not a lock on the grant's row, which an erasure takes after the tokens' rows: that order would deadlock).
         if self.vault.backend() == crate::db::Backend::Postgres {
-            sqlx::query("SELECT id FROM grants WHERE id = $1 FOR UPDATE").bind(&grant).fetch_optional(&mut *tx).await?;
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked").bind(&grant).fetch_one(&mut *tx).await?;
         }
         sqlx::query("DELETE FROM api_tokens WHERE grant_id = $1").bind(&grant).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO api_tokens (token_hash, grant_id, service_id, family_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
