@@ -577,23 +577,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let permit = operator_permit(&vault, family, Action::Read, resource).await?;
                     let (info, mut reader) = vault.open_file(&permit).await?;
                     let dest = path.clone();
-                    let written = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-                        let tmp = dest.with_extension("cartable-partial");
-                        let mut file = std::fs::File::create(&tmp).with_context(|| format!("cannot create `{}`", dest.display()))?;
-                        let n = std::io::copy(&mut reader, &mut file).map_err(|_| anyhow!("the stored file is corrupted or truncated"));
-                        match n {
-                            Ok(n) => {
-                                file.sync_all()?;
-                                std::fs::rename(&tmp, &dest)?;
-                                Ok(n)
-                            }
-                            Err(e) => {
-                                let _ = std::fs::remove_file(&tmp);
-                                Err(e)
-                            }
-                        }
-                    })
-                    .await??;
+                    let written = tokio::task::spawn_blocking(move || write_private_file(&dest, &mut reader)).await??;
                     out.emit(json!({"record_id": id, "name": info.name, "size": written, "sha256": info.sha256, "out": path}), || {
                         format!("{} ({} bytes) written to {}", info.name, written, path.display())
                     });
@@ -804,6 +788,44 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// The operator at the console holds the master key; its accesses are still decided and logged.
 async fn operator_permit(vault: &Vault, family: FamilyId, action: Action, resource: Resource) -> anyhow::Result<cartable_consent::Permit> {
     Ok(vault.authorize(family, Principal::Operator, action, resource).await?.into_permit()?)
+}
+
+/// Writes `reader` to `dest` as a file only its owner reads (0600): into a new file with a random name in
+/// `dest`'s folder, created exclusively (an existing file or a planted symlink at that name is never opened, let
+/// alone followed), synced, then renamed over `dest`. A failed copy leaves nothing behind.
+fn write_private_file(dest: &std::path::Path, reader: &mut dyn Read) -> anyhow::Result<u64> {
+    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let name = dest.file_name().ok_or_else(|| anyhow!("`{}` is not a file path", dest.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    // `create_new` is O_CREAT|O_EXCL: it fails on any existing entry, symlinks included, without following it.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let (tmp, mut file) = (0..8)
+        .find_map(|_| {
+            let mut tmp_name = std::ffi::OsString::from(".");
+            tmp_name.push(name);
+            tmp_name.push(format!(".{:016x}.partial", rand::random::<u64>()));
+            let tmp = dir.join(tmp_name);
+            match options.open(&tmp) {
+                Ok(file) => Some(Ok((tmp, file))),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+                Err(e) => Some(Err(e)),
+            }
+        })
+        .unwrap_or_else(|| Err(std::io::ErrorKind::AlreadyExists.into()))
+        .with_context(|| format!("cannot create a file beside `{}`", dest.display()))?;
+    let copied = std::io::copy(reader, &mut file)
+        .map_err(|_| anyhow!("the stored file is corrupted or truncated"))
+        .and_then(|n| {
+            file.sync_all()?;
+            std::fs::rename(&tmp, dest).with_context(|| format!("cannot write `{}`", dest.display()))?;
+            Ok(n)
+        });
+    if copied.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    copied
 }
 
 fn read_body(source: &str) -> anyhow::Result<String> {

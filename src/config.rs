@@ -47,6 +47,13 @@ max_concurrent_sign_ins = 0
 # "operator-approved" (registered services can ask for nothing until `cartable service approve`).
 # (CARTABLE_REGISTRATION)
 registration = "open"
+# How long a client may take to send a request's line and headers, in seconds; a slower
+# connection is closed. Bodies and long polls are not limited by it. (CARTABLE_HEADER_READ_TIMEOUT)
+header_read_timeout = 10
+
+# How many connections `cartable serve` serves at once; more wait until one closes.
+# (CARTABLE_MAX_CONNECTIONS)
+max_connections = 1024
 
 # The age of digital consent (a child co-approves grants about their own data from it)
 # and the age of majority (the child then owns their data). French law: 15 and 18.
@@ -68,6 +75,8 @@ pub struct FileConfig {
     pub max_file_bytes: Option<u64>,
     pub max_concurrent_sign_ins: Option<u64>,
     pub registration: Option<String>,
+    pub header_read_timeout: Option<u64>,
+    pub max_connections: Option<u64>,
     pub digital_consent_age: Option<u8>,
     pub majority_age: Option<u8>,
 }
@@ -79,6 +88,8 @@ pub struct Config {
     pub listen: String,
     /// The HTTP API's settings (`cartable serve`).
     pub api: crate::api::ApiSettings,
+    /// How `cartable serve` treats connections.
+    pub server: crate::server::ServerSettings,
 }
 
 /// What the command line said (flags already merged with `CARTABLE_*` variables by clap).
@@ -162,10 +173,24 @@ impl Config {
             "operator-approved" => crate::api::Registration::OperatorApproved,
             _ => return Err(ConfigError::Rule("registration must be `open` or `operator-approved`".to_owned())),
         };
+        let mut server = crate::server::ServerSettings::standard();
+        if let Some(seconds) = number("CARTABLE_HEADER_READ_TIMEOUT", file.header_read_timeout)? {
+            if !(1..=300).contains(&seconds) {
+                return Err(ConfigError::Rule("header_read_timeout must be 1 to 300 seconds".to_owned()));
+            }
+            server.header_read_timeout = std::time::Duration::from_secs(seconds);
+        }
+        if let Some(count) = number("CARTABLE_MAX_CONNECTIONS", file.max_connections)? {
+            if !(1..=1_000_000).contains(&count) {
+                return Err(ConfigError::Rule("max_connections must be 1 to 1000000".to_owned()));
+            }
+            server.max_connections = count as usize;
+        }
         Ok(Config {
             vault: VaultConfig { data_dir: data, database_url, master_key_file, ledger_key_file, age_rules: rules, ledger_origin },
             listen,
             api,
+            server,
         })
     }
 }
@@ -187,6 +212,9 @@ mod tests {
         assert_eq!(parsed.max_concurrent_sign_ins, Some(0));
         assert_eq!(parsed.registration.as_deref(), Some("open"));
         assert_eq!(standard.registration, crate::api::Registration::Open);
+        let server = crate::server::ServerSettings::standard();
+        assert_eq!(parsed.header_read_timeout, Some(server.header_read_timeout.as_secs()));
+        assert_eq!(parsed.max_connections, Some(server.max_connections as u64));
     }
 
     #[test]

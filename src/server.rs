@@ -1,17 +1,50 @@
-//! The HTTP server: axum on the vault. The routes are in [`crate::api`].
+//! The HTTP server: axum's router on the vault, served connection by connection with hyper, so that a client
+//! cannot hold a connection by sending its request slowly. The routes are in [`crate::api`].
+//!
+//! - Each accepted connection takes a permit of a semaphore of `max_connections`; beyond it, the accept loop
+//!   waits (new connections queue in the kernel's backlog) until one closes.
+//! - Request heads (request line and headers) must arrive within `header_read_timeout`, counted from the moment
+//!   the server starts reading a head: on a new connection and between requests of a kept-alive one. It does not
+//!   apply to bodies or to the time a handler takes, so a 30 s long poll is not cut.
+//! - HTTP/1.1 only: the SDK and browsers in front of a proxy speak it, and hyper's HTTP/2 (and its protocol
+//!   sniffing) has no such timeout.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::MatchedPath;
+use axum::extract::{ConnectInfo, MatchedPath};
 use axum::http::Request;
 use cartable_vault::Vault;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt as _;
 use tower_http::trace::TraceLayer;
 
 use crate::api::ApiSettings;
 use crate::config::Config;
+
+/// How the server treats connections; passed explicitly.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// The longest a client may take to send a request's line and headers.
+    pub header_read_timeout: Duration,
+    /// How many connections are served at once.
+    pub max_connections: usize,
+    /// How long in-flight requests may run on after an interruption (ctrl-c).
+    pub shutdown_grace: Duration,
+}
+
+impl ServerSettings {
+    pub fn standard() -> Self {
+        ServerSettings { header_read_timeout: Duration::from_secs(10), max_connections: 1024, shutdown_grace: Duration::from_secs(35) }
+    }
+}
 
 /// The application's routes on an opened vault, with the standard API settings.
 pub fn router(vault: Vault) -> Router {
@@ -40,19 +73,65 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let settings = config.api.clone();
     let vault = Vault::open(config.vault.clone()).await?;
     let addr: SocketAddr = config.listen.parse().with_context(|| format!("`{}` is not an address to listen on", config.listen))?;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     // Tests and scripts read this line to find the port when listening on :0.
     println!("listening on http://{local}");
     tracing::info!(%local, "cartable serving");
-    // Small responses on kept-alive connections stall ~40 ms each without TCP_NODELAY.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router_with(vault, settings).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    serve_on(listener, router_with(vault, settings), &config.server, shutdown).await
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish (for at most
+/// `shutdown_grace`).
+pub async fn serve_on(listener: TcpListener, app: Router, settings: &ServerSettings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout);
+    let http = Arc::new(http);
+    let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        // A free slot first, then the next connection: beyond the cap, connections wait in the backlog.
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the connection semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before accept: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small responses on kept-alive connections stall ~40 ms each without TCP_NODELAY.
+        let _ = stream.set_nodelay(true);
+        // The handlers see the peer address as with axum's own server (the sign-in limiter counts by it).
+        let service = app.clone().map_request(move |mut request: Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // Timeouts and clients that go away end here; nothing about them is worth more than a debug line.
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tracing::info!("interrupted: finishing the requests in flight");
+    if tokio::time::timeout(settings.shutdown_grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("some requests were still running at shutdown");
+    }
     Ok(())
 }

@@ -249,3 +249,38 @@ fn default_config_prints_a_commented_toml_that_the_cli_accepts() {
     std::fs::write(&file, "colour = 'bleu'\n").unwrap();
     assert!(c.fails(&["--config", file.to_str().unwrap(), "family", "list"]).contains("invalid"));
 }
+
+#[cfg(unix)]
+#[test]
+fn file_get_writes_a_private_file_and_follows_no_planted_symlink() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let c = Cartable::new();
+    let (family, _, child) = c.family();
+    let src = c.dir.path().join("bulletin.pdf");
+    std::fs::write(&src, b"the report card of a child").unwrap();
+    let fid = c.json(&["file", "put", "--family", &family, "--child", &child, "--doctype", "edu.report-cards", src.to_str().unwrap()])["record_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Another local user plants a symlink where `file get` used to write its temporary file.
+    let outdir = c.dir.path().join("out");
+    std::fs::create_dir(&outdir).unwrap();
+    let victim = c.dir.path().join("victim.txt");
+    std::fs::write(&victim, b"untouched").unwrap();
+    std::os::unix::fs::symlink(&victim, outdir.join("copie.cartable-partial")).unwrap();
+    let out = outdir.join("copie.pdf");
+    // An existing, world-readable file at the destination is replaced, not reused.
+    std::fs::write(&out, b"old").unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    c.json(&["file", "get", "--family", &family, "--id", &fid, "--out", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+    assert_eq!(std::fs::read(&out).unwrap(), b"the report card of a child");
+    assert!(!std::fs::symlink_metadata(&out).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    // Nothing is left beside it but the planted link.
+    let mut left: Vec<String> = std::fs::read_dir(&outdir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["copie.cartable-partial", "copie.pdf"]);
+}

@@ -438,7 +438,9 @@ impl Access {
     }
 
     /// Continues the request for a fresh access token. Fails with [`SdkError::Revoked`] or [`SdkError::Expired`]
-    /// once the grant is over.
+    /// once the grant is over. A grant has one live token: the fresh one replaces the previous one, which the
+    /// server refuses from then on, also for other `Access` values resumed from the same [`AccessState`] (clones of
+    /// this one share the fresh token).
     pub async fn refresh(&self) -> Result<(), SdkError> {
         let (uri, handle) = {
             let s = self.state.lock().expect("access state lock");

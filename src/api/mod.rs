@@ -93,7 +93,7 @@ impl ApiSettings {
     }
 }
 
-/// An access token as the gate needs it: its grant's scope never changes, so it is kept in memory.
+/// An access token as the gate needs it: the token's row (read at every call) and its grant's scope.
 #[derive(Debug, Clone)]
 pub struct TokenInfo {
     pub service: ServiceId,
@@ -114,8 +114,10 @@ pub struct ApiState {
 struct StateInner {
     vault: Vault,
     settings: ApiSettings,
-    /// Known access tokens by hash: saves two queries per call. Bounded; emptied when full.
-    tokens: Mutex<HashMap<String, Arc<TokenInfo>>>,
+    /// Grants' scopes (child, doctypes, actions), which never change: saves a query per call. Tokens are not
+    /// cached: whether a token still exists is read at every call, so a token deleted by any process (a newer
+    /// continuation, an erasure) is refused at once. Bounded; emptied when full.
+    scopes: Mutex<HashMap<GrantId, Arc<GrantScope>>>,
     /// Grants whose state this process changed: wakes long polls at once (others poll the database).
     changes: broadcast::Sender<GrantId>,
     /// An argon2 hash to verify against when the member is unknown, so that the answer takes as long.
@@ -124,14 +126,22 @@ struct StateInner {
     verifications: Arc<tokio::sync::Semaphore>,
 }
 
-const TOKEN_CACHE: usize = 100_000;
+const SCOPE_CACHE: usize = 100_000;
+
+/// What a grant covers; fixed when the grant is requested.
+#[derive(Debug)]
+struct GrantScope {
+    child: MemberId,
+    doctypes: Vec<Doctype>,
+    actions: Vec<Action>,
+}
 
 impl ApiState {
     pub fn new(vault: Vault, settings: ApiSettings) -> Self {
         let (changes, _) = broadcast::channel(1024);
         let dummy_hash = crate::auth::hash_password("not a password anyone has: only spent time").expect("argon2 hashes a constant");
         let verifications = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_sign_ins.max(1)));
-        ApiState { inner: Arc::new(StateInner { vault, settings, tokens: Mutex::new(HashMap::new()), changes, dummy_hash, verifications }) }
+        ApiState { inner: Arc::new(StateInner { vault, settings, scopes: Mutex::new(HashMap::new()), changes, dummy_hash, verifications }) }
     }
 
     pub fn vault(&self) -> &Vault {
@@ -165,32 +175,33 @@ impl ApiState {
             return Err(ApiError::invalid_token());
         }
         let hash = crate::auth::hash_token(value);
-        let cached = self.inner.tokens.lock().expect("token cache lock").get(&hash).cloned();
-        let info = match cached {
-            Some(info) => info,
+        let Some(record) = self.vault().api().token(&hash).await? else { return Err(ApiError::invalid_token()) };
+        let cached = self.inner.scopes.lock().expect("scope cache lock").get(&record.grant).cloned();
+        let scope = match cached {
+            Some(scope) => scope,
             None => {
-                let Some(record) = self.vault().api().token(&hash).await? else { return Err(ApiError::invalid_token()) };
                 let grant = self.vault().grant(record.family, record.grant).await.map_err(|e| match e {
                     cartable_vault::Error::GrantNotFound(_) | cartable_vault::Error::FamilyNotFound(_) => ApiError::invalid_token(),
                     other => other.into(),
                 })?;
-                let info = Arc::new(TokenInfo {
-                    service: record.service,
-                    family: record.family,
-                    grant: record.grant,
-                    child: grant.child,
-                    doctypes: grant.doctypes,
-                    actions: grant.actions,
-                    expires_at: record.expires_at,
-                });
-                let mut cache = self.inner.tokens.lock().expect("token cache lock");
-                if cache.len() >= TOKEN_CACHE {
+                let scope = Arc::new(GrantScope { child: grant.child, doctypes: grant.doctypes, actions: grant.actions });
+                let mut cache = self.inner.scopes.lock().expect("scope cache lock");
+                if cache.len() >= SCOPE_CACHE {
                     cache.clear();
                 }
-                cache.insert(hash, info.clone());
-                info
+                cache.insert(record.grant, scope.clone());
+                scope
             }
         };
+        let info = Arc::new(TokenInfo {
+            service: record.service,
+            family: record.family,
+            grant: record.grant,
+            child: scope.child,
+            doctypes: scope.doctypes.clone(),
+            actions: scope.actions.clone(),
+            expires_at: record.expires_at,
+        });
         if info.expires_at <= OffsetDateTime::now_utc() {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::TokenExpired, "the access token has expired; continue the request for a fresh one"));
         }

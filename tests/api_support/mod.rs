@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,6 +38,8 @@ pub struct Server {
     child: Child,
     pub url: String,
     pub dir: tempfile::TempDir,
+    /// The data folder (inside `dir`, or the first server's for [`Server::start_beside`]).
+    pub data: PathBuf,
     pub database_url: Option<String>,
     /// Everything the server wrote to stderr (its log).
     pub log: Arc<Mutex<Vec<u8>>>,
@@ -71,8 +74,18 @@ impl Server {
             Backend::Sqlite => None,
             Backend::Postgres => Some(fresh_pg_database().await),
         };
+        let data = dir.path().join("data");
+        Server::spawn(dir, data, database_url, env)
+    }
+
+    /// A second server process on this one's vault (data folder and database), as when two run behind a proxy.
+    pub fn start_beside(&self, env: &[(&str, &str)]) -> Server {
+        Server::spawn(tempfile::tempdir().unwrap(), self.data.clone(), self.database_url.clone(), env)
+    }
+
+    fn spawn(dir: tempfile::TempDir, data: PathBuf, database_url: Option<String>, env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_cartable"));
-        command.arg("--data").arg(dir.path().join("data"));
+        command.arg("--data").arg(&data);
         if let Some(url) = &database_url {
             command.arg("--database-url").arg(url);
         }
@@ -116,7 +129,7 @@ impl Server {
                 panic!("the server did not start: {}", String::from_utf8_lossy(&log.lock().unwrap()));
             }
         };
-        Server { child, url, dir, database_url, log }
+        Server { child, url, dir, data, database_url, log }
     }
 
     pub fn client(&self) -> Client {
@@ -129,13 +142,13 @@ impl Server {
     }
 
     pub fn cli_in(&self, args: &[&str], stdin: Option<&str>) -> Value {
-        let cli = crate::cli_support::Cli { data: self.dir.path().join("data"), database_url: self.database_url.clone() };
+        let cli = crate::cli_support::Cli { data: self.data.clone(), database_url: self.database_url.clone() };
         cli.json_in(args, stdin)
     }
 
     /// The same vault, opened in this process (for what HTTP cannot do, like moving the clock of a sweep).
     pub async fn vault(&self) -> cartable_vault::Vault {
-        let mut config = cartable_vault::VaultConfig::embedded(self.dir.path().join("data"));
+        let mut config = cartable_vault::VaultConfig::embedded(self.data.clone());
         config.database_url = self.database_url.clone();
         cartable_vault::Vault::open(config).await.unwrap()
     }

@@ -284,23 +284,29 @@ impl ApiStore<'_> {
         .transpose()
     }
 
+    /// Issues the grant's access token and deletes its others, in one transaction: a grant has one live token,
+    /// so a continuation supersedes the token the previous one gave.
     pub async fn issue_token(&self, token_hash: &str, record: TokenRecord) -> Result<()> {
         let now = to_millis(OffsetDateTime::now_utc());
-        // Expired tokens are useless: drop the grant's old ones whenever it gets a new one.
-        sqlx::query("DELETE FROM api_tokens WHERE grant_id = $1 AND expires_at <= $2")
-            .bind(record.grant.to_string())
-            .bind(now)
-            .execute(self.pool())
-            .await?;
+        let grant = record.grant.to_string();
+        let mut tx = self.vault.write_tx().await?;
+        // SQLite's write transaction is exclusive already. On PostgreSQL, two continuations of one grant would each
+        // delete the other's uncommitted token: a transaction-scoped advisory lock on the grant serializes them
+        // (not a lock on the grant's row, which an erasure takes after the tokens' rows: that order would deadlock).
+        if self.vault.backend() == crate::db::Backend::Postgres {
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked").bind(&grant).fetch_one(&mut *tx).await?;
+        }
+        sqlx::query("DELETE FROM api_tokens WHERE grant_id = $1").bind(&grant).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO api_tokens (token_hash, grant_id, service_id, family_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(token_hash)
-            .bind(record.grant.to_string())
+            .bind(&grant)
             .bind(record.service.to_string())
             .bind(record.family.to_string())
             .bind(now)
             .bind(to_millis(record.expires_at))
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 

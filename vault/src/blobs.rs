@@ -33,7 +33,14 @@ impl<R: Read> Read for Counting<R> {
 
 impl Blobs {
     pub(crate) fn open(root: PathBuf) -> Result<Self> {
-        fs::create_dir_all(root.join("tmp"))?;
+        // Folders 0700, blob files 0600 (see `private_files.rs`); existing folders are tightened.
+        crate::private_files::private_dir(&root)?;
+        crate::private_files::private_dir(&root.join("tmp"))?;
+        for entry in fs::read_dir(&root)?.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                crate::private_files::private_dir(&entry.path())?;
+            }
+        }
         Ok(Blobs { root })
     }
 
@@ -52,7 +59,7 @@ impl Blobs {
         use sha2::Digest as _;
         let tmp = self.root.join("tmp").join(record.to_string());
         let result = (|| -> Result<(u64, [u8; 32])> {
-            let file = File::create(&tmp)?;
+            let file = crate::private_files::private_file_options().write(true).create(true).truncate(true).open(&tmp)?;
             let recipient = key.recipient();
             let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
                 .map_err(|_| Error::Key("encryption failed".to_owned()))?;
@@ -77,7 +84,7 @@ impl Blobs {
         match result {
             Ok(done) => {
                 let dest = self.path(family, record);
-                fs::create_dir_all(dest.parent().expect("blob paths have a family folder"))?;
+                crate::private_files::create_private_dirs(dest.parent().expect("blob paths have a family folder"))?;
                 fs::rename(&tmp, &dest)?;
                 sync_dir(dest.parent().expect("blob paths have a family folder"));
                 Ok(done)

@@ -34,6 +34,9 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Backend)> {
             "the database url must start with sqlite: or postgres:".to_owned(),
         ));
     };
+    if backend == Backend::Sqlite {
+        prepare_sqlite_file(url)?;
+    }
     let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
     let pool = match backend {
         Backend::Sqlite => {
@@ -68,6 +71,32 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Backend)> {
         Error::Database("the database migrations failed".to_owned())
     })?;
     Ok((pool, backend))
+}
+
+/// Creates the SQLite database file with mode 0600 before SQLite opens it (SQLite gives its `-wal` and `-shm`
+/// files the database file's mode), and tightens existing database files to 0600.
+fn prepare_sqlite_file(url: &str) -> Result<()> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory") {
+        return Ok(());
+    }
+    let path = Path::new(path);
+    if query.split('&').any(|p| p == "mode=rwc") {
+        // Create only: an existing database is left as it is, apart from its mode. A missing folder is for
+        // SQLite to report.
+        match crate::private_files::private_file_options().write(true).create_new(true).open(path) {
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        crate::private_files::tighten_file(Path::new(&file))?;
+    }
+    Ok(())
 }
 
 /// Timestamps are stored as unix milliseconds, which both backends compare natively.

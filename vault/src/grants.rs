@@ -51,6 +51,7 @@ impl Vault {
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
             return Err(Error::InvalidInput("a service name must be 1 to 200 characters, without control characters".to_owned()));
         }
+        crate::text::refuse_format_characters(name, "a service name")?;
         let id = ServiceId::new();
         sqlx::query("INSERT INTO services (id, name, secret_hash, created_at, approved) VALUES ($1, $2, $3, $4, $5)")
             .bind(id.to_string())

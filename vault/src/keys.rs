@@ -150,7 +150,7 @@ pub(crate) fn load_or_create_ledger_seed(path: &Path) -> Result<zeroize::Zeroizi
 /// Writes a secret file readable by its owner only, never leaving a partial file behind.
 pub(crate) fn write_secret_file(path: &Path, contents: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
+    crate::private_files::create_private_dirs(dir)?;
     let tmp: PathBuf = dir.join(format!(
         ".{}.tmp",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("key")
@@ -161,6 +161,8 @@ pub(crate) fn write_secret_file(path: &Path, contents: &[u8]) -> Result<()> {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&tmp)?;
+        // A leftover temporary file keeps its old mode when reopened: tighten it before writing the secret.
+        crate::private_files::tighten_file(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;
     }

@@ -33,7 +33,9 @@ mod grants;
 mod group_commit;
 mod keys;
 mod ledger;
+mod private_files;
 mod records;
+mod text;
 mod vault;
 
 pub use api_store::{ApiStore, CollectionInfo, ContinuationRecord, Attempt, GrantDecision, LoginLimits, SealedRecord, SessionRecord, TokenRecord};

@@ -474,6 +474,7 @@ fn validate_file_name(name: &str) -> Result<String> {
     if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
         return Err(Error::InvalidInput("a file name must be 1 to 255 characters, without control characters".to_owned()));
     }
+    crate::text::refuse_format_characters(name, "a file name")?;
     Ok(name.to_owned())
 }
 

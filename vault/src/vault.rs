@@ -114,6 +114,9 @@ impl FamilyRules {
 
 const MASTER_RECIPIENT: &str = "master_recipient";
 
+/// How often a vault looks for families erased by another process, to drop them from its caches.
+const EVICTION_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How many times a decision is made again because the family's policies changed while it was being logged.
 const DECISION_ATTEMPTS: usize = 20;
 
@@ -121,7 +124,8 @@ impl Vault {
     /// Opens (or creates) the vault. The master key file is created on first start only; later, a missing or
     /// different key file is an error, never a silent new key.
     pub async fn open(config: VaultConfig) -> Result<Vault> {
-        std::fs::create_dir_all(&config.data_dir)?;
+        // INVARIANT: everything under the data folder is the owner's only (folders 0700, files 0600).
+        crate::private_files::private_dir(&config.data_dir)?;
         let (pool, backend) = db::connect(&config.database_url()).await?;
         let master_path = config.master_key_path();
         let recorded: Option<String> = sqlx::query("SELECT value FROM meta WHERE key = $1")
@@ -149,6 +153,10 @@ impl Vault {
         let seed = keys::load_or_create_ledger_seed(&config.ledger_key_path())?;
         let signer = LedgerSigner::from_secret_bytes(&config.ledger_origin, &seed)
             .map_err(|e| Error::Key(format!("invalid ledger origin: {e}")))?;
+        let keys_dir = config.data_dir.join("keys");
+        if keys_dir.is_dir() {
+            crate::private_files::private_dir(&keys_dir)?;
+        }
         let blobs = Blobs::open(config.data_dir.join("blobs"))?;
         let appender = crate::group_commit::Appender::new(pool.clone(), backend);
         let vault = Vault {
@@ -170,7 +178,51 @@ impl Vault {
         // One-time moves of rows written before migration 0004 (resumable: each looks only at rows not yet moved).
         vault.backfill_entry_columns().await?;
         vault.seal_stored_purposes().await?;
+        vault.start_eviction_sweep();
         Ok(vault)
+    }
+
+    /// Every few seconds, evicts from this process's caches the families another process erased (see
+    /// [`Vault::evict_erased`]). The task holds no strong reference between sweeps: it ends with the last clone.
+    fn start_eviction_sweep(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(EVICTION_SWEEP_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                if let Err(e) = (Vault { inner }).evict_erased().await {
+                    tracing::debug!(error = %e, "the erased-family sweep failed; it runs again later");
+                }
+            }
+        });
+    }
+
+    /// Evicts from the key and policy caches every cached family whose row is gone or whose key was destroyed
+    /// (an erasure, possibly by another process); returns how many were evicted.
+    pub(crate) async fn evict_erased(&self) -> Result<usize> {
+        let mut cached: Vec<FamilyId> = self.inner.family_keys.lock().expect("key cache lock").keys().copied().collect();
+        cached.extend(self.inner.policies.lock().expect("policy cache lock").keys().copied());
+        cached.sort();
+        cached.dedup();
+        let mut evicted = 0;
+        for chunk in cached.chunks(500) {
+            // Placeholders only: the ids are bound below.
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT id FROM families WHERE id IN ({}) AND length(wrapped_key) > 0", placeholders.join(", "));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            let alive: std::collections::HashSet<String> = query.fetch_all(self.pool()).await?.iter().map(|r| r.get::<String, _>(0)).collect();
+            for family in chunk.iter().filter(|f| !alive.contains(&f.to_string())) {
+                self.forget(*family);
+                evicted += 1;
+            }
+        }
+        Ok(evicted)
     }
 
     pub fn backend(&self) -> Backend {
@@ -217,15 +269,7 @@ impl Vault {
             .fetch_one(&mut *tx)
             .await?
             .get(0);
-        let mut master = self.master();
-        if recorded != master.recipient_string() {
-            let reloaded = Arc::new(MasterKey::load(&self.inner.master_path)?);
-            if reloaded.recipient_string() != recorded {
-                return Err(Error::Key("the master key file does not match this vault".to_owned()));
-            }
-            *self.inner.master.lock().expect("master key lock") = reloaded.clone();
-            master = reloaded;
-        }
+        let master = self.master_named(&recorded)?;
         let wrapped = master.wrap(&key)?;
         let name_enc = key.encrypt(name.as_bytes())?;
         let now = to_millis(OffsetDateTime::now_utc());
@@ -333,11 +377,60 @@ impl Vault {
         let row = sqlx::query("SELECT wrapped_key FROM families WHERE id = $1")
             .bind(family.to_string())
             .fetch_optional(self.pool())
-            .await?
-            .ok_or(Error::FamilyNotFound(family))?;
-        let key = Arc::new(self.master().unwrap(&row.get::<Vec<u8>, _>(0))?);
+            .await?;
+        let wrapped: Vec<u8> = match row {
+            Some(row) => row.get(0),
+            None => Vec::new(),
+        };
+        if wrapped.is_empty() {
+            self.forget(family);
+            return Err(Error::FamilyNotFound(family));
+        }
+        let master = self.master();
+        let key = match master.unwrap(&wrapped) {
+            Ok(key) => key,
+            Err(e) => {
+                // Another process may have rotated the master key since this one loaded it: follow the recipient
+                // the database names, and try again with its key.
+                let recorded = self.recorded_recipient().await?;
+                if recorded == master.recipient_string() {
+                    return Err(e);
+                }
+                self.master_named(&recorded)?.unwrap(&wrapped)?
+            }
+        };
+        let key = Arc::new(key);
         self.inner.family_keys.lock().expect("key cache lock").insert(family, key.clone());
         Ok(key)
+    }
+
+    async fn recorded_recipient(&self) -> Result<String> {
+        Ok(sqlx::query("SELECT value FROM meta WHERE key = $1").bind(MASTER_RECIPIENT).fetch_one(self.pool()).await?.get(0))
+    }
+
+    /// The master key whose recipient the database names (`recorded`): the one in memory, else the key file
+    /// reloaded, else the pending file of a rotation another process has committed but not yet renamed (used as
+    /// it is: the rotating process, or the next start, renames it).
+    fn master_named(&self, recorded: &str) -> Result<Arc<MasterKey>> {
+        let current = self.master();
+        if current.recipient_string() == recorded {
+            return Ok(current);
+        }
+        let path = &self.inner.master_path;
+        // Twice: the rotating process may rename the pending file between our two reads.
+        for _ in 0..2 {
+            for candidate in [path.clone(), pending_path(path)] {
+                if let Ok(key) = MasterKey::load(&candidate)
+                    && key.recipient_string() == recorded
+                {
+                    let key = Arc::new(key);
+                    *self.inner.master.lock().expect("master key lock") = key.clone();
+                    tracing::info!("the master key was rotated by another process; now using the new one");
+                    return Ok(key);
+                }
+            }
+        }
+        Err(Error::Key("the master key file does not match this vault".to_owned()))
     }
 
     // --- members --------------------------------------------------------------------------------------------
@@ -430,17 +523,25 @@ impl Vault {
         Ok(m)
     }
 
-    /// Sets a member's password hash (computed by the caller, e.g. argon2id).
+    /// Sets a member's password hash (computed by the caller, e.g. argon2id) and ends all the member's sessions,
+    /// in one transaction: whoever signed in with the old password is signed out.
     pub async fn set_password_hash(&self, family: FamilyId, member: MemberId, hash: &str) -> Result<()> {
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE members SET password_hash = $1 WHERE id = $2 AND family_id = $3")
             .bind(hash)
             .bind(member.to_string())
             .bind(family.to_string())
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(Error::MemberNotFound(member));
         }
+        sqlx::query("DELETE FROM api_sessions WHERE member_id = $1 AND family_id = $2")
+            .bind(member.to_string())
+            .bind(family.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -493,7 +594,12 @@ impl Vault {
                 .actor_role(rules.role_of(principal))
                 .reasons(decision.reasons().to_vec());
             // Committed (with the decisions of concurrent requests) before the decision is returned.
-            match self.inner.appender.append_decision(family, rules.version, draft).await? {
+            let appended = self.inner.appender.append_decision(family, rules.version, draft).await.inspect_err(|e| {
+                if matches!(e, Error::FamilyNotFound(_)) {
+                    self.forget(family);
+                }
+            })?;
+            match appended {
                 crate::group_commit::Appended::At(_) => return Ok(decision),
                 crate::group_commit::Appended::Stale => rules = self.rules(family).await?,
             }
@@ -520,12 +626,12 @@ impl Vault {
 
     /// The family's compiled policies, rebuilt whenever the family's version moved (any process may move it).
     pub(crate) async fn rules(&self, family: FamilyId) -> Result<FamilyRules> {
-        let version: i64 = sqlx::query("SELECT version FROM families WHERE id = $1")
-            .bind(family.to_string())
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(Error::FamilyNotFound(family))?
-            .get(0);
+        let Some(row) = sqlx::query("SELECT version FROM families WHERE id = $1").bind(family.to_string()).fetch_optional(self.pool()).await? else {
+            // Erased, perhaps by another process: nothing of it stays in memory.
+            self.forget(family);
+            return Err(Error::FamilyNotFound(family));
+        };
+        let version: i64 = row.get(0);
         if let Some(cached) = self.inner.policies.lock().expect("policy cache lock").get(&family)
             && cached.version == version
         {
@@ -568,17 +674,28 @@ impl Vault {
         new.save(&pending)?;
         let count = self.rewrap_family_keys(&new).await?;
         // INVARIANT: the database now names the new recipient; the pending file becomes the key file. If we crash
-        // before the rename, `open` finishes it.
-        std::fs::rename(&pending, &self.inner.master_path)?;
+        // before the rename, `open` finishes it; a process starting meanwhile may have finished it already.
+        if let Err(e) = std::fs::rename(&pending, &self.inner.master_path) {
+            let finished = MasterKey::load(&self.inner.master_path).is_ok_and(|k| k.recipient_string() == new.recipient_string());
+            if !finished {
+                return Err(e.into());
+            }
+        }
         *self.inner.master.lock().expect("master key lock") = Arc::new(new);
         Ok(count)
     }
 
     /// Re-wraps every family key to `new` and records its recipient, in one transaction.
     async fn rewrap_family_keys(&self, new: &MasterKey) -> Result<usize> {
-        let old = self.master();
         let mut tx = self.write_tx().await?;
-        // Taking the meta row first serializes rotations and family creations.
+        // Taking the meta row first serializes rotations and family creations; the key it names may be newer than
+        // the one in memory (a rotation by another process).
+        let lock = match self.inner.backend {
+            Backend::Sqlite => "SELECT value FROM meta WHERE key = $1",
+            Backend::Postgres => "SELECT value FROM meta WHERE key = $1 FOR UPDATE",
+        };
+        let recorded: String = sqlx::query(lock).bind(MASTER_RECIPIENT).fetch_one(&mut *tx).await?.get(0);
+        let old = self.master_named(&recorded)?;
         sqlx::query("UPDATE meta SET value = $1 WHERE key = $2")
             .bind(new.recipient_string())
             .bind(MASTER_RECIPIENT)
@@ -657,6 +774,7 @@ fn validate_name(name: &str) -> Result<&str> {
     if name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(Error::InvalidInput("a name must be at most 200 characters, without control characters".to_owned()));
     }
+    crate::text::refuse_format_characters(name, "a name")?;
     Ok(name)
 }
 
@@ -689,6 +807,132 @@ mod tests {
         assert_eq!(family_name(&config, family).await, "Rotation");
         assert_eq!(MasterKey::load(&config.master_key_path()).unwrap().recipient_string(), new.recipient_string());
         assert!(!pending_path(&config.master_key_path()).exists());
+    }
+
+    async fn operator_read(vault: &Vault, family: FamilyId) -> Result<cartable_consent::Permit> {
+        Ok(vault.authorize(family, Principal::Operator, Action::Read, Resource::Family).await?.into_permit()?)
+    }
+
+    #[tokio::test]
+    async fn a_running_vault_follows_a_rotation_made_by_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = VaultConfig::embedded(dir.path().join("data"));
+        let a = Vault::open(config.clone()).await.unwrap();
+        let b = Vault::open(config.clone()).await.unwrap();
+        // A family A has never read, then a rotation by B.
+        let family = b.create_family("Rotation").await.unwrap();
+        assert_eq!(b.rotate_master_key().await.unwrap(), 1);
+        let permit = operator_read(&a, family).await.unwrap();
+        assert_eq!(a.family_name(&permit).await.unwrap(), "Rotation");
+        // A now wraps new families to the new key: B reads them.
+        let made_by_a = a.create_family("Après").await.unwrap();
+        let permit = operator_read(&b, made_by_a).await.unwrap();
+        assert_eq!(b.family_name(&permit).await.unwrap(), "Après");
+
+        // A rotation committed but not yet renamed into the key file: A uses the pending key, and leaves the
+        // rename to the rotating process (or the next start).
+        let pending = MasterKey::generate();
+        pending.save(&pending_path(&config.master_key_path())).unwrap();
+        b.rewrap_family_keys(&pending).await.unwrap();
+        let made_by_b = b.create_family("Pendant").await.unwrap();
+        let permit = operator_read(&a, made_by_b).await.unwrap();
+        assert_eq!(a.family_name(&permit).await.unwrap(), "Pendant");
+        assert_eq!(a.master().recipient_string(), pending.recipient_string());
+        assert!(pending_path(&config.master_key_path()).exists());
+    }
+
+    #[tokio::test]
+    async fn a_family_erased_by_another_process_leaves_no_key_or_policy_in_a_running_vault() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = VaultConfig::embedded(dir.path().join("data"));
+        let a = Vault::open(config.clone()).await.unwrap();
+        let b = Vault::open(config.clone()).await.unwrap();
+        let cached = |v: &Vault, f: FamilyId| {
+            (v.inner.family_keys.lock().unwrap().contains_key(&f), v.inner.policies.lock().unwrap().contains_key(&f))
+        };
+        let erased = a.create_family("Effacée").await.unwrap();
+        let kept = a.create_family("Gardée").await.unwrap();
+        for family in [erased, kept] {
+            a.family_name(&operator_read(&a, family).await.unwrap()).await.unwrap();
+            assert_eq!(cached(&a, family), (true, true));
+        }
+        b.delete_family(erased, Principal::Operator).await.unwrap();
+        // The periodic sweep, run by hand (the task may have run it already): the erased family is gone from A's
+        // memory, the other stays.
+        assert!(a.evict_erased().await.unwrap() <= 1);
+        assert_eq!(cached(&a, erased), (false, false));
+        assert_eq!(cached(&a, kept), (true, true));
+
+        // Between sweeps, asking for the rules of a family that is gone evicts it too.
+        let also_erased = a.create_family("Aussi effacée").await.unwrap();
+        a.family_name(&operator_read(&a, also_erased).await.unwrap()).await.unwrap();
+        b.delete_family(also_erased, Principal::Operator).await.unwrap();
+        assert!(matches!(a.rules(also_erased).await, Err(Error::FamilyNotFound(_))));
+        assert_eq!(cached(&a, also_erased), (false, false));
+    }
+
+    /// Every folder 0700 and every file 0600 under `dir`; returns how many files were checked.
+    #[cfg(unix)]
+    fn assert_private(dir: &std::path::Path) -> usize {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut files = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+            let mode = meta.permissions().mode() & 0o777;
+            let name = entry.path().strip_prefix(dir).unwrap().display().to_string();
+            if meta.is_dir() {
+                assert_eq!(mode, 0o700, "folder {name} is {mode:o}");
+                files += assert_private(&entry.path());
+            } else {
+                assert!(meta.is_file(), "{name} is neither a file nor a folder");
+                assert_eq!(mode, 0o600, "file {name} is {mode:o}");
+                files += 1;
+            }
+        }
+        files
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_data_folder_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        // Folders made earlier with looser modes (an older version, a careless `mkdir`) are tightened.
+        std::fs::create_dir_all(data.join("blobs")).unwrap();
+        for folder in [&data, &data.join("blobs")] {
+            std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let vault = Vault::open(VaultConfig::embedded(data.clone())).await.unwrap();
+        let family = vault.create_family("Droits").await.unwrap();
+        let child = vault.add_member(family, Role::Child, "Léa", Some(time::macros::date!(2014 - 05 - 02))).await.unwrap();
+        let guardian = vault.add_member(family, Role::Guardian, "Claire", None).await.unwrap();
+        vault.set_password_hash(family, guardian, "$argon2id$not-a-real-hash").await.unwrap();
+        let collection = |doctype| Resource::Collection { child, doctype };
+        let write = |doctype| vault.authorize(family, Principal::Operator, Action::Write, collection(doctype));
+        // A record large enough to go to the blob store, and a file.
+        let permit = write(cartable_consent::Doctype::Grades).await.unwrap().into_permit().unwrap();
+        let body = serde_json::json!({"comment": "x".repeat(100 * 1024)});
+        vault.put_record(&permit, crate::NewRecord { child, doctype: cartable_consent::Doctype::Grades, source: "operator".into(), body }).await.unwrap();
+        let permit = write(cartable_consent::Doctype::ReportCards).await.unwrap().into_permit().unwrap();
+        let content: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(vec![7u8; 200_000]));
+        vault.put_file(&permit, child, cartable_consent::Doctype::ReportCards, "operator".into(), "bulletin.pdf".into(), content).await.unwrap();
+        // The database, its WAL and shared memory, both keys and two blobs at least, the vault still open.
+        let files = assert_private(&data);
+        assert!(files >= 7, "only {files} files were checked");
+        assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+
+        // Reopened over files left with looser modes: the database files are tightened again.
+        drop(vault);
+        for name in ["cartable.db", "cartable.db-wal"] {
+            let path = data.join(name);
+            if path.exists() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+        }
+        let _vault = Vault::open(VaultConfig::embedded(data.clone())).await.unwrap();
+        assert_private(&data);
     }
 
     #[tokio::test]
