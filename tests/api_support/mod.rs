@@ -153,6 +153,11 @@ impl Server {
         cartable_vault::Vault::open(config).await.unwrap()
     }
 
+    /// The server process's id (to read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log_text(&self) -> String {
         String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
     }

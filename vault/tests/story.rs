@@ -320,3 +320,42 @@ async fn a_fresh_vault_creates_its_master_key_with_mode_0600() {
     }
     assert!(std::fs::read_to_string(fx.config.master_key_path()).unwrap().contains("AGE-SECRET-KEY-1"));
 }
+
+/// Sign-in attempts are counted before their password is checked: however many arrive at once, only the allowance
+/// reaches the check, and a lock-out is never shortened by a later, shorter one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_attempts_are_counted_before_the_check_and_locks_never_shorten() {
+    use cartable_vault::{Attempt, LoginLimits};
+    for postgres in backends() {
+        let fx = fixture(postgres).await;
+        let vault = Vault::open(fx.config.clone()).await.unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let limits = LoginLimits { max_failures: 5, window: time::Duration::minutes(15), lock: time::Duration::minutes(15) };
+        let attempts: Vec<_> = (0..31)
+            .map(|_| {
+                let vault = vault.clone();
+                tokio::spawn(async move { vault.api().count_attempt("member:burst", now, limits).await.unwrap() })
+            })
+            .collect();
+        let mut proceeded = 0;
+        let mut locked_until = None;
+        for a in attempts {
+            match a.await.unwrap() {
+                Attempt::Proceed => proceeded += 1,
+                Attempt::Locked(until) => locked_until = Some(until),
+            }
+        }
+        assert_eq!(proceeded, 5, "postgres={postgres}");
+        let until = locked_until.expect("the 6th attempt locks");
+        // A failure that comes back later, under a shorter lock, keeps the longer one.
+        let shorter = LoginLimits { lock: time::Duration::minutes(1), ..limits };
+        assert_eq!(vault.api().login_failed("member:burst", now, shorter).await.unwrap(), Some(until));
+        assert!(matches!(vault.api().count_attempt("member:burst", now + time::Duration::minutes(2), shorter).await.unwrap(), Attempt::Locked(u) if u == until));
+        // A success does not lift it either.
+        vault.api().login_succeeded("member:burst").await.unwrap();
+        assert!(matches!(vault.api().count_attempt("member:burst", now, limits).await.unwrap(), Attempt::Locked(_)));
+        // Once it has passed, the full allowance is back.
+        let later = until + time::Duration::seconds(1);
+        assert_eq!(vault.api().count_attempt("member:burst", later, limits).await.unwrap(), Attempt::Proceed);
+    }
+}
