@@ -717,7 +717,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let decision = vault.explain(family, &AccessRequest { principal, action, resource, now }).await?;
             let word = if decision.is_allowed() { "allow" } else { "deny" };
-            out.emit(json!({"decision": word, "reasons": decision.reasons()}), || format!("{word}\n{}", decision.reasons().join("\n")));
+            let reasons: Vec<String> = decision.reasons().iter().map(ToString::to_string).collect();
+            out.emit(json!({"decision": word, "reasons": reasons}), || format!("{word}\n{}", reasons.join("\n")));
         }
         Command::Ledger(cmd) => match cmd {
             LedgerCmd::CheckProof { file, key } => {
@@ -786,7 +787,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// The operator at the console holds the master key; its accesses are still decided and logged.
-async fn operator_permit(vault: &Vault, family: FamilyId, action: Action, resource: Resource) -> anyhow::Result<cartable_consent::Permit> {
+async fn operator_permit(vault: &Vault, family: FamilyId, action: Action, resource: Resource) -> anyhow::Result<cartable_vault::Permit> {
     Ok(vault.authorize(family, Principal::Operator, action, resource).await?.into_permit()?)
 }
 

@@ -10,6 +10,9 @@
 
 mod names;
 mod policies;
+mod reason;
+
+pub use self::reason::{Reason, TokenRule};
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -59,10 +62,10 @@ pub const PRINCIPAL_OUTSIDE_FAMILY: &str = "principal outside the family";
 ///     now: datetime!(2026-06-01 12:00 UTC),
 /// };
 /// let decision = authorizer.authorize(&compiled, &request);
-/// assert_eq!(decision.reasons(), ["base.guardian-minor"]);
-/// // What the vault demands before it reads.
-/// let permit = decision.into_permit()?;
-/// assert_eq!(permit.family(), family);
+/// assert!(decision.is_allowed());
+/// assert_eq!(decision.reasons(), [Reason::Base("base.guardian-minor".to_owned())]);
+/// // An explanation, not a right: the vault makes a permit of it once it is in the family's ledger.
+/// assert_eq!(decision.family(), family);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Authorizer {
@@ -143,6 +146,27 @@ struct CompiledCollection {
     store: Entities,
 }
 
+/// What an access token bound to one grant may reach: its grant's child, doctypes and actions, which never change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenScope {
+    pub grant: crate::GrantId,
+    pub child: MemberId,
+    pub doctypes: Vec<Doctype>,
+    pub actions: Vec<Action>,
+}
+
+impl TokenScope {
+    /// Whether the grant names this action on this resource's collection (the register and the family never).
+    pub fn covers(&self, action: Action, resource: Resource) -> bool {
+        match resource {
+            Resource::Record { child, doctype, .. } | Resource::Collection { child, doctype } => {
+                child == self.child && self.doctypes.contains(&doctype) && self.actions.contains(&action)
+            }
+            Resource::Register | Resource::Family => false,
+        }
+    }
+}
+
 /// One access to decide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccessRequest {
@@ -154,84 +178,57 @@ pub struct AccessRequest {
 }
 
 /// The outcome of [`Authorizer::authorize`], with the policies behind it.
-#[derive(Debug)]
+///
+/// A decision is an explanation, not a right: only the vault turns an allowed decision into a permit to read or
+/// change data, and only once the decision is in the family's ledger.
+#[derive(Debug, Clone)]
 pub struct Decision {
-    reasons: Vec<String>,
-    permit: Option<Permit>,
+    family: FamilyId,
+    request: AccessRequest,
+    allowed: bool,
+    reasons: Vec<Reason>,
 }
 
 impl Decision {
     pub fn is_allowed(&self) -> bool {
-        self.permit.is_some()
+        self.allowed
     }
 
-    /// Whether `grant`'s own policy is among the policies that allowed this decision: a token bound to one
-    /// grant borrows no rights from another.
-    pub fn allowed_by_grant(&self, grant: crate::GrantId) -> bool {
-        self.is_allowed() && self.reasons.iter().any(|r| *r == grant_id(grant))
-    }
-
-    /// The ids of the determining policies (e.g. `base.guardian-minor`, `grant.<uuid>`,
-    /// `forbid.health.pai`), or why nothing permitted (`default-deny`, an error).
-    pub fn reasons(&self) -> &[String] {
-        &self.reasons
-    }
-
-    pub fn permit(&self) -> Option<&Permit> {
-        self.permit.as_ref()
-    }
-
-    pub fn into_permit(self) -> Result<Permit, Denied> {
-        self.permit.ok_or(Denied { reasons: self.reasons })
-    }
-}
-
-/// Proof that the authorizer allowed one access; the vault demands it before reading.
-///
-/// INVARIANT: only [`Authorizer::authorize`] creates a `Permit`, and only for an allowed decision.
-/// It has no public constructor, no `Default`, no `Clone` and no `Deserialize`.
-#[derive(Debug)]
-pub struct Permit {
-    family: FamilyId,
-    principal: Principal,
-    action: Action,
-    resource: Resource,
-    decided_at: OffsetDateTime,
-}
-
-impl Permit {
-    /// The family whose policies allowed the access: the vault checks it against what it reads.
+    /// The family whose policies decided.
     pub fn family(&self) -> FamilyId {
         self.family
     }
 
-    pub fn principal(&self) -> Principal {
-        self.principal
+    /// What was decided.
+    pub fn request(&self) -> &AccessRequest {
+        &self.request
     }
 
-    pub fn action(&self) -> Action {
-        self.action
+    /// The determining policies (a base policy, a grant, a prohibition), or why nothing permitted.
+    pub fn reasons(&self) -> &[Reason] {
+        &self.reasons
     }
 
-    /// The resource allowed: the vault checks it against what it reads.
-    pub fn resource(&self) -> Resource {
-        self.resource
-    }
-
-    pub fn decided_at(&self) -> OffsetDateTime {
-        self.decided_at
+    /// Why it was refused, if it was.
+    pub fn denied(&self) -> Option<Denied> {
+        (!self.allowed).then(|| Denied { reasons: self.reasons.clone() })
     }
 }
 
 /// An access the authorizer refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("access denied ({})", .reasons.join(", "))]
+#[error("access denied ({})", .reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
 pub struct Denied {
-    reasons: Vec<String>,
+    reasons: Vec<Reason>,
 }
 
 impl Denied {
-    pub fn reasons(&self) -> &[String] {
+    /// A refusal for these reasons (it grants nothing: any layer may say why it refused).
+    pub fn new(reasons: Vec<Reason>) -> Denied {
+        Denied { reasons }
+    }
+
+    pub fn reasons(&self) -> &[Reason] {
         &self.reasons
     }
 }
@@ -466,19 +463,38 @@ impl Authorizer {
     /// Decides at `request.now`. Never panics; an evaluation error denies, with the error among
     /// the reasons.
     pub fn authorize(&self, family: &CompiledFamily, request: &AccessRequest) -> Decision {
-        match self.decide(family, request) {
-            Ok(reasons) => Decision {
-                reasons,
-                permit: Some(Permit {
-                    family: family.family,
-                    principal: request.principal,
-                    action: request.action,
-                    resource: request.resource,
-                    decided_at: request.now,
-                }),
-            },
-            Err(reasons) => Decision { reasons, permit: None },
+        let (allowed, ids) = match self.decide(family, request) {
+            Ok(ids) => (true, ids),
+            Err(ids) => (false, ids),
+        };
+        let reasons = ids
+            .iter()
+            .map(|id| match id.as_str() {
+                DEFAULT_DENY => Reason::DefaultDeny,
+                OUTSIDE_FAMILY => Reason::ResourceOutsideFamily,
+                PRINCIPAL_OUTSIDE_FAMILY => Reason::PrincipalOutsideFamily,
+                id if allowed || id.starts_with("base.") || id.starts_with("grant.") || id.starts_with("forbid.") => Reason::from_policy_id(id),
+                message => Reason::Error(message.to_owned()),
+            })
+            .collect();
+        Decision { family: family.family, request: *request, allowed, reasons }
+    }
+
+    /// Decides an access made with a service's access token bound to `grant`. The token is held to its grant
+    /// first: an access outside the grant's child, doctypes or actions is refused without asking Cedar; inside,
+    /// Cedar decides, and an allow counts only if the grant's own policy is among those that allowed it, so a token
+    /// borrows no rights from another grant, and a revoked grant's token stays dead even when a new grant covers
+    /// the same data.
+    pub fn authorize_under_grant(&self, family: &CompiledFamily, request: &AccessRequest, grant: &TokenScope) -> Decision {
+        let refuse = |rule| Decision { family: family.family, request: *request, allowed: false, reasons: vec![Reason::Token(rule)] };
+        if !grant.covers(request.action, request.resource) {
+            return refuse(TokenRule::OutsideGrant);
         }
+        let decision = self.authorize(family, request);
+        if decision.allowed && !decision.reasons.contains(&Reason::Grant(grant.grant)) {
+            return refuse(TokenRule::GrantNotInForce);
+        }
+        decision
     }
 
     /// `Ok(permitting policies)` or `Err(reasons to deny)`.

@@ -1,8 +1,9 @@
 //! Cartable's consent rules, with no I/O.
 //!
 //! - [`Doctype`], [`Action`], ids and the typed [`Grant`]: the vocabulary the vault stores.
-//! - The authorizer turns grants into Cedar policies and decides every access; a positive decision is the
-//!   only way to obtain a [`Permit`], which the vault demands before it reads a family's data.
+//! - The authorizer turns grants into Cedar policies and decides every access; a [`Decision`] says why, with typed
+//!   [`Reason`]s. It is an explanation, not a right: the vault alone turns an allowed decision into the permit it
+//!   demands before it reads or changes a family's data, once the decision is in the family's ledger.
 //! - [`lifecycle`]: who must approve a request, given the child's age, and how a grant moves between states.
 //! - [`ledger`]: the RFC 6962 Merkle arithmetic, consent receipts, signed checkpoints and proofs.
 
@@ -23,7 +24,7 @@ pub mod lifecycle;
 
 pub use authz::{
     AccessRequest, Authorizer, CompiledFamily, DEFAULT_DENY, Decision, Denied, FamilySnapshot, OUTSIDE_FAMILY,
-    PRINCIPAL_OUTSIDE_FAMILY, Permit, PolicyError,
+    PRINCIPAL_OUTSIDE_FAMILY, PolicyError, Reason, TokenRule, TokenScope,
 };
 // --- end authorization ---
 

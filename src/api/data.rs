@@ -9,9 +9,9 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cartable_consent::{Action, FamilyId, Grant, GrantState, Permit, Principal, RecordId, Resource};
+use cartable_consent::{Action, FamilyId, Grant, GrantState, Principal, Reason, RecordId, Resource, TokenRule, TokenScope};
 use cartable_sdk::{ErrorCode, ErrorResponse, RecordCreated, RecordPage, file_headers};
-use cartable_vault::{GrantDecision, NewRecord, RecordFilter, SealedRecord};
+use cartable_vault::{GrantDecision, NewRecord, Permit, RecordFilter, SealedRecord};
 use futures::StreamExt as _;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -53,29 +53,24 @@ pub(crate) async fn decide(state: &ApiState, caller: &Caller, family: FamilyId, 
             if family != token.family {
                 return outsider(Principal::Service(token.service), "token.other-family").await;
             }
-            let in_scope = match resource {
-                Resource::Record { child, doctype, .. } | Resource::Collection { child, doctype } => {
-                    child == token.child && token.doctypes.contains(&doctype) && token.actions.contains(&action)
-                }
-                Resource::Register | Resource::Family => false,
-            };
-            if !in_scope {
-                vault.api().refuse(family, token.service, action, resource, "token.outside-grant").await?;
-                tracing::info!(service = %token.service, family = %family, "access outside the token's grant refused");
-                return Err(match resource {
-                    Resource::Record { id, .. } => cartable_vault::Error::RecordNotFound(id).into(),
-                    _ => ApiError::denied("the access token's grant does not cover this"),
-                });
-            }
-            match vault.api().authorize_under_grant(family, token.service, token.grant, action, resource).await? {
+            let scope = TokenScope { grant: token.grant, child: token.child, doctypes: token.doctypes.clone(), actions: token.actions.clone() };
+            match vault.api().authorize_under_grant(family, token.service, &scope, action, resource).await? {
                 GrantDecision::Allowed(permit) => Ok(permit),
                 GrantDecision::Denied { reasons } => {
+                    if reasons.contains(&Reason::Token(TokenRule::OutsideGrant)) {
+                        tracing::info!(service = %token.service, family = %family, "access outside the token's grant refused");
+                        // A service never learns whether a record outside its grant exists.
+                        return Err(match resource {
+                            Resource::Record { id, .. } => cartable_vault::Error::RecordNotFound(id).into(),
+                            _ => ApiError::denied("the access token's grant does not cover this"),
+                        });
+                    }
                     // Say why: the grant ended (revoked, expired), or a prohibition overrides it.
                     let grant = grant_of(state, token).await?;
                     if let Some(error) = grant_refusal(&grant, OffsetDateTime::now_utc()) {
                         return Err(error);
                     }
-                    if reasons.iter().any(|r| r.starts_with("forbid.")) {
+                    if reasons.iter().any(Reason::is_prohibition) {
                         return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::ForbiddenDoctype, "the family never shares this kind of data"));
                     }
                     Err(ApiError::denied("the family's rules deny this access"))

@@ -4,15 +4,13 @@
 //! Secrets never reach this module in clear: the API hands it SHA-256 hashes of high-entropy random values, so the
 //! tables are useless to whoever copies them. Reached through [`Vault::api`].
 
-use cartable_consent::ledger::EventType;
-use cartable_consent::{AccessRequest, Action, Doctype, FamilyId, GrantId, MemberId, Permit, Principal, RecordId, Resource, Role, ServiceId};
+use cartable_consent::{AccessRequest, Action, Doctype, FamilyId, GrantId, MemberId, Principal, Reason, RecordId, Resource, Role, ServiceId, TokenScope};
 use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 
 use crate::db::{from_millis, to_millis};
 use crate::error::{Error, Result};
-use crate::group_commit::Appended;
-use crate::ledger::ReceiptDraft;
+use crate::Permit;
 use crate::vault::{Vault, parse_id};
 
 /// The API's storage; borrow it with [`Vault::api`].
@@ -104,8 +102,8 @@ impl std::fmt::Debug for SealedRecord {
 #[derive(Debug)]
 pub enum GrantDecision {
     Allowed(Permit),
-    /// The ids of the policies (or the token rule) behind the refusal.
-    Denied { reasons: Vec<String> },
+    /// The policies (or the token rule) behind the refusal.
+    Denied { reasons: Vec<Reason> },
 }
 
 /// One child's collection of one doctype, and how many records it holds.
@@ -367,49 +365,19 @@ impl ApiStore<'_> {
         rows.iter().map(|r| Ok((r.get(0), r.get(1), parse_id(&r.get::<String, _>(2))?, r.get(3), r.get(4)))).collect()
     }
 
-    /// Logs an access by a service that the API refused before asking Cedar (a token used outside its grant, a
-    /// grant no longer in force): an `access_denied` entry with `reason`, committed before this returns, like every decision.
-    pub async fn refuse(&self, family: FamilyId, service: ServiceId, action: Action, resource: Resource, reason: &str) -> Result<u64> {
-        let draft = ReceiptDraft::new(family, EventType::AccessDenied, Principal::Service(service))
-            .access(action, resource)
-            .reasons(vec![reason.to_owned()]);
-        self.vault.inner.appender.append(family, draft).await
-    }
-
-    /// Decides a service's access made with an access token bound to `grant`, and logs it like
-    /// [`Vault::authorize`]: Cedar decides, and an allow counts only if the token's own grant is among the
-    /// policies that allowed it (a token is bound to its grant: another grant of the same service does not lend it
-    /// its rights, and a revoked grant's token stays dead even if a new grant covers the same data). Such an
-    /// allow is logged as denied, with the reason `token.grant-not-in-force`.
-    pub async fn authorize_under_grant(&self, family: FamilyId, service: ServiceId, grant: GrantId, action: Action, resource: Resource) -> Result<GrantDecision> {
-        let now = OffsetDateTime::now_utc();
-        let principal = Principal::Service(service);
-        let mut rules = match self.vault.cached_rules(family) {
-            Some(rules) => rules,
-            None => self.vault.rules(family).await?,
-        };
-        for _ in 0..20 {
-            let request = AccessRequest { principal, action, resource, now };
-            let decision = self.vault.inner.authorizer.authorize(&rules.compiled, &request);
-            let (event, reasons) = if !decision.is_allowed() {
-                (EventType::AccessDenied, decision.reasons().to_vec())
-            } else if decision.allowed_by_grant(grant) {
-                (EventType::AccessAllowed, decision.reasons().to_vec())
-            } else {
-                (EventType::AccessDenied, vec!["token.grant-not-in-force".to_owned()])
-            };
-            let draft = ReceiptDraft::new(family, event, principal).at(now).access(action, resource).reasons(reasons.clone());
-            match self.vault.inner.appender.append_decision(family, rules.version, draft).await? {
-                Appended::At(_) => {
-                    return Ok(match (event, decision.into_permit()) {
-                        (EventType::AccessAllowed, Ok(permit)) => GrantDecision::Allowed(permit),
-                        _ => GrantDecision::Denied { reasons },
-                    });
-                }
-                Appended::Stale => rules = self.vault.rules(family).await?,
-            }
-        }
-        Err(Error::Database("the family's policies kept changing while deciding".to_owned()))
+    /// Decides a service's access made with an access token bound to one grant (the rule of
+    /// [`cartable_consent::Authorizer::authorize_under_grant`]: held to its grant's scope, then Cedar, and an allow
+    /// counts only if it comes from the token's own grant), and logs it like [`Vault::authorize`].
+    pub async fn authorize_under_grant(&self, family: FamilyId, service: ServiceId, scope: &TokenScope, action: Action, resource: Resource) -> Result<GrantDecision> {
+        let request = AccessRequest { principal: Principal::Service(service), action, resource, now: OffsetDateTime::now_utc() };
+        let decision = self
+            .vault
+            .decide_and_log(family, request, |authorizer, compiled, request| authorizer.authorize_under_grant(compiled, request, scope))
+            .await?;
+        Ok(match decision.into_permit() {
+            Ok(permit) => GrantDecision::Allowed(permit),
+            Err(denied) => GrantDecision::Denied { reasons: denied.reasons().to_vec() },
+        })
     }
 
     /// Reads a record's row once, still encrypted: its resource is what the rules decide on, and

@@ -66,7 +66,7 @@ impl From<sqlx::Error> for Error {
 
 impl From<cartable_consent::Denied> for Error {
     fn from(denied: cartable_consent::Denied) -> Self {
-        Error::Denied(denied.reasons().join(", "))
+        Error::Denied(denied.reasons().iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
     }
 }
 

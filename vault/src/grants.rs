@@ -219,7 +219,7 @@ impl Vault {
 
     /// The grants a permit to list the family's register shows: a member sees only the grants about children
     /// whose data the rules let them manage now (a guardian no longer sees an adult child's grants).
-    pub async fn list_grants_for(&self, permit: &cartable_consent::Permit) -> Result<Vec<Grant>> {
+    pub async fn list_grants_for(&self, permit: &crate::Permit) -> Result<Vec<Grant>> {
         if permit.action() != Action::List || !matches!(permit.resource(), cartable_consent::Resource::Register) {
             return Err(Error::PermitMismatch("register"));
         }

@@ -77,15 +77,6 @@ impl Appender {
         Appender { pool, backend, queue: OnceLock::new() }
     }
 
-    /// Appends an entry that depends on no policy (e.g. a refusal the API made itself); returns its index once
-    /// the transaction holding it has committed.
-    pub(crate) async fn append(&self, family: FamilyId, draft: ReceiptDraft) -> Result<u64> {
-        match self.submit(family, None, draft).await? {
-            Appended::At(index) => Ok(index),
-            Appended::Stale => Err(Error::Database("an unconditional append was refused".to_owned())),
-        }
-    }
-
     /// Appends a decision made under the family's policies at `version`, if they are still in force.
     pub(crate) async fn append_decision(&self, family: FamilyId, version: i64, draft: ReceiptDraft) -> Result<Appended> {
         self.submit(family, Some(version), draft).await
@@ -482,9 +473,10 @@ mod tests {
         let draft = |family| ReceiptDraft::new(family, EventType::AccessDenied, Principal::Operator);
         let missing = FamilyId::new();
         let appender = &vault.inner.appender;
-        let (a, b) = tokio::join!(appender.append(missing, draft(missing)), appender.append(kept, draft(kept)));
+        let version = vault.rules(kept).await.unwrap().version;
+        let (a, b) = tokio::join!(appender.append_decision(missing, 0, draft(missing)), appender.append_decision(kept, version, draft(kept)));
         assert!(matches!(a, Err(Error::FamilyNotFound(_))));
-        assert_eq!(b.unwrap(), 0);
+        assert_eq!(b.unwrap(), Appended::At(0));
         vault.verify_ledger(kept).await.unwrap();
     }
 }

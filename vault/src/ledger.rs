@@ -142,8 +142,8 @@ impl ReceiptDraft {
         self
     }
 
-    pub(crate) fn reasons(mut self, reasons: Vec<String>) -> Self {
-        self.reasons = reasons;
+    pub(crate) fn reasons(mut self, reasons: &[cartable_consent::Reason]) -> Self {
+        self.reasons = reasons.iter().map(ToString::to_string).collect();
         self
     }
 
@@ -340,14 +340,14 @@ impl Vault {
     /// The entries a permit to list the family's register shows, oldest first, filtered. A member sees the entries
     /// about the children whose data the rules let them manage now: a child from the age of digital consent sees
     /// those about themselves; a guardian no longer sees an adult child's (their requests, approvals, accesses).
-    pub async fn ledger_entries_for(&self, permit: &cartable_consent::Permit, filter: &LedgerFilter) -> Result<Vec<LedgerEntry>> {
+    pub async fn ledger_entries_for(&self, permit: &crate::Permit, filter: &LedgerFilter) -> Result<Vec<LedgerEntry>> {
         let view = self.register_view(permit).await?;
         self.ledger_page(permit.family(), filter, &view).await
     }
 
     /// The inclusion proof of one entry, if the permit's principal may see that entry (see
     /// [`Vault::ledger_entries_for`]); an entry they may not see is answered as one that does not exist.
-    pub async fn inclusion_proof_for(&self, permit: &cartable_consent::Permit, index: u64) -> Result<String> {
+    pub async fn inclusion_proof_for(&self, permit: &crate::Permit, index: u64) -> Result<String> {
         let view = self.register_view(permit).await?;
         let family = permit.family();
         let row = sqlx::query("SELECT subject_id, actor_id FROM ledger_entries WHERE family_id = $1 AND idx = $2")
@@ -412,7 +412,7 @@ impl Vault {
     }
 
     /// What the permit's principal sees of the register, decided by the family's rules now.
-    async fn register_view(&self, permit: &cartable_consent::Permit) -> Result<RegisterView> {
+    async fn register_view(&self, permit: &crate::Permit) -> Result<RegisterView> {
         if permit.action() != Action::List && permit.action() != Action::Read || !matches!(permit.resource(), Resource::Register) {
             return Err(Error::PermitMismatch("register"));
         }

@@ -5,7 +5,7 @@
 //! - A blob store (a local folder) for file contents, streamed and never held whole in memory.
 //! - Keys: a master age identity in a key file; each family its own X25519 identity wrapped to it. Record bodies,
 //!   file contents and names, member names and birth dates are encrypted to the family key.
-//! - Reads of family data take a [`Permit`](cartable_consent::Permit), which only a positive decision of the
+//! - Reads of family data take a [`Permit`], which only a positive decision of the
 //!   authorizer yields; every decision is appended to the family's consent ledger.
 //!
 //! ```no_run
@@ -34,6 +34,7 @@ mod group_commit;
 mod keys;
 mod ledger;
 mod private_files;
+mod permit;
 mod records;
 mod text;
 mod vault;
@@ -44,5 +45,6 @@ pub use error::{Error, Result};
 pub use grants::{Acting, ApprovalResult, NewRequest};
 pub use keys::MasterKey;
 pub use ledger::{LedgerEntry, LedgerFilter, VerifyReport};
+pub use permit::{Decision, Permit};
 pub use records::{FileInfo, NewRecord, RecordDocument, RecordFilter, RecordSummary};
 pub use vault::{MemberInfo, Vault, VaultConfig};

@@ -2,7 +2,9 @@
 
 use std::io::Read;
 
-use cartable_consent::{Action, Doctype, FamilyId, MemberId, Permit, Principal, RecordId, Resource};
+use cartable_consent::{Action, Doctype, FamilyId, MemberId, Principal, RecordId, Resource};
+
+use crate::Permit;
 use serde::Serialize;
 use sqlx::Row;
 use time::OffsetDateTime;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use cartable_consent::ledger::LedgerSigner;
 use cartable_consent::{
-    AccessRequest, Action, AgeRules, Authorizer, CompiledFamily, Decision, FamilyId, FamilySnapshot, Member, MemberId,
+    AccessRequest, Action, AgeRules, Authorizer, CompiledFamily, FamilyId, FamilySnapshot, Member, MemberId,
     Principal, Resource, Role,
 };
 use sqlx::{AnyPool, Row};
@@ -17,6 +17,7 @@ use crate::db::{self, Backend, to_millis};
 use crate::error::{Error, Result};
 use crate::keys::{self, FamilyKey, MasterKey};
 use crate::ledger::ReceiptDraft;
+use crate::permit::Decision;
 
 /// Where the vault lives and how it is keyed. Passed explicitly: there is no hidden default.
 #[derive(Debug, Clone)]
@@ -303,7 +304,7 @@ impl Vault {
     }
 
     /// The family's name, decrypted; the permit must cover the family.
-    pub async fn family_name(&self, permit: &cartable_consent::Permit) -> Result<String> {
+    pub async fn family_name(&self, permit: &crate::Permit) -> Result<String> {
         let family = permit.family();
         if !matches!(permit.resource(), Resource::Family) {
             return Err(Error::PermitMismatch("family"));
@@ -467,7 +468,7 @@ impl Vault {
     }
 
     /// The family's members with their names; the permit must cover the family.
-    pub async fn list_members(&self, permit: &cartable_consent::Permit) -> Result<Vec<MemberInfo>> {
+    pub async fn list_members(&self, permit: &crate::Permit) -> Result<Vec<MemberInfo>> {
         if !matches!(permit.resource(), Resource::Family) {
             return Err(Error::PermitMismatch("family"));
         }
@@ -574,25 +575,35 @@ impl Vault {
         resource: Resource,
         now: OffsetDateTime,
     ) -> Result<Decision> {
-        // Decide with the policies in memory; the appender logs the decision only if they are still the family's
-        // policies when it commits (see `group_commit.rs`), else decide again with the current ones.
+        let request = AccessRequest { principal, action, resource, now };
+        self.decide_and_log(family, request, |authorizer, compiled, request| authorizer.authorize(compiled, request)).await
+    }
+
+    /// The one decide-and-log loop: decides with the policies in memory, and has the appender log the decision only
+    /// if they are still the family's policies when it commits (see `group_commit.rs`), else decides again with the
+    /// current ones. The permit of an allowed decision is made only once its entry has committed.
+    pub(crate) async fn decide_and_log(
+        &self,
+        family: FamilyId,
+        request: AccessRequest,
+        decide: impl Fn(&Authorizer, &cartable_consent::CompiledFamily, &AccessRequest) -> cartable_consent::Decision,
+    ) -> Result<Decision> {
         let mut rules = match self.cached_rules(family) {
             Some(rules) => rules,
             None => self.rules(family).await?,
         };
         for _ in 0..DECISION_ATTEMPTS {
-            let request = AccessRequest { principal, action, resource, now };
-            let decision = self.inner.authorizer.authorize(&rules.compiled, &request);
+            let decision = decide(&self.inner.authorizer, &rules.compiled, &request);
             let event = if decision.is_allowed() {
                 cartable_consent::ledger::EventType::AccessAllowed
             } else {
                 cartable_consent::ledger::EventType::AccessDenied
             };
-            let draft = ReceiptDraft::new(family, event, principal)
-                .at(now)
-                .access(action, resource)
-                .actor_role(rules.role_of(principal))
-                .reasons(decision.reasons().to_vec());
+            let draft = ReceiptDraft::new(family, event, request.principal)
+                .at(request.now)
+                .access(request.action, request.resource)
+                .actor_role(rules.role_of(request.principal))
+                .reasons(decision.reasons());
             // Committed (with the decisions of concurrent requests) before the decision is returned.
             let appended = self.inner.appender.append_decision(family, rules.version, draft).await.inspect_err(|e| {
                 if matches!(e, Error::FamilyNotFound(_)) {
@@ -600,15 +611,16 @@ impl Vault {
                 }
             })?;
             match appended {
-                crate::group_commit::Appended::At(_) => return Ok(decision),
+                crate::group_commit::Appended::At(_) => return Ok(Decision::logged(decision)),
                 crate::group_commit::Appended::Stale => rules = self.rules(family).await?,
             }
         }
         Err(Error::Database("the family's policies kept changing while deciding".to_owned()))
     }
 
-    /// Decides without logging: for `access check`, which explains a decision and reads no data.
-    pub async fn explain(&self, family: FamilyId, request: &AccessRequest) -> Result<Decision> {
+    /// Decides without logging: for `access check`, which explains a decision and reads no data. The explanation
+    /// cannot be turned into a permit.
+    pub async fn explain(&self, family: FamilyId, request: &AccessRequest) -> Result<cartable_consent::Decision> {
         let rules = self.rules(family).await?;
         Ok(self.inner.authorizer.authorize(&rules.compiled, request))
     }
@@ -809,7 +821,7 @@ mod tests {
         assert!(!pending_path(&config.master_key_path()).exists());
     }
 
-    async fn operator_read(vault: &Vault, family: FamilyId) -> Result<cartable_consent::Permit> {
+    async fn operator_read(vault: &Vault, family: FamilyId) -> Result<crate::Permit> {
         Ok(vault.authorize(family, Principal::Operator, Action::Read, Resource::Family).await?.into_permit()?)
     }
 

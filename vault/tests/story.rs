@@ -46,7 +46,7 @@ fn backends() -> Vec<bool> {
     }
 }
 
-async fn operator(vault: &Vault, family: FamilyId, action: Action, resource: Resource) -> cartable_consent::Permit {
+async fn operator(vault: &Vault, family: FamilyId, action: Action, resource: Resource) -> cartable_vault::Permit {
     vault.authorize(family, Principal::Operator, action, resource).await.unwrap().into_permit().unwrap()
 }
 
