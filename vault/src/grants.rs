@@ -184,7 +184,7 @@ impl Vault {
         .execute(&mut *tx)
         .await?;
         let draft = ReceiptDraft::for_grant(EventType::Request, Principal::Service(request.service), &grant, Some(sealed.digest), now);
-        append(&mut tx, &self.inner.origin, draft).await?;
+        append(&mut tx, self.inner.backend, draft).await?;
         tx.commit().await?;
         Ok(grant.id)
     }
@@ -360,7 +360,7 @@ impl Vault {
             Acting::OperatorFor(m) => draft.operator_for(m),
             _ => draft,
         };
-        append(&mut tx, &self.inner.origin, draft).await?;
+        append(&mut tx, self.inner.backend, draft).await?;
         tx.commit().await?;
         Ok(ApprovalResult { grant: id, state: grant.state, missing })
     }
@@ -423,7 +423,7 @@ impl Vault {
                 continue;
             }
             save_grant(&mut tx, &grant, now).await?;
-            append(&mut tx, &self.inner.origin, ReceiptDraft::for_grant(event, Principal::Operator, &grant, digest, now).system()).await?;
+            append(&mut tx, self.inner.backend, ReceiptDraft::for_grant(event, Principal::Operator, &grant, digest, now).system()).await?;
             tx.commit().await?;
             changed += 1;
         }
@@ -491,7 +491,7 @@ impl Vault {
                 Acting::OperatorFor(m) => draft.operator_for(m),
                 _ => draft,
             };
-            append(&mut tx, &self.inner.origin, draft).await?;
+            append(&mut tx, self.inner.backend, draft).await?;
             tx.commit().await?;
         }
         Ok(changed)

@@ -189,9 +189,10 @@ async fn append_one(pool: &AnyPool, backend: Backend, family: FamilyId, version:
     Ok(outcome.remove(0))
 }
 
-/// Appends one family's drafts inside `tx` with a handful of statements whatever their number; the result is
-/// exactly what appending them one by one with [`crate::ledger::append`] would store.
-async fn append_family(
+/// Appends one family's drafts inside `tx` with a handful of statements whatever their number: the one
+/// implementation of storing entries and tree nodes (`ledger::append` is a batch of one). A draft with a policy
+/// version is stored only if that version is still the family's (else it is answered stale, to be decided again).
+pub(crate) async fn append_family(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
     family: FamilyId,
@@ -323,7 +324,7 @@ fn to_hash(family: FamilyId, key: NodeKey, bytes: Vec<u8>) -> Result<Hash> {
 
 /// A family's frontier: the perfect subtrees of its tree at `size`, all an append needs to read.
 #[derive(Debug, Clone)]
-struct Frontier {
+pub(crate) struct Frontier {
     size: u64,
     nodes: Vec<(NodeKey, Hash)>,
 }

@@ -202,63 +202,20 @@ impl EntryColumns {
     }
 }
 
-/// Appends one entry to the family's log inside `tx`; returns its index.
+/// Appends one entry to the family's log inside `tx` (the caller's state change commits with it); returns its index.
 ///
-/// The head row is updated first: that statement takes the family's write lock (a row lock on PostgreSQL, the
-/// database lock on SQLite), so concurrent appends form one linear log with no gap and no fork.
-pub(crate) async fn append(tx: &mut sqlx::Transaction<'_, sqlx::Any>, _origin: &str, draft: ReceiptDraft) -> Result<u64> {
+/// A single append is a batch of one of the group commit's append (`group_commit::append_family`): there is one
+/// implementation of how entries and tree nodes are stored. It moves the family's head row first, which takes the
+/// family's write lock (a row lock on PostgreSQL, the database lock on SQLite), so concurrent appends form one
+/// linear log with no gap and no fork.
+pub(crate) async fn append(tx: &mut sqlx::Transaction<'_, sqlx::Any>, backend: crate::db::Backend, draft: ReceiptDraft) -> Result<u64> {
     let family = draft.family;
-    let size: i64 = sqlx::query("UPDATE ledger_heads SET size = size + 1 WHERE family_id = $1 RETURNING size")
-        .bind(family.to_string())
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(Error::FamilyNotFound(family))?
-        .get(0);
-    let index = (size - 1) as u64;
-    let created_at = to_millis(draft.time);
-    let receipt = draft.into_receipt();
-    let columns = EntryColumns::of(&receipt);
-    let bytes = receipt.canonical_bytes();
-    let leaf = tlog::leaf_hash(&bytes);
-    let mut siblings = Vec::new();
-    for key in tlog::append_plan(index) {
-        siblings.push(read_node(tx, family, key).await?);
+    let (outcomes, _) = crate::group_commit::append_family(tx, backend, family, vec![(None, draft)], None).await?;
+    match outcomes.first() {
+        Some(crate::group_commit::Appended::At(index)) => Ok(*index),
+        // INVARIANT: an append without a policy version is never stale.
+        _ => Err(Error::LedgerBroken { family, index: 0, reason: "an unconditional append was refused".to_owned() }),
     }
-    sqlx::query(
-        "INSERT INTO ledger_entries (family_id, idx, entry, created_at, event, subject_id, actor_id, service_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(family.to_string())
-    .bind(index as i64)
-    .bind(bytes)
-    .bind(created_at)
-    .bind(columns.event)
-    .bind(columns.subject)
-    .bind(columns.actor)
-    .bind(columns.service)
-    .execute(&mut **tx)
-    .await?;
-    let nodes = tlog::append(index, leaf, &siblings).map_err(|e| Error::LedgerBroken { family, index, reason: e.to_string() })?;
-    for (key, hash) in nodes {
-        sqlx::query("INSERT INTO ledger_nodes (family_id, level, idx, hash) VALUES ($1, $2, $3, $4)")
-            .bind(family.to_string())
-            .bind(key.level as i64)
-            .bind(key.index as i64)
-            .bind(hash.to_vec())
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(index)
-}
-
-async fn read_node(tx: &mut sqlx::Transaction<'_, sqlx::Any>, family: FamilyId, key: NodeKey) -> Result<Hash> {
-    let row = sqlx::query("SELECT hash FROM ledger_nodes WHERE family_id = $1 AND level = $2 AND idx = $3")
-        .bind(family.to_string())
-        .bind(key.level as i64)
-        .bind(key.index as i64)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or_else(|| Error::LedgerBroken { family, index: key.index << key.level, reason: "a tree node is missing".to_owned() })?;
-    to_hash(family, key.index << key.level, row.get(0))
 }
 
 fn to_hash(family: FamilyId, index: u64, bytes: Vec<u8>) -> Result<Hash> {

@@ -346,7 +346,7 @@ impl Vault {
             sqlx::query(statement).bind(&id).execute(&mut *tx).await?;
         }
         let draft = ReceiptDraft::new(family, cartable_consent::ledger::EventType::Erasure, actor);
-        crate::ledger::append(&mut tx, &self.inner.origin, draft).await?;
+        crate::ledger::append(&mut tx, self.inner.backend, draft).await?;
         tx.commit().await?;
         self.forget(family);
         self.inner.blobs.delete_family(family)?;
