@@ -9,7 +9,7 @@ use cartable_consent::{
     AccessRequest, Action, Doctype, ForbidScope, DpoId, FamilyId, GrantId, LegalBasis, MemberId, Principal, RecordId, Resource, Role,
     ServiceId,
 };
-use cartable_vault::{Acting, LedgerFilter, NewRecord, NewRequest, RecordFilter, Vault};
+use cartable_vault::{LedgerFilter, NewRecord, NewRequest, RecordFilter, Vault};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -494,7 +494,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     if !yes {
                         bail!("erasing family `{family}` cannot be undone: add --yes to confirm");
                     }
-                    vault.delete_family(family, Principal::Operator).await?;
+                    vault.delete_family(&vault.as_operator(family, Action::Manage, Resource::Family).await?).await?;
                     out.emit(json!({"deleted": family}), || format!("family {family} erased"));
                 }
             }
@@ -504,7 +504,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match cmd {
                 MemberCmd::Add { family, role, name, birth_date } => {
                     let birth_date = birth_date.map(|d| parse_date(&d)).transpose()?;
-                    let id = vault.add_member(family, role, &name, birth_date).await?;
+                    let permit = vault.as_operator(family, Action::Manage, Resource::Family).await?;
+                    let id = vault.add_member(&permit, role, &name, birth_date).await?;
                     out.emit(json!({"member_id": id}), || id.to_string());
                 }
                 MemberCmd::List { family } => {
@@ -633,12 +634,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 RequestCmd::Approve { family, request, by } => {
                     // The operator records the member's decision: the ledger names the operator, for the member.
-                    let result = vault.approve(family, request, Acting::OperatorFor(by)).await?;
+                    let result = vault.approve(&grant_permit(&vault, family, request).await?, request, Some(by)).await?;
                     let value = serde_json::to_value(&result)?;
                     out.emit(value, || approval_text(&result));
                 }
                 RequestCmd::Deny { family, request, by } => {
-                    let result = vault.deny(family, request, Acting::OperatorFor(by)).await?;
+                    let result = vault.deny(&grant_permit(&vault, family, request).await?, request, Some(by)).await?;
                     out.emit(serde_json::to_value(&result)?, || format!("request {request} denied"));
                 }
             }
@@ -647,7 +648,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (vault, _) = open(g).await?;
             match cmd {
                 GrantCmd::List { family } => {
-                    let grants = vault.list_grants(family).await?;
+                    let grants = vault.list_grants(&vault.as_operator(family, Action::List, Resource::Register).await?).await?;
                     out.emit(json!({"grants": grants}), || {
                         grants
                             .iter()
@@ -669,12 +670,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     });
                 }
                 GrantCmd::Revoke { family, grant, by } => {
-                    let by = by.map_or(Acting::Operator, Acting::OperatorFor);
-                    let result = vault.revoke(family, grant, by).await?;
+                    let result = vault.revoke(&grant_permit(&vault, family, grant).await?, grant, by).await?;
                     out.emit(serde_json::to_value(&result)?, || format!("grant {grant} revoked"));
                 }
                 GrantCmd::Confirm { family, grant, by } => {
-                    let result = vault.confirm(family, grant, Acting::OperatorFor(by)).await?;
+                    let result = vault.confirm(&grant_permit(&vault, family, grant).await?, grant, Some(by)).await?;
                     out.emit(serde_json::to_value(&result)?, || format!("grant {grant} confirmed"));
                 }
             }
@@ -684,21 +684,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match cmd {
                 PolicyCmd::Forbid { family, doctype, child, by } => {
                     let scope = child.map_or(ForbidScope::Minors, ForbidScope::Adult);
-                    let added = vault.forbid(family, doctype, scope, by.map_or(Acting::Operator, Acting::OperatorFor)).await?;
+                    let permit = vault.as_operator(family, Action::Manage, Resource::Family).await?;
+                    let added = vault.forbid(&permit, doctype, scope, by).await?;
                     out.emit(json!({"family_id": family, "forbidden": doctype, "child_id": child, "added": added}), || {
                         if added { format!("{doctype} is now never shared") } else { format!("{doctype} was already never shared") }
                     });
                 }
                 PolicyCmd::Lift { family, doctype, child, by } => {
                     let scope = child.map_or(ForbidScope::Minors, ForbidScope::Adult);
-                    let lifted = vault.lift_prohibition(family, doctype, scope, by.map_or(Acting::Operator, Acting::OperatorFor)).await?;
+                    let permit = vault.as_operator(family, Action::Manage, Resource::Family).await?;
+                    let lifted = vault.lift_prohibition(&permit, doctype, scope, by).await?;
                     if !lifted {
                         bail!("there is no such prohibition of {doctype}");
                     }
                     out.emit(json!({"family_id": family, "lifted": doctype, "child_id": child}), || format!("{doctype} may be shared again under a grant"));
                 }
                 PolicyCmd::Show { family } => {
-                    let text = vault.policy_text(family).await?;
+                    let text = vault.policy_text(&vault.as_operator(family, Action::Read, Resource::Register).await?).await?;
                     out.emit(json!({"family_id": family, "policies": text}), || text.clone());
                 }
             }
@@ -739,11 +741,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         });
                     }
                     LedgerCmd::Checkpoint { family } => {
-                        let note = vault.checkpoint(family).await?;
+                        let note = vault.checkpoint(&vault.operator_register(family).await?).await?;
                         out.emit(json!({"family_id": family, "checkpoint": note}), || note.trim_end().to_owned());
                     }
                     LedgerCmd::Proof { family, entry } => {
-                        let proof = vault.inclusion_proof(family, entry).await?;
+                        let proof = vault.inclusion_proof(&vault.operator_register(family).await?, entry).await?;
                         out.emit(json!({"family_id": family, "entry": entry, "proof": proof}), || proof.trim_end().to_owned());
                     }
                     LedgerCmd::List { family, since, event, service, limit } => {
@@ -755,7 +757,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             .map(|e| e.parse::<cartable_consent::ledger::EventType>())
                             .transpose()
                             .map_err(|e| anyhow!("{e}"))?;
-                        let entries = vault.ledger_entries(family, &LedgerFilter { subject: None, since, event, service, after_index: None, limit: Some(limit) }).await?;
+                        let permit = vault.operator_register(family).await?;
+                        let entries = vault.ledger_entries(&permit, &LedgerFilter { subject: None, since, event, service, after_index: None, limit: Some(limit) }).await?;
                         out.emit(json!({"family_id": family, "entries": entries}), || {
                             entries
                                 .iter()
@@ -862,4 +865,11 @@ fn approval_text(r: &cartable_vault::ApprovalResult) -> String {
     } else {
         format!("grant {} is {}; still needed: {}", r.grant, r.state.as_str(), r.missing.join(", "))
     }
+}
+
+/// The operator's permit to act on a grant: to manage the first collection it names (decided and logged).
+async fn grant_permit(vault: &Vault, family: FamilyId, grant: GrantId) -> anyhow::Result<cartable_vault::Permit> {
+    let outline = vault.grant_outline(family, grant).await?;
+    let doctype = *outline.doctypes.first().ok_or_else(|| anyhow!("grant `{grant}` names no collection"))?;
+    Ok(vault.as_operator(family, Action::Manage, Resource::Collection { child: outline.child, doctype }).await?)
 }

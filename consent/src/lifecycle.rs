@@ -289,6 +289,16 @@ pub fn revoke(
     Ok(())
 }
 
+/// The operator withdraws a grant, or a request still pending, whoever approved it (an operator's revocation, e.g.
+/// on a service's misconduct); effective for the very next decision once the vault has stored it.
+pub fn revoke_by_operator(grant: &mut Grant) -> Result<(), LifecycleError> {
+    if !matches!(grant.state, GrantState::Requested | GrantState::Active | GrantState::AwaitingConfirmation) {
+        return Err(wrong_state(Operation::Revoke, grant));
+    }
+    grant.state = GrantState::Revoked;
+    Ok(())
+}
+
 /// The adult child confirms a grant put to them at majority; it becomes active again, keeping its
 /// expiry (or, if it had never been active, expiring `duration_days` from `now`).
 pub fn confirm(

@@ -9,9 +9,9 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cartable_consent::{Action, FamilyId, Grant, GrantState, Principal, Reason, RecordId, Resource, TokenRule, TokenScope};
+use cartable_consent::{Action, FamilyId, GrantState, Principal, Reason, RecordId, Resource, TokenRule, TokenScope};
 use cartable_sdk::{ErrorCode, ErrorResponse, RecordCreated, RecordPage, file_headers};
-use cartable_vault::{GrantDecision, NewRecord, Permit, RecordFilter, SealedRecord};
+use cartable_vault::{GrantDecision, GrantOutline, NewRecord, Permit, RecordFilter, SealedRecord};
 use futures::StreamExt as _;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -88,15 +88,15 @@ fn not_found(family: FamilyId, resource: Resource) -> ApiError {
     }
 }
 
-async fn grant_of(state: &ApiState, token: &TokenInfo) -> ApiResult<Grant> {
-    state.vault().grant(token.family, token.grant).await.map_err(|e| match e {
+async fn grant_of(state: &ApiState, token: &TokenInfo) -> ApiResult<GrantOutline> {
+    state.vault().grant_outline(token.family, token.grant).await.map_err(|e| match e {
         cartable_vault::Error::GrantNotFound(_) | cartable_vault::Error::FamilyNotFound(_) => ApiError::invalid_token(),
         other => other.into(),
     })
 }
 
 /// Why a token's grant no longer lets anything through, if it does not.
-fn grant_refusal(grant: &Grant, now: OffsetDateTime) -> Option<ApiError> {
+fn grant_refusal(grant: &GrantOutline, now: OffsetDateTime) -> Option<ApiError> {
     match grant.state {
         GrantState::Active if grant.expires_at.is_some_and(|end| end > now) => None,
         GrantState::Active | GrantState::Expired => Some(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::GrantExpired, "this grant has expired")),

@@ -10,7 +10,7 @@ use cartable_sdk::{
     Checkpoint, Collection, Collections, ConsistencyProof, ErrorResponse, Family, GrantList, GrantOutcome, GrantView,
     InclusionProof, LedgerEntry, LedgerPage, Member, MemberCreated, NewMember, NewProhibition, Prohibition, Prohibitions,
 };
-use cartable_vault::{Acting, ApprovalResult, LedgerFilter};
+use cartable_vault::{ApprovalResult, LedgerFilter, Permit};
 use serde::Deserialize;
 
 use super::data::decide;
@@ -71,8 +71,8 @@ pub async fn add_member(
         .as_deref()
         .map(|d| time::Date::parse(d, &time::format_description::well_known::Iso8601::DATE).map_err(|_| ApiError::invalid(format!("`{d}` is not a date (YYYY-MM-DD)"))))
         .transpose()?;
-    decide(&state, &caller, family, Action::Manage, Resource::Family).await?;
-    let id = state.vault().add_member(family, role, &member.name, birth_date).await?;
+    let permit = decide(&state, &caller, family, Action::Manage, Resource::Family).await?;
+    let id = state.vault().add_member(&permit, role, &member.name, birth_date).await?;
     tracing::info!(family = %family, member = %id, "member added");
     Ok((StatusCode::CREATED, Json(MemberCreated { member_id: wire_member(id) })))
 }
@@ -121,7 +121,7 @@ pub async fn grants(State(state): State<ApiState>, caller: Caller, ApiPath(famil
         .map(|s| cartable_consent::GrantState::parse(s).ok_or_else(|| ApiError::invalid(format!("unknown grant state `{}`", s.chars().take(64).collect::<String>()))))
         .transpose()?;
     let permit = decide(&state, &caller, family, Action::List, Resource::Register).await?;
-    let listed: Vec<Grant> = state.vault().list_grants_for(&permit).await?.into_iter().filter(|g| wanted.is_none_or(|w| w == g.state)).collect();
+    let listed: Vec<Grant> = state.vault().list_grants(&permit).await?.into_iter().filter(|g| wanted.is_none_or(|w| w == g.state)).collect();
     // The services' names in one query, not one per grant.
     let mut services: Vec<_> = listed.iter().filter_map(|g| if let Grantee::Service(s) = g.grantee { Some(s) } else { None }).collect();
     services.sort();
@@ -153,17 +153,24 @@ fn grant_view(names: &std::collections::HashMap<cartable_consent::ServiceId, Str
     }
 }
 
-/// A grant operation: the member must be allowed to manage each collection the grant covers; the age rules of
-/// the lifecycle then say whether this member may take this step.
-async fn manage_grant(state: &ApiState, caller: &Caller, family: FamilyId, grant: GrantId) -> ApiResult<cartable_consent::MemberId> {
-    let Caller::Member(session) = caller else {
+/// A grant operation: the member must be allowed to manage each collection the grant covers (each decided and
+/// logged); the age rules of the lifecycle then say whether this member may take this step.
+async fn manage_grant(state: &ApiState, caller: &Caller, family: FamilyId, grant: GrantId) -> ApiResult<Permit> {
+    if !matches!(caller, Caller::Member(_)) {
         return Err(ApiError::denied("only a family member decides on grants"));
-    };
-    let g = state.vault().grant(family, grant).await?;
-    for doctype in &g.doctypes {
-        decide(state, caller, family, Action::Manage, Resource::Collection { child: g.child, doctype: *doctype }).await?;
     }
-    Ok(session.member)
+    if let Caller::Member(session) = caller
+        && session.family != family
+    {
+        // An outsider: answered by the gate, as for a family that does not exist.
+        return decide(state, caller, family, Action::Manage, Resource::Family).await;
+    }
+    let g = state.vault().grant_outline(family, grant).await?;
+    let mut permits = Vec::with_capacity(g.doctypes.len());
+    for doctype in &g.doctypes {
+        permits.push(decide(state, caller, family, Action::Manage, Resource::Collection { child: g.child, doctype: *doctype }).await?);
+    }
+    permits.into_iter().next().ok_or_else(|| ApiError::invalid("the grant names no collection"))
 }
 
 fn outcome(state: &ApiState, result: ApprovalResult) -> Json<GrantOutcome> {
@@ -185,8 +192,8 @@ fn outcome(state: &ApiState, result: ApprovalResult) -> Json<GrantOutcome> {
 )]
 pub async fn approve(State(state): State<ApiState>, caller: Caller, ApiPath((family, grant)): GrantPath) -> ApiResult<Json<GrantOutcome>> {
     let (family, grant) = (family_id(family), grant_id(grant));
-    let member = manage_grant(&state, &caller, family, grant).await?;
-    Ok(outcome(&state, state.vault().approve(family, grant, Acting::Member(member)).await?))
+    let permit = manage_grant(&state, &caller, family, grant).await?;
+    Ok(outcome(&state, state.vault().approve(&permit, grant, None).await?))
 }
 
 /// Denies a request.
@@ -198,8 +205,8 @@ pub async fn approve(State(state): State<ApiState>, caller: Caller, ApiPath((fam
 )]
 pub async fn deny(State(state): State<ApiState>, caller: Caller, ApiPath((family, grant)): GrantPath) -> ApiResult<Json<GrantOutcome>> {
     let (family, grant) = (family_id(family), grant_id(grant));
-    let member = manage_grant(&state, &caller, family, grant).await?;
-    Ok(outcome(&state, state.vault().deny(family, grant, Acting::Member(member)).await?))
+    let permit = manage_grant(&state, &caller, family, grant).await?;
+    Ok(outcome(&state, state.vault().deny(&permit, grant, None).await?))
 }
 
 /// The adult child confirms a grant a guardian approved alone before their majority.
@@ -211,8 +218,8 @@ pub async fn deny(State(state): State<ApiState>, caller: Caller, ApiPath((family
 )]
 pub async fn confirm(State(state): State<ApiState>, caller: Caller, ApiPath((family, grant)): GrantPath) -> ApiResult<Json<GrantOutcome>> {
     let (family, grant) = (family_id(family), grant_id(grant));
-    let member = manage_grant(&state, &caller, family, grant).await?;
-    Ok(outcome(&state, state.vault().confirm(family, grant, Acting::Member(member)).await?))
+    let permit = manage_grant(&state, &caller, family, grant).await?;
+    Ok(outcome(&state, state.vault().confirm(&permit, grant, None).await?))
 }
 
 /// Revokes a grant (or withdraws a pending request): the service's next call is refused.
@@ -224,8 +231,8 @@ pub async fn confirm(State(state): State<ApiState>, caller: Caller, ApiPath((fam
 )]
 pub async fn revoke(State(state): State<ApiState>, caller: Caller, ApiPath((family, grant)): GrantPath) -> ApiResult<Json<GrantOutcome>> {
     let (family, grant) = (family_id(family), grant_id(grant));
-    let member = manage_grant(&state, &caller, family, grant).await?;
-    Ok(outcome(&state, state.vault().revoke(family, grant, Acting::Member(member)).await?))
+    let permit = manage_grant(&state, &caller, family, grant).await?;
+    Ok(outcome(&state, state.vault().revoke(&permit, grant, None).await?))
 }
 
 /// The prohibitions in force: the family's (over the minors) and the adult children's own.
@@ -237,12 +244,12 @@ pub async fn revoke(State(state): State<ApiState>, caller: Caller, ApiPath((fami
 )]
 pub async fn prohibitions(State(state): State<ApiState>, caller: Caller, ApiPath(family): FamilyPath) -> ApiResult<Json<Prohibitions>> {
     let family = family_id(family);
-    decide(&state, &caller, family, Action::Read, Resource::Register).await?;
-    prohibitions_now(&state, family).await
+    let permit = decide(&state, &caller, family, Action::Read, Resource::Register).await?;
+    prohibitions_now(&state, &permit).await
 }
 
-async fn prohibitions_now(state: &ApiState, family: FamilyId) -> ApiResult<Json<Prohibitions>> {
-    let forbids = state.vault().forbids(family).await?;
+async fn prohibitions_now(state: &ApiState, permit: &Permit) -> ApiResult<Json<Prohibitions>> {
+    let forbids = state.vault().forbids(permit).await?;
     let doctypes = forbids.iter().filter(|f| f.scope == ForbidScope::Minors).map(|f| f.doctype.as_str().to_owned()).collect();
     let prohibitions = forbids
         .iter()
@@ -259,14 +266,16 @@ async fn prohibitions_now(state: &ApiState, family: FamilyId) -> ApiResult<Json<
 
 /// Who may change a prohibition of this scope: a guardian the family's (managing the family), an adult child their
 /// own (managing their own collection); the age rules of the vault then check the member's standing.
-async fn change_prohibition_as(state: &ApiState, caller: &Caller, family: FamilyId, doctype: Doctype, scope: ForbidScope) -> ApiResult<Acting> {
+async fn change_prohibition_as(state: &ApiState, caller: &Caller, family: FamilyId, doctype: Doctype, scope: ForbidScope) -> ApiResult<Permit> {
     let resource = match scope {
         ForbidScope::Minors => Resource::Family,
         ForbidScope::Adult(child) => Resource::Collection { child, doctype },
     };
-    decide(state, caller, family, Action::Manage, resource).await?;
-    let Caller::Member(session) = caller else { return Err(ApiError::denied("only a family member changes prohibitions")) };
-    Ok(Acting::Member(session.member))
+    let permit = decide(state, caller, family, Action::Manage, resource).await?;
+    if !matches!(caller, Caller::Member(_)) {
+        return Err(ApiError::denied("only a family member changes prohibitions"));
+    }
+    Ok(permit)
 }
 
 /// Never share a doctype, whatever a grant says: it overrides every grant at once. Without `child_id`, the
@@ -291,10 +300,11 @@ pub async fn forbid(
     let family = family_id(family);
     let doctype = parse_doctype(&body.doctype)?;
     let scope = body.child_id.map_or(ForbidScope::Minors, |c| ForbidScope::Adult(member_id(c)));
-    let by = change_prohibition_as(&state, &caller, family, doctype, scope).await?;
-    state.vault().forbid(family, doctype, scope, by).await?;
+    let permit = change_prohibition_as(&state, &caller, family, doctype, scope).await?;
+    state.vault().forbid(&permit, doctype, scope, None).await?;
     tracing::info!(family = %family, doctype = doctype.as_str(), "prohibition set");
-    prohibitions_now(&state, family).await
+    let register = decide(&state, &caller, family, Action::Read, Resource::Register).await?;
+    prohibitions_now(&state, &register).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -326,12 +336,13 @@ pub async fn lift(
     let family = family_id(family);
     let doctype = parse_doctype(&doctype)?;
     let scope = query.child.map_or(ForbidScope::Minors, |c| ForbidScope::Adult(member_id(c)));
-    let by = change_prohibition_as(&state, &caller, family, doctype, scope).await?;
-    if !state.vault().lift_prohibition(family, doctype, scope, by).await? {
+    let permit = change_prohibition_as(&state, &caller, family, doctype, scope).await?;
+    if !state.vault().lift_prohibition(&permit, doctype, scope, None).await? {
         return Err(ApiError::not_found("no such prohibition"));
     }
     tracing::info!(family = %family, doctype = doctype.as_str(), "prohibition lifted");
-    prohibitions_now(&state, family).await
+    let register = decide(&state, &caller, family, Action::Read, Resource::Register).await?;
+    prohibitions_now(&state, &register).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -377,7 +388,7 @@ pub async fn ledger_entries(State(state): State<ApiState>, caller: Caller, ApiPa
     };
     // What a member sees is narrowed by the vault: a child sees the entries about themselves, a guardian no
     // longer sees an adult child's.
-    let entries = state.vault().ledger_entries_for(&permit, &filter).await?;
+    let entries = state.vault().ledger_entries(&permit, &filter).await?;
     let next_after = (entries.len() as u32 == limit).then(|| entries.last().map(|e| e.index)).flatten();
     let entries = entries
         .into_iter()
@@ -395,8 +406,8 @@ pub async fn ledger_entries(State(state): State<ApiState>, caller: Caller, ApiPa
 )]
 pub async fn checkpoint(State(state): State<ApiState>, caller: Caller, ApiPath(family): FamilyPath) -> ApiResult<Json<Checkpoint>> {
     let family = family_id(family);
-    decide(&state, &caller, family, Action::Read, Resource::Register).await?;
-    let note = state.vault().checkpoint(family).await?;
+    let permit = decide(&state, &caller, family, Action::Read, Resource::Register).await?;
+    let note = state.vault().checkpoint(&permit).await?;
     // The note's body: origin, size, root.
     let size = note.lines().nth(1).and_then(|l| l.parse().ok()).ok_or_else(|| ApiError::internal(&"a checkpoint without a size"))?;
     Ok(Json(Checkpoint { size, checkpoint: note }))
@@ -412,7 +423,7 @@ pub async fn checkpoint(State(state): State<ApiState>, caller: Caller, ApiPath(f
 pub async fn inclusion_proof(State(state): State<ApiState>, caller: Caller, ApiPath((family, index)): ApiPath<(cartable_sdk::FamilyId, u64)>) -> ApiResult<Json<InclusionProof>> {
     let family = family_id(family);
     let permit = decide(&state, &caller, family, Action::Read, Resource::Register).await?;
-    let proof = state.vault().inclusion_proof_for(&permit, index).await?;
+    let proof = state.vault().inclusion_proof(&permit, index).await?;
     Ok(Json(InclusionProof { index, proof }))
 }
 
@@ -435,8 +446,8 @@ pub struct ConsistencyQuery {
 )]
 pub async fn consistency_proof(State(state): State<ApiState>, caller: Caller, ApiPath(family): FamilyPath, ApiQuery(query): ApiQuery<ConsistencyQuery>) -> ApiResult<Json<ConsistencyProof>> {
     let family = family_id(family);
-    decide(&state, &caller, family, Action::Read, Resource::Register).await?;
-    let hashes = state.vault().consistency_proof(family, query.old, query.new).await?;
+    let permit = decide(&state, &caller, family, Action::Read, Resource::Register).await?;
+    let hashes = state.vault().consistency_proof(&permit, query.old, query.new).await?;
     let hashes = hashes.iter().map(|h| base64::engine::general_purpose::STANDARD.encode(h)).collect();
     Ok(Json(ConsistencyProof { old_size: query.old, new_size: query.new, hashes }))
 }

@@ -180,7 +180,7 @@ impl ApiState {
         let scope = match cached {
             Some(scope) => scope,
             None => {
-                let grant = self.vault().grant(record.family, record.grant).await.map_err(|e| match e {
+                let grant = self.vault().grant_outline(record.family, record.grant).await.map_err(|e| match e {
                     cartable_vault::Error::GrantNotFound(_) | cartable_vault::Error::FamilyNotFound(_) => ApiError::invalid_token(),
                     other => other.into(),
                 })?;

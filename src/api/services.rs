@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::http::StatusCode;
-use cartable_consent::{Grant, GrantId, GrantState};
+use cartable_consent::{GrantId, GrantState};
 use cartable_sdk::{
     AccessRequestCreated, AccessToken, Continuation, ContinuationToken, ContinueResponse, ErrorResponse, LedgerKey,
     NewAccessRequest, RegisterService, RequestStatus, ServiceCredentials,
 };
-use cartable_vault::{Attempt, ContinuationRecord, LoginLimits, NewRequest, TokenRecord};
+use cartable_vault::{Attempt, ContinuationRecord, GrantOutline, LoginLimits, NewRequest, TokenRecord};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -141,7 +141,7 @@ pub async fn continue_request(
     // Subscribe before looking, so that a decision between the look and the wait is not missed.
     let mut changes = state.subscribe();
     let (grant, status) = loop {
-        let grant = state.vault().grant(continuation.family, request).await?;
+        let grant = state.vault().grant_outline(continuation.family, request).await?;
         let status = status_of(&grant, OffsetDateTime::now_utc());
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         if status != RequestStatus::Pending || left.is_zero() {
@@ -186,7 +186,7 @@ async fn wait_for_change(changes: &mut tokio::sync::broadcast::Receiver<GrantId>
 }
 
 /// A grant's state as its service sees it.
-pub fn status_of(grant: &Grant, now: OffsetDateTime) -> RequestStatus {
+pub fn status_of(grant: &GrantOutline, now: OffsetDateTime) -> RequestStatus {
     match grant.state {
         GrantState::Requested | GrantState::AwaitingConfirmation => RequestStatus::Pending,
         GrantState::Active => match grant.expires_at {

@@ -51,7 +51,7 @@ async fn main() {
 
     let vault = Vault::open(VaultConfig::embedded(dir.path().join("vault"))).await.unwrap();
     let family = vault.create_family("Bench").await.unwrap();
-    let child = vault.add_member(family, Role::Child, "Enfant", Some(time::macros::date!(2014 - 05 - 02))).await.unwrap();
+    let child = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Enfant", Some(time::macros::date!(2014 - 05 - 02))).await.unwrap();
     let permit = vault
         .authorize(family, Principal::Operator, Action::Write, Resource::Collection { child, doctype: Doctype::Grades })
         .await

@@ -32,6 +32,16 @@ pub struct NewRequest {
     pub duration_days: u32,
 }
 
+/// What is known of a grant before deciding on it (no purpose: nothing decrypted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantOutline {
+    pub child: MemberId,
+    pub doctypes: Vec<Doctype>,
+    pub actions: Vec<Action>,
+    pub state: GrantState,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
 /// The state after an approval, and who must still approve.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApprovalResult {
@@ -145,7 +155,7 @@ impl Vault {
         }
         let child = self.child(request.family, request.child).await?;
         let now_check = OffsetDateTime::now_utc();
-        let forbids = self.forbids(request.family).await?;
+        let forbids = self.forbids_of(request.family).await?;
         if let Some(f) = forbids.iter().find(|f| doctypes.contains(&f.doctype) && covers(f, &child, self.age_rules(), now_check)) {
             return Err(Error::Forbidden(f.doctype));
         }
@@ -189,7 +199,10 @@ impl Vault {
         Ok(grant.id)
     }
 
-    pub async fn grant(&self, family: FamilyId, id: GrantId) -> Result<Grant> {
+    /// One grant with its purpose; the permit must be for reading the family's register.
+    pub async fn grant(&self, permit: &crate::Permit, id: GrantId) -> Result<Grant> {
+        permit.require_register()?;
+        let family = permit.family();
         let row = sqlx::query("SELECT grant_json, purpose_enc FROM grants WHERE id = $1 AND family_id = $2")
             .bind(id.to_string())
             .bind(family.to_string())
@@ -198,6 +211,19 @@ impl Vault {
             .ok_or(Error::GrantNotFound(id))?;
         let key = self.family_key(family).await?;
         open_grant(&key, &row)
+    }
+
+    /// What the rules and the API need to know about a grant before deciding on it, and what its service may know
+    /// of it: its child, doctypes, actions, state and end (ids, names and times only; no purpose, nothing decrypted).
+    pub async fn grant_outline(&self, family: FamilyId, id: GrantId) -> Result<GrantOutline> {
+        let row = sqlx::query("SELECT grant_json FROM grants WHERE id = $1 AND family_id = $2")
+            .bind(id.to_string())
+            .bind(family.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(Error::GrantNotFound(id))?;
+        let g = parse_grant(&row.get::<String, _>(0))?;
+        Ok(GrantOutline { child: g.child, doctypes: g.doctypes, actions: g.actions, state: g.state, expires_at: g.expires_at })
     }
 
     /// Finds the family a grant belongs to (services know grant ids, not families).
@@ -210,21 +236,14 @@ impl Vault {
         parse_id(&row.get::<String, _>(0))
     }
 
-    /// Every grant of the family, in every state, oldest first; due expiries and majority transitions are
-    /// applied first so the list says what is true now.
-    pub async fn list_grants(&self, family: FamilyId) -> Result<Vec<Grant>> {
-        self.sweep(family, OffsetDateTime::now_utc()).await?;
-        self.grants_where(family, None).await
-    }
-
-    /// The grants a permit to list the family's register shows: a member sees only the grants about children
-    /// whose data the rules let them manage now (a guardian no longer sees an adult child's grants).
-    pub async fn list_grants_for(&self, permit: &crate::Permit) -> Result<Vec<Grant>> {
-        if permit.action() != Action::List || !matches!(permit.resource(), cartable_consent::Resource::Register) {
-            return Err(Error::PermitMismatch("register"));
-        }
+    /// The grants a permit to list the family's register shows, in every state, oldest first (due expiries and
+    /// majority transitions are applied first, so the list says what is true now). A member sees only the grants
+    /// about children whose data the rules let them manage now (a guardian no longer sees an adult child's).
+    pub async fn list_grants(&self, permit: &crate::Permit) -> Result<Vec<Grant>> {
+        permit.require_register()?;
         let family = permit.family();
-        let grants = self.list_grants(family).await?;
+        self.sweep(family, OffsetDateTime::now_utc()).await?;
+        let grants = self.grants_where(family, None).await?;
         if !matches!(permit.principal(), Principal::Member(_)) {
             return Ok(grants);
         }
@@ -274,8 +293,8 @@ impl Vault {
     }
 
     /// A member approves a request; the grant becomes active once the approvals the age rules need are in.
-    pub async fn approve(&self, family: FamilyId, id: GrantId, by: Acting) -> Result<ApprovalResult> {
-        self.change_grant(family, id, by, |vault, grant, member, child, now| {
+    pub async fn approve(&self, permit: &crate::Permit, id: GrantId, for_member: Option<MemberId>) -> Result<ApprovalResult> {
+        self.change_grant(permit, id, for_member, |vault, grant, member, child, now| {
             let outcome = lifecycle::approve(grant, member.ok_or_else(needs_member)?, child, vault.age_rules(), now)?;
             let missing = outcome
                 .missing
@@ -290,8 +309,8 @@ impl Vault {
         .await
     }
 
-    pub async fn deny(&self, family: FamilyId, id: GrantId, by: Acting) -> Result<ApprovalResult> {
-        self.change_grant(family, id, by, |vault, grant, member, child, now| {
+    pub async fn deny(&self, permit: &crate::Permit, id: GrantId, for_member: Option<MemberId>) -> Result<ApprovalResult> {
+        self.change_grant(permit, id, for_member, |vault, grant, member, child, now| {
             lifecycle::deny(grant, member.ok_or_else(needs_member)?, child, vault.age_rules(), now)?;
             Ok((EventType::Deny, Vec::new()))
         })
@@ -299,41 +318,45 @@ impl Vault {
     }
 
     /// The adult child confirms a grant a guardian approved alone before their majority.
-    pub async fn confirm(&self, family: FamilyId, id: GrantId, by: Acting) -> Result<ApprovalResult> {
-        self.change_grant(family, id, by, |vault, grant, member, child, now| {
+    pub async fn confirm(&self, permit: &crate::Permit, id: GrantId, for_member: Option<MemberId>) -> Result<ApprovalResult> {
+        self.change_grant(permit, id, for_member, |vault, grant, member, child, now| {
             lifecycle::confirm(grant, member.ok_or_else(needs_member)?, child, vault.age_rules(), now)?;
             Ok((EventType::Confirm, Vec::new()))
         })
         .await
     }
 
-    /// Revokes a grant; the next decision after this returns is a deny. `by` is a member, or the operator.
-    pub async fn revoke(&self, family: FamilyId, id: GrantId, by: Acting) -> Result<ApprovalResult> {
-        self.change_grant(family, id, by, |vault, grant, member, child, now| {
+    /// Revokes a grant; the next decision after this returns is a deny. A member revokes under the age rules; the
+    /// operator alone may revoke any grant in force or pending (`lifecycle::revoke_by_operator`).
+    pub async fn revoke(&self, permit: &crate::Permit, id: GrantId, for_member: Option<MemberId>) -> Result<ApprovalResult> {
+        self.change_grant(permit, id, for_member, |vault, grant, member, child, now| {
             match member {
                 Some(member) => lifecycle::revoke(grant, member, child, vault.age_rules(), now)?,
-                None => match grant.state {
-                    GrantState::Requested | GrantState::Active | GrantState::AwaitingConfirmation => {
-                        grant.state = GrantState::Revoked;
-                    }
-                    other => {
-                        return Err(Error::InvalidInput(format!("grant `{}` is {} and cannot be revoked", grant.id, other.as_str())));
-                    }
-                },
+                None => lifecycle::revoke_by_operator(grant)?,
             }
             Ok((EventType::Revoke, Vec::new()))
         })
         .await
     }
 
-    /// Loads a grant, applies one lifecycle step, and commits the new state with its ledger entry.
+    /// Loads a grant, applies one lifecycle step, and commits the new state with its ledger entry. The permit must
+    /// be for managing one of the grant's collections (or, the operator's, the family); `for_member` is the member
+    /// the operator records the step for.
     async fn change_grant(
         &self,
-        family: FamilyId,
+        permit: &crate::Permit,
         id: GrantId,
-        by: Acting,
+        for_member: Option<MemberId>,
         step: impl FnOnce(&Vault, &mut Grant, Option<&cartable_consent::Member>, &cartable_consent::Member, OffsetDateTime) -> Result<(EventType, Vec<String>)>,
     ) -> Result<ApprovalResult> {
+        let family = permit.family();
+        let by = Acting::of(permit, for_member)?;
+        let outline = self.grant_outline(family, id).await?;
+        permit.require(&[Action::Manage], "grant", |r| match r {
+            cartable_consent::Resource::Collection { child, doctype } => child == outline.child && outline.doctypes.contains(&doctype),
+            cartable_consent::Resource::Family => by.principal() == Principal::Operator,
+            _ => false,
+        })?;
         let now = OffsetDateTime::now_utc();
         let now = now.replace_nanosecond(0).unwrap_or(now);
         self.sweep(family, now).await?;
@@ -435,16 +458,33 @@ impl Vault {
     /// Sets a prohibition: no grant may share this doctype of the children in `scope`; it overrides every grant at
     /// once. A guardian sets the family's (the minors'), an adult child their own (the age rules of
     /// [`lifecycle::may_change_prohibition`]); the operator may set either. Returns whether it was new.
-    pub async fn forbid(&self, family: FamilyId, doctype: Doctype, scope: ForbidScope, by: Acting) -> Result<bool> {
-        self.change_prohibition(family, doctype, scope, by, ProhibitionChange::Set).await
+    pub async fn forbid(&self, permit: &crate::Permit, doctype: Doctype, scope: ForbidScope, for_member: Option<MemberId>) -> Result<bool> {
+        self.change_prohibition(permit, doctype, scope, for_member, ProhibitionChange::Set).await
     }
 
     /// Lifts a prohibition; who may lift it is who may set it. Returns whether there was one.
-    pub async fn lift_prohibition(&self, family: FamilyId, doctype: Doctype, scope: ForbidScope, by: Acting) -> Result<bool> {
-        self.change_prohibition(family, doctype, scope, by, ProhibitionChange::Lifted).await
+    pub async fn lift_prohibition(&self, permit: &crate::Permit, doctype: Doctype, scope: ForbidScope, for_member: Option<MemberId>) -> Result<bool> {
+        self.change_prohibition(permit, doctype, scope, for_member, ProhibitionChange::Lifted).await
     }
 
-    async fn change_prohibition(&self, family: FamilyId, doctype: Doctype, scope: ForbidScope, by: Acting, change: ProhibitionChange) -> Result<bool> {
+    /// The permit must be for managing the family (the family's prohibitions) or the adult's collection of that
+    /// doctype (their own); the operator's permit on the family serves for both.
+    async fn change_prohibition(
+        &self,
+        permit: &crate::Permit,
+        doctype: Doctype,
+        scope: ForbidScope,
+        for_member: Option<MemberId>,
+        change: ProhibitionChange,
+    ) -> Result<bool> {
+        let family = permit.family();
+        let by = Acting::of(permit, for_member)?;
+        permit.require(&[Action::Manage], "prohibition", |r| match (r, scope) {
+            (cartable_consent::Resource::Family, ForbidScope::Minors) => true,
+            (cartable_consent::Resource::Family, ForbidScope::Adult(_)) => by.principal() == Principal::Operator,
+            (cartable_consent::Resource::Collection { child, doctype: d }, ForbidScope::Adult(adult)) => child == adult && d == doctype,
+            _ => false,
+        })?;
         let now = OffsetDateTime::now_utc();
         let role = match by {
             Acting::Member(m) | Acting::OperatorFor(m) => {
@@ -497,7 +537,13 @@ impl Vault {
         Ok(changed)
     }
 
-    pub async fn forbids(&self, family: FamilyId) -> Result<Vec<Forbid>> {
+    /// The prohibitions in force; the permit must be for reading the family's register.
+    pub async fn forbids(&self, permit: &crate::Permit) -> Result<Vec<Forbid>> {
+        permit.require_register()?;
+        self.forbids_of(permit.family()).await
+    }
+
+    pub(crate) async fn forbids_of(&self, family: FamilyId) -> Result<Vec<Forbid>> {
         let rows = sqlx::query("SELECT doctype, scope FROM prohibitions WHERE family_id = $1 ORDER BY doctype, scope")
             .bind(family.to_string())
             .fetch_all(self.pool())
@@ -539,9 +585,9 @@ fn needs_member() -> Error {
     Error::InvalidInput("only a member decides this; the operator records it on their behalf".to_owned())
 }
 
-/// Who changes a grant.
+/// Who changes a grant or a prohibition (derived from the permit, and the member the operator acts for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Acting {
+enum Acting {
     /// A member, signed in.
     Member(MemberId),
     /// The operator at the console recording a member's decision on their behalf: the age rules apply to the
@@ -552,6 +598,15 @@ pub enum Acting {
 }
 
 impl Acting {
+    /// Who acts under `permit`: its member, or the operator (for `for_member` when given).
+    fn of(permit: &crate::Permit, for_member: Option<MemberId>) -> Result<Acting> {
+        match (permit.principal(), for_member) {
+            (Principal::Member(m), None) => Ok(Acting::Member(m)),
+            (Principal::Operator, Some(m)) => Ok(Acting::OperatorFor(m)),
+            (Principal::Operator, None) => Ok(Acting::Operator),
+            _ => Err(Error::Denied("only a family member or the operator changes grants and prohibitions".to_owned())),
+        }
+    }
 
     fn principal(self) -> Principal {
         match self {

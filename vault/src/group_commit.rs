@@ -418,7 +418,7 @@ mod tests {
         let mut families = Vec::new();
         for name in ["A", "B", "C"] {
             let family = vault.create_family(name).await.unwrap();
-            let child = vault.add_member(family, Role::Child, "Léa", Some(time::macros::date!(2014 - 05 - 02))).await.unwrap();
+            let child = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Léa", Some(time::macros::date!(2014 - 05 - 02))).await.unwrap();
             families.push((family, child));
         }
         let vault = Arc::new(vault);
@@ -432,7 +432,7 @@ mod tests {
             }));
             if i == 150 {
                 // A policy change in the middle: decisions made before it are decided again, not lost.
-                vault.forbid(families[0].0, Doctype::HealthPai, cartable_consent::ForbidScope::Minors, crate::Acting::Operator).await.unwrap();
+                vault.forbid(&vault.as_operator(families[0].0, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Doctype::HealthPai, cartable_consent::ForbidScope::Minors, None).await.unwrap();
             }
         }
         for t in tasks {
@@ -441,11 +441,13 @@ mod tests {
         for (family, _) in &families {
             let report = vault.verify_ledger(*family).await.unwrap();
             let accesses = vault
-                .ledger_entries(*family, &crate::LedgerFilter { event: Some(EventType::AccessAllowed), ..Default::default() })
+                .ledger_entries(&vault.as_operator(*family, cartable_consent::Action::List, cartable_consent::Resource::Register).await.unwrap(), &crate::LedgerFilter { event: Some(EventType::AccessAllowed), ..Default::default() })
                 .await
                 .unwrap()
-                .len();
-            assert_eq!(accesses, 100);
+                .iter()
+                .filter(|e| e.receipt.data_categories == [Doctype::Grades])
+                .count();
+            assert_eq!(accesses, 100, "the 100 decisions on the grades (beside the operator's own on the family)");
             assert!(report.size >= 100);
         }
     }
@@ -456,7 +458,7 @@ mod tests {
         let vault = Vault::open(VaultConfig::embedded(dir.path().to_path_buf())).await.unwrap();
         let family = vault.create_family("F").await.unwrap();
         let old = vault.rules(family).await.unwrap().version;
-        vault.forbid(family, Doctype::HealthPai, cartable_consent::ForbidScope::Minors, crate::Acting::Operator).await.unwrap();
+        vault.forbid(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Doctype::HealthPai, cartable_consent::ForbidScope::Minors, None).await.unwrap();
         let draft = || ReceiptDraft::new(family, EventType::AccessAllowed, Principal::Operator);
         let size = vault.ledger_size(family).await.unwrap();
         assert_eq!(vault.inner.appender.append_decision(family, old, draft()).await.unwrap(), Appended::Stale);

@@ -289,22 +289,17 @@ impl Vault {
         Ok(size as u64)
     }
 
-    /// Entries for review, oldest first, filtered: the whole register, as the operator sees it.
-    pub async fn ledger_entries(&self, family: FamilyId, filter: &LedgerFilter) -> Result<Vec<LedgerEntry>> {
-        self.ledger_page(family, filter, &RegisterView::All).await
-    }
-
     /// The entries a permit to list the family's register shows, oldest first, filtered. A member sees the entries
     /// about the children whose data the rules let them manage now: a child from the age of digital consent sees
     /// those about themselves; a guardian no longer sees an adult child's (their requests, approvals, accesses).
-    pub async fn ledger_entries_for(&self, permit: &crate::Permit, filter: &LedgerFilter) -> Result<Vec<LedgerEntry>> {
+    pub async fn ledger_entries(&self, permit: &crate::Permit, filter: &LedgerFilter) -> Result<Vec<LedgerEntry>> {
         let view = self.register_view(permit).await?;
         self.ledger_page(permit.family(), filter, &view).await
     }
 
     /// The inclusion proof of one entry, if the permit's principal may see that entry (see
-    /// [`Vault::ledger_entries_for`]); an entry they may not see is answered as one that does not exist.
-    pub async fn inclusion_proof_for(&self, permit: &crate::Permit, index: u64) -> Result<String> {
+    /// [`Vault::ledger_entries`]); an entry they may not see is answered as one that does not exist.
+    pub async fn inclusion_proof(&self, permit: &crate::Permit, index: u64) -> Result<String> {
         let view = self.register_view(permit).await?;
         let family = permit.family();
         let row = sqlx::query("SELECT subject_id, actor_id FROM ledger_entries WHERE family_id = $1 AND idx = $2")
@@ -314,7 +309,7 @@ impl Vault {
             .await?;
         let parse = |v: Option<String>| v.and_then(|s| s.parse::<MemberId>().ok());
         match row {
-            Some(row) if view.admits(parse(row.get(0)), parse(row.get(1))) => self.inclusion_proof(family, index).await,
+            Some(row) if view.admits(parse(row.get(0)), parse(row.get(1))) => self.proof_of(family, index).await,
             _ => Err(Error::InvalidInput(format!("entry {index} is not in the ledger"))),
         }
     }
@@ -426,7 +421,7 @@ impl Vault {
     }
 
     /// The raw canonical bytes of one entry.
-    pub async fn ledger_entry_bytes(&self, family: FamilyId, index: u64) -> Result<Vec<u8>> {
+    pub(crate) async fn ledger_entry_bytes(&self, family: FamilyId, index: u64) -> Result<Vec<u8>> {
         Ok(sqlx::query("SELECT entry FROM ledger_entries WHERE family_id = $1 AND idx = $2")
             .bind(family.to_string())
             .bind(index as i64)
@@ -466,7 +461,12 @@ impl Vault {
 
     /// A signed checkpoint (C2SP tlog-checkpoint as a signed note) of the family's log as it is now; it is kept
     /// so that later verifications check the log against every checkpoint handed out.
-    pub async fn checkpoint(&self, family: FamilyId) -> Result<String> {
+    pub async fn checkpoint(&self, permit: &crate::Permit) -> Result<String> {
+        permit.require_register()?;
+        self.checkpoint_of(permit.family()).await
+    }
+
+    async fn checkpoint_of(&self, family: FamilyId) -> Result<String> {
         let size = self.ledger_size(family).await?;
         let root = self.root_at(family, size).await?;
         let checkpoint = tlog::Checkpoint::new(self.ledger_origin(family), size, root).map_err(|e| Error::Key(e.to_string()))?;
@@ -482,8 +482,8 @@ impl Vault {
     }
 
     /// The proof of entry `index` in the C2SP tlog-proof form, with the entry itself and a fresh checkpoint.
-    pub async fn inclusion_proof(&self, family: FamilyId, index: u64) -> Result<String> {
-        let note = self.checkpoint(family).await?;
+    async fn proof_of(&self, family: FamilyId, index: u64) -> Result<String> {
+        let note = self.checkpoint_of(family).await?;
         let checkpoint = self.inner.signer.verifier().verify_note(&note).map_err(|e| Error::Key(e.to_string()))?;
         let size = checkpoint.size();
         if index >= size {
@@ -497,7 +497,9 @@ impl Vault {
     }
 
     /// A consistency proof between two sizes of the family's log.
-    pub async fn consistency_proof(&self, family: FamilyId, old_size: u64, new_size: u64) -> Result<Vec<Hash>> {
+    pub async fn consistency_proof(&self, permit: &crate::Permit, old_size: u64, new_size: u64) -> Result<Vec<Hash>> {
+        permit.require_register()?;
+        let family = permit.family();
         let size = self.ledger_size(family).await?;
         if old_size == 0 || old_size > new_size || new_size > size {
             return Err(Error::InvalidInput(format!("a consistency proof needs 0 < old size <= new size <= {size}")));
@@ -734,7 +736,7 @@ impl GrantReplay {
             return Err((index, format!("the log names {} grants but the database holds {seen}", self.grants.len())));
         }
         let mut forbids: Vec<(String, String)> =
-            vault.forbids(family).await.map_err(db_err)?.iter().map(|f| (f.doctype.as_str().to_owned(), f.scope.as_stored())).collect();
+            vault.forbids_of(family).await.map_err(db_err)?.iter().map(|f| (f.doctype.as_str().to_owned(), f.scope.as_stored())).collect();
         forbids.sort();
         let logged: Vec<&(String, String)> = self.forbids.keys().collect();
         if forbids.iter().collect::<Vec<_>>() != logged {

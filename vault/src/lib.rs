@@ -15,7 +15,7 @@
 //!
 //! let vault = Vault::open(VaultConfig::embedded("./cartable-data".into())).await?;
 //! let family = vault.create_family("Martin").await?;
-//! let child = vault.add_member(family, Role::Child, "Léa", Some(time::macros::date!(2014 - 05 - 02))).await?;
+//! let child = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Léa", Some(time::macros::date!(2014 - 05 - 02))).await?;
 //! let resource = Resource::Collection { child, doctype: Doctype::Grades };
 //! let permit = vault.authorize(family, Principal::Operator, Action::Write, resource).await?.into_permit()?;
 //! let body = serde_json::json!({"subject": "maths", "grade": 15.5});
@@ -42,7 +42,7 @@ mod vault;
 pub use api_store::{ApiStore, CollectionInfo, ContinuationRecord, Attempt, GrantDecision, LoginLimits, SealedRecord, SessionRecord, TokenRecord};
 pub use db::Backend;
 pub use error::{Error, Result};
-pub use grants::{Acting, ApprovalResult, NewRequest};
+pub use grants::{ApprovalResult, GrantOutline, NewRequest};
 pub use keys::MasterKey;
 pub use ledger::{LedgerEntry, LedgerFilter, VerifyReport};
 pub use permit::{Decision, Permit};

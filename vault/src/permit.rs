@@ -51,6 +51,11 @@ impl Permit {
         }
     }
 
+    /// INVARIANT: only for reading the register of a family that was erased ([`crate::Vault::operator_register`]).
+    pub(crate) fn unlogged_register_of_erased(family: FamilyId) -> Permit {
+        Permit { family, principal: Principal::Operator, action: Action::List, resource: Resource::Register, decided_at: OffsetDateTime::now_utc() }
+    }
+
     pub fn family(&self) -> FamilyId {
         self.family
     }
@@ -69,6 +74,27 @@ impl Permit {
 
     pub fn decided_at(&self) -> OffsetDateTime {
         self.decided_at
+    }
+
+    /// That this permit is for `action` on a resource `fits` accepts; `what` names the resource in the error.
+    pub(crate) fn require(&self, actions: &[Action], what: &'static str, fits: impl Fn(Resource) -> bool) -> crate::Result<()> {
+        if !actions.contains(&self.action) {
+            return Err(crate::Error::PermitMismatch("action"));
+        }
+        if !fits(self.resource) {
+            return Err(crate::Error::PermitMismatch(what));
+        }
+        Ok(())
+    }
+
+    /// For reading the family's register (its grants, prohibitions, ledger and policies).
+    pub(crate) fn require_register(&self) -> crate::Result<()> {
+        self.require(&[Action::Read, Action::List], "register", |r| matches!(r, Resource::Register))
+    }
+
+    /// For managing the family as a whole (members, the family's prohibitions, erasure).
+    pub(crate) fn require_family_management(&self) -> crate::Result<()> {
+        self.require(&[Action::Manage], "family", |r| matches!(r, Resource::Family))
     }
 }
 

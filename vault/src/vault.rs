@@ -320,8 +320,11 @@ impl Vault {
     }
 
     /// Erases a family: its key is destroyed first, then its rows, in one transaction that also appends the
-    /// erasure to its ledger (which stays, holding no personal data); then its blobs.
-    pub async fn delete_family(&self, family: FamilyId, actor: Principal) -> Result<()> {
+    /// erasure to its ledger (which stays, holding no personal data); then its blobs. The permit must be for
+    /// managing the family.
+    pub async fn delete_family(&self, permit: &crate::Permit) -> Result<()> {
+        permit.require_family_management()?;
+        let (family, actor) = (permit.family(), permit.principal());
         let id = family.to_string();
         let mut tx = self.write_tx().await?;
         let destroyed = sqlx::query("UPDATE families SET wrapped_key = $1, version = version + 1 WHERE id = $2")
@@ -436,8 +439,11 @@ impl Vault {
 
     // --- members --------------------------------------------------------------------------------------------
 
-    /// Adds a guardian or a child; a child needs a birth date, which is stored encrypted.
-    pub async fn add_member(&self, family: FamilyId, role: Role, name: &str, birth_date: Option<Date>) -> Result<MemberId> {
+    /// Adds a guardian or a child; a child needs a birth date, which is stored encrypted. The permit must be for
+    /// managing the family.
+    pub async fn add_member(&self, permit: &crate::Permit, role: Role, name: &str, birth_date: Option<Date>) -> Result<MemberId> {
+        permit.require_family_management()?;
+        let family = permit.family();
         let name = validate_name(name)?;
         match (role, birth_date) {
             (Role::Child, None) => return Err(Error::InvalidInput("a child needs a birth date".to_owned())),
@@ -625,9 +631,28 @@ impl Vault {
         Ok(self.inner.authorizer.authorize(&rules.compiled, request))
     }
 
-    /// The Cedar text in force for a family.
-    pub async fn policy_text(&self, family: FamilyId) -> Result<String> {
-        Ok(self.rules(family).await?.compiled.policy_text())
+    /// The Cedar text in force for a family; the permit must be for reading its register.
+    pub async fn policy_text(&self, permit: &crate::Permit) -> Result<String> {
+        permit.require_register()?;
+        Ok(self.rules(permit.family()).await?.compiled.policy_text())
+    }
+
+    /// The operator's permit for one access: decided by the family's rules for `Principal::Operator` and logged like
+    /// every decision. The command line acts through it.
+    pub async fn as_operator(&self, family: FamilyId, action: Action, resource: Resource) -> Result<crate::Permit> {
+        Ok(self.authorize(family, Principal::Operator, action, resource).await?.into_permit()?)
+    }
+
+    /// The operator's permit to read a family's register, also after the family's erasure. The ledger outlives
+    /// the family, but its erasure is its last entry: nothing may be appended after it, so reading an erased
+    /// family's register is the one access that is not logged (there are no rules left to decide it either).
+    pub async fn operator_register(&self, family: FamilyId) -> Result<crate::Permit> {
+        match self.as_operator(family, Action::List, Resource::Register).await {
+            Err(Error::FamilyNotFound(_)) if self.ledger_size(family).await.is_ok() => {
+                Ok(crate::Permit::unlogged_register_of_erased(family))
+            }
+            other => other,
+        }
     }
 
     /// The family's compiled policies as last seen, without asking the database whether they are still current:
@@ -655,7 +680,7 @@ impl Vault {
             family,
             members: members.clone(),
             grants: self.grants_in_force(family).await?,
-            forbids: self.forbids(family).await?,
+            forbids: self.forbids_of(family).await?,
         };
         let compiled = Arc::new(
             self.inner
@@ -868,7 +893,7 @@ mod tests {
             a.family_name(&operator_read(&a, family).await.unwrap()).await.unwrap();
             assert_eq!(cached(&a, family), (true, true));
         }
-        b.delete_family(erased, Principal::Operator).await.unwrap();
+        b.delete_family(&b.as_operator(erased, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap()).await.unwrap();
         // The periodic sweep, run by hand (the task may have run it already): the erased family is gone from A's
         // memory, the other stays.
         assert!(a.evict_erased().await.unwrap() <= 1);
@@ -878,7 +903,7 @@ mod tests {
         // Between sweeps, asking for the rules of a family that is gone evicts it too.
         let also_erased = a.create_family("Aussi effacée").await.unwrap();
         a.family_name(&operator_read(&a, also_erased).await.unwrap()).await.unwrap();
-        b.delete_family(also_erased, Principal::Operator).await.unwrap();
+        b.delete_family(&b.as_operator(also_erased, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap()).await.unwrap();
         assert!(matches!(a.rules(also_erased).await, Err(Error::FamilyNotFound(_))));
         assert_eq!(cached(&a, also_erased), (false, false));
     }
@@ -918,8 +943,8 @@ mod tests {
         }
         let vault = Vault::open(VaultConfig::embedded(data.clone())).await.unwrap();
         let family = vault.create_family("Droits").await.unwrap();
-        let child = vault.add_member(family, Role::Child, "Léa", Some(time::macros::date!(2014 - 05 - 02))).await.unwrap();
-        let guardian = vault.add_member(family, Role::Guardian, "Claire", None).await.unwrap();
+        let child = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Léa", Some(time::macros::date!(2014 - 05 - 02))).await.unwrap();
+        let guardian = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Guardian, "Claire", None).await.unwrap();
         vault.set_password_hash(family, guardian, "$argon2id$not-a-real-hash").await.unwrap();
         let collection = |doctype| Resource::Collection { child, doctype };
         let write = |doctype| vault.authorize(family, Principal::Operator, Action::Write, collection(doctype));

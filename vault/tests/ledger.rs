@@ -3,7 +3,7 @@
 
 use cartable_consent::ledger::{self as tlog, NodeKey};
 use cartable_consent::{Action, Doctype, FamilyId, ForbidScope, LegalBasis, Principal, Resource, Role};
-use cartable_vault::{Acting, Error, NewRecord, NewRequest, Vault, VaultConfig};
+use cartable_vault::{Error, NewRecord, NewRequest, Vault, VaultConfig};
 use sqlx::{AnyConnection, Connection, Row};
 use time::macros::date;
 
@@ -30,8 +30,8 @@ async fn fixture(postgres: bool) -> Fixture {
     };
     let vault = Vault::open(config).await.unwrap();
     let family = vault.create_family("Ledger").await.unwrap();
-    let guardian = vault.add_member(family, Role::Guardian, "Parent", None).await.unwrap();
-    let child = vault.add_member(family, Role::Child, "Enfant", Some(date!(2015 - 03 - 01))).await.unwrap();
+    let guardian = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Guardian, "Parent", None).await.unwrap();
+    let child = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Enfant", Some(date!(2015 - 03 - 01))).await.unwrap();
     let service = vault.register_service("Tutorat", "hash", true).await.unwrap();
     // A grant's life: request, approve, accesses, revoke; a denied request; a prohibition; some writes.
     let request = |doctypes: Vec<Doctype>| NewRequest {
@@ -45,7 +45,9 @@ async fn fixture(postgres: bool) -> Fixture {
         duration_days: 30,
     };
     let g1 = vault.create_request(request(vec![Doctype::Grades])).await.unwrap();
-    vault.approve(family, g1, Acting::Member(guardian)).await.unwrap();
+    let as_guardian = |resource| vault.authorize(family, Principal::Member(guardian), Action::Manage, resource);
+    let manage = |doctype| Resource::Collection { child, doctype };
+    vault.approve(&as_guardian(manage(Doctype::Grades)).await.unwrap().into_permit().unwrap(), g1, None).await.unwrap();
     let write = vault
         .authorize(family, Principal::Operator, Action::Write, Resource::Collection { child, doctype: Doctype::Grades })
         .await
@@ -61,9 +63,10 @@ async fn fixture(postgres: bool) -> Fixture {
         assert!(vault.authorize(family, Principal::Service(service), Action::Read, resource).await.unwrap().is_allowed());
     }
     let g2 = vault.create_request(request(vec![Doctype::Homework])).await.unwrap();
-    vault.deny(family, g2, Acting::Member(guardian)).await.unwrap();
-    vault.forbid(family, Doctype::HealthPai, ForbidScope::Minors, Acting::Member(guardian)).await.unwrap();
-    vault.revoke(family, g1, Acting::Member(guardian)).await.unwrap();
+    vault.deny(&as_guardian(manage(Doctype::Homework)).await.unwrap().into_permit().unwrap(), g2, None).await.unwrap();
+    let family_manager = as_guardian(Resource::Family).await.unwrap().into_permit().unwrap();
+    vault.forbid(&family_manager, Doctype::HealthPai, ForbidScope::Minors, None).await.unwrap();
+    vault.revoke(&as_guardian(manage(Doctype::Grades)).await.unwrap().into_permit().unwrap(), g1, None).await.unwrap();
     let resource = vault.record_resource(family, ids[0]).await.unwrap();
     assert!(!vault.authorize(family, Principal::Service(service), Action::Read, resource).await.unwrap().is_allowed());
     Fixture { _dir: dir, url, vault, family }
@@ -113,7 +116,10 @@ async fn any_tampered_row_is_found_and_the_entry_named() {
         let report = vault.verify_ledger(family).await.unwrap();
         assert_eq!(report.grants_checked, 2);
         let size = report.size as i64;
-        assert_eq!(size, 13, "request, approve, write, 5 reads, request, deny, prohibition, revoke, refused read");
+        assert_eq!(
+            size, 19,
+            "2 members added, request, guardian's decision, approve, write, 5 reads, request, decision, deny, decision, prohibition, decision, revoke, refused read"
+        );
         let mut c = conn(&fx.url).await;
 
         // Change one entry's meaning, keeping it canonical JSON.
@@ -197,15 +203,17 @@ async fn checkpoints_stay_consistent_and_catch_a_rewritten_history() {
     let fx = fixture(false).await;
     let (vault, family) = (&fx.vault, fx.family);
     let verifier = tlog::LedgerVerifier::parse(&vault.ledger_verifier_key()).unwrap();
-    let old = verifier.verify_note(&vault.checkpoint(family).await.unwrap()).unwrap();
+    // One logged decision to read the register serves every checkpoint below.
+    let register = vault.as_operator(family, Action::Read, Resource::Register).await.unwrap();
+    let old = verifier.verify_note(&vault.checkpoint(&register).await.unwrap()).unwrap();
     // More entries, a newer checkpoint, and a consistency proof between the two.
     let resource = Resource::Family;
     for _ in 0..5 {
         vault.authorize(family, Principal::Operator, Action::Read, resource).await.unwrap();
     }
-    let new = verifier.verify_note(&vault.checkpoint(family).await.unwrap()).unwrap();
+    let new = verifier.verify_note(&vault.checkpoint(&register).await.unwrap()).unwrap();
     assert_eq!(new.size(), old.size() + 5);
-    let proof = vault.consistency_proof(family, old.size(), new.size()).await.unwrap();
+    let proof = vault.consistency_proof(&register, old.size(), new.size()).await.unwrap();
     tlog::verify_consistency(old.size(), new.size(), old.root(), new.root(), &proof).unwrap();
     // A forked history (another root at the old size) is not consistent with the new checkpoint.
     let mut forked = *old.root();
@@ -214,7 +222,7 @@ async fn checkpoints_stay_consistent_and_catch_a_rewritten_history() {
 
     // Every entry's proof checks offline.
     for index in [0, old.size() - 1, new.size() - 1] {
-        let text = vault.inclusion_proof(family, index).await.unwrap();
+        let text = vault.inclusion_proof(&vault.as_operator(family, cartable_consent::Action::Read, cartable_consent::Resource::Register).await.unwrap(), index).await.unwrap();
         let proof = tlog::TlogProof::parse(&text).unwrap();
         assert_eq!(proof.index, index);
         proof.verify_entry(&verifier).unwrap();

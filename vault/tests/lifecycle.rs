@@ -3,7 +3,7 @@
 
 use cartable_consent::ledger::EventType;
 use cartable_consent::{Action, AgeRules, Doctype, GrantState, LegalBasis, Principal, Resource, Role};
-use cartable_vault::{Acting, LedgerFilter, NewRecord, NewRequest, Vault, VaultConfig};
+use cartable_vault::{LedgerFilter, NewRecord, NewRequest, Vault, VaultConfig};
 use time::{Duration, OffsetDateTime};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,10 +15,10 @@ async fn grants_expire_and_come_to_the_adult_child_for_confirmation() {
     let vault = Vault::open(config).await.unwrap();
     let now = OffsetDateTime::now_utc();
     let family = vault.create_family("Durée").await.unwrap();
-    let guardian = vault.add_member(family, Role::Guardian, "Parent", None).await.unwrap();
+    let guardian = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Guardian, "Parent", None).await.unwrap();
     // 14 years and a half: a guardian approves alone; in 18 months the child is 16, an adult under these rules.
     let birth = (now - Duration::days(14 * 365 + 180)).date();
-    let child = vault.add_member(family, Role::Child, "Enfant", Some(birth)).await.unwrap();
+    let child = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Enfant", Some(birth)).await.unwrap();
     let service = vault.register_service("Plateforme", "hash", true).await.unwrap();
     let write = vault
         .authorize(family, Principal::Operator, Action::Write, Resource::Collection { child, doctype: Doctype::Grades })
@@ -40,15 +40,18 @@ async fn grants_expire_and_come_to_the_adult_child_for_confirmation() {
     };
     let short = vault.create_request(request(30)).await.unwrap();
     let long = vault.create_request(request(900)).await.unwrap();
-    assert_eq!(vault.approve(family, short, Acting::Member(guardian)).await.unwrap().state, GrantState::Active);
-    assert_eq!(vault.approve(family, long, Acting::Member(guardian)).await.unwrap().state, GrantState::Active);
+    let as_guardian = || async {
+        vault.authorize(family, Principal::Member(guardian), Action::Manage, Resource::Collection { child, doctype: Doctype::Grades }).await.unwrap().into_permit().unwrap()
+    };
+    assert_eq!(vault.approve(&as_guardian().await, short, None).await.unwrap().state, GrantState::Active);
+    assert_eq!(vault.approve(&as_guardian().await, long, None).await.unwrap().state, GrantState::Active);
     let read = |at| vault.authorize_at(family, Principal::Service(service), Action::Read, resource, at);
     assert!(read(now).await.unwrap().is_allowed());
 
     // 31 days on: the short grant expired (the long one still allows the read).
     let later = now + Duration::days(31);
     assert_eq!(vault.sweep(family, later).await.unwrap(), 1);
-    assert_eq!(vault.grant(family, short).await.unwrap().state, GrantState::Expired);
+    assert_eq!(vault.grant_outline(family, short).await.unwrap().state, GrantState::Expired);
     assert!(read(later).await.unwrap().is_allowed());
 
     // Past the child's majority: the policy stops the guardian-approved grant at once, even before a sweep...
@@ -57,10 +60,10 @@ async fn grants_expire_and_come_to_the_adult_child_for_confirmation() {
     assert!(!decision.is_allowed(), "a grant a guardian approved alone ends at majority: {:?}", decision.reasons());
     // ...and the sweep puts it to the adult child, who confirms it.
     assert_eq!(vault.sweep(family, adult).await.unwrap(), 1);
-    assert_eq!(vault.grant(family, long).await.unwrap().state, GrantState::AwaitingConfirmation);
-    assert!(vault.approve(family, long, Acting::Member(guardian)).await.is_err(), "the guardian no longer decides");
+    assert_eq!(vault.grant_outline(family, long).await.unwrap().state, GrantState::AwaitingConfirmation);
+    assert!(vault.approve(&as_guardian().await, long, None).await.is_err(), "the guardian no longer decides");
 
-    let events: Vec<EventType> = vault.ledger_entries(family, &LedgerFilter::default()).await.unwrap().iter().map(|e| e.receipt.event).collect();
+    let events: Vec<EventType> = vault.ledger_entries(&vault.as_operator(family, cartable_consent::Action::List, cartable_consent::Resource::Register).await.unwrap(), &LedgerFilter::default()).await.unwrap().iter().map(|e| e.receipt.event).collect();
     assert!(events.contains(&EventType::Expire) && events.contains(&EventType::MajorityTransition), "{events:?}");
     let report = vault.verify_ledger(family).await.unwrap();
     assert_eq!(report.grants_checked, 2);
@@ -71,9 +74,9 @@ async fn a_guardian_listing_the_family_does_not_see_an_adult_childs_data() {
     let dir = tempfile::tempdir().unwrap();
     let vault = Vault::open(VaultConfig::embedded(dir.path().join("data"))).await.unwrap();
     let family = vault.create_family("Grands").await.unwrap();
-    let guardian = vault.add_member(family, Role::Guardian, "Parent", None).await.unwrap();
-    let minor = vault.add_member(family, Role::Child, "Petit", Some(time::macros::date!(2016 - 01 - 01))).await.unwrap();
-    let adult = vault.add_member(family, Role::Child, "Grand", Some(time::macros::date!(2004 - 01 - 01))).await.unwrap();
+    let guardian = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Guardian, "Parent", None).await.unwrap();
+    let minor = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Petit", Some(time::macros::date!(2016 - 01 - 01))).await.unwrap();
+    let adult = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Grand", Some(time::macros::date!(2004 - 01 - 01))).await.unwrap();
     for child in [minor, adult] {
         let write = vault
             .authorize(family, Principal::Operator, Action::Write, Resource::Collection { child, doctype: Doctype::Grades })
@@ -101,9 +104,9 @@ async fn a_guardian_does_not_see_the_grants_of_an_adult_child() {
     let dir = tempfile::tempdir().unwrap();
     let vault = Vault::open(VaultConfig::embedded(dir.path().join("data"))).await.unwrap();
     let family = vault.create_family("Grants").await.unwrap();
-    let guardian = vault.add_member(family, Role::Guardian, "Parent", None).await.unwrap();
-    let minor = vault.add_member(family, Role::Child, "Petit", Some(time::macros::date!(2016 - 01 - 01))).await.unwrap();
-    let adult = vault.add_member(family, Role::Child, "Grand", Some(time::macros::date!(2004 - 01 - 01))).await.unwrap();
+    let guardian = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Guardian, "Parent", None).await.unwrap();
+    let minor = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Petit", Some(time::macros::date!(2016 - 01 - 01))).await.unwrap();
+    let adult = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Grand", Some(time::macros::date!(2004 - 01 - 01))).await.unwrap();
     let service = vault.register_service("Plateforme", "hash", true).await.unwrap();
     for child in [minor, adult] {
         let request = NewRequest {
@@ -120,8 +123,8 @@ async fn a_guardian_does_not_see_the_grants_of_an_adult_child() {
     }
     let register = |principal| vault.authorize(family, principal, Action::List, Resource::Register);
     let as_guardian = register(Principal::Member(guardian)).await.unwrap().into_permit().unwrap();
-    let seen = vault.list_grants_for(&as_guardian).await.unwrap();
+    let seen = vault.list_grants(&as_guardian).await.unwrap();
     assert_eq!(seen.iter().map(|g| g.child).collect::<Vec<_>>(), vec![minor]);
     let as_operator = register(Principal::Operator).await.unwrap().into_permit().unwrap();
-    assert_eq!(vault.list_grants_for(&as_operator).await.unwrap().len(), 2);
+    assert_eq!(vault.list_grants(&as_operator).await.unwrap().len(), 2);
 }

@@ -109,10 +109,10 @@ async fn story(postgres: bool, logs: &LogSink) {
     let vault = Vault::open(fx.config.clone()).await.unwrap();
 
     let family = vault.create_family(&format!("Famille {marker}")).await.unwrap();
-    let guardian = vault.add_member(family, Role::Guardian, &format!("Parent {marker}"), None).await.unwrap();
-    let child = vault.add_member(family, Role::Child, &format!("Léa {marker}"), Some(date!(2014 - 05 - 02))).await.unwrap();
+    let guardian = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Guardian, &format!("Parent {marker}"), None).await.unwrap();
+    let child = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, &format!("Léa {marker}"), Some(date!(2014 - 05 - 02))).await.unwrap();
     let other_family = vault.create_family("Autre famille").await.unwrap();
-    let other_child = vault.add_member(other_family, Role::Child, "Tom", Some(date!(2013 - 01 - 09))).await.unwrap();
+    let other_child = vault.add_member(&vault.as_operator(other_family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Tom", Some(date!(2013 - 01 - 09))).await.unwrap();
     let _ = guardian;
 
     // Records: small ones inline, a large one in the blob store.
@@ -229,8 +229,8 @@ async fn story(postgres: bool, logs: &LogSink) {
 
     // Every access above was decided and logged: the ledger verifies.
     let report = vault.verify_ledger(family).await.unwrap();
-    // 18 decisions: 2 + 8 writes, 3 reads, 4 listings, 1 refusal; each is one entry.
-    assert_eq!(report.size, 18);
+    // 20 decisions: 2 members added, 2 + 8 writes, 3 reads, 4 listings, 1 refusal; each is one entry.
+    assert_eq!(report.size, 20);
 
     // No plaintext anywhere: the data folder (database, WAL, blobs, keys), the database dump, the logs.
     let needle = marker.as_bytes();
@@ -252,11 +252,11 @@ async fn story(postgres: bool, logs: &LogSink) {
 
     // Crypto-shredding: keep a backup (without the key), erase the family, rotate the master key.
     let backup_wrapped = wrapped_key(&vault, &fx, family).await;
-    vault.delete_family(family, Principal::Operator).await.unwrap();
+    vault.delete_family(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap()).await.unwrap();
     assert!(!vault.family_exists(family).await.unwrap());
     assert!(!fx.config.data_dir.join("blobs").join(family.to_string()).exists());
     let erased = vault.verify_ledger(family).await.unwrap();
-    assert_eq!(erased.size, report.size + 1, "the erasure is the last entry");
+    assert_eq!(erased.size, report.size + 2, "the decision to erase, then the erasure as the last entry");
     let old_key = std::fs::read_to_string(fx.config.master_key_path()).unwrap();
     assert!(age_unwraps(&old_key, &backup_wrapped), "before rotation, the backup is readable with the master key");
     assert_eq!(vault.rotate_master_key().await.unwrap(), 1, "only the other family's key remains");
