@@ -15,7 +15,8 @@ use time::{Date, OffsetDateTime};
 use crate::blobs::Blobs;
 use crate::db::{self, Backend, to_millis};
 use crate::error::{Error, Result};
-use crate::keys::{self, FamilyKey, MasterKey};
+use crate::envelope::{DataKey, Field, Place, integrity};
+use crate::keys::{self, FamilyIdentity, FamilyKey, MasterKey};
 use crate::ledger::ReceiptDraft;
 
 /// Where the vault lives and how it is keyed. Passed explicitly: there is no hidden default.
@@ -167,6 +168,8 @@ impl Vault {
             }),
         };
         vault.remove_orphan_blobs().await?;
+        // Values in the format before sealed values are upgraded before anything is served.
+        vault.upgrade_storage().await?;
         Ok(vault)
     }
 
@@ -205,7 +208,10 @@ impl Vault {
     pub async fn create_family(&self, name: &str) -> Result<FamilyId> {
         let name = validate_name(name)?;
         let id = FamilyId::new();
-        let key = FamilyKey::generate();
+        let identity = FamilyIdentity::generate();
+        let (data, data_bytes) = DataKey::generate();
+        let data_key_enc = identity.wrap_data_key(id, &data_bytes)?;
+        drop(data_bytes);
         let mut tx = self.write_tx().await?;
         // Re-read the master recipient inside the transaction: a rotation by another process must not leave
         // a new family wrapped to a retired key.
@@ -223,14 +229,16 @@ impl Vault {
             *self.inner.master.lock().expect("master key lock") = reloaded.clone();
             master = reloaded;
         }
-        let wrapped = master.wrap(&key)?;
-        let name_enc = key.encrypt(name.as_bytes())?;
+        let wrapped = master.wrap(&identity)?;
+        let key = FamilyKey::new(identity, data);
+        let name_enc = key.seal(&Place::family_name(id), name.as_bytes())?;
         let now = to_millis(OffsetDateTime::now_utc());
-        sqlx::query("INSERT INTO families (id, wrapped_key, name_enc, version, created_at) VALUES ($1, $2, $3, 0, $4)")
+        sqlx::query("INSERT INTO families (id, wrapped_key, name_enc, version, created_at, data_key_enc) VALUES ($1, $2, $3, 0, $4, $5)")
             .bind(id.to_string())
             .bind(wrapped)
             .bind(name_enc)
             .bind(now)
+            .bind(data_key_enc)
             .execute(&mut *tx)
             .await?;
         sqlx::query("INSERT INTO ledger_heads (family_id, size) VALUES ($1, 0)")
@@ -267,7 +275,7 @@ impl Vault {
             .await?
             .ok_or(Error::FamilyNotFound(family))?;
         let key = self.family_key(family).await?;
-        let plain = key.decrypt(&row.get::<Vec<u8>, _>(0))?;
+        let plain = key.open(&Place::family_name(family), &row.get::<Vec<u8>, _>(0))?;
         String::from_utf8(plain.to_vec()).map_err(|_| Error::Decrypt)
     }
 
@@ -327,12 +335,16 @@ impl Vault {
         if let Some(key) = self.inner.family_keys.lock().expect("key cache lock").get(&family) {
             return Ok(key.clone());
         }
-        let row = sqlx::query("SELECT wrapped_key FROM families WHERE id = $1")
+        let row = sqlx::query("SELECT wrapped_key, data_key_enc FROM families WHERE id = $1")
             .bind(family.to_string())
             .fetch_optional(self.pool())
             .await?
             .ok_or(Error::FamilyNotFound(family))?;
-        let key = Arc::new(self.master().unwrap(&row.get::<Vec<u8>, _>(0))?);
+        let identity = self.master().unwrap(&row.get::<Vec<u8>, _>(0))?;
+        // Only the one-time upgrade gives a family of the earlier format its data key.
+        let wrapped_data: Vec<u8> = row.get::<Option<Vec<u8>>, _>(1).ok_or_else(|| integrity(family, format!("data key of family `{family}`")))?;
+        let data = identity.unwrap_data_key(family, &wrapped_data)?;
+        let key = Arc::new(FamilyKey::new(identity, data));
         self.inner.family_keys.lock().expect("key cache lock").insert(family, key.clone());
         Ok(key)
     }
@@ -351,8 +363,11 @@ impl Vault {
         }
         let key = self.family_key(family).await?;
         let id = MemberId::new();
-        let name_enc = key.encrypt(name.as_bytes())?;
-        let birth_enc = birth_date.map(|d| key.encrypt(d.to_string().as_bytes())).transpose()?;
+        let (member, role_s) = (id.to_string(), role.as_str());
+        let name_enc = key.seal(&Place { family, field: Field::MemberName { member: &member, role: role_s } }, name.as_bytes())?;
+        let birth_enc = birth_date
+            .map(|d| key.seal(&Place { family, field: Field::MemberBirthDate { member: &member, role: role_s } }, d.to_string().as_bytes()))
+            .transpose()?;
         let mut tx = self.write_tx().await?;
         bump_version(&mut tx, family).await?;
         sqlx::query(
@@ -384,33 +399,39 @@ impl Vault {
         let members = self.members(family).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let id: MemberId = parse_id(&row.get::<String, _>(0))?;
-            let name = String::from_utf8(key.decrypt(&row.get::<Vec<u8>, _>(2))?.to_vec()).map_err(|_| Error::Decrypt)?;
+            let (member, role): (String, String) = (row.get(0), row.get(1));
+            let id: MemberId = parse_id(&member)?;
+            let place = Place { family, field: Field::MemberName { member: &member, role: &role } };
+            let name = String::from_utf8(key.open(&place, &row.get::<Vec<u8>, _>(2))?.to_vec()).map_err(|_| Error::Decrypt)?;
             let m = members.iter().find(|m| m.id == id).ok_or(Error::MemberNotFound(id))?;
             out.push(MemberInfo { id, role: m.role, name, birth_date: m.birth_date });
         }
         Ok(out)
     }
 
-    /// The members as the rules see them (ids, roles, birth dates), decrypted.
+    /// The members as the rules see them (ids, roles, birth dates), decrypted. Each member's name is opened too,
+    /// as the proof of its role (a name and a birth date are bound to the member's id and role): a role edited in
+    /// the database fails here, before any decision is made with it.
     pub(crate) async fn members(&self, family: FamilyId) -> Result<Vec<Member>> {
         let key = self.family_key(family).await?;
-        let rows = sqlx::query("SELECT id, role, birth_date_enc FROM members WHERE family_id = $1")
+        let rows = sqlx::query("SELECT id, role, birth_date_enc, name_enc FROM members WHERE family_id = $1")
             .bind(family.to_string())
             .fetch_all(self.pool())
             .await?;
         rows.iter()
             .map(|row| {
-                let role: Role = row.get::<String, _>(1).parse().map_err(|_| Error::Decrypt)?;
+                let (member, role_s): (String, String) = (row.get(0), row.get(1));
+                let role: Role = role_s.parse().map_err(|_| integrity(family, format!("name of member `{member}`")))?;
+                key.open(&Place { family, field: Field::MemberName { member: &member, role: &role_s } }, &row.get::<Vec<u8>, _>(3))?;
                 let birth_date = match row.get::<Option<Vec<u8>>, _>(2) {
                     None => None,
                     Some(enc) => {
-                        let text = key.decrypt(&enc)?;
+                        let text = key.open(&Place { family, field: Field::MemberBirthDate { member: &member, role: &role_s } }, &enc)?;
                         let text = std::str::from_utf8(&text).map_err(|_| Error::Decrypt)?;
                         Some(Date::parse(text, &time::format_description::well_known::Iso8601::DATE).map_err(|_| Error::Decrypt)?)
                     }
                 };
-                Ok(Member { id: parse_id(&row.get::<String, _>(0))?, family, role, birth_date })
+                Ok(Member { id: parse_id(&member)?, family, role, birth_date })
             })
             .collect()
     }
@@ -589,9 +610,9 @@ impl Vault {
             if wrapped.is_empty() {
                 continue;
             }
-            let key = old.unwrap(&wrapped)?;
+            let identity = old.unwrap(&wrapped)?;
             sqlx::query("UPDATE families SET wrapped_key = $1 WHERE id = $2")
-                .bind(new.wrap(&key)?)
+                .bind(new.wrap(&identity)?)
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
