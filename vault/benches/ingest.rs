@@ -2,7 +2,8 @@
 //! inserted in batches of 1,000) next to bare SQLite doing the same job in the same run: the same plaintext rows into
 //! the vault's own `records` table (its migration, indexes and foreign keys), through one prepared statement
 //! (rusqlite, which links the same SQLite as sqlx), in the same transactions, with the same durability (WAL,
-//! synchronous=FULL). For context it also prints sqlx inserting the plaintext rows one statement at a time.
+//! synchronous=FULL). For context it also prints the same prepared statement into a table with a primary key only (no
+//! secondary indexes, no foreign keys) and sqlx inserting the plaintext rows one statement at a time.
 //!
 //! `cargo bench -p cartable-vault --bench ingest` (set CARTABLE_BENCH_RECORDS to change the count).
 
@@ -18,13 +19,25 @@ fn body(i: usize) -> serde_json::Value {
     serde_json::json!({"subject": "mathématiques", "grade": (i % 20) as f64 + 0.5, "coefficient": 2, "date": "2026-11-02", "comment": "devoir surveillé"})
 }
 
-/// Bare SQLite: one prepared statement, the vault's schema, the same batches.
-fn bare_prepared(path: &std::path::Path, n: usize) -> Duration {
+/// Bare SQLite: one prepared statement, the same batches; the vault's schema (`minimal`: a table with a primary key
+/// only, as a plain C program would have).
+fn bare_prepared(path: &std::path::Path, n: usize, minimal: bool) -> Duration {
     let mut conn = rusqlite::Connection::open(path).unwrap();
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "synchronous", "FULL").unwrap();
     conn.pragma_update(None, "foreign_keys", "ON").unwrap();
-    conn.execute_batch(include_str!("../migrations/sqlite/0001_vault.sql")).unwrap();
+    if minimal {
+        conn.execute_batch(
+            "CREATE TABLE families (id TEXT PRIMARY KEY, wrapped_key BLOB, name_enc BLOB, version INTEGER, created_at INTEGER);
+             CREATE TABLE members (id TEXT PRIMARY KEY, family_id TEXT, role TEXT, name_enc BLOB, created_at INTEGER);
+             CREATE TABLE collections (id TEXT PRIMARY KEY, family_id TEXT, child_id TEXT, doctype TEXT, created_at INTEGER);
+             CREATE TABLE records (id TEXT PRIMARY KEY, family_id TEXT, collection_id TEXT, child_id TEXT, doctype TEXT, kind TEXT, source TEXT,
+                 version INTEGER, body_enc BLOB, blob_key TEXT, size INTEGER, created_at INTEGER, updated_at INTEGER);",
+        )
+        .unwrap();
+    } else {
+        conn.execute_batch(include_str!("../migrations/sqlite/0001_vault.sql")).unwrap();
+    }
     conn.execute_batch(
         "INSERT INTO families (id, wrapped_key, name_enc, version, created_at) VALUES ('family', x'00', x'00', 0, 0);
          INSERT INTO members (id, family_id, role, name_enc, created_at) VALUES ('child', 'family', 'child', x'00', 0);
@@ -87,7 +100,8 @@ async fn main() {
     let n: usize = std::env::var("CARTABLE_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
     let dir = tempfile::tempdir().unwrap();
 
-    let bare = bare_prepared(&dir.path().join("bare.db"), n);
+    let bare = bare_prepared(&dir.path().join("bare.db"), n, false);
+    let bare_minimal = bare_prepared(&dir.path().join("bare-minimal.db"), n, true);
     let through_sqlx = sqlx_rows(&dir.path().join("sqlx.db"), n).await;
 
     let vault = Vault::open(VaultConfig::embedded(dir.path().join("vault"))).await.unwrap();
@@ -118,6 +132,7 @@ async fn main() {
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!("records: {n} in batches of {BATCH}, WAL, synchronous=FULL");
     println!("bare SQLite, prepared statement, vault's schema, plaintext: {:>9.0} records/s ({:.2} s)", rate(bare), bare.as_secs_f64());
+    println!("bare SQLite, prepared statement, primary key only:        {:>9.0} records/s ({:.2} s)", rate(bare_minimal), bare_minimal.as_secs_f64());
     println!("sqlx, one statement per row, plaintext (context):        {:>9.0} records/s ({:.2} s)", rate(through_sqlx), through_sqlx.as_secs_f64());
     println!("vault (sealed, bound to place, same rows):                {:>9.0} records/s ({:.2} s)", rate(through_vault), through_vault.as_secs_f64());
     println!(
@@ -125,6 +140,7 @@ async fn main() {
         rate(through_vault) / rate(bare),
         100.0 * rate(through_vault) / rate(bare)
     );
+    println!("ratio vault/bare SQLite with a primary key only (no indexes, no foreign keys): {:.2}", rate(through_vault) / rate(bare_minimal));
     println!(
         "overhead per record: {avg_overhead:.1} bytes of ciphertext over a {avg_plain:.0}-byte body (format: {SEALED_OVERHEAD} bytes = 1 format tag + 24 nonce + 16 tag)"
     );

@@ -53,7 +53,8 @@ impl DataKey {
     /// Seals `plain` for `place`.
     pub(crate) fn seal(&self, place: &Place<'_>, plain: &[u8]) -> Result<Vec<u8>> {
         let mut nonce = [0u8; NONCE_LEN];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+        // A 192-bit random nonce per value, from the thread-local CSPRNG (ChaCha, reseeded from the OS).
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut nonce);
         let aad = place.associated_data();
         let sealed = self
             .cipher

@@ -21,7 +21,7 @@ const INLINE_BODY_LIMIT: usize = 64 * 1024;
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 const MAX_PAGE: u32 = 1000;
 
-/// Rows per multi-row `INSERT` (5 bound values each, plus 6 shared by the batch).
+/// Rows per multi-row `INSERT` (12 bound values each on SQLite; 5 each plus 6 shared on PostgreSQL).
 const INSERT_CHUNK: usize = 500;
 /// How many times an update is tried again when another writer changed the record in between.
 const UPDATE_ATTEMPTS: usize = 5;
@@ -180,7 +180,7 @@ impl Vault {
             Some(e) => Err(e),
             None => async {
                 let mut tx = self.write_tx().await?;
-                insert_records(&mut tx, family, &collection, child, doctype, "record", now, &prepared, &sources).await?;
+                insert_records(&mut tx, self.inner.backend, family, &collection, child, doctype, "record", now, &prepared, &sources).await?;
                 tx.commit().await?;
                 Ok::<_, Error>(())
             }
@@ -504,7 +504,7 @@ impl Vault {
             let sealed = key.seal(&Place { family, field: Field::Record(&columns.place(Some(&blob), size as i64)) }, &meta)?;
             let prepared = [Prepared { id, sealed, blob: Some(blob.clone()), size: size as i64 }];
             let mut tx = self.write_tx().await?;
-            insert_records(&mut tx, family, &collection, child, doctype, "file", now, &prepared, std::slice::from_ref(&source)).await?;
+            insert_records(&mut tx, self.inner.backend, family, &collection, child, doctype, "file", now, &prepared, std::slice::from_ref(&source)).await?;
             tx.commit().await?;
             Ok::<_, Error>(())
         }
@@ -722,10 +722,15 @@ impl StoredRow {
     }
 }
 
-/// Inserts a batch of new rows of one collection in multi-row statements: the values they share are bound once.
+/// Inserts a batch of new rows of one collection in multi-row statements.
+///
+/// On PostgreSQL the values the rows share are bound once (`$1`…`$6`). On SQLite every value has an anonymous `?`:
+/// SQLite looks a numbered or named parameter up in a list for each bind, which makes a statement with thousands of
+/// `$N` quadratic.
 #[allow(clippy::too_many_arguments)]
 async fn insert_records<S: AsRef<str>>(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: crate::db::Backend,
     family: FamilyId,
     collection: &str,
     child: MemberId,
@@ -736,30 +741,53 @@ async fn insert_records<S: AsRef<str>>(
     sources: &[S],
 ) -> Result<()> {
     let (family, child) = (family.to_string(), child.to_string());
-    for (rows, srcs) in prepared.chunks(INSERT_CHUNK).zip(sources_chunks(sources)) {
+    for (rows, srcs) in prepared.chunks(INSERT_CHUNK).zip(sources.chunks(INSERT_CHUNK)) {
         let mut sql = String::with_capacity(200 + rows.len() * 48);
         sql.push_str(
             "INSERT INTO records (id, family_id, collection_id, child_id, doctype, kind, source, version, body_enc, blob_key, size, created_at, updated_at) VALUES ",
         );
+        // Placeholders only: the values are bound below.
         for i in 0..rows.len() {
-            let p = 7 + 5 * i;
             if i > 0 {
                 sql.push(',');
             }
-            // Placeholders only: the values are bound below.
-            sql.push_str(&format!("(${p}, $1, $2, $3, $4, $5, ${}, 1, ${}, ${}, ${}, $6, $6)", p + 1, p + 2, p + 3, p + 4));
+            match backend {
+                crate::db::Backend::Sqlite => sql.push_str("(?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)"),
+                crate::db::Backend::Postgres => {
+                    let p = 7 + 5 * i;
+                    sql.push_str(&format!("(${p}, $1, $2, $3, $4, $5, ${}, 1, ${}, ${}, ${}, $6, $6)", p + 1, p + 2, p + 3, p + 4));
+                }
+            }
         }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&family).bind(collection).bind(&child).bind(doctype.as_str()).bind(kind).bind(now);
-        for (p, source) in rows.iter().zip(srcs) {
-            query = query.bind(p.id.to_string()).bind(source.as_ref()).bind(&p.sealed).bind(p.blob.as_deref()).bind(p.size);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        match backend {
+            crate::db::Backend::Sqlite => {
+                for (p, source) in rows.iter().zip(srcs) {
+                    query = query
+                        .bind(p.id.to_string())
+                        .bind(&family)
+                        .bind(collection)
+                        .bind(&child)
+                        .bind(doctype.as_str())
+                        .bind(kind)
+                        .bind(source.as_ref())
+                        .bind(&p.sealed)
+                        .bind(p.blob.as_deref())
+                        .bind(p.size)
+                        .bind(now)
+                        .bind(now);
+                }
+            }
+            crate::db::Backend::Postgres => {
+                query = query.bind(&family).bind(collection).bind(&child).bind(doctype.as_str()).bind(kind).bind(now);
+                for (p, source) in rows.iter().zip(srcs) {
+                    query = query.bind(p.id.to_string()).bind(source.as_ref()).bind(&p.sealed).bind(p.blob.as_deref()).bind(p.size);
+                }
+            }
         }
         query.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-fn sources_chunks<S>(sources: &[S]) -> std::slice::Chunks<'_, S> {
-    sources.chunks(INSERT_CHUNK)
 }
 
 pub(crate) fn parse_head(hex_text: &str) -> Option<BlobHead> {
