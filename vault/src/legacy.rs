@@ -27,6 +27,9 @@ const SEALED_V1: &str = "sealed/1";
 /// Records upgraded per transaction.
 const BATCH: i64 = 200;
 
+/// A record upgraded: its id, its value in the old format (for the compare-and-set), its sealed value.
+type Resealed = (String, Option<Vec<u8>>, Vec<u8>);
+
 /// What a stored value is.
 fn is_sealed(value: &[u8]) -> bool {
     value.first() == Some(&FORMAT_AEAD_V1)
@@ -166,7 +169,7 @@ impl Vault {
             }
             // Opening age files and reading blob headers is blocking work.
             let (blobs, key2) = (self.inner.blobs.clone(), key.clone());
-            let resealed = tokio::task::spawn_blocking(move || -> Result<Vec<(String, Option<Vec<u8>>, Vec<u8>)>> {
+            let resealed = tokio::task::spawn_blocking(move || -> Result<Vec<Resealed>> {
                 let mut out = Vec::with_capacity(pending.len());
                 for (id, stored) in pending {
                     if let Some(sealed) = reseal_record(&blobs, &key2, family, &id, &stored)? {
