@@ -52,9 +52,20 @@ impl Vault {
         }
         let families: Vec<String> =
             sqlx::query("SELECT id FROM families ORDER BY id").fetch_all(self.pool()).await?.iter().map(|r| r.get(0)).collect();
-        let mut upgraded = 0;
+        let (mut upgraded, mut failed) = (0, 0);
         for family in &families {
-            upgraded += self.upgrade_family(parse_id(family)?).await?;
+            // One family that cannot be upgraded (its key does not unwrap, say) does not keep the others from
+            // starting; the upgrade is then not marked done, and the next start tries it again.
+            match self.upgrade_family(parse_id(family)?).await {
+                Ok(n) => upgraded += n,
+                Err(e) => {
+                    tracing::warn!(family = %family, error = %e, "a family could not be upgraded to sealed values; it will be tried again at the next start");
+                    failed += 1;
+                }
+            }
+        }
+        if failed > 0 {
+            return Ok(());
         }
         sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
             .bind(STORAGE_FORMAT)
