@@ -424,6 +424,8 @@ impl Vault {
                 let role: Role = role_s.parse().map_err(|_| integrity(family, format!("name of member `{member}`")))?;
                 key.open(&Place { family, field: Field::MemberName { member: &member, role: &role_s } }, &row.get::<Vec<u8>, _>(3))?;
                 let birth_date = match row.get::<Option<Vec<u8>>, _>(2) {
+                    // Every child is added with a birth date (the age rules need it): one gone was removed.
+                    None if role == Role::Child => return Err(integrity(family, format!("birth date of member `{member}`"))),
                     None => None,
                     Some(enc) => {
                         let text = key.open(&Place { family, field: Field::MemberBirthDate { member: &member, role: &role_s } }, &enc)?;

@@ -316,6 +316,11 @@ async fn tamper(postgres: bool, logs: &LogSink) {
         set_member_col(&mut sql, column, s.leo, &l).await;
         set_member_col(&mut sql, column, s.ines, &i).await;
     }
+    let birth = member_col(&mut sql, "birth_date_enc", s.ines).await;
+    exec(&mut sql, "UPDATE members SET birth_date_enc = NULL WHERE id = $1", &[&s.ines.to_string()]).await;
+    let fresh = s.reopen().await;
+    assert_integrity(fresh.authorize(s.f1, Principal::Operator, Action::Read, Resource::Family).await.map(|_| ()), s.ines, "a child's birth date removed");
+    set_member_col(&mut sql, "birth_date_enc", s.ines, &birth).await;
     exec(&mut sql, "UPDATE members SET role = 'guardian' WHERE id = $1", &[&s.leo.to_string()]).await;
     let fresh = s.reopen().await;
     assert_integrity(fresh.authorize(s.f1, Principal::Operator, Action::Read, Resource::Family).await.map(|_| ()), s.leo, "a child's role edited");
