@@ -21,7 +21,7 @@ const INLINE_BODY_LIMIT: usize = 64 * 1024;
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 const MAX_PAGE: u32 = 1000;
 
-/// Rows per multi-row `INSERT` (12 bound values each on SQLite; 5 each plus 6 shared on PostgreSQL).
+/// Rows per multi-row `INSERT` (5 bound values each, plus 6 shared by the batch).
 const INSERT_CHUNK: usize = 500;
 /// How many times an update is tried again when another writer changed the record in between.
 const UPDATE_ATTEMPTS: usize = 5;
@@ -722,11 +722,11 @@ impl StoredRow {
     }
 }
 
-/// Inserts a batch of new rows of one collection in multi-row statements.
+/// Inserts a batch of new rows of one collection in multi-row statements; the values the rows share are bound once.
 ///
-/// On PostgreSQL the values the rows share are bound once (`$1`…`$6`). On SQLite every value has an anonymous `?`:
-/// SQLite looks a numbered or named parameter up in a list for each bind, which makes a statement with thousands of
-/// `$N` quadratic.
+/// On PostgreSQL they are `$1`…`$6`. SQLite looks a numbered or named parameter up in a list at each bind, which makes
+/// a statement with thousands of `$N` quadratic; there every parameter is an anonymous `?`, the shared ones first in
+/// a common table expression.
 #[allow(clippy::too_many_arguments)]
 async fn insert_records<S: AsRef<str>>(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -742,48 +742,37 @@ async fn insert_records<S: AsRef<str>>(
 ) -> Result<()> {
     let (family, child) = (family.to_string(), child.to_string());
     for (rows, srcs) in prepared.chunks(INSERT_CHUNK).zip(sources.chunks(INSERT_CHUNK)) {
-        let mut sql = String::with_capacity(200 + rows.len() * 48);
-        sql.push_str(
-            "INSERT INTO records (id, family_id, collection_id, child_id, doctype, kind, source, version, body_enc, blob_key, size, created_at, updated_at) VALUES ",
-        );
+        let mut sql = String::with_capacity(400 + rows.len() * 48);
         // Placeholders only: the values are bound below.
-        for i in 0..rows.len() {
-            if i > 0 {
-                sql.push(',');
+        match backend {
+            crate::db::Backend::Sqlite => {
+                sql.push_str(
+                    "WITH s (family_id, collection_id, child_id, doctype, kind, at) AS (SELECT ?, ?, ?, ?, ?, ?) \
+                     INSERT INTO records (id, family_id, collection_id, child_id, doctype, kind, source, version, body_enc, blob_key, size, created_at, updated_at) \
+                     SELECT v.column1, s.family_id, s.collection_id, s.child_id, s.doctype, s.kind, v.column2, 1, v.column3, v.column4, v.column5, s.at, s.at \
+                     FROM s, (VALUES ",
+                );
+                for i in 0..rows.len() {
+                    sql.push_str(if i > 0 { ", (?, ?, ?, ?, ?)" } else { "(?, ?, ?, ?, ?)" });
+                }
+                sql.push_str(") AS v");
             }
-            match backend {
-                crate::db::Backend::Sqlite => sql.push_str("(?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)"),
-                crate::db::Backend::Postgres => {
+            crate::db::Backend::Postgres => {
+                sql.push_str(
+                    "INSERT INTO records (id, family_id, collection_id, child_id, doctype, kind, source, version, body_enc, blob_key, size, created_at, updated_at) VALUES ",
+                );
+                for i in 0..rows.len() {
                     let p = 7 + 5 * i;
+                    if i > 0 {
+                        sql.push(',');
+                    }
                     sql.push_str(&format!("(${p}, $1, $2, $3, $4, $5, ${}, 1, ${}, ${}, ${}, $6, $6)", p + 1, p + 2, p + 3, p + 4));
                 }
             }
         }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        match backend {
-            crate::db::Backend::Sqlite => {
-                for (p, source) in rows.iter().zip(srcs) {
-                    query = query
-                        .bind(p.id.to_string())
-                        .bind(&family)
-                        .bind(collection)
-                        .bind(&child)
-                        .bind(doctype.as_str())
-                        .bind(kind)
-                        .bind(source.as_ref())
-                        .bind(&p.sealed)
-                        .bind(p.blob.as_deref())
-                        .bind(p.size)
-                        .bind(now)
-                        .bind(now);
-                }
-            }
-            crate::db::Backend::Postgres => {
-                query = query.bind(&family).bind(collection).bind(&child).bind(doctype.as_str()).bind(kind).bind(now);
-                for (p, source) in rows.iter().zip(srcs) {
-                    query = query.bind(p.id.to_string()).bind(source.as_ref()).bind(&p.sealed).bind(p.blob.as_deref()).bind(p.size);
-                }
-            }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&family).bind(collection).bind(&child).bind(doctype.as_str()).bind(kind).bind(now);
+        for (p, source) in rows.iter().zip(srcs) {
+            query = query.bind(p.id.to_string()).bind(source.as_ref()).bind(&p.sealed).bind(p.blob.as_deref()).bind(p.size);
         }
         query.execute(&mut **tx).await?;
     }
