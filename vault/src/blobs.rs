@@ -1,7 +1,7 @@
 //! The blob store: file contents and large record bodies, age-encrypted, in a local folder.
 //!
-//! Blobs are named by ids only (`<family>/<record>`, or `<family>/<record>.v<version>` for a body rewritten by an
-//! update); a blob is written to a temporary file, synced and renamed into place before its database row commits,
+//! Blobs are named by ids only (`<family>/<record>`, or `<family>/<record>.v<version>-<64 random bits>` for a body
+//! rewritten by an update); a blob is written to a temporary file, synced and renamed into place before its database row commits,
 //! so a crash leaves at worst an orphan, never a row without data.
 //!
 //! A blob is bound to its row by the SHA-256 of its age header and payload nonce (its *head*), kept in the row's
@@ -26,9 +26,10 @@ const MAX_HEADER: usize = 16 * 1024;
 /// age's payload nonce, right after the header.
 const PAYLOAD_NONCE: usize = 16;
 
-/// A blob's name in its family's folder: the record id, with the version for bodies rewritten by an update.
+/// A blob's name in its family's folder: the record id for a new record; for a body rewritten by an update, the id,
+/// the version and 64 random bits (two updates racing for the same version never write the same file).
 pub(crate) fn blob_name(record: RecordId, version: i64) -> String {
-    if version <= 1 { record.to_string() } else { format!("{record}.v{version}") }
+    if version <= 1 { record.to_string() } else { format!("{record}.v{version}-{:016x}", rand::random::<u64>()) }
 }
 
 /// Checks a blob name read from the database: it must name a blob of this very record (never a path elsewhere).
@@ -36,7 +37,13 @@ pub(crate) fn check_blob_name(record: RecordId, name: &str) -> bool {
     let id = record.to_string();
     match name.strip_prefix(id.as_str()) {
         Some("") => true,
-        Some(rest) => rest.strip_prefix(".v").is_some_and(|v| !v.is_empty() && v.len() < 20 && v.bytes().all(|b| b.is_ascii_digit())),
+        Some(rest) => rest.strip_prefix(".v").and_then(|r| r.split_once('-')).is_some_and(|(version, salt)| {
+            !version.is_empty()
+                && version.len() < 20
+                && version.bytes().all(|b| b.is_ascii_digit())
+                && salt.len() == 16
+                && salt.bytes().all(|b| b.is_ascii_hexdigit())
+        }),
         None => false,
     }
 }
@@ -209,8 +216,17 @@ mod tests {
         let id = RecordId::new();
         assert!(check_blob_name(id, &blob_name(id, 1)));
         assert!(check_blob_name(id, &blob_name(id, 7)));
-        assert_eq!(blob_name(id, 7), format!("{id}.v7"));
-        for bad in [format!("{}", RecordId::new()), format!("{id}/../x"), format!("{id}.v"), format!("{id}.v1x"), "../../keys/master.key".to_owned()] {
+        assert!(blob_name(id, 7).starts_with(&format!("{id}.v7-")));
+        assert_ne!(blob_name(id, 7), blob_name(id, 7));
+        for bad in [
+            format!("{}", RecordId::new()),
+            format!("{id}/../x"),
+            format!("{id}.v"),
+            format!("{id}.v7"),
+            format!("{id}.v7-0123"),
+            format!("{id}.v7-0123456789abcdef/../x"),
+            "../../keys/master.key".to_owned(),
+        ] {
             assert!(!check_blob_name(id, &bad), "{bad}");
         }
     }
