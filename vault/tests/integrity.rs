@@ -467,3 +467,37 @@ async fn rollback(postgres: bool) {
     assert!(!fx.blob_path(family, &v3_blob).exists());
     vault.verify_ledger(family).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_updates_of_one_record_each_get_their_own_version() {
+    logs();
+    for postgres in backends() {
+        let fx = fixture(postgres).await;
+        let vault = Vault::open(fx.config.clone()).await.unwrap();
+        let family = vault.create_family("Martin").await.unwrap();
+        let leo = vault.add_member(family, Role::Child, "Léo", Some(date!(2014 - 03 - 01))).await.unwrap();
+        let id = put(&vault, family, leo, Doctype::Grades, serde_json::json!({"grade": "4/20"})).await;
+        let mut tasks = Vec::new();
+        for t in 0..4 {
+            let vault = vault.clone();
+            // Large bodies: each version in a blob of its own.
+            let body = serde_json::json!({"grade": format!("{t}/20"), "notes": "x".repeat(70_000)});
+            tasks.push(tokio::spawn(async move {
+                let write = operator(&vault, family, Action::Write, vault.record_resource(family, id).await.unwrap()).await;
+                vault.update_record(&write, id, "operator".into(), body).await.unwrap()
+            }));
+        }
+        let mut versions = Vec::new();
+        for t in tasks {
+            versions.push(t.await.unwrap());
+        }
+        versions.sort();
+        assert_eq!(versions, vec![2, 3, 4, 5]);
+        let doc = read(&vault, family, id).await.unwrap();
+        assert_eq!(doc.version, 5);
+        vault.verify_ledger(family).await.unwrap();
+        // Only the last version's blob is left.
+        let left: Vec<_> = std::fs::read_dir(fx.config.data_dir.join("blobs").join(family.to_string())).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
+}
