@@ -99,6 +99,7 @@ impl From<cartable_vault::Error> for ApiError {
             | E::Key(_)
             | E::Decrypt
             | E::BlobCorrupt
+            | E::Integrity(_)
             | E::LedgerBroken { .. }
             | E::Database(_)
             | E::Io(_) => ApiError::internal(&e),

@@ -35,6 +35,10 @@ pub enum Error {
     Decrypt,
     #[error("a stored blob is missing or truncated")]
     BlobCorrupt,
+    /// A stored value is not where it was sealed (moved, copied, swapped or rolled back) or was altered: it is never
+    /// served. The message names the place by ids only, e.g. ``record `…` ``.
+    #[error("integrity check failed for the stored {0}: it was moved, swapped, rolled back or altered")]
+    Integrity(String),
     #[error("the ledger of family `{family}` is broken at entry {index}: {reason}")]
     LedgerBroken { family: FamilyId, index: u64, reason: String },
     #[error("database error: {0}")]

@@ -160,10 +160,11 @@ impl Vault {
             return Err(Error::Forbidden(f.doctype));
         }
         let key = self.family_key(request.family).await?;
-        let sealed = SealedPurpose::seal(&key, purpose)?;
+        let grant_id = GrantId::new();
+        let sealed = SealedPurpose::seal(&key, request.family, grant_id, purpose)?;
         let now = OffsetDateTime::now_utc();
         let grant = Grant {
-            id: GrantId::new(),
+            id: grant_id,
             family: request.family,
             grantee: Grantee::Service(request.service),
             child: request.child,
@@ -566,7 +567,7 @@ impl Vault {
             let family: FamilyId = parse_id(&row.get::<String, _>(1))?;
             let grant = parse_grant(&row.get::<String, _>(2))?;
             let key = self.family_key(family).await?;
-            let sealed = SealedPurpose::seal(&key, &grant.purpose)?;
+            let sealed = SealedPurpose::seal(&key, family, grant.id, &grant.purpose)?;
             sqlx::query("UPDATE grants SET grant_json = $1, purpose_enc = $2, purpose_digest = $3, expires_at = $4 WHERE id = $5 AND purpose_enc IS NULL")
                 .bind(grant_json(&grant))
                 .bind(sealed.ciphertext)
@@ -636,8 +637,12 @@ struct PurposePlain {
     purpose: String,
 }
 
+fn purpose_place(family: FamilyId, grant: &str) -> crate::envelope::Place<'_> {
+    crate::envelope::Place { family, field: crate::envelope::Field::GrantPurpose { grant } }
+}
+
 impl SealedPurpose {
-    fn seal(key: &crate::keys::FamilyKey, purpose: &str) -> Result<SealedPurpose> {
+    fn seal(key: &crate::keys::FamilyKey, family: FamilyId, grant: GrantId, purpose: &str) -> Result<SealedPurpose> {
         use sha2::Digest as _;
         let mut salt = [0u8; 16];
         rand::Rng::fill(&mut rand::rngs::OsRng, &mut salt);
@@ -649,11 +654,13 @@ impl SealedPurpose {
         let plain = zeroize::Zeroizing::new(
             serde_json::to_vec(&PurposePlain { salt: crate::records::hex(&salt), purpose: purpose.to_owned() }).expect("a purpose serializes"),
         );
-        Ok(SealedPurpose { ciphertext: key.encrypt(&plain)?, digest })
+        let grant = grant.to_string();
+        Ok(SealedPurpose { ciphertext: key.seal(&purpose_place(family, &grant), &plain)?, digest })
     }
 
-    fn open(key: &crate::keys::FamilyKey, ciphertext: &[u8]) -> Result<String> {
-        let plain = key.decrypt(ciphertext)?;
+    fn open(key: &crate::keys::FamilyKey, family: FamilyId, grant: GrantId, ciphertext: &[u8]) -> Result<String> {
+        let grant = grant.to_string();
+        let plain = key.open(&purpose_place(family, &grant), ciphertext)?;
         let parsed: PurposePlain = serde_json::from_slice(&plain).map_err(|_| Error::Decrypt)?;
         Ok(parsed.purpose)
     }
@@ -674,7 +681,7 @@ fn parse_grant(json: &str) -> Result<Grant> {
 fn open_grant(key: &crate::keys::FamilyKey, row: &sqlx::any::AnyRow) -> Result<Grant> {
     let mut grant = parse_grant(&row.get::<String, _>(0))?;
     if let Some(sealed) = row.get::<Option<Vec<u8>>, _>(1) {
-        grant.purpose = SealedPurpose::open(key, &sealed)?;
+        grant.purpose = SealedPurpose::open(key, grant.family, grant.id, &sealed)?;
     }
     Ok(grant)
 }

@@ -8,6 +8,9 @@ use std::str::FromStr;
 use age::secrecy::ExposeSecret;
 use age::x25519;
 
+use cartable_consent::FamilyId;
+
+use crate::envelope::{DataKey, Place, integrity};
 use crate::error::{Error, Result};
 
 /// The server's master age identity. Family keys are wrapped to its recipient.
@@ -56,26 +59,71 @@ impl MasterKey {
         write_secret_file(path, text.as_bytes())
     }
 
-    pub(crate) fn wrap(&self, family: &FamilyKey) -> Result<Vec<u8>> {
+    pub(crate) fn wrap(&self, family: &FamilyIdentity) -> Result<Vec<u8>> {
         let secret = family.identity.to_string();
         age::encrypt(&self.identity.to_public(), secret.expose_secret().as_bytes())
             .map_err(|_| Error::Key("cannot wrap a family key".to_owned()))
     }
 
-    pub(crate) fn unwrap(&self, wrapped: &[u8]) -> Result<FamilyKey> {
+    pub(crate) fn unwrap(&self, wrapped: &[u8]) -> Result<FamilyIdentity> {
         let plain = zeroize::Zeroizing::new(age::decrypt(&self.identity, wrapped).map_err(|_| {
             Error::Key("a family key cannot be unwrapped with this master key".to_owned())
         })?);
         let text = std::str::from_utf8(&plain).map_err(|_| Error::Key("a wrapped family key is corrupted".to_owned()))?;
         let identity =
             x25519::Identity::from_str(text).map_err(|_| Error::Key("a wrapped family key is corrupted".to_owned()))?;
-        Ok(FamilyKey { identity })
+        Ok(FamilyIdentity { identity })
     }
 }
 
-/// One family's age identity, unwrapped; it wipes itself on drop (age's identity zeroizes its secret).
-pub struct FamilyKey {
+/// One family's age identity, unwrapped; it wipes itself on drop (age's identity zeroizes its secret). It is what
+/// the master key wraps; it wraps the family's data key and decrypts the family's blobs.
+pub(crate) struct FamilyIdentity {
     identity: x25519::Identity,
+}
+
+impl std::fmt::Debug for FamilyIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FamilyIdentity(..)")
+    }
+}
+
+/// What a wrapped data key holds before its 32 bytes: the format and the family it belongs to.
+const DATA_KEY_LABEL: &str = "cartable.data-key/1";
+
+impl FamilyIdentity {
+    pub(crate) fn generate() -> Self {
+        FamilyIdentity { identity: x25519::Identity::generate() }
+    }
+
+    /// Wraps a data key with age to this identity, bound to its family.
+    pub(crate) fn wrap_data_key(&self, family: FamilyId, key: &[u8; 32]) -> Result<Vec<u8>> {
+        let mut plain = zeroize::Zeroizing::new(format!("{DATA_KEY_LABEL}\n{family}\n").into_bytes());
+        plain.extend_from_slice(key);
+        age::encrypt(&self.identity.to_public(), &plain).map_err(|_| Error::Key("cannot wrap a data key".to_owned()))
+    }
+
+    /// Unwraps the data key of `family`; a data key of another family, or anything else, is an integrity error.
+    pub(crate) fn unwrap_data_key(&self, family: FamilyId, wrapped: &[u8]) -> Result<DataKey> {
+        let what = || integrity(family, format!("data key of family `{family}`"));
+        let plain = zeroize::Zeroizing::new(age::decrypt(&self.identity, wrapped).map_err(|_| what())?);
+        let prefix = format!("{DATA_KEY_LABEL}\n{family}\n");
+        let rest = plain.strip_prefix(prefix.as_bytes()).ok_or_else(what)?;
+        let bytes: &[u8; 32] = rest.try_into().map_err(|_| what())?;
+        Ok(DataKey::from_bytes(bytes))
+    }
+
+    /// Decrypts a value in the format before sealed values (a whole age file): only the one-time upgrade reads it.
+    pub(crate) fn decrypt_legacy(&self, ciphertext: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        age::decrypt(&self.identity, ciphertext).map(zeroize::Zeroizing::new).map_err(|_| Error::Decrypt)
+    }
+}
+
+/// One family's keys, unwrapped: the age identity (blobs) and the data key (every small value). Both wipe
+/// themselves on drop.
+pub(crate) struct FamilyKey {
+    identity: FamilyIdentity,
+    data: DataKey,
 }
 
 impl std::fmt::Debug for FamilyKey {
@@ -85,33 +133,41 @@ impl std::fmt::Debug for FamilyKey {
 }
 
 impl FamilyKey {
-    pub(crate) fn generate() -> Self {
-        FamilyKey { identity: x25519::Identity::generate() }
+    pub(crate) fn new(identity: FamilyIdentity, data: DataKey) -> Self {
+        FamilyKey { identity, data }
+    }
+
+    pub(crate) fn identity(&self) -> &FamilyIdentity {
+        &self.identity
     }
 
     pub(crate) fn recipient(&self) -> x25519::Recipient {
-        self.identity.to_public()
+        self.identity.identity.to_public()
     }
 
-    pub(crate) fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>> {
-        age::encrypt(&self.recipient(), plaintext).map_err(|_| Error::Key("encryption failed".to_owned()))
+    pub(crate) fn seal(&self, place: &Place<'_>, plain: &[u8]) -> Result<Vec<u8>> {
+        self.data.seal(place, plain)
+    }
+
+    pub(crate) fn open(&self, place: &Place<'_>, sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        self.data.open(place, sealed)
     }
 
     /// The streaming decryption path every blob read goes through: age authenticates each 64 KiB chunk and the
     /// end of the stream, so a truncated or altered blob fails on read.
     pub(crate) fn decrypt_reader<R: std::io::BufRead + Send + 'static>(&self, input: R) -> Result<Box<dyn std::io::Read + Send>> {
         let decryptor = age::Decryptor::new_buffered(input).map_err(|_| Error::BlobCorrupt)?;
-        let reader = decryptor.decrypt(std::iter::once(&self.identity as &dyn age::Identity)).map_err(|_| Error::Decrypt)?;
+        let reader = decryptor
+            .decrypt(std::iter::once(&self.identity.identity as &dyn age::Identity))
+            .map_err(|_| Error::Decrypt)?;
         Ok(Box::new(reader))
     }
 
     #[cfg(test)]
     pub(crate) fn from_identity_text(text: &str) -> Option<Self> {
-        x25519::Identity::from_str(text).ok().map(|identity| FamilyKey { identity })
-    }
-
-    pub(crate) fn decrypt(&self, ciphertext: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-        age::decrypt(&self.identity, ciphertext).map(zeroize::Zeroizing::new).map_err(|_| Error::Decrypt)
+        x25519::Identity::from_str(text)
+            .ok()
+            .map(|identity| FamilyKey { identity: FamilyIdentity { identity }, data: DataKey::generate().0 })
     }
 }
 

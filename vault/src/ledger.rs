@@ -33,6 +33,7 @@ pub(crate) struct ReceiptDraft {
     categories: Vec<Doctype>,
     action: Option<Action>,
     resource: Option<RecordId>,
+    record_version: Option<u64>,
     validity: Option<(OffsetDateTime, OffsetDateTime)>,
     reasons: Vec<String>,
     purpose_digest: Option<String>,
@@ -61,6 +62,7 @@ impl ReceiptDraft {
             categories: Vec::new(),
             action: None,
             resource: None,
+            record_version: None,
             validity: None,
             reasons: Vec::new(),
             purpose_digest: None,
@@ -142,6 +144,12 @@ impl ReceiptDraft {
         self
     }
 
+    /// A record write: the version the record has after it.
+    pub(crate) fn record_version(mut self, version: u64) -> Self {
+        self.record_version = Some(version);
+        self
+    }
+
     pub(crate) fn reasons(mut self, reasons: &[cartable_consent::Reason]) -> Self {
         self.reasons = reasons.iter().map(ToString::to_string).collect();
         self
@@ -170,6 +178,7 @@ impl ReceiptDraft {
         r.data_categories = self.categories;
         r.action = self.action;
         r.resource = self.resource;
+        r.record_version = self.record_version;
         r.validity = self.validity.map(|(from, until)| Validity { from, until: Some(until) });
         r.withdrawal = self.grant.map(|_| WITHDRAWAL.to_owned());
         r.reasons = self.reasons;
@@ -645,12 +654,14 @@ fn stack_root(stack: &[(NodeKey, Hash)]) -> Hash {
     acc
 }
 
-/// What the log says the grants and prohibitions are.
+/// What the log says the grants and prohibitions are, and the last version of every rewritten record.
 #[derive(Default)]
 struct GrantReplay {
     grants: BTreeMap<GrantId, (u64, GrantState, Option<OffsetDateTime>)>,
     /// The prohibitions in force, by (doctype, scope), with the entry that set them.
     forbids: BTreeMap<(String, String), u64>,
+    /// Record → (index of its last write entry, its version after that write).
+    records: BTreeMap<RecordId, (u64, u64)>,
     erased_at: Option<u64>,
 }
 
@@ -705,6 +716,17 @@ impl GrantReplay {
                 }
             }
             EventType::Erasure => self.erased_at = Some(index),
+            EventType::RecordWrite => {
+                let (Some(record), Some(version)) = (r.resource, r.record_version) else {
+                    return Err("a record write names no record or version".to_owned());
+                };
+                if let Some((at, last)) = self.records.get(&record)
+                    && *last >= version
+                {
+                    return Err(format!("record `{record}` is written at version {version} after version {last} (entry {at})"));
+                }
+                self.records.insert(record, (index, version));
+            }
             _ => {}
         }
         Ok(())
@@ -734,6 +756,32 @@ impl GrantReplay {
         if seen != self.grants.len() {
             let index = self.grants.values().map(|g| g.0).min().unwrap_or(0);
             return Err((index, format!("the log names {} grants but the database holds {seen}", self.grants.len())));
+        }
+        // Records: every record rewritten (version above 1) must be at the version its last write entry says. A
+        // record put back to an older ciphertext and version of itself (which opens, being genuine) shows here.
+        let rows = sqlx::query("SELECT id, version FROM records WHERE family_id = $1 AND version > 1")
+            .bind(family.to_string())
+            .fetch_all(vault.pool())
+            .await
+            .map_err(|e| db_err(e.into()))?;
+        let mut rewritten = BTreeMap::new();
+        for row in rows {
+            let id: RecordId = row.get::<String, _>(0).parse().map_err(|_| (0, "a stored record id is malformed".to_owned()))?;
+            rewritten.insert(id, row.get::<i64, _>(1));
+        }
+        for (record, (index, version)) in &self.records {
+            match rewritten.get(record) {
+                Some(v) if *v as u64 == *version => {}
+                Some(v) => {
+                    return Err((*index, format!("record `{record}` is at version {v} in the database but {version} in the log (rolled back or altered)")));
+                }
+                None => {
+                    return Err((*index, format!("record `{record}` is at version 1 or missing in the database but {version} in the log (rolled back or removed)")));
+                }
+            }
+        }
+        if let Some((record, v)) = rewritten.iter().find(|(r, _)| !self.records.contains_key(r)) {
+            return Err((0, format!("record `{record}` is at version {v} in the database but the log has no write of it")));
         }
         let mut forbids: Vec<(String, String)> =
             vault.forbids_of(family).await.map_err(db_err)?.iter().map(|f| (f.doctype.as_str().to_owned(), f.scope.as_stored())).collect();

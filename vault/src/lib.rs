@@ -3,8 +3,10 @@
 //! - A database (SQLite in WAL mode by default, PostgreSQL for scale) through one sqlx pool and the same
 //!   runtime SQL on both; migrations per backend in `migrations/`.
 //! - A blob store (a local folder) for file contents, streamed and never held whole in memory.
-//! - Keys: a master age identity in a key file; each family its own X25519 identity wrapped to it. Record bodies,
-//!   file contents and names, member names and birth dates are encrypted to the family key.
+//! - Keys: a master age identity in a key file; each family its own X25519 identity wrapped to it, and a data key
+//!   wrapped to that identity. Record bodies, file names and metadata, member names and birth dates, family names are
+//!   sealed with XChaCha20-Poly1305 under the data key, each bound to its place (family, row, collection, version…);
+//!   file contents and large bodies are age streams to the family identity, bound to their row by their header.
 //! - Reads of family data take a [`Permit`], which only a positive decision of the
 //!   authorizer yields; every decision is appended to the family's consent ledger.
 //!
@@ -28,11 +30,13 @@ mod age_conformance;
 mod api_store;
 mod blobs;
 mod db;
+mod envelope;
 mod error;
 mod grants;
 mod group_commit;
 mod keys;
 mod ledger;
+mod legacy;
 mod private_files;
 mod permit;
 mod records;
@@ -41,6 +45,7 @@ mod vault;
 
 pub use api_store::{ApiStore, CollectionInfo, ContinuationRecord, Attempt, GrantDecision, LoginLimits, SealedRecord, SessionRecord, TokenRecord};
 pub use db::Backend;
+pub use envelope::SEALED_OVERHEAD;
 pub use error::{Error, Result};
 pub use grants::{ApprovalResult, GrantOutline, NewRequest};
 pub use keys::MasterKey;

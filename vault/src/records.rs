@@ -1,4 +1,4 @@
-//! Records and files: encrypted JSON documents, and blobs streamed through age.
+//! Records and files: sealed JSON documents bound to their row, and blobs streamed through age, bound by their head.
 
 use std::io::Read;
 
@@ -9,8 +9,12 @@ use serde::Serialize;
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use crate::blobs::{BlobHead, blob_name, check_blob_name};
 use crate::db::{from_millis, to_millis};
+use crate::envelope::{Field, Place, RecordPlace, integrity};
 use crate::error::{Error, Result};
+use crate::keys::FamilyKey;
+use crate::ledger::ReceiptDraft;
 use crate::vault::{Vault, parse_id};
 
 /// Bodies larger than this go to the blob store instead of the database row.
@@ -19,8 +23,32 @@ const INLINE_BODY_LIMIT: usize = 64 * 1024;
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 const MAX_PAGE: u32 = 1000;
 
-/// A record ready to insert: id, inline ciphertext or blob key, plaintext size.
-type Prepared = (RecordId, Option<Vec<u8>>, Option<String>, i64);
+/// Rows per multi-row `INSERT` (5 bound values each, plus 6 shared by the batch).
+const INSERT_CHUNK: usize = 500;
+/// How many times an update is tried again when another writer changed the record in between.
+const UPDATE_ATTEMPTS: usize = 5;
+
+/// A record ready to insert: id, sealed value, blob name, plaintext size.
+struct Prepared {
+    id: RecordId,
+    sealed: Vec<u8>,
+    blob: Option<String>,
+    size: i64,
+}
+
+/// A file's metadata as stored, sealed in its row: what [`FileInfo`] says, and the head of its blob.
+#[derive(Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StoredFile {
+    pub(crate) name: String,
+    pub(crate) size: u64,
+    pub(crate) sha256: String,
+    /// SHA-256 of the blob's age header and payload nonce, hex.
+    pub(crate) blob_head: String,
+}
+
+/// The columns `record_row` reads, in its order; `child_id` and `doctype` first (`ApiStore::load_record` reads them).
+pub(crate) const RECORD_COLUMNS: &str = "child_id, doctype, kind, source, version, body_enc, blob_key, created_at, updated_at, collection_id, size";
 
 /// A record to store: `body` must be a JSON object.
 #[derive(Debug, Clone)]
@@ -118,83 +146,156 @@ impl Vault {
         if records.iter().any(|r| r.child != child || r.doctype != doctype) {
             return Err(Error::InvalidInput("a batch of records must all belong to one collection".to_owned()));
         }
-        self.child(family, child).await?;
-        let key = self.family_key(family).await?;
-        let now = to_millis(OffsetDateTime::now_utc());
         // Validate everything before any work, so a bad record in a batch changes nothing.
         let mut plains = Vec::with_capacity(records.len());
         for r in &records {
-            if !r.body.is_object() {
-                return Err(Error::InvalidInput("a record body must be a JSON object".to_owned()));
-            }
             validate_source(&r.source)?;
-            let plain = zeroize::Zeroizing::new(serde_json::to_vec(&r.body).map_err(|_| Error::InvalidInput("the record body is not valid JSON".to_owned()))?);
-            if plain.len() > MAX_BODY_BYTES {
-                return Err(Error::InvalidInput(format!("a record body may be at most {MAX_BODY_BYTES} bytes; store larger content as a file")));
-            }
-            plains.push((RecordId::new(), plain));
+            plains.push((RecordId::new(), serialize_body(&r.body)?));
         }
-        // Encrypt before the transaction (it is the slow part and needs no lock), on every core: each record costs
-        // one X25519 agreement.
+        self.child(family, child).await?;
+        let key = self.family_key(family).await?;
+        let now = to_millis(OffsetDateTime::now_utc());
+        // The collection's id is part of every record's place, so it is known before sealing.
+        let collection = self.collection_id(family, child, doctype, now).await?;
+        let sources: Vec<String> = records.iter().map(|r| r.source.clone()).collect();
+        let needs_blobs = plains.iter().any(|(_, p)| p.len() > INLINE_BODY_LIMIT);
         let blobs = self.inner.blobs.clone();
-        let prepared = tokio::task::spawn_blocking(move || -> Vec<Result<Prepared>> {
-            let encrypt_one = |(id, plain): &(RecordId, zeroize::Zeroizing<Vec<u8>>)| -> Result<Prepared> {
-                if plain.len() > INLINE_BODY_LIMIT {
-                    blobs.put(&key, family, *id, &mut plain.as_slice())?;
-                    Ok((*id, None, Some(id.to_string()), plain.len() as i64))
-                } else {
-                    Ok((*id, Some(key.encrypt(plain)?), None, plain.len() as i64))
-                }
-            };
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            if plains.len() < 32 || threads == 1 {
-                return plains.iter().map(encrypt_one).collect();
-            }
-            let chunk = plains.len().div_ceil(threads);
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = plains.chunks(chunk).map(|part| scope.spawn(move || part.iter().map(encrypt_one).collect::<Vec<_>>())).collect();
-                handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|_| vec![Err(Error::Io("an encryption thread failed".to_owned()))])).collect()
-            })
-        })
-        .await
-        .map_err(|_| Error::Io("encryption was interrupted".to_owned()))?;
-        let mut ok = Vec::with_capacity(prepared.len());
-        let mut failure = None;
-        for p in prepared {
-            match p {
-                Ok(p) => ok.push(p),
-                Err(e) => failure = Some(e),
-            }
-        }
-        if let Some(e) = failure {
-            for (id, _, blob_key, _) in &ok {
-                if blob_key.is_some() {
-                    self.inner.blobs.delete(family, *id);
+        let (child_s, doctype_s, coll, srcs) = (child.to_string(), doctype.as_str(), collection.clone(), sources.clone());
+        let seal_all = move || -> (Vec<Prepared>, Option<Error>) {
+            let mut done = Vec::with_capacity(plains.len());
+            for ((id, plain), source) in plains.iter().zip(&srcs) {
+                let row = RowColumns { id: id.to_string(), collection: &coll, child: &child_s, doctype: doctype_s, kind: "record", source, version: 1, created_at: now, updated_at: now };
+                match seal_body(&blobs, &key, family, *id, &row, plain) {
+                    Ok(p) => done.push(p),
+                    Err(e) => return (done, Some(e)),
                 }
             }
-            return Err(e);
-        }
-        let prepared = ok;
-        let result = async {
-            let mut tx = self.write_tx().await?;
-            let collection = ensure_collection(&mut tx, family, child, doctype, now).await?;
-            for ((id, body_enc, blob_key, size), r) in prepared.iter().zip(&records) {
-                let row = RecordRow { id: *id, family, collection: &collection, child, doctype, kind: "record", source: &r.source, now };
-                insert_record(&mut tx, &row, body_enc.clone(), blob_key.clone(), *size).await?;
+            (done, None)
+        };
+        // Bodies that go to the blob store are written on a blocking thread; small ones are sealed right here.
+        let (prepared, failure) = if needs_blobs {
+            tokio::task::spawn_blocking(seal_all).await.map_err(|_| Error::Io("encryption was interrupted".to_owned()))?
+        } else {
+            seal_all()
+        };
+        let result = match failure {
+            Some(e) => Err(e),
+            None => async {
+                let mut tx = self.write_tx().await?;
+                insert_records(&mut tx, self.inner.backend, family, &collection, child, doctype, "record", now, &prepared, &sources).await?;
+                tx.commit().await?;
+                Ok::<_, Error>(())
             }
-            tx.commit().await?;
-            Ok::<_, Error>(())
-        }
-        .await;
+            .await,
+        };
         if let Err(e) = result {
-            for (id, _, blob_key, _) in &prepared {
-                if blob_key.is_some() {
-                    self.inner.blobs.delete(family, *id);
+            for p in &prepared {
+                if let Some(name) = &p.blob {
+                    self.inner.blobs.delete(family, name);
                 }
             }
             return Err(e);
         }
-        Ok(prepared.into_iter().map(|p| p.0).collect())
+        Ok(prepared.into_iter().map(|p| p.id).collect())
+    }
+
+    /// Rewrites a record's body and source, as its next version; the permit must be for writing that record (or its
+    /// collection, or the family). The write and its ledger entry (the record's id and new version, never its
+    /// content) commit together, so `ledger verify` detects a record put back to an older version. Files are not
+    /// rewritten. Returns the new version.
+    pub async fn update_record(&self, permit: &Permit, id: RecordId, source: String, body: serde_json::Value) -> Result<i64> {
+        check(permit, Action::Write)?;
+        validate_source(&source)?;
+        let plain = serialize_body(&body)?;
+        let family = permit.family();
+        let key = self.family_key(family).await?;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let row = self.record_row(family, id).await?;
+            let current = StoredRow::from_row(&row)?;
+            let (child, doctype): (MemberId, Doctype) = (parse_id(&current.child)?, parse_id(&current.doctype)?);
+            match permit.resource() {
+                Resource::Record { id: r, child: c, doctype: d } if r == id && c == child && d == doctype => {}
+                Resource::Collection { child: c, doctype: d } if c == child && d == doctype => {}
+                Resource::Family => {}
+                _ => return Err(Error::PermitMismatch("record")),
+            }
+            if current.kind != "record" {
+                return Err(Error::InvalidInput(format!("record `{id}` is a file; a file is not rewritten")));
+            }
+            // An update never builds on a row that fails its check: re-sealing would launder an edited row.
+            let id_s = id.to_string();
+            let sealed = current.body_enc.as_deref().ok_or_else(|| integrity(family, format!("record `{id}`")))?;
+            key.open(&Place { family, field: Field::Record(&current.place(&id_s)) }, sealed)?;
+            let version = current.version + 1;
+            let now = to_millis(OffsetDateTime::now_utc()).max(current.created_at);
+            let columns = RowColumns {
+                id: id_s.clone(),
+                collection: &current.collection,
+                child: &current.child,
+                doctype: &current.doctype,
+                kind: "record",
+                source: &source,
+                version,
+                created_at: current.created_at,
+                updated_at: now,
+            };
+            let prepared = if plain.len() > INLINE_BODY_LIMIT {
+                let (blobs, key, plain, columns) = (self.inner.blobs.clone(), key.clone(), plain.clone(), columns.owned());
+                tokio::task::spawn_blocking(move || seal_body(&blobs, &key, family, id, &columns.borrowed(), &plain))
+                    .await
+                    .map_err(|_| Error::Io("a blob write was interrupted".to_owned()))??
+            } else {
+                seal_body(&self.inner.blobs, &key, family, id, &columns, &plain)?
+            };
+            let actor_role = self.cached_rules(family).and_then(|r| r.role_of(permit.principal()));
+            let result = async {
+                let mut tx = self.write_tx().await?;
+                let done = sqlx::query(
+                    "UPDATE records SET source = $1, version = $2, body_enc = $3, blob_key = $4, size = $5, updated_at = $6 \
+                     WHERE id = $7 AND family_id = $8 AND version = $9",
+                )
+                .bind(&source)
+                .bind(version)
+                .bind(&prepared.sealed)
+                .bind(prepared.blob.clone())
+                .bind(prepared.size)
+                .bind(now)
+                .bind(&id_s)
+                .bind(family.to_string())
+                .bind(current.version)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                let draft = ReceiptDraft::new(family, cartable_consent::ledger::EventType::RecordWrite, permit.principal())
+                    .access(Action::Write, Resource::Record { id, child, doctype })
+                    .actor_role(actor_role)
+                    .record_version(version as u64);
+                crate::ledger::append(&mut tx, self.inner.backend, draft).await?;
+                tx.commit().await?;
+                Ok::<_, Error>(true)
+            }
+            .await;
+            match result {
+                Ok(true) => {
+                    if let Some(old) = current.blob_key.as_deref()
+                        && Some(old) != prepared.blob.as_deref()
+                        && check_blob_name(id, old)
+                    {
+                        self.inner.blobs.delete(family, old);
+                    }
+                    return Ok(version);
+                }
+                Ok(false) | Err(_) => {
+                    if let Some(name) = &prepared.blob {
+                        self.inner.blobs.delete(family, name);
+                    }
+                    result?;
+                }
+            }
+        }
+        Err(Error::Database("the record kept changing while being updated".to_owned()))
     }
 
     /// Reads one record; the permit must be for reading that record.
@@ -207,58 +308,74 @@ impl Vault {
 
     /// A record's row, still encrypted: what [`Vault::open_record_row`] opens once a permit allows it.
     pub(crate) async fn record_row(&self, family: FamilyId, id: RecordId) -> Result<sqlx::any::AnyRow> {
-        sqlx::query(
-            "SELECT child_id, doctype, kind, source, version, body_enc, blob_key, created_at, updated_at FROM records WHERE id = $1 AND family_id = $2",
-        )
-        .bind(id.to_string())
-        .bind(family.to_string())
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(Error::RecordNotFound(id))
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = $1 AND family_id = $2")))
+            .bind(id.to_string())
+            .bind(family.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(Error::RecordNotFound(id))
     }
 
     /// Decrypts a row of [`Vault::record_row`]; the permit must be for reading that record.
     pub(crate) async fn open_record_row(&self, permit: &Permit, row: sqlx::any::AnyRow) -> Result<RecordDocument> {
+        Ok(self.open_row(permit, row).await?.0)
+    }
+
+    /// Opens a record's row: its document, and for a file the blob's name and head.
+    async fn open_row(&self, permit: &Permit, row: sqlx::any::AnyRow) -> Result<(RecordDocument, Option<(String, BlobHead)>)> {
         check(permit, Action::Read)?;
-        let Resource::Record { id, .. } = permit.resource() else { return Err(Error::PermitMismatch("record")) };
+        let Resource::Record { id, child, doctype } = permit.resource() else { return Err(Error::PermitMismatch("record")) };
         let family = permit.family();
+        let stored = StoredRow::from_row(&row)?;
+        if stored.child != child.to_string() || stored.doctype != doctype.as_str() {
+            return Err(Error::PermitMismatch("record"));
+        }
         let key = self.family_key(family).await?;
-        let plain = match (row.get::<Option<Vec<u8>>, _>(5), row.get::<Option<String>, _>(6)) {
-            (Some(enc), _) => key.decrypt(&enc)?,
-            (None, Some(_)) => {
-                let blobs = self.inner.blobs.clone();
-                let key = key.clone();
-                tokio::task::spawn_blocking(move || -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        let id_s = id.to_string();
+        let place = Place { family, field: Field::Record(&stored.place(&id_s)) };
+        let bad = || integrity(family, format!("record `{id}`"));
+        let plain = key.open(&place, stored.body_enc.as_deref().ok_or_else(bad)?)?;
+        let (body, file, blob) = match (stored.kind.as_str(), stored.blob_key.as_deref()) {
+            ("record", None) => (serde_json::from_slice(&plain).map_err(|_| Error::Decrypt)?, None, None),
+            ("record", Some(name)) => {
+                let head: BlobHead = plain.as_slice().try_into().map_err(|_| bad())?;
+                if !check_blob_name(id, name) {
+                    return Err(bad());
+                }
+                let (blobs, key, name) = (self.inner.blobs.clone(), key.clone(), name.to_owned());
+                let plain = tokio::task::spawn_blocking(move || -> Result<zeroize::Zeroizing<Vec<u8>>> {
                     let mut out = zeroize::Zeroizing::new(Vec::new());
-                    blobs.open_reader(&key, family, id)?.read_to_end(&mut out).map_err(|_| Error::BlobCorrupt)?;
+                    blobs.open_reader(&key, family, id, &name, &head)?.read_to_end(&mut out).map_err(|_| Error::BlobCorrupt)?;
                     Ok(out)
                 })
                 .await
-                .map_err(|_| Error::Io("a blob read was interrupted".to_owned()))??
+                .map_err(|_| Error::Io("a blob read was interrupted".to_owned()))??;
+                (serde_json::from_slice(&plain).map_err(|_| Error::Decrypt)?, None, None)
             }
-            (None, None) => return Err(Error::BlobCorrupt),
+            ("file", Some(name)) => {
+                let meta: StoredFile = serde_json::from_slice(&plain).map_err(|_| Error::Decrypt)?;
+                let head = parse_head(&meta.blob_head).ok_or_else(bad)?;
+                if !check_blob_name(id, name) {
+                    return Err(bad());
+                }
+                let info = FileInfo { name: meta.name, size: meta.size, sha256: meta.sha256 };
+                (serde_json::json!({}), Some(info), Some((name.to_owned(), head)))
+            }
+            _ => return Err(bad()),
         };
-        let decoded: serde_json::Value = serde_json::from_slice(&plain).map_err(|_| Error::Decrypt)?;
-        let kind: String = row.get(2);
-        let (file, body) = if kind == "file" {
-            let info: FileInfo = serde_json::from_value(decoded).map_err(|_| Error::Decrypt)?;
-            (Some(info), serde_json::json!({}))
-        } else {
-            (None, decoded)
-        };
-        Ok(RecordDocument {
+        let doc = RecordDocument {
             id,
-            child: parse_id(&row.get::<String, _>(0))?,
-            doctype: parse_id(&row.get::<String, _>(1))?,
-            source: row.get(3),
-            version: row.get(4),
-            created_at: from_millis(row.get(7)),
-            updated_at: from_millis(row.get(8)),
+            child,
+            doctype,
+            source: stored.source,
+            version: stored.version,
+            created_at: from_millis(stored.created_at),
+            updated_at: from_millis(stored.updated_at),
             file,
             body,
-        })
+        };
+        Ok((doc, blob))
     }
-
     /// Lists records without their contents; the permit must be for listing the collection (or the family).
     pub async fn list_records(&self, permit: &Permit, filter: &RecordFilter) -> Result<Vec<RecordSummary>> {
         check(permit, Action::List)?;
@@ -360,108 +477,319 @@ impl Vault {
         self.child(family, child).await?;
         let key = self.family_key(family).await?;
         let id = RecordId::new();
+        let blob = blob_name(id, 1);
         let blobs = self.inner.blobs.clone();
         let blob_key = key.clone();
-        let (size, digest) = tokio::task::spawn_blocking(move || {
+        let blob_for_put = blob.clone();
+        let (size, digest, head) = tokio::task::spawn_blocking(move || {
             let mut content = content;
-            blobs.put(&blob_key, family, id, &mut content)
+            blobs.put(&blob_key, family, &blob_for_put, &mut content)
         })
         .await
         .map_err(|_| Error::Io("a blob write was interrupted".to_owned()))??;
-        let info = FileInfo { name, size, sha256: hex(&digest) };
-        let meta = zeroize::Zeroizing::new(serde_json::to_vec(&info).expect("file info serializes"));
+        let meta = StoredFile { name, size, sha256: hex(&digest), blob_head: hex(&head) };
+        let meta = zeroize::Zeroizing::new(serde_json::to_vec(&meta).expect("file metadata serializes"));
         let now = to_millis(OffsetDateTime::now_utc());
         let result = async {
+            let collection = self.collection_id(family, child, doctype, now).await?;
+            let columns = RowColumns {
+                id: id.to_string(),
+                collection: &collection,
+                child: &child.to_string(),
+                doctype: doctype.as_str(),
+                kind: "file",
+                source: &source,
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            };
+            let sealed = key.seal(&Place { family, field: Field::Record(&columns.place(Some(&blob), size as i64)) }, &meta)?;
+            let prepared = [Prepared { id, sealed, blob: Some(blob.clone()), size: size as i64 }];
             let mut tx = self.write_tx().await?;
-            let collection = ensure_collection(&mut tx, family, child, doctype, now).await?;
-            let row = RecordRow { id, family, collection: &collection, child, doctype, kind: "file", source: &source, now };
-            insert_record(&mut tx, &row, Some(key.encrypt(&meta)?), Some(id.to_string()), size as i64).await?;
+            insert_records(&mut tx, self.inner.backend, family, &collection, child, doctype, "file", now, &prepared, std::slice::from_ref(&source)).await?;
             tx.commit().await?;
             Ok::<_, Error>(())
         }
         .await;
         if let Err(e) = result {
-            self.inner.blobs.delete(family, id);
+            self.inner.blobs.delete(family, &blob);
             return Err(e);
         }
         Ok(id)
     }
 
     /// Opens a file for reading: its metadata and a reader of its plaintext (blocking reads: use it on a
-    /// blocking thread). The permit must be for reading that record.
+    /// blocking thread). The permit must be for reading that record. A blob that is not the one its row was sealed
+    /// with is refused here, before any byte is read.
     pub async fn open_file(&self, permit: &Permit) -> Result<(FileInfo, Box<dyn Read + Send>)> {
-        let doc = self.get_record(permit).await?;
-        let info = doc.file.ok_or_else(|| Error::InvalidInput(format!("record `{}` is not a file", doc.id)))?;
+        check(permit, Action::Read)?;
+        let Resource::Record { id, .. } = permit.resource() else { return Err(Error::PermitMismatch("record")) };
+        let row = self.record_row(permit.family(), id).await?;
+        let (doc, blob) = self.open_row(permit, row).await?;
+        let (Some(info), Some((name, head))) = (doc.file, blob) else {
+            return Err(Error::InvalidInput(format!("record `{}` is not a file", doc.id)));
+        };
         let key = self.family_key(permit.family()).await?;
-        let reader = self.inner.blobs.open_reader(&key, permit.family(), doc.id)?;
+        let reader = self.inner.blobs.open_reader(&key, permit.family(), id, &name, &head)?;
         Ok((info, reader))
     }
-}
 
-/// The clear columns of a new record row.
-struct RecordRow<'a> {
-    id: RecordId,
-    family: FamilyId,
-    collection: &'a str,
-    child: MemberId,
-    doctype: Doctype,
-    kind: &'static str,
-    source: &'a str,
-    now: i64,
-}
-
-async fn insert_record(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    row: &RecordRow<'_>,
-    body_enc: Option<Vec<u8>>,
-    blob_key: Option<String>,
-    size: i64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO records (id, family_id, collection_id, child_id, doctype, kind, source, version, body_enc, blob_key, size, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11, $11)",
-    )
-    .bind(row.id.to_string())
-    .bind(row.family.to_string())
-    .bind(row.collection)
-    .bind(row.child.to_string())
-    .bind(row.doctype.as_str())
-    .bind(row.kind)
-    .bind(row.source)
-    .bind(body_enc)
-    .bind(blob_key)
-    .bind(size)
-    .bind(row.now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-async fn ensure_collection(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    family: FamilyId,
-    child: MemberId,
-    doctype: Doctype,
-    now: i64,
-) -> Result<String> {
-    sqlx::query(
-        "INSERT INTO collections (id, family_id, child_id, doctype, created_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (family_id, child_id, doctype) DO NOTHING",
-    )
-    .bind(uuid::Uuid::now_v7().to_string())
-    .bind(family.to_string())
-    .bind(child.to_string())
-    .bind(doctype.as_str())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(sqlx::query("SELECT id FROM collections WHERE family_id = $1 AND child_id = $2 AND doctype = $3")
+    /// The id of a child's collection of a doctype, created on first use (in its own short transaction: a collection
+    /// without records is harmless, and its id is part of every record's place).
+    async fn collection_id(&self, family: FamilyId, child: MemberId, doctype: Doctype, now: i64) -> Result<String> {
+        let find = || {
+            sqlx::query("SELECT id FROM collections WHERE family_id = $1 AND child_id = $2 AND doctype = $3")
+                .bind(family.to_string())
+                .bind(child.to_string())
+                .bind(doctype.as_str())
+        };
+        if let Some(row) = find().fetch_optional(self.pool()).await? {
+            return Ok(row.get(0));
+        }
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO collections (id, family_id, child_id, doctype, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (family_id, child_id, doctype) DO NOTHING",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
         .bind(family.to_string())
         .bind(child.to_string())
         .bind(doctype.as_str())
-        .fetch_one(&mut **tx)
-        .await?
-        .get(0))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let id: String = find().fetch_one(&mut *tx).await?.get(0);
+        tx.commit().await?;
+        Ok(id)
+    }
+}
+
+fn serialize_body(body: &serde_json::Value) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    if !body.is_object() {
+        return Err(Error::InvalidInput("a record body must be a JSON object".to_owned()));
+    }
+    let plain = zeroize::Zeroizing::new(serde_json::to_vec(body).map_err(|_| Error::InvalidInput("the record body is not valid JSON".to_owned()))?);
+    if plain.len() > MAX_BODY_BYTES {
+        return Err(Error::InvalidInput(format!("a record body may be at most {MAX_BODY_BYTES} bytes; store larger content as a file")));
+    }
+    Ok(plain)
+}
+
+/// Seals a record body for its row: inline, or into a blob whose head is what the row then seals.
+fn seal_body(
+    blobs: &crate::blobs::Blobs,
+    key: &FamilyKey,
+    family: FamilyId,
+    id: RecordId,
+    columns: &RowColumns<'_>,
+    plain: &[u8],
+) -> Result<Prepared> {
+    let size = plain.len() as i64;
+    if plain.len() > INLINE_BODY_LIMIT {
+        let name = blob_name(id, columns.version);
+        let (_, _, head) = blobs.put(key, family, &name, &mut &plain[..])?;
+        match key.seal(&Place { family, field: Field::Record(&columns.place(Some(&name), size)) }, &head) {
+            Ok(sealed) => Ok(Prepared { id, sealed, blob: Some(name), size }),
+            Err(e) => {
+                blobs.delete(family, &name);
+                Err(e)
+            }
+        }
+    } else {
+        let sealed = key.seal(&Place { family, field: Field::Record(&columns.place(None, size)) }, plain)?;
+        Ok(Prepared { id, sealed, blob: None, size })
+    }
+}
+
+/// The clear columns of a record row being written, less those known only once its body is sealed.
+struct RowColumns<'a> {
+    id: String,
+    collection: &'a str,
+    child: &'a str,
+    doctype: &'a str,
+    kind: &'a str,
+    source: &'a str,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// [`RowColumns`] owned, to cross into a blocking task.
+struct OwnedColumns {
+    id: String,
+    collection: String,
+    child: String,
+    doctype: String,
+    kind: String,
+    source: String,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl RowColumns<'_> {
+    fn place<'b>(&'b self, blob_key: Option<&'b str>, size: i64) -> RecordPlace<'b> {
+        RecordPlace {
+            id: &self.id,
+            collection: self.collection,
+            child: self.child,
+            doctype: self.doctype,
+            kind: self.kind,
+            source: self.source,
+            version: self.version,
+            blob_key,
+            size,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    fn owned(&self) -> OwnedColumns {
+        OwnedColumns {
+            id: self.id.clone(),
+            collection: self.collection.to_owned(),
+            child: self.child.to_owned(),
+            doctype: self.doctype.to_owned(),
+            kind: self.kind.to_owned(),
+            source: self.source.to_owned(),
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+impl OwnedColumns {
+    fn borrowed(&self) -> RowColumns<'_> {
+        RowColumns {
+            id: self.id.clone(),
+            collection: &self.collection,
+            child: &self.child,
+            doctype: &self.doctype,
+            kind: &self.kind,
+            source: &self.source,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// A record row as read by `record_row`.
+pub(crate) struct StoredRow {
+    pub(crate) child: String,
+    pub(crate) doctype: String,
+    pub(crate) kind: String,
+    pub(crate) source: String,
+    pub(crate) version: i64,
+    pub(crate) body_enc: Option<Vec<u8>>,
+    pub(crate) blob_key: Option<String>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+    pub(crate) collection: String,
+    pub(crate) size: i64,
+}
+
+impl StoredRow {
+    pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> Result<Self> {
+        Ok(StoredRow {
+            child: row.try_get(0)?,
+            doctype: row.try_get(1)?,
+            kind: row.try_get(2)?,
+            source: row.try_get(3)?,
+            version: row.try_get(4)?,
+            body_enc: row.try_get(5)?,
+            blob_key: row.try_get(6)?,
+            created_at: row.try_get(7)?,
+            updated_at: row.try_get(8)?,
+            collection: row.try_get(9)?,
+            size: row.try_get(10)?,
+        })
+    }
+
+    pub(crate) fn place<'a>(&'a self, id: &'a str) -> RecordPlace<'a> {
+        RecordPlace {
+            id,
+            collection: &self.collection,
+            child: &self.child,
+            doctype: &self.doctype,
+            kind: &self.kind,
+            source: &self.source,
+            version: self.version,
+            blob_key: self.blob_key.as_deref(),
+            size: self.size,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// Inserts a batch of new rows of one collection in multi-row statements; the values the rows share are bound once.
+///
+/// On PostgreSQL they are `$1`…`$6`. SQLite looks a numbered or named parameter up in a list at each bind, which makes
+/// a statement with thousands of `$N` quadratic; there every parameter is an anonymous `?`, the shared ones first in
+/// a common table expression.
+#[allow(clippy::too_many_arguments)]
+async fn insert_records<S: AsRef<str>>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: crate::db::Backend,
+    family: FamilyId,
+    collection: &str,
+    child: MemberId,
+    doctype: Doctype,
+    kind: &str,
+    now: i64,
+    prepared: &[Prepared],
+    sources: &[S],
+) -> Result<()> {
+    let (family, child) = (family.to_string(), child.to_string());
+    for (rows, srcs) in prepared.chunks(INSERT_CHUNK).zip(sources.chunks(INSERT_CHUNK)) {
+        let mut sql = String::with_capacity(400 + rows.len() * 48);
+        // Placeholders only: the values are bound below.
+        match backend {
+            crate::db::Backend::Sqlite => {
+                sql.push_str(
+                    "WITH s (family_id, collection_id, child_id, doctype, kind, at) AS (SELECT ?, ?, ?, ?, ?, ?) \
+                     INSERT INTO records (id, family_id, collection_id, child_id, doctype, kind, source, version, body_enc, blob_key, size, created_at, updated_at) \
+                     SELECT v.column1, s.family_id, s.collection_id, s.child_id, s.doctype, s.kind, v.column2, 1, v.column3, v.column4, v.column5, s.at, s.at \
+                     FROM s, (VALUES ",
+                );
+                for i in 0..rows.len() {
+                    sql.push_str(if i > 0 { ", (?, ?, ?, ?, ?)" } else { "(?, ?, ?, ?, ?)" });
+                }
+                sql.push_str(") AS v");
+            }
+            crate::db::Backend::Postgres => {
+                sql.push_str(
+                    "INSERT INTO records (id, family_id, collection_id, child_id, doctype, kind, source, version, body_enc, blob_key, size, created_at, updated_at) VALUES ",
+                );
+                for i in 0..rows.len() {
+                    let p = 7 + 5 * i;
+                    if i > 0 {
+                        sql.push(',');
+                    }
+                    sql.push_str(&format!("(${p}, $1, $2, $3, $4, $5, ${}, 1, ${}, ${}, ${}, $6, $6)", p + 1, p + 2, p + 3, p + 4));
+                }
+            }
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&family).bind(collection).bind(&child).bind(doctype.as_str()).bind(kind).bind(now);
+        for (p, source) in rows.iter().zip(srcs) {
+            query = query.bind(p.id.to_string()).bind(source.as_ref()).bind(&p.sealed).bind(p.blob.as_deref()).bind(p.size);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+pub(crate) fn parse_head(hex_text: &str) -> Option<BlobHead> {
+    if hex_text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex_text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 fn validate_source(source: &str) -> Result<()> {

@@ -15,7 +15,8 @@ use time::{Date, OffsetDateTime};
 use crate::blobs::Blobs;
 use crate::db::{self, Backend, to_millis};
 use crate::error::{Error, Result};
-use crate::keys::{self, FamilyKey, MasterKey};
+use crate::envelope::{DataKey, Field, Place, integrity};
+use crate::keys::{self, FamilyIdentity, FamilyKey, MasterKey};
 use crate::ledger::ReceiptDraft;
 use crate::permit::Decision;
 
@@ -176,6 +177,8 @@ impl Vault {
             }),
         };
         vault.remove_orphan_blobs().await?;
+        // Values in the format before sealed values are upgraded before anything is served.
+        vault.upgrade_storage().await?;
         // One-time moves of rows written before migration 0004 (resumable: each looks only at rows not yet moved).
         vault.backfill_entry_columns().await?;
         vault.seal_stored_purposes().await?;
@@ -261,7 +264,10 @@ impl Vault {
     pub async fn create_family(&self, name: &str) -> Result<FamilyId> {
         let name = validate_name(name)?;
         let id = FamilyId::new();
-        let key = FamilyKey::generate();
+        let identity = FamilyIdentity::generate();
+        let (data, data_bytes) = DataKey::generate();
+        let data_key_enc = identity.wrap_data_key(id, &data_bytes)?;
+        drop(data_bytes);
         let mut tx = self.write_tx().await?;
         // Re-read the master recipient inside the transaction: a rotation by another process must not leave
         // a new family wrapped to a retired key.
@@ -271,14 +277,16 @@ impl Vault {
             .await?
             .get(0);
         let master = self.master_named(&recorded)?;
-        let wrapped = master.wrap(&key)?;
-        let name_enc = key.encrypt(name.as_bytes())?;
+        let wrapped = master.wrap(&identity)?;
+        let key = FamilyKey::new(identity, data);
+        let name_enc = key.seal(&Place::family_name(id), name.as_bytes())?;
         let now = to_millis(OffsetDateTime::now_utc());
-        sqlx::query("INSERT INTO families (id, wrapped_key, name_enc, version, created_at) VALUES ($1, $2, $3, 0, $4)")
+        sqlx::query("INSERT INTO families (id, wrapped_key, name_enc, version, created_at, data_key_enc) VALUES ($1, $2, $3, 0, $4, $5)")
             .bind(id.to_string())
             .bind(wrapped)
             .bind(name_enc)
             .bind(now)
+            .bind(data_key_enc)
             .execute(&mut *tx)
             .await?;
         sqlx::query("INSERT INTO ledger_heads (family_id, size) VALUES ($1, 0)")
@@ -315,7 +323,7 @@ impl Vault {
             .await?
             .ok_or(Error::FamilyNotFound(family))?;
         let key = self.family_key(family).await?;
-        let plain = key.decrypt(&row.get::<Vec<u8>, _>(0))?;
+        let plain = key.open(&Place::family_name(family), &row.get::<Vec<u8>, _>(0))?;
         String::from_utf8(plain.to_vec()).map_err(|_| Error::Decrypt)
     }
 
@@ -378,21 +386,22 @@ impl Vault {
         if let Some(key) = self.inner.family_keys.lock().expect("key cache lock").get(&family) {
             return Ok(key.clone());
         }
-        let row = sqlx::query("SELECT wrapped_key FROM families WHERE id = $1")
+        let row = sqlx::query("SELECT wrapped_key, data_key_enc FROM families WHERE id = $1")
             .bind(family.to_string())
             .fetch_optional(self.pool())
             .await?;
-        let wrapped: Vec<u8> = match row {
-            Some(row) => row.get(0),
-            None => Vec::new(),
+        let Some(row) = row else {
+            self.forget(family);
+            return Err(Error::FamilyNotFound(family));
         };
+        let wrapped: Vec<u8> = row.get(0);
         if wrapped.is_empty() {
             self.forget(family);
             return Err(Error::FamilyNotFound(family));
         }
         let master = self.master();
-        let key = match master.unwrap(&wrapped) {
-            Ok(key) => key,
+        let identity = match master.unwrap(&wrapped) {
+            Ok(identity) => identity,
             Err(e) => {
                 // Another process may have rotated the master key since this one loaded it: follow the recipient
                 // the database names, and try again with its key.
@@ -403,7 +412,10 @@ impl Vault {
                 self.master_named(&recorded)?.unwrap(&wrapped)?
             }
         };
-        let key = Arc::new(key);
+        // Only the one-time upgrade gives a family of the earlier format its data key.
+        let wrapped_data: Vec<u8> = row.get::<Option<Vec<u8>>, _>(1).ok_or_else(|| integrity(family, format!("data key of family `{family}`")))?;
+        let data = identity.unwrap_data_key(family, &wrapped_data)?;
+        let key = Arc::new(FamilyKey::new(identity, data));
         self.inner.family_keys.lock().expect("key cache lock").insert(family, key.clone());
         Ok(key)
     }
@@ -454,8 +466,11 @@ impl Vault {
         }
         let key = self.family_key(family).await?;
         let id = MemberId::new();
-        let name_enc = key.encrypt(name.as_bytes())?;
-        let birth_enc = birth_date.map(|d| key.encrypt(d.to_string().as_bytes())).transpose()?;
+        let (member, role_s) = (id.to_string(), role.as_str());
+        let name_enc = key.seal(&Place { family, field: Field::MemberName { member: &member, role: role_s } }, name.as_bytes())?;
+        let birth_enc = birth_date
+            .map(|d| key.seal(&Place { family, field: Field::MemberBirthDate { member: &member, role: role_s } }, d.to_string().as_bytes()))
+            .transpose()?;
         let mut tx = self.write_tx().await?;
         bump_version(&mut tx, family).await?;
         sqlx::query(
@@ -487,33 +502,41 @@ impl Vault {
         let members = self.members(family).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let id: MemberId = parse_id(&row.get::<String, _>(0))?;
-            let name = String::from_utf8(key.decrypt(&row.get::<Vec<u8>, _>(2))?.to_vec()).map_err(|_| Error::Decrypt)?;
+            let (member, role): (String, String) = (row.get(0), row.get(1));
+            let id: MemberId = parse_id(&member)?;
+            let place = Place { family, field: Field::MemberName { member: &member, role: &role } };
+            let name = String::from_utf8(key.open(&place, &row.get::<Vec<u8>, _>(2))?.to_vec()).map_err(|_| Error::Decrypt)?;
             let m = members.iter().find(|m| m.id == id).ok_or(Error::MemberNotFound(id))?;
             out.push(MemberInfo { id, role: m.role, name, birth_date: m.birth_date });
         }
         Ok(out)
     }
 
-    /// The members as the rules see them (ids, roles, birth dates), decrypted.
+    /// The members as the rules see them (ids, roles, birth dates), decrypted. Each member's name is opened too,
+    /// as the proof of its role (a name and a birth date are bound to the member's id and role): a role edited in
+    /// the database fails here, before any decision is made with it.
     pub(crate) async fn members(&self, family: FamilyId) -> Result<Vec<Member>> {
         let key = self.family_key(family).await?;
-        let rows = sqlx::query("SELECT id, role, birth_date_enc FROM members WHERE family_id = $1")
+        let rows = sqlx::query("SELECT id, role, birth_date_enc, name_enc FROM members WHERE family_id = $1")
             .bind(family.to_string())
             .fetch_all(self.pool())
             .await?;
         rows.iter()
             .map(|row| {
-                let role: Role = row.get::<String, _>(1).parse().map_err(|_| Error::Decrypt)?;
+                let (member, role_s): (String, String) = (row.get(0), row.get(1));
+                let role: Role = role_s.parse().map_err(|_| integrity(family, format!("name of member `{member}`")))?;
+                key.open(&Place { family, field: Field::MemberName { member: &member, role: &role_s } }, &row.get::<Vec<u8>, _>(3))?;
                 let birth_date = match row.get::<Option<Vec<u8>>, _>(2) {
+                    // Every child is added with a birth date (the age rules need it): one gone was removed.
+                    None if role == Role::Child => return Err(integrity(family, format!("birth date of member `{member}`"))),
                     None => None,
                     Some(enc) => {
-                        let text = key.decrypt(&enc)?;
+                        let text = key.open(&Place { family, field: Field::MemberBirthDate { member: &member, role: &role_s } }, &enc)?;
                         let text = std::str::from_utf8(&text).map_err(|_| Error::Decrypt)?;
                         Some(Date::parse(text, &time::format_description::well_known::Iso8601::DATE).map_err(|_| Error::Decrypt)?)
                     }
                 };
-                Ok(Member { id: parse_id(&row.get::<String, _>(0))?, family, role, birth_date })
+                Ok(Member { id: parse_id(&member)?, family, role, birth_date })
             })
             .collect()
     }
@@ -746,9 +769,9 @@ impl Vault {
             if wrapped.is_empty() {
                 continue;
             }
-            let key = old.unwrap(&wrapped)?;
+            let identity = old.unwrap(&wrapped)?;
             sqlx::query("UPDATE families SET wrapped_key = $1 WHERE id = $2")
-                .bind(new.wrap(&key)?)
+                .bind(new.wrap(&identity)?)
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;

@@ -57,6 +57,10 @@ pub struct Receipt {
     /// For access events on one record: its id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<RecordId>,
+    /// For a record write: the version the record has after it (never its content), so that `ledger verify`
+    /// detects a record put back to an older version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_version: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validity: Option<Validity>,
     /// How to withdraw consent (for example the page or command that revokes the grant).
@@ -97,6 +101,8 @@ pub enum EventType {
     Import,
     Erasure,
     MajorityTransition,
+    /// A record was rewritten: the entry names the record and its new version.
+    RecordWrite,
 }
 
 /// Who acted.
@@ -159,6 +165,7 @@ impl Receipt {
             data_categories: Vec::new(),
             action: None,
             resource: None,
+            record_version: None,
             validity: None,
             withdrawal: None,
             reasons: Vec::new(),
@@ -168,10 +175,10 @@ impl Receipt {
 
     /// The canonical JSON of the receipt: the log entry.
     ///
-    /// Object keys sorted, no insignificant whitespace, absent optional fields omitted, no numbers, in the spirit of
+    /// Object keys sorted, no insignificant whitespace, absent optional fields omitted, integers only, in the spirit of
     /// RFC 8785 (JCS): the same receipt always gives the same bytes.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        // INVARIANT: a receipt serializes to strings, arrays and string-keyed objects only, which cannot fail.
+        // INVARIANT: a receipt serializes to strings, integers, arrays and string-keyed objects only, which cannot fail.
         let value = serde_json::to_value(self).expect("a receipt always serializes to JSON");
         let mut out = String::with_capacity(512);
         write_canonical(&value, &mut out);
@@ -189,7 +196,7 @@ impl Receipt {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 14] = [
         EventType::Request,
         EventType::Approve,
         EventType::Confirm,
@@ -203,6 +210,7 @@ impl EventType {
         EventType::Import,
         EventType::Erasure,
         EventType::MajorityTransition,
+        EventType::RecordWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -220,6 +228,7 @@ impl EventType {
             EventType::Import => "import",
             EventType::Erasure => "erasure",
             EventType::MajorityTransition => "majority_transition",
+            EventType::RecordWrite => "record_write",
         }
     }
 }
@@ -321,7 +330,7 @@ fn write_canonical(value: &Value, out: &mut String) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        // Receipts hold no numbers today; integers print in their only form, as JCS has them.
+        // Receipts hold one number (a record write's version, an integer); integers print in their only form, as JCS has them.
         Value::Number(n) => out.push_str(&n.to_string()),
         Value::String(s) => write_string(s, out),
         Value::Array(items) => {

@@ -1,0 +1,260 @@
+//! What the integrity and upgrade tests share: a vault on SQLite or on a fresh PostgreSQL database, a raw connection
+//! to its database (what someone with write access but no keys has), and a log capture.
+
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use cartable_consent::{Action, FamilyId, Principal, RecordId, Resource};
+use cartable_vault::{Permit, RecordDocument, Vault, VaultConfig};
+use sqlx::Connection;
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub config: VaultConfig,
+}
+
+pub fn pg_admin_url() -> Option<String> {
+    std::env::var("CARTABLE_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+pub async fn fixture(postgres: bool) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = VaultConfig::embedded(dir.path().join("data"));
+    if postgres {
+        let admin = pg_admin_url().expect("postgres fixture needs CARTABLE_TEST_DATABASE_URL");
+        let name = format!("cartable_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        config.database_url = Some(format!("{}/{name}", &admin[..admin.rfind('/').expect("a database url has a path")]));
+    }
+    Fixture { dir, config }
+}
+
+pub fn backends() -> Vec<bool> {
+    if pg_admin_url().is_some() {
+        vec![false, true]
+    } else {
+        eprintln!("PostgreSQL leg skipped: CARTABLE_TEST_DATABASE_URL is not set (scripts/test.sh sets it)");
+        vec![false]
+    }
+}
+
+impl Fixture {
+    pub fn database_url(&self) -> String {
+        self.config.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.config.data_dir.join("cartable.db").display()))
+    }
+
+    /// A connection to the vault's database, as its administrator (no keys) has.
+    pub async fn sql(&self) -> sqlx::AnyConnection {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyConnection::connect(&self.database_url()).await.unwrap()
+    }
+
+    pub fn blob_path(&self, family: FamilyId, name: &str) -> std::path::PathBuf {
+        self.config.data_dir.join("blobs").join(family.to_string()).join(name)
+    }
+}
+
+pub async fn operator(vault: &Vault, family: FamilyId, action: Action, resource: Resource) -> Permit {
+    vault.authorize(family, Principal::Operator, action, resource).await.unwrap().into_permit().unwrap()
+}
+
+/// Reads a record as the operator: decided, logged, opened.
+pub async fn read(vault: &Vault, family: FamilyId, id: RecordId) -> Result<RecordDocument, cartable_vault::Error> {
+    let resource = vault.record_resource(family, id).await?;
+    let permit = vault.authorize(family, Principal::Operator, Action::Read, resource).await?.into_permit().unwrap();
+    vault.get_record(&permit).await
+}
+
+/// Captures every log line, at every level.
+#[derive(Clone, Default)]
+pub struct LogSink(pub Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogSink {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Writes families in the format before sealed values, as the earlier vault did: every value a whole age file to
+/// the family identity, no data key, blobs as age files named by record id. The vault must have been opened once
+/// (schema and master key exist); the upgrade marker is removed so that the next start upgrades.
+pub mod legacy {
+    use super::*;
+    use age::secrecy::ExposeSecret;
+    use cartable_consent::{Doctype, MemberId};
+
+    /// What was written, to compare after the upgrade.
+    #[derive(Debug, Clone)]
+    pub struct Written {
+        pub family: FamilyId,
+        pub name: String,
+        pub members: Vec<(MemberId, String, Option<String>)>,
+        /// Record → its body (records) or (file name, content) for files.
+        pub records: Vec<(RecordId, serde_json::Value)>,
+        pub files: Vec<(RecordId, String, Vec<u8>)>,
+    }
+
+    fn master_recipient(fx: &Fixture) -> age::x25519::Recipient {
+        let text = std::fs::read_to_string(fx.config.master_key_path()).unwrap();
+        let line = text.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap();
+        line.parse::<age::x25519::Identity>().unwrap().to_public()
+    }
+
+    pub async fn write_family(fx: &Fixture, name: &str, records: usize, seed: &str) -> Written {
+        let mut conn = fx.sql().await;
+        sqlx::query("DELETE FROM meta WHERE key = 'storage_format'").execute(&mut conn).await.unwrap();
+        let identity = age::x25519::Identity::generate();
+        let recipient = identity.to_public();
+        let enc = |plain: &[u8]| age::encrypt(&recipient, plain).unwrap();
+        let family = FamilyId::new();
+        let now = 1_764_000_000_000i64;
+        let wrapped = age::encrypt(&master_recipient(fx), identity.to_string().expose_secret().as_bytes()).unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("INSERT INTO families (id, wrapped_key, name_enc, version, created_at) VALUES ($1, $2, $3, 0, $4)")
+            .bind(family.to_string())
+            .bind(wrapped)
+            .bind(enc(name.as_bytes()))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO ledger_heads (family_id, size) VALUES ($1, 0)").bind(family.to_string()).execute(&mut *tx).await.unwrap();
+        let guardian = MemberId::new();
+        let child = MemberId::new();
+        let members = vec![
+            (guardian, format!("Parent {seed}"), None),
+            (child, format!("Enfant {seed}"), Some("2014-05-02".to_owned())),
+        ];
+        for (id, name, birth) in &members {
+            sqlx::query("INSERT INTO members (id, family_id, role, name_enc, birth_date_enc, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(id.to_string())
+                .bind(family.to_string())
+                .bind(if birth.is_some() { "child" } else { "guardian" })
+                .bind(enc(name.as_bytes()))
+                .bind(birth.as_ref().map(|b| enc(b.as_bytes())))
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        let mut collections = std::collections::HashMap::new();
+        for doctype in [Doctype::Grades, Doctype::Documents] {
+            let id = uuid::Uuid::now_v7().to_string();
+            sqlx::query("INSERT INTO collections (id, family_id, child_id, doctype, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&id)
+                .bind(family.to_string())
+                .bind(child.to_string())
+                .bind(doctype.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            collections.insert(doctype, id);
+        }
+        let insert = "INSERT INTO records (id, family_id, collection_id, child_id, doctype, kind, source, version, body_enc, blob_key, size, created_at, updated_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6, 'operator', 1, $7, $8, $9, $10, $10)";
+        let blobs = fx.config.data_dir.join("blobs").join(family.to_string());
+        std::fs::create_dir_all(&blobs).unwrap();
+        let mut written = Vec::new();
+        for i in 0..records {
+            let id = RecordId::new();
+            let body = if i == 1 {
+                // One body above the inline limit: it lives in a blob and the row has no body_enc.
+                serde_json::json!({"notes": format!("{seed} très long ").repeat(4_000), "n": i})
+            } else {
+                serde_json::json!({"subject": "mathématiques", "grade": format!("{}/20", i % 20), "comment": format!("{seed} {i}")})
+            };
+            let plain = serde_json::to_vec(&body).unwrap();
+            let (body_enc, blob_key) = if plain.len() > 64 * 1024 {
+                std::fs::write(blobs.join(id.to_string()), enc(&plain)).unwrap();
+                (None, Some(id.to_string()))
+            } else {
+                (Some(enc(&plain)), None)
+            };
+            sqlx::query(insert)
+                .bind(id.to_string())
+                .bind(family.to_string())
+                .bind(&collections[&Doctype::Grades])
+                .bind(child.to_string())
+                .bind(Doctype::Grades.as_str())
+                .bind("record")
+                .bind(body_enc)
+                .bind(blob_key)
+                .bind(plain.len() as i64)
+                .bind(now + i as i64)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            written.push((id, body));
+        }
+        let mut files = Vec::new();
+        for i in 0..2 {
+            use sha2::Digest as _;
+            let id = RecordId::new();
+            let content: Vec<u8> = format!("{seed} bulletin {i}\n").repeat(9_000 + i).into_bytes();
+            let name = format!("bulletin-{i}.pdf");
+            std::fs::write(blobs.join(id.to_string()), enc(&content)).unwrap();
+            let info = serde_json::json!({"name": name, "size": content.len(), "sha256": hex::encode(sha2::Sha256::digest(&content))});
+            sqlx::query(insert)
+                .bind(id.to_string())
+                .bind(family.to_string())
+                .bind(&collections[&Doctype::Documents])
+                .bind(child.to_string())
+                .bind(Doctype::Documents.as_str())
+                .bind("file")
+                .bind(Some(enc(&serde_json::to_vec(&info).unwrap())))
+                .bind(Some(id.to_string()))
+                .bind(content.len() as i64)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            files.push((id, name, content));
+        }
+        tx.commit().await.unwrap();
+        Written { family, name: name.to_owned(), members, records: written, files }
+    }
+
+    /// Reads back everything `write_family` wrote, through the vault, and compares.
+    pub async fn check_family(vault: &Vault, w: &Written) {
+        use std::io::Read as _;
+        let permit = operator(vault, w.family, Action::Read, Resource::Family).await;
+        assert_eq!(vault.family_name(&permit).await.unwrap(), w.name);
+        let members = vault.list_members(&permit).await.unwrap();
+        for (id, name, birth) in &w.members {
+            let m = members.iter().find(|m| m.id == *id).expect("every member is still there");
+            assert_eq!(&m.name, name);
+            assert_eq!(m.birth_date.map(|d| d.to_string()), *birth);
+        }
+        for (id, body) in &w.records {
+            let doc = read(vault, w.family, *id).await.unwrap_or_else(|e| panic!("record {id}: {e}"));
+            assert_eq!(&doc.body, body, "record {id} reads back identical");
+        }
+        for (id, name, content) in &w.files {
+            let resource = vault.record_resource(w.family, *id).await.unwrap();
+            let permit = operator(vault, w.family, Action::Read, resource).await;
+            let (info, mut reader) = vault.open_file(&permit).await.unwrap();
+            assert_eq!(&info.name, name);
+            let back = tokio::task::spawn_blocking(move || {
+                let mut v = Vec::new();
+                reader.read_to_end(&mut v).unwrap();
+                v
+            })
+            .await
+            .unwrap();
+            assert_eq!(&back, content, "file {id} reads back identical");
+        }
+    }
+}
