@@ -194,29 +194,28 @@ impl ApiStore<'_> {
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
-        let locked: Option<i64> = sqlx::query("SELECT locked_until FROM api_login_failures WHERE subject = $1")
-            .bind(subject)
-            .fetch_optional(&mut *tx)
-            .await?
-            .and_then(|r| r.get::<Option<i64>, _>(0));
-        if let Some(until) = locked.filter(|u| *u > now_ms) {
-            return Ok(Attempt::Locked(from_millis(until)));
-        }
-        // One atomic increment: concurrent attempts each see their own count (a row lock on PostgreSQL, the write
-        // lock on SQLite).
-        let attempts: i64 = sqlx::query(
+        // One atomic statement counts the attempt and reads the lock, so that concurrent attempts each see their own
+        // count and a lock committed by another one (a row lock on PostgreSQL, the write lock on SQLite). While a
+        // lock holds, attempts are not counted (they are refused).
+        let row = sqlx::query(
             "INSERT INTO api_login_failures (subject, failures, first_at, locked_until) VALUES ($1, 1, $2, NULL) \
              ON CONFLICT (subject) DO UPDATE SET \
-               failures = CASE WHEN api_login_failures.first_at < $3 THEN 1 ELSE api_login_failures.failures + 1 END, \
-               first_at = CASE WHEN api_login_failures.first_at < $3 THEN $2 ELSE api_login_failures.first_at END \
-             RETURNING failures",
+               failures = CASE WHEN api_login_failures.locked_until > $2 THEN api_login_failures.failures \
+                               WHEN api_login_failures.first_at < $3 THEN 1 ELSE api_login_failures.failures + 1 END, \
+               first_at = CASE WHEN api_login_failures.locked_until > $2 THEN api_login_failures.first_at \
+                               WHEN api_login_failures.first_at < $3 THEN $2 ELSE api_login_failures.first_at END \
+             RETURNING failures, locked_until",
         )
         .bind(subject)
         .bind(now_ms)
         .bind(to_millis(now - limits.window))
         .fetch_one(&mut *tx)
-        .await?
-        .get(0);
+        .await?;
+        let (attempts, locked): (i64, Option<i64>) = (row.get(0), row.get(1));
+        if let Some(until) = locked.filter(|u| *u > now_ms) {
+            tx.commit().await?;
+            return Ok(Attempt::Locked(from_millis(until)));
+        }
         if attempts <= i64::from(limits.max_failures) {
             tx.commit().await?;
             return Ok(Attempt::Proceed);
