@@ -27,19 +27,20 @@ pub struct Cli {
     command: Command,
 }
 
+// The `CARTABLE_*` variables are read by `crate::config` alone, with every other key's; the help names them itself.
 #[derive(Debug, Args)]
 struct Global {
-    /// The data folder (database, blobs, keys).
-    #[arg(long, global = true, env = "CARTABLE_DATA", value_name = "DIR")]
+    /// The data folder (database, blobs, keys) [env: CARTABLE_DATA].
+    #[arg(long, global = true, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// `sqlite://…` or `postgres://…`; default: SQLite inside the data folder.
-    #[arg(long, global = true, env = "CARTABLE_DATABASE_URL", value_name = "URL")]
+    /// `sqlite://…` or `postgres://…`; default: SQLite inside the data folder [env: CARTABLE_DATABASE_URL].
+    #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
-    /// The master key file; default: <data>/keys/master.key.
-    #[arg(long, global = true, env = "CARTABLE_MASTER_KEY_FILE", value_name = "FILE")]
+    /// The master key file; default: <data>/keys/master.key [env: CARTABLE_MASTER_KEY_FILE].
+    #[arg(long, global = true, value_name = "FILE")]
     master_key: Option<PathBuf>,
-    /// A TOML configuration file (see `cartable default-config`).
-    #[arg(long, global = true, env = "CARTABLE_CONFIG", value_name = "FILE")]
+    /// A TOML configuration file (see `cartable default-config`) [env: CARTABLE_CONFIG].
+    #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Print one JSON object, for scripts.
     #[arg(long, global = true)]
@@ -88,8 +89,8 @@ enum Command {
     DefaultConfig,
     /// Run the HTTP server.
     Serve {
-        /// The address to listen on.
-        #[arg(long, env = "CARTABLE_LISTEN")]
+        /// The address to listen on [env: CARTABLE_LISTEN].
+        #[arg(long)]
         listen: Option<String>,
     },
 }
