@@ -353,7 +353,8 @@ mod tests {
         };
         let standard = format!("{:?}", Config::resolve_from(&Overrides::default(), vars(&[])).unwrap());
         for (key, name) in VARIABLES {
-            assert!(name.starts_with("CARTABLE_"), "{name}");
+            // As README.md says: `CARTABLE_` and the key in capitals.
+            assert_eq!(name, format!("CARTABLE_{}", key.to_uppercase()));
             let asked = std::cell::RefCell::new(Vec::new());
             let set = vars(&[(name, sample(key))]);
             let config = Config::resolve_from(&Overrides::default(), |n: &str| {

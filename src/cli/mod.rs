@@ -1,7 +1,7 @@
 //! The `cartable` command line: operators' and scripts' way into the local vault.
 //!
 //! This module holds the top level (global options, the commands, `main` and its one-line errors); each area's
-//! subcommands and their handlers live in their own module, and what they share in [`console`].
+//! subcommands and their handlers live in their own module, and what they share in `console`.
 
 mod console;
 mod consent;
