@@ -1,5 +1,6 @@
 //! Configuration: one TOML file plus `CARTABLE_*` environment variables plus flags, in rising precedence.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use cartable_consent::AgeRules;
@@ -92,7 +93,34 @@ pub struct Config {
     pub server: crate::server::ServerSettings,
 }
 
-/// What the command line said (flags already merged with `CARTABLE_*` variables by clap).
+/// Each key of the configuration file and the `CARTABLE_*` variable that sets it. `resolve` finds a key's variable
+/// only here, and a test checks the table against the keys of `DEFAULT_CONFIG`, so the two cannot drift apart.
+const VARIABLES: [(&str, &str); 14] = [
+    ("data", "CARTABLE_DATA"),
+    ("database_url", "CARTABLE_DATABASE_URL"),
+    ("master_key_file", "CARTABLE_MASTER_KEY_FILE"),
+    ("ledger_key_file", "CARTABLE_LEDGER_KEY_FILE"),
+    ("ledger_origin", "CARTABLE_LEDGER_ORIGIN"),
+    ("listen", "CARTABLE_LISTEN"),
+    ("access_token_ttl", "CARTABLE_ACCESS_TOKEN_TTL"),
+    ("max_file_bytes", "CARTABLE_MAX_FILE_BYTES"),
+    ("max_concurrent_sign_ins", "CARTABLE_MAX_CONCURRENT_SIGN_INS"),
+    ("registration", "CARTABLE_REGISTRATION"),
+    ("header_read_timeout", "CARTABLE_HEADER_READ_TIMEOUT"),
+    ("max_connections", "CARTABLE_MAX_CONNECTIONS"),
+    ("digital_consent_age", "CARTABLE_DIGITAL_CONSENT_AGE"),
+    ("majority_age", "CARTABLE_MAJORITY_AGE"),
+];
+
+/// The variable naming the configuration file, when `--config` does not.
+const CONFIG_FILE_VARIABLE: &str = "CARTABLE_CONFIG";
+
+fn variable(key: &str) -> &'static str {
+    // INVARIANT: `resolve_from` asks only for keys of the table (the tests reach every one of them).
+    VARIABLES.iter().find(|(k, _)| *k == key).map(|(_, name)| *name).expect("every configuration key has a variable")
+}
+
+/// What the flags said; the `CARTABLE_*` variables are read by [`Config::resolve`], not by the command line.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub config_file: Option<PathBuf>,
@@ -117,70 +145,90 @@ fn nonempty<T: AsRef<Path>>(p: Option<T>) -> Option<T> {
 }
 
 impl Config {
+    /// The configuration file, then the process's `CARTABLE_*` variables, then the flags.
     pub fn resolve(overrides: &Overrides) -> Result<Config, ConfigError> {
-        let file = match &overrides.config_file {
+        Config::resolve_from(overrides, |name| std::env::var_os(name))
+    }
+
+    /// As [`Config::resolve`], with `vars` as the environment: tests pass their own rather than change the process's,
+    /// which tests running at once would race on.
+    fn resolve_from(overrides: &Overrides, vars: impl Fn(&str) -> Option<OsString>) -> Result<Config, ConfigError> {
+        // A variable set but empty counts as unset.
+        let os_var = |name: &str| vars(name).filter(|v| !v.is_empty());
+        // Paths may be any OS string, as flags may; the other values must be text.
+        let path_var = |key: &str| os_var(variable(key)).map(PathBuf::from);
+        let var = |key: &str| -> Result<Option<String>, ConfigError> {
+            let name = variable(key);
+            os_var(name).map(|v| v.into_string().map_err(|_| ConfigError::Rule(format!("{name} must be valid UTF-8")))).transpose()
+        };
+        // A flag, else its variable (not read when the flag is given).
+        let flag_or_var = |flag: &Option<String>, key: &str| match flag {
+            Some(value) => Ok(Some(value.clone())),
+            None => var(key),
+        };
+        let config_file = overrides.config_file.clone().or_else(|| os_var(CONFIG_FILE_VARIABLE).map(PathBuf::from));
+        let file = match &config_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|_| ConfigError::Read(path.clone()))?;
                 toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Invalid { path: path.clone(), reason: e.message().to_owned() })?
             }
             None => FileConfig::default(),
         };
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let data = overrides.data.clone().or(file.data).unwrap_or_else(|| PathBuf::from("./cartable-data"));
-        let database_url = overrides.database_url.clone().filter(|u| !u.is_empty()).or(file.database_url.filter(|u| !u.is_empty()));
-        let master_key_file = nonempty(overrides.master_key_file.clone()).or(nonempty(file.master_key_file));
-        let ledger_key_file = nonempty(env("CARTABLE_LEDGER_KEY_FILE").map(PathBuf::from)).or(nonempty(file.ledger_key_file));
-        let ledger_origin = env("CARTABLE_LEDGER_ORIGIN").or(file.ledger_origin).unwrap_or_else(|| "cartable.localhost".to_owned());
-        let parse_age = |name: &str, from_file: Option<u8>, default: u8| -> Result<u8, ConfigError> {
-            match env(name) {
-                Some(v) => v.parse().map_err(|_| ConfigError::Rule(format!("{name} must be a whole number of years"))),
+        let data = overrides.data.clone().or_else(|| path_var("data")).or(file.data).unwrap_or_else(|| PathBuf::from("./cartable-data"));
+        let database_url = flag_or_var(&overrides.database_url, "database_url")?.filter(|u| !u.is_empty()).or(file.database_url.filter(|u| !u.is_empty()));
+        let master_key_file = nonempty(overrides.master_key_file.clone().or_else(|| path_var("master_key_file"))).or(nonempty(file.master_key_file));
+        let ledger_key_file = path_var("ledger_key_file").or(nonempty(file.ledger_key_file));
+        let ledger_origin = var("ledger_origin")?.or(file.ledger_origin).unwrap_or_else(|| "cartable.localhost".to_owned());
+        let parse_age = |key: &str, from_file: Option<u8>, default: u8| -> Result<u8, ConfigError> {
+            match var(key)? {
+                Some(v) => v.parse().map_err(|_| ConfigError::Rule(format!("{} must be a whole number of years", variable(key)))),
                 None => Ok(from_file.unwrap_or(default)),
             }
         };
         let rules = AgeRules {
-            digital_consent_age: parse_age("CARTABLE_DIGITAL_CONSENT_AGE", file.digital_consent_age, 15)?,
-            majority_age: parse_age("CARTABLE_MAJORITY_AGE", file.majority_age, 18)?,
+            digital_consent_age: parse_age("digital_consent_age", file.digital_consent_age, 15)?,
+            majority_age: parse_age("majority_age", file.majority_age, 18)?,
         };
         if rules.digital_consent_age == 0 || rules.digital_consent_age > rules.majority_age || rules.majority_age > 25 {
             return Err(ConfigError::Rule("the ages must satisfy 0 < digital_consent_age <= majority_age <= 25".to_owned()));
         }
-        let listen = overrides.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-        let number = |name: &str, from_file: Option<u64>| -> Result<Option<u64>, ConfigError> {
-            match env(name) {
-                Some(v) => v.parse().map(Some).map_err(|_| ConfigError::Rule(format!("{name} must be a whole number"))),
+        let listen = flag_or_var(&overrides.listen, "listen")?.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let number = |key: &str, from_file: Option<u64>| -> Result<Option<u64>, ConfigError> {
+            match var(key)? {
+                Some(v) => v.parse().map(Some).map_err(|_| ConfigError::Rule(format!("{} must be a whole number", variable(key)))),
                 None => Ok(from_file),
             }
         };
         let mut api = crate::api::ApiSettings::standard();
-        if let Some(seconds) = number("CARTABLE_ACCESS_TOKEN_TTL", file.access_token_ttl)? {
+        if let Some(seconds) = number("access_token_ttl", file.access_token_ttl)? {
             if !(1..=86_400).contains(&seconds) {
                 return Err(ConfigError::Rule("access_token_ttl must be 1 to 86400 seconds".to_owned()));
             }
             api.token_ttl = std::time::Duration::from_secs(seconds);
         }
-        if let Some(bytes) = number("CARTABLE_MAX_FILE_BYTES", file.max_file_bytes)? {
+        if let Some(bytes) = number("max_file_bytes", file.max_file_bytes)? {
             if bytes == 0 {
                 return Err(ConfigError::Rule("max_file_bytes must be positive".to_owned()));
             }
             api.max_file_bytes = bytes;
         }
-        if let Some(n) = number("CARTABLE_MAX_CONCURRENT_SIGN_INS", file.max_concurrent_sign_ins)?.filter(|n| *n > 0) {
+        if let Some(n) = number("max_concurrent_sign_ins", file.max_concurrent_sign_ins)?.filter(|n| *n > 0) {
             api.max_concurrent_sign_ins = usize::try_from(n).map_err(|_| ConfigError::Rule("max_concurrent_sign_ins is too large".to_owned()))?;
         }
-        let registration = env("CARTABLE_REGISTRATION").or(file.registration).unwrap_or_else(|| "open".to_owned());
+        let registration = var("registration")?.or(file.registration).unwrap_or_else(|| "open".to_owned());
         api.registration = match registration.as_str() {
             "open" => crate::api::Registration::Open,
             "operator-approved" => crate::api::Registration::OperatorApproved,
             _ => return Err(ConfigError::Rule("registration must be `open` or `operator-approved`".to_owned())),
         };
         let mut server = crate::server::ServerSettings::standard();
-        if let Some(seconds) = number("CARTABLE_HEADER_READ_TIMEOUT", file.header_read_timeout)? {
+        if let Some(seconds) = number("header_read_timeout", file.header_read_timeout)? {
             if !(1..=300).contains(&seconds) {
                 return Err(ConfigError::Rule("header_read_timeout must be 1 to 300 seconds".to_owned()));
             }
             server.header_read_timeout = std::time::Duration::from_secs(seconds);
         }
-        if let Some(count) = number("CARTABLE_MAX_CONNECTIONS", file.max_connections)? {
+        if let Some(count) = number("max_connections", file.max_connections)? {
             if !(1..=1_000_000).contains(&count) {
                 return Err(ConfigError::Rule("max_connections must be 1 to 1000000".to_owned()));
             }
@@ -220,5 +268,102 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         assert!(toml::from_str::<FileConfig>("colour = \"blue\"").is_err());
+    }
+
+    /// An environment of the given variables only.
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + use<> {
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| OsString::from(v))
+    }
+
+    #[test]
+    fn flags_win_over_variables_which_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cartable.toml");
+        std::fs::write(&path, "data = \"/from/file\"\nlisten = \"127.0.0.1:1001\"\n").unwrap();
+        let file_only = Overrides { config_file: Some(path.clone()), ..Overrides::default() };
+        let flags = Overrides { data: Some(PathBuf::from("/from/flag")), listen: Some("127.0.0.1:1003".to_owned()), ..file_only.clone() };
+        let env = vars(&[("CARTABLE_DATA", "/from/env"), ("CARTABLE_LISTEN", "127.0.0.1:1002")]);
+
+        let config = Config::resolve_from(&file_only, vars(&[])).unwrap();
+        assert_eq!((config.vault.data_dir, config.listen.as_str()), (PathBuf::from("/from/file"), "127.0.0.1:1001"));
+        let config = Config::resolve_from(&file_only, &env).unwrap();
+        assert_eq!((config.vault.data_dir, config.listen.as_str()), (PathBuf::from("/from/env"), "127.0.0.1:1002"));
+        let config = Config::resolve_from(&flags, &env).unwrap();
+        assert_eq!((config.vault.data_dir, config.listen.as_str()), (PathBuf::from("/from/flag"), "127.0.0.1:1003"));
+        // Nothing said: the defaults of the printed configuration.
+        let config = Config::resolve_from(&Overrides::default(), vars(&[])).unwrap();
+        assert_eq!((config.vault.data_dir, config.listen.as_str()), (PathBuf::from("./cartable-data"), "127.0.0.1:8080"));
+    }
+
+    #[test]
+    fn the_configuration_file_may_be_named_by_its_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cartable.toml");
+        std::fs::write(&path, "data = \"/from/file\"\n").unwrap();
+        let config = Config::resolve_from(&Overrides::default(), vars(&[("CARTABLE_CONFIG", path.to_str().unwrap())])).unwrap();
+        assert_eq!(config.vault.data_dir, PathBuf::from("/from/file"));
+    }
+
+    #[test]
+    fn empty_variables_count_as_unset() {
+        let env = vars(&[("CARTABLE_DATA", ""), ("CARTABLE_LISTEN", ""), ("CARTABLE_DATABASE_URL", ""), ("CARTABLE_MAJORITY_AGE", "")]);
+        let config = Config::resolve_from(&Overrides::default(), env).unwrap();
+        assert_eq!((config.vault.data_dir, config.listen.as_str()), (PathBuf::from("./cartable-data"), "127.0.0.1:8080"));
+        assert_eq!((config.vault.database_url, config.vault.age_rules.majority_age), (None, 18));
+    }
+
+    #[test]
+    fn a_bad_variable_is_named_in_the_error() {
+        let err = Config::resolve_from(&Overrides::default(), vars(&[("CARTABLE_MAJORITY_AGE", "dix-huit")])).unwrap_err();
+        assert_eq!(err.to_string(), "CARTABLE_MAJORITY_AGE must be a whole number of years");
+        let err = Config::resolve_from(&Overrides::default(), vars(&[("CARTABLE_MAX_CONNECTIONS", "many")])).unwrap_err();
+        assert_eq!(err.to_string(), "CARTABLE_MAX_CONNECTIONS must be a whole number");
+    }
+
+    #[test]
+    fn every_key_of_the_printed_config_has_a_variable_that_resolve_reads() {
+        let printed: toml::Table = toml::from_str(DEFAULT_CONFIG).unwrap();
+        let mut keys: Vec<&str> = printed.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut in_table: Vec<&str> = VARIABLES.iter().map(|(key, _)| *key).collect();
+        in_table.sort_unstable();
+        assert_eq!(keys, in_table, "the table of variables and DEFAULT_CONFIG name different keys");
+        // The variables the printed configuration names are the ones read.
+        for word in DEFAULT_CONFIG.split(|c: char| !(c.is_ascii_uppercase() || c == '_')).filter(|w| w.starts_with("CARTABLE_")) {
+            assert!(VARIABLES.iter().any(|(_, name)| *name == word), "DEFAULT_CONFIG names `{word}`, which resolve does not read");
+        }
+        // A value for each key, unlike its default.
+        let sample = |key: &str| match key {
+            "data" => "/elsewhere",
+            "database_url" => "sqlite:///elsewhere/cartable.db",
+            "master_key_file" => "/elsewhere/master.key",
+            "ledger_key_file" => "/elsewhere/ledger.key",
+            "ledger_origin" => "cartable.example.org",
+            "listen" => "127.0.0.1:9999",
+            "access_token_ttl" => "60",
+            "max_file_bytes" => "1000",
+            "max_concurrent_sign_ins" => "3",
+            "registration" => "operator-approved",
+            "header_read_timeout" => "5",
+            "max_connections" => "7",
+            "digital_consent_age" => "14",
+            "majority_age" => "19",
+            other => panic!("no sample value for `{other}`: add one"),
+        };
+        let standard = format!("{:?}", Config::resolve_from(&Overrides::default(), vars(&[])).unwrap());
+        for (key, name) in VARIABLES {
+            // As README.md says: `CARTABLE_` and the key in capitals.
+            assert_eq!(name, format!("CARTABLE_{}", key.to_uppercase()));
+            let asked = std::cell::RefCell::new(Vec::new());
+            let set = vars(&[(name, sample(key))]);
+            let config = Config::resolve_from(&Overrides::default(), |n: &str| {
+                asked.borrow_mut().push(n.to_owned());
+                set(n)
+            })
+            .unwrap_or_else(|e| panic!("{name}={}: {e}", sample(key)));
+            assert!(asked.borrow().iter().any(|n| n == name), "resolve does not read {name}");
+            assert_ne!(format!("{config:?}"), standard, "{name} changes nothing");
+        }
     }
 }

@@ -1,0 +1,50 @@
+//! What every command shares: where the vault is (the global options), how to print, and the operator's permit.
+
+use cartable_consent::{Action, FamilyId, Principal, Resource};
+use cartable_vault::Vault;
+
+use crate::config::{Config, Overrides};
+
+/// The operator's console: the global options, resolved into a configuration only by the commands that need one,
+/// and the output.
+pub(super) struct Console {
+    overrides: Overrides,
+    pub(super) out: Out,
+}
+
+impl Console {
+    pub(super) fn new(overrides: Overrides, out: Out) -> Self {
+        Console { overrides, out }
+    }
+
+    /// The configuration, with `cartable serve`'s `--listen` when given.
+    pub(super) fn config(&self, listen: Option<String>) -> anyhow::Result<Config> {
+        Ok(Config::resolve(&Overrides { listen, ..self.overrides.clone() })?)
+    }
+
+    pub(super) async fn open(&self) -> anyhow::Result<(Vault, Config)> {
+        let config = self.config(None)?;
+        let vault = Vault::open(config.vault.clone()).await?;
+        Ok((vault, config))
+    }
+}
+
+pub(super) struct Out {
+    pub(super) json: bool,
+}
+
+impl Out {
+    /// Prints `value` as JSON with --json, else `human`.
+    pub(super) fn emit(&self, value: serde_json::Value, human: impl FnOnce() -> String) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{}", human());
+        }
+    }
+}
+
+/// The operator at the console holds the master key; its accesses are still decided and logged.
+pub(super) async fn operator_permit(vault: &Vault, family: FamilyId, action: Action, resource: Resource) -> anyhow::Result<cartable_vault::Permit> {
+    Ok(vault.authorize(family, Principal::Operator, action, resource).await?.into_permit()?)
+}

@@ -1,0 +1,115 @@
+//! Families and their members: `cartable family …`, `cartable member …`.
+
+use anyhow::{Context, anyhow, bail};
+use cartable_consent::{Action, FamilyId, MemberId, Resource, Role};
+use clap::Subcommand;
+use serde_json::json;
+
+use super::console::{Console, operator_permit};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum FamilyCmd {
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    List,
+    /// Erase a family: its key first, then its data; its ledger stays, ending with the erasure.
+    Delete {
+        #[arg(long)]
+        family: FamilyId,
+        /// Confirm the erasure; it cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum MemberCmd {
+    Add {
+        #[arg(long)]
+        family: FamilyId,
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        name: String,
+        /// YYYY-MM-DD; required for a child.
+        #[arg(long)]
+        birth_date: Option<String>,
+    },
+    List {
+        #[arg(long)]
+        family: FamilyId,
+    },
+    /// Set a member's password, read from standard input.
+    SetPassword {
+        #[arg(long)]
+        family: FamilyId,
+        #[arg(long)]
+        member: MemberId,
+    },
+}
+
+impl FamilyCmd {
+    pub(super) async fn run(self, console: &Console) -> anyhow::Result<()> {
+        let out = &console.out;
+        let (vault, _) = console.open().await?;
+        match self {
+            FamilyCmd::Create { name } => {
+                let id = vault.create_family(&name).await?;
+                out.emit(json!({"family_id": id}), || id.to_string());
+            }
+            FamilyCmd::List => {
+                let ids = vault.list_families().await?;
+                out.emit(json!({"families": ids}), || ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("\n"));
+            }
+            FamilyCmd::Delete { family, yes } => {
+                if !yes {
+                    bail!("erasing family `{family}` cannot be undone: add --yes to confirm");
+                }
+                vault.delete_family(&vault.as_operator(family, Action::Manage, Resource::Family).await?).await?;
+                out.emit(json!({"deleted": family}), || format!("family {family} erased"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MemberCmd {
+    pub(super) async fn run(self, console: &Console) -> anyhow::Result<()> {
+        let out = &console.out;
+        let (vault, _) = console.open().await?;
+        match self {
+            MemberCmd::Add { family, role, name, birth_date } => {
+                let birth_date = birth_date.map(|d| parse_date(&d)).transpose()?;
+                let permit = vault.as_operator(family, Action::Manage, Resource::Family).await?;
+                let id = vault.add_member(&permit, role, &name, birth_date).await?;
+                out.emit(json!({"member_id": id}), || id.to_string());
+            }
+            MemberCmd::List { family } => {
+                let permit = operator_permit(&vault, family, Action::Read, Resource::Family).await?;
+                let members = vault.list_members(&permit).await?;
+                out.emit(json!({"members": members}), || {
+                    members
+                        .iter()
+                        .map(|m| format!("{}  {:8}  {}{}", m.id, m.role.as_str(), m.name, m.birth_date.map(|d| format!("  ({d})")).unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                });
+            }
+            MemberCmd::SetPassword { family, member } => {
+                let mut password = String::new();
+                std::io::stdin().read_line(&mut password).context("cannot read the password from standard input")?;
+                let password = password.trim_end_matches(['\r', '\n']);
+                let hash = crate::auth::hash_password(password)?;
+                vault.set_password_hash(family, member, &hash).await?;
+                out.emit(json!({"member_id": member, "password": "set"}), || "password set".to_owned());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_date(s: &str) -> anyhow::Result<time::Date> {
+    time::Date::parse(s, &time::format_description::well_known::Iso8601::DATE).map_err(|_| anyhow!("`{s}` is not a date (YYYY-MM-DD)"))
+}
