@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 
 use crate::db::to_millis;
 use crate::error::{Error, Result};
-use crate::ledger::{ReceiptDraft, append};
+use crate::ledger::append;
+use cartable_consent::ledger::ReceiptDraft;
 use crate::vault::{Vault, bump_version, parse_id};
 
 /// The longest a grant may last, in days.
@@ -527,7 +528,7 @@ impl Vault {
                 ForbidScope::Adult(child) => Some(child),
                 ForbidScope::Minors => None,
             };
-            let draft = ReceiptDraft::new(family, EventType::PolicyChange, by.principal()).at(now).prohibition(change, doctype, adult).actor_role(role);
+            let draft = ReceiptDraft::new(family, EventType::PolicyChange, by.principal(), now).prohibition(change, doctype, adult).actor_role(role);
             let draft = match by {
                 Acting::OperatorFor(m) => draft.operator_for(m),
                 _ => draft,

@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{Backend, to_millis};
 use crate::error::{Error, Result};
-use crate::ledger::ReceiptDraft;
+use cartable_consent::ledger::ReceiptDraft;
 
 /// The most drafts one transaction takes.
 const MAX_BATCH: usize = 512;
@@ -459,7 +459,7 @@ mod tests {
         let family = vault.create_family("F").await.unwrap();
         let old = vault.rules(family).await.unwrap().version;
         vault.forbid(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Doctype::HealthPai, cartable_consent::ForbidScope::Minors, None).await.unwrap();
-        let draft = || ReceiptDraft::new(family, EventType::AccessAllowed, Principal::Operator);
+        let draft = || ReceiptDraft::new(family, EventType::AccessAllowed, Principal::Operator, time::OffsetDateTime::now_utc());
         let size = vault.ledger_size(family).await.unwrap();
         assert_eq!(vault.inner.appender.append_decision(family, old, draft()).await.unwrap(), Appended::Stale);
         assert_eq!(vault.ledger_size(family).await.unwrap(), size);
@@ -473,7 +473,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let vault = Vault::open(VaultConfig::embedded(dir.path().to_path_buf())).await.unwrap();
         let kept = vault.create_family("Kept").await.unwrap();
-        let draft = |family| ReceiptDraft::new(family, EventType::AccessDenied, Principal::Operator);
+        let draft = |family| ReceiptDraft::new(family, EventType::AccessDenied, Principal::Operator, time::OffsetDateTime::now_utc());
         let missing = FamilyId::new();
         let appender = &vault.inner.appender;
         let version = vault.rules(kept).await.unwrap().version;

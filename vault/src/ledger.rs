@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use cartable_consent::ledger::{self as tlog, Actor, EventType, Hash, NodeKey, ProhibitionChange, Receipt, Validity};
+use cartable_consent::ledger::{self as tlog, Actor, EventType, Hash, NodeKey, ProhibitionChange, Receipt, ReceiptDraft};
 use cartable_consent::{
-    Action, Doctype, FamilyId, ForbidScope, Grant, GrantId, GrantState, Grantee, LegalBasis, MemberId, Principal, RecordId, Resource,
+    Action, Doctype, FamilyId, ForbidScope, Grant, GrantId, GrantState, MemberId, Principal, RecordId, Resource,
     Role, ServiceId,
 };
 use serde::Serialize;
@@ -15,178 +15,6 @@ use time::OffsetDateTime;
 use crate::db::to_millis;
 use crate::error::{Error, Result};
 use crate::vault::Vault;
-
-/// Everything an entry says, before it becomes a canonical receipt.
-#[derive(Debug, Clone)]
-pub(crate) struct ReceiptDraft {
-    family: FamilyId,
-    event: EventType,
-    actor: Principal,
-    actor_role: Option<Role>,
-    system: bool,
-    time: OffsetDateTime,
-    child: Option<MemberId>,
-    service: Option<ServiceId>,
-    grant: Option<GrantId>,
-    purposes: Vec<String>,
-    legal_basis: Option<LegalBasis>,
-    categories: Vec<Doctype>,
-    action: Option<Action>,
-    resource: Option<RecordId>,
-    record_version: Option<u64>,
-    validity: Option<(OffsetDateTime, OffsetDateTime)>,
-    reasons: Vec<String>,
-    purpose_digest: Option<String>,
-    /// The operator recorded this member's decision on their behalf.
-    operator_for: Option<MemberId>,
-    prohibition: Option<ProhibitionChange>,
-}
-
-/// How a family member or a service withdraws consent: said in every grant receipt.
-const WITHDRAWAL: &str = "revoke the grant in Cartable (web, API DELETE /api/v1/families/{family}/grants/{grant}, or `cartable grant revoke`)";
-
-impl ReceiptDraft {
-    pub(crate) fn new(family: FamilyId, event: EventType, actor: Principal) -> Self {
-        ReceiptDraft {
-            family,
-            event,
-            actor,
-            actor_role: None,
-            system: false,
-            time: OffsetDateTime::now_utc(),
-            child: None,
-            service: None,
-            grant: None,
-            purposes: Vec::new(),
-            legal_basis: None,
-            categories: Vec::new(),
-            action: None,
-            resource: None,
-            record_version: None,
-            validity: None,
-            reasons: Vec::new(),
-            purpose_digest: None,
-            operator_for: None,
-            prohibition: None,
-        }
-    }
-
-    /// An entry about a grant; `purpose_digest` stands for its purpose, which stays encrypted with the family's data.
-    pub(crate) fn for_grant(event: EventType, actor: Principal, grant: &Grant, purpose_digest: Option<String>, at: OffsetDateTime) -> Self {
-        let mut d = ReceiptDraft::new(grant.family, event, actor).at(at);
-        d.child = Some(grant.child);
-        d.service = match grant.grantee {
-            Grantee::Service(s) => Some(s),
-            Grantee::Member(_) => None,
-        };
-        d.grant = Some(grant.id);
-        d.purpose_digest = purpose_digest;
-        d.legal_basis = Some(grant.legal_basis);
-        d.categories = grant.doctypes.clone();
-        if let (GrantState::Active, Some(until)) = (grant.state, grant.expires_at) {
-            d.validity = Some((at, until));
-        }
-        d
-    }
-
-    /// When the entry happened (its `created_at`).
-    pub(crate) fn time(&self) -> OffsetDateTime {
-        self.time
-    }
-
-    pub(crate) fn at(mut self, time: OffsetDateTime) -> Self {
-        self.time = time;
-        self
-    }
-
-    pub(crate) fn actor_role(mut self, role: Option<Role>) -> Self {
-        self.actor_role = role;
-        self
-    }
-
-    /// The operator records `member`'s decision on their behalf: the actor is the operator, naming the member.
-    pub(crate) fn operator_for(mut self, member: MemberId) -> Self {
-        self.operator_for = Some(member);
-        self
-    }
-
-    /// A prohibition set or lifted; `adult` is the adult child whose own prohibition it is (else the family's).
-    pub(crate) fn prohibition(mut self, change: ProhibitionChange, doctype: Doctype, adult: Option<MemberId>) -> Self {
-        self.prohibition = Some(change);
-        self.categories = vec![doctype];
-        self.child = adult;
-        self
-    }
-
-    /// The entry records something the server did by itself (expiry, majority).
-    pub(crate) fn system(mut self) -> Self {
-        self.system = true;
-        self
-    }
-
-    pub(crate) fn access(mut self, action: Action, resource: Resource) -> Self {
-        self.action = Some(action);
-        match resource {
-            Resource::Record { id, child, doctype } => {
-                self.resource = Some(id);
-                self.child = Some(child);
-                self.categories = vec![doctype];
-            }
-            Resource::Collection { child, doctype } => {
-                self.child = Some(child);
-                self.categories = vec![doctype];
-            }
-            Resource::Register | Resource::Family => {}
-        }
-        if let Principal::Service(s) = self.actor {
-            self.service = Some(s);
-        }
-        self
-    }
-
-    /// A record write: the version the record has after it.
-    pub(crate) fn record_version(mut self, version: u64) -> Self {
-        self.record_version = Some(version);
-        self
-    }
-
-    pub(crate) fn reasons(mut self, reasons: &[cartable_consent::Reason]) -> Self {
-        self.reasons = reasons.iter().map(ToString::to_string).collect();
-        self
-    }
-
-    pub(crate) fn into_receipt(self) -> Receipt {
-        let actor = if self.system {
-            Actor::System
-        } else if let Some(member) = self.operator_for {
-            Actor::OperatorFor(member)
-        } else {
-            match (self.actor, self.actor_role) {
-                (Principal::Member(m), Some(Role::Child)) => Actor::Child(m),
-                (Principal::Member(m), _) => Actor::Guardian(m),
-                (Principal::Service(s), _) => Actor::Service(s),
-                (Principal::Dpo(d), _) => Actor::Dpo(d),
-                (Principal::Operator, _) => Actor::Operator,
-            }
-        };
-        let mut r = Receipt::new(self.family, self.event, actor, self.time);
-        r.principal = self.child;
-        r.service = self.service;
-        r.grant = self.grant;
-        r.purposes = self.purposes;
-        r.legal_basis = self.legal_basis;
-        r.data_categories = self.categories;
-        r.action = self.action;
-        r.resource = self.resource;
-        r.record_version = self.record_version;
-        r.validity = self.validity.map(|(from, until)| Validity { from, until: Some(until) });
-        r.withdrawal = self.grant.map(|_| WITHDRAWAL.to_owned());
-        r.reasons = self.reasons;
-        r.purpose_digest = self.purpose_digest;
-        r.prohibition = self.prohibition;
-        r
-    }
-}
 
 /// What the ledger's filters look at, kept in clear columns beside each entry (ids and the event's name only).
 pub(crate) struct EntryColumns {
@@ -218,7 +46,7 @@ impl EntryColumns {
 /// family's write lock (a row lock on PostgreSQL, the database lock on SQLite), so concurrent appends form one
 /// linear log with no gap and no fork.
 pub(crate) async fn append(tx: &mut sqlx::Transaction<'_, sqlx::Any>, backend: crate::db::Backend, draft: ReceiptDraft) -> Result<u64> {
-    let family = draft.family;
+    let family = draft.family();
     let (outcomes, _) = crate::group_commit::append_family(tx, backend, family, vec![(None, draft)], None).await?;
     match outcomes.first() {
         Some(crate::group_commit::Appended::At(index)) => Ok(*index),

@@ -14,7 +14,7 @@ use crate::db::{from_millis, to_millis};
 use crate::envelope::{Field, Place, RecordPlace, integrity};
 use crate::error::{Error, Result};
 use crate::keys::FamilyKey;
-use crate::ledger::ReceiptDraft;
+use cartable_consent::ledger::ReceiptDraft;
 use crate::vault::{Vault, parse_id};
 
 /// Bodies larger than this go to the blob store instead of the database row.
@@ -268,7 +268,7 @@ impl Vault {
                 if done.rows_affected() == 0 {
                     return Ok(false);
                 }
-                let draft = ReceiptDraft::new(family, cartable_consent::ledger::EventType::RecordWrite, permit.principal())
+                let draft = ReceiptDraft::new(family, cartable_consent::ledger::EventType::RecordWrite, permit.principal(), OffsetDateTime::now_utc())
                     .access(Action::Write, Resource::Record { id, child, doctype })
                     .actor_role(actor_role)
                     .record_version(version as u64);

@@ -17,7 +17,7 @@ use crate::db::{self, Backend, to_millis};
 use crate::error::{Error, Result};
 use crate::envelope::{DataKey, Field, Place, integrity};
 use crate::keys::{self, FamilyIdentity, FamilyKey, MasterKey};
-use crate::ledger::ReceiptDraft;
+use cartable_consent::ledger::ReceiptDraft;
 use crate::permit::Decision;
 
 /// Where the vault lives and how it is keyed. Passed explicitly: there is no hidden default.
@@ -356,7 +356,7 @@ impl Vault {
         ] {
             sqlx::query(statement).bind(&id).execute(&mut *tx).await?;
         }
-        let draft = ReceiptDraft::new(family, cartable_consent::ledger::EventType::Erasure, actor);
+        let draft = ReceiptDraft::new(family, cartable_consent::ledger::EventType::Erasure, actor, OffsetDateTime::now_utc());
         crate::ledger::append(&mut tx, self.inner.backend, draft).await?;
         tx.commit().await?;
         self.forget(family);
@@ -628,8 +628,7 @@ impl Vault {
             } else {
                 cartable_consent::ledger::EventType::AccessDenied
             };
-            let draft = ReceiptDraft::new(family, event, request.principal)
-                .at(request.now)
+            let draft = ReceiptDraft::new(family, event, request.principal, request.now)
                 .access(request.action, request.resource)
                 .actor_role(rules.role_of(request.principal))
                 .reasons(decision.reasons());

@@ -42,6 +42,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod draft;
 mod hash;
 mod note;
 mod proof;
@@ -49,6 +50,7 @@ mod receipt;
 mod tree;
 mod verify;
 
+pub use draft::{ReceiptDraft, WITHDRAWAL};
 pub use hash::{Hash, empty_root, leaf_hash, node_hash};
 pub use note::{Checkpoint, CheckpointError, KeyError, LedgerSigner, LedgerVerifier, NoteError};
 pub use proof::{ParseProofError, TlogProof};
