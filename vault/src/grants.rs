@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 
 use crate::db::to_millis;
 use crate::error::{Error, Result};
+use crate::rows::{grant_json, parse_grant};
 use crate::ledger::append;
 use cartable_consent::ledger::ReceiptDraft;
 use crate::vault::{Vault, bump_version, parse_id};
@@ -667,16 +668,6 @@ impl SealedPurpose {
     }
 }
 
-/// A grant as stored: its JSON without the purpose, which is sealed apart.
-fn grant_json(grant: &Grant) -> String {
-    let mut stored = grant.clone();
-    stored.purpose = String::new();
-    serde_json::to_string(&stored).expect("grants serialize")
-}
-
-fn parse_grant(json: &str) -> Result<Grant> {
-    serde_json::from_str(json).map_err(|_| Error::Database("a stored grant is malformed".to_owned()))
-}
 
 /// A grant row (`grant_json`, `purpose_enc`) with its purpose opened.
 fn open_grant(key: &crate::keys::FamilyKey, row: &sqlx::any::AnyRow) -> Result<Grant> {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use cartable_consent::ledger::{self as tlog, Actor, EventType, Hash, NodeKey, ProhibitionChange, Receipt, ReceiptDraft};
 use cartable_consent::{
-    Action, Doctype, FamilyId, ForbidScope, Grant, GrantId, GrantState, MemberId, Principal, RecordId, Resource,
+    Action, Doctype, FamilyId, ForbidScope, GrantId, GrantState, MemberId, Principal, RecordId, Resource,
     Role, ServiceId,
 };
 use serde::Serialize;
@@ -572,7 +572,7 @@ impl GrantReplay {
             .map_err(|e| db_err(e.into()))?;
         let mut seen = 0;
         for row in rows {
-            let grant: Grant = serde_json::from_str(&row.get::<String, _>(0)).map_err(|_| (0, "a stored grant is malformed".to_owned()))?;
+            let grant = crate::rows::parse_grant(&row.get::<String, _>(0)).map_err(|e| (0, e.to_string()))?;
             let Some((index, state, until)) = self.grants.get(&grant.id) else {
                 return Err((0, format!("grant `{}` is in the database but not in the log", grant.id)));
             };

@@ -40,6 +40,7 @@ mod legacy;
 mod private_files;
 mod permit;
 mod records;
+mod rows;
 mod text;
 mod vault;
 
