@@ -95,14 +95,13 @@ impl From<cartable_vault::Error> for ApiError {
             E::Lifecycle(l) => lifecycle(l),
             E::Denied(_) | E::ServiceNotApproved(_) => ApiError::denied(e.to_string()),
             E::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::ForbiddenDoctype, e.to_string()),
-            E::PermitMismatch(_)
-            | E::Key(_)
-            | E::Decrypt
-            | E::BlobCorrupt
-            | E::Integrity(_)
-            | E::LedgerBroken { .. }
-            | E::Database(_)
-            | E::Io(_) => ApiError::internal(&e),
+            E::Contended(_) => {
+                tracing::info!(error = %e, "contention");
+                ApiError::busy()
+            }
+            // Permit mismatches, keys, integrity, the ledger, the database, storage, and whatever a later vault adds:
+            // logged, never sent.
+            _ => ApiError::internal(&e),
         }
     }
 }

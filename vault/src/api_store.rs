@@ -175,7 +175,7 @@ impl ApiStore<'_> {
             .bind(family.to_string())
             .fetch_optional(self.pool())
             .await?;
-        row.map(|r| r.get::<String, _>(0).parse::<Role>().map_err(|_| Error::Database("a stored role is malformed".to_owned())))
+        row.map(|r| r.get::<String, _>(0).parse::<Role>().map_err(|_| Error::Corrupt("a member's role")))
             .transpose()
     }
 

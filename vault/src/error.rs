@@ -4,6 +4,7 @@ use cartable_consent::{Doctype, FamilyId, GrantId, MemberId, RecordId};
 
 /// Everything that can go wrong in the vault, as the layers above need to tell apart.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error("family `{0}` does not exist")]
     FamilyNotFound(FamilyId),
@@ -43,6 +44,12 @@ pub enum Error {
     LedgerBroken { family: FamilyId, index: u64, reason: String },
     #[error("database error: {0}")]
     Database(String),
+    /// A stored value that does not parse (an id, a role, a grant row): what, never the value.
+    #[error("stored data is malformed: {0}")]
+    Corrupt(&'static str),
+    /// Concurrent changes kept invalidating the work; the caller may try again.
+    #[error("{0}; try again")]
+    Contended(&'static str),
     #[error("storage error: {0}")]
     Io(String),
 }

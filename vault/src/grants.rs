@@ -553,7 +553,7 @@ impl Vault {
             .await?;
         rows.iter()
             .map(|r| {
-                let scope = ForbidScope::from_stored(&r.get::<String, _>(1)).ok_or_else(|| Error::Database("a stored prohibition scope is malformed".to_owned()))?;
+                let scope = ForbidScope::from_stored(&r.get::<String, _>(1)).ok_or_else(|| Error::Corrupt("a prohibition scope"))?;
                 Ok(Forbid { family, doctype: parse_id(&r.get::<String, _>(0))?, scope })
             })
             .collect()

@@ -36,16 +36,16 @@ impl MasterKey {
     /// Reads a key file in age-keygen's format (comments allowed, one identity).
     pub fn load(path: &Path) -> Result<Self> {
         let text = fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::Key(format!("the master key file `{}` is missing", path.display())),
-            _ => Error::Key(format!("cannot read the master key file `{}`", path.display())),
+            std::io::ErrorKind::NotFound => Error::Key("the master key file is missing (check `master_key_file`, or restore the key from where it is kept)".to_owned()),
+            _ => Error::Key("cannot read the master key file (check `master_key_file` and its permissions)".to_owned()),
         })?;
         let line = text
             .lines()
             .map(str::trim)
             .find(|l| !l.is_empty() && !l.starts_with('#'))
-            .ok_or_else(|| Error::Key(format!("the master key file `{}` holds no key", path.display())))?;
+            .ok_or_else(|| Error::Key("the master key file holds no key".to_owned()))?;
         let identity = x25519::Identity::from_str(line)
-            .map_err(|_| Error::Key(format!("the master key file `{}` is corrupted", path.display())))?;
+            .map_err(|_| Error::Key("the master key file is corrupted".to_owned()))?;
         Ok(MasterKey { identity })
     }
 
@@ -181,12 +181,12 @@ pub(crate) fn load_or_create_ledger_seed(path: &Path) -> Result<zeroize::Zeroizi
             let bytes = zeroize::Zeroizing::new(
                 engine
                     .decode(line)
-                    .map_err(|_| Error::Key(format!("the ledger key file `{}` is corrupted", path.display())))?,
+                    .map_err(|_| Error::Key("the ledger key file is corrupted".to_owned()))?,
             );
             let seed: [u8; 32] = bytes
                 .as_slice()
                 .try_into()
-                .map_err(|_| Error::Key(format!("the ledger key file `{}` is corrupted", path.display())))?;
+                .map_err(|_| Error::Key("the ledger key file is corrupted".to_owned()))?;
             Ok(zeroize::Zeroizing::new(seed))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -199,7 +199,7 @@ pub(crate) fn load_or_create_ledger_seed(path: &Path) -> Result<zeroize::Zeroizi
             write_secret_file(path, text.as_bytes())?;
             Ok(seed)
         }
-        Err(_) => Err(Error::Key(format!("cannot read the ledger key file `{}`", path.display()))),
+        Err(_) => Err(Error::Key("cannot read the ledger key file (check `ledger_key_file` and its permissions)".to_owned())),
     }
 }
 

@@ -295,7 +295,7 @@ impl Vault {
                 }
             }
         }
-        Err(Error::Database("the record kept changing while being updated".to_owned()))
+        Err(Error::Contended("the record kept changing while being updated"))
     }
 
     /// Reads one record; the permit must be for reading that record.

@@ -87,10 +87,10 @@ pub(crate) fn grant_json(grant: &Grant) -> String {
 
 /// A grant read back from `grants.grant_json` (its purpose as stored: empty once sealed).
 pub(crate) fn parse_grant(json: &str) -> Result<Grant> {
-    let malformed = || Error::Database("a stored grant is malformed".to_owned());
+    let malformed = || Error::Corrupt("a grant row");
     let s: StoredGrant = serde_json::from_str(json).map_err(|_| malformed())?;
     if s.format != 1 {
-        return Err(Error::Database(format!("a stored grant is in format {}, which this version does not read", s.format)));
+        return Err(Error::Corrupt("a grant row of a later format than this version reads"));
     }
     fn parse<T: std::str::FromStr>(text: &str) -> Option<T> {
         text.parse().ok()

@@ -643,7 +643,7 @@ impl Vault {
                 crate::group_commit::Appended::Stale => rules = self.rules(family).await?,
             }
         }
-        Err(Error::Database("the family's policies kept changing while deciding".to_owned()))
+        Err(Error::Contended("the family's policies kept changing while deciding"))
     }
 
     /// Decides without logging: for `access check`, which explains a decision and reads no data. The explanation
@@ -807,7 +807,7 @@ async fn check_master(pool: &AnyPool, key: MasterKey, path: &std::path::Path) ->
         std::fs::rename(&pending, path)?;
         return Ok(candidate);
     }
-    Err(Error::Key(format!("the master key file `{}` does not match this vault", path.display())))
+    Err(Error::Key("the master key file does not match this vault (check `master_key_file`)".to_owned()))
 }
 
 pub(crate) async fn bump_version(tx: &mut sqlx::Transaction<'_, sqlx::Any>, family: FamilyId) -> Result<()> {
@@ -822,7 +822,7 @@ pub(crate) async fn bump_version(tx: &mut sqlx::Transaction<'_, sqlx::Any>, fami
 }
 
 pub(crate) fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T> {
-    s.parse().map_err(|_| Error::Database("a stored id is malformed".to_owned()))
+    s.parse().map_err(|_| Error::Corrupt("an id"))
 }
 
 fn validate_name(name: &str) -> Result<&str> {
