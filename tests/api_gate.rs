@@ -317,6 +317,7 @@ async fn walk(backend: Backend) {
     for route in &routes {
         route.insiders();
     }
+    eprintln!("{} family routes walked", routes.len());
 
     // 1. Another family's guardian and service: 404 everywhere, counted apart, in neither family's ledger.
     let b_guardian = session(&http, &server, b.guardian).await;
@@ -397,4 +398,49 @@ async fn walk(backend: Backend) {
     assert!(visible.iter().all(|e| e.receipt["principal"].as_str() != Some(adult_id.as_str())), "the guardian sees an entry about the adult");
     assert!(visible.iter().all(|e| e.receipt["actor"]["id"].as_str() != Some(adult_id.as_str())), "the guardian sees an entry the adult made");
     assert_eq!(ledger_size(&server, &b), b_size, "family A's calls went to family B's ledger");
+}
+
+/// Found by the walk: the grant routes refused a service before the gate decided, so another family's service got
+/// 403 `denied` where every other route answers the outsiders' 404 (and the attempt was not counted), and a
+/// service's attempt on its own family's grants was refused without a decision, so not in the ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grant_routes_refuse_a_service_through_the_gate() {
+    for backend in backends() {
+        within(120, "a service on the grant routes", async {
+            let server = Server::start(backend).await;
+            let ours = FamilyFixture::create(&server, "Roux", 12, 1);
+            let theirs = FamilyFixture::create(&server, "Blanc", 9, 0);
+            let client = server.client();
+            let service = client.service(client.register_service("Tutorat").await.unwrap());
+            let pending = service.request_access(&ours.request(&["edu.grades"], &["read"])).await.unwrap();
+            client.sign_in(ours.guardian, PASSWORD).await.unwrap().approve(pending.request_id).await.unwrap();
+            let access = service.wait_for_approval(&pending, Duration::from_secs(30)).await.unwrap();
+            let http = reqwest::Client::new();
+            let bearer = format!("Bearer {}", access.state().access_token);
+            let grant = access.request_id();
+
+            // Another family's grant routes: 404, counted for the operator, nothing in that family's ledger.
+            let caller = format!("service:{}", service.id());
+            let their_size = ledger_size(&server, &theirs);
+            let url = format!("{}/api/v1/families/{}/grants/{grant}/approve", server.url, theirs.family);
+            let response = http.post(&url).header("authorization", &bearer).send().await.unwrap();
+            assert_eq!(response.status(), 404);
+            assert_eq!(refusals_counted(&server, &theirs, &caller), 1);
+            assert_eq!(ledger_size(&server, &theirs), their_size);
+
+            // Its own grant, in its own family: 403 `denied`, logged as a denied `manage`; the grant stays.
+            let our_size = ledger_size(&server, &ours);
+            let url = format!("{}/api/v1/families/{}/grants/{grant}", server.url, ours.family);
+            let response = http.delete(&url).header("authorization", &bearer).send().await.unwrap();
+            assert_eq!(response.status(), 403);
+            assert_eq!(response.json::<ErrorResponse>().await.unwrap().error.code, ErrorCode::Denied);
+            assert_eq!(ledger_size(&server, &ours), our_size + 1);
+            let receipt = entry(&ledger(&server, &ours), our_size).clone();
+            assert_eq!(receipt["event"], "access_denied", "{receipt}");
+            assert_eq!(receipt["action"], "manage", "{receipt}");
+            assert_eq!(receipt["actor"], json!({"kind": "service", "id": service.id()}), "{receipt}");
+            access.read_record(ours.grades[0]).await.unwrap();
+        })
+        .await;
+    }
 }
