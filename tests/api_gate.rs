@@ -126,7 +126,10 @@ fn family_routes(document: &Value) -> Vec<Route> {
             }
         }
     }
-    assert!(routes.len() >= INSIDERS.len(), "the document lost family routes: {} walked", routes.len());
+    for (method, suffix, _, _) in INSIDERS {
+        let known = routes.iter().any(|r| r.method.as_str() == *method && r.path == format!("{FAMILY_ROUTES}{suffix}"));
+        assert!(known, "{method} {FAMILY_ROUTES}{suffix} is in INSIDERS but no longer in the document");
+    }
     routes
 }
 
@@ -358,13 +361,16 @@ async fn walk(backend: Backend) {
         let (refused, _) = route.insiders();
         assert_eq!(call(&http, &server, &fill, route, &token).await, refused, "the revoked service on {}", route.name());
         assert_eq!(ledger_size(&server, &a), before + 1, "the revoked service on {}: one entry", route.name());
-        expected.push((before, route.name()));
+        expected.push((before, route.name(), refused));
     }
     let entries = ledger(&server, &a);
-    for (index, route) in &expected {
+    for (index, route, refused) in &expected {
         let receipt = entry(&entries, *index);
         assert_eq!(receipt["event"], "access_denied", "{route}: {receipt}");
         assert_eq!(receipt["actor"], actor, "{route}: {receipt}");
+        if *refused == REVOKED {
+            assert_eq!(receipt["principal"], json!(a.child), "{route}: about the adult: {receipt}");
+        }
     }
     assert_eq!(ledger_size(&server, &b), b_size);
 
