@@ -553,7 +553,7 @@ impl Vault {
             .await?;
         rows.iter()
             .map(|r| {
-                let scope = ForbidScope::from_stored(&r.get::<String, _>(1)).ok_or_else(|| Error::Corrupt("a prohibition scope"))?;
+                let scope = ForbidScope::from_stored(&r.get::<String, _>(1)).ok_or(Error::Corrupt("a prohibition scope"))?;
                 Ok(Forbid { family, doctype: parse_id(&r.get::<String, _>(0))?, scope })
             })
             .collect()

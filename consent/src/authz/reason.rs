@@ -80,18 +80,23 @@ impl fmt::Display for Reason {
     }
 }
 
+// Comparing with the text form (`Display`, the one definition of it) is for tests and logs, where an allocation is
+// no matter.
+#[allow(clippy::cmp_owned)]
 impl PartialEq<str> for Reason {
     fn eq(&self, other: &str) -> bool {
         self.to_string() == other
     }
 }
 
+#[allow(clippy::cmp_owned)]
 impl PartialEq<&str> for Reason {
     fn eq(&self, other: &&str) -> bool {
         self.to_string() == *other
     }
 }
 
+#[allow(clippy::cmp_owned)]
 impl PartialEq<String> for Reason {
     fn eq(&self, other: &String) -> bool {
         self.to_string() == *other
