@@ -102,7 +102,8 @@ impl MemberCmd {
                 std::io::stdin().read_line(&mut password).context("cannot read the password from standard input")?;
                 let password = password.trim_end_matches(['\r', '\n']);
                 let hash = crate::auth::hash_password(password)?;
-                vault.set_password_hash(family, member, &hash).await?;
+                let permit = vault.as_operator(family, Action::Manage, Resource::Family).await?;
+                vault.set_password_hash(&permit, member, &hash).await?;
                 out.emit(json!({"member_id": member, "password": "set"}), || "password set".to_owned());
             }
         }

@@ -554,8 +554,11 @@ impl Vault {
     }
 
     /// Sets a member's password hash (computed by the caller, e.g. argon2id) and ends all the member's sessions,
-    /// in one transaction: whoever signed in with the old password is signed out.
-    pub async fn set_password_hash(&self, family: FamilyId, member: MemberId, hash: &str) -> Result<()> {
+    /// in one transaction: whoever signed in with the old password is signed out. The permit must be for managing
+    /// the family.
+    pub async fn set_password_hash(&self, permit: &crate::Permit, member: MemberId, hash: &str) -> Result<()> {
+        permit.require_family_management()?;
+        let family = permit.family();
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE members SET password_hash = $1 WHERE id = $2 AND family_id = $3")
             .bind(hash)
@@ -967,7 +970,8 @@ mod tests {
         let family = vault.create_family("Droits").await.unwrap();
         let child = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Léa", Some(time::macros::date!(2014 - 05 - 02))).await.unwrap();
         let guardian = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Guardian, "Claire", None).await.unwrap();
-        vault.set_password_hash(family, guardian, "$argon2id$not-a-real-hash").await.unwrap();
+        let manage = vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap();
+        vault.set_password_hash(&manage, guardian, "$argon2id$not-a-real-hash").await.unwrap();
         let collection = |doctype| Resource::Collection { child, doctype };
         let write = |doctype| vault.authorize(family, Principal::Operator, Action::Write, collection(doctype));
         // A record large enough to go to the blob store, and a file.
