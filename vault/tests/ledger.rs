@@ -5,6 +5,9 @@ use cartable_consent::ledger::{self as tlog, NodeKey};
 use cartable_consent::{Action, Doctype, FamilyId, ForbidScope, LegalBasis, Principal, Resource, Role};
 use cartable_vault::{Error, NewRecord, NewRequest, Vault, VaultConfig};
 use sqlx::{AnyConnection, Connection, Row};
+use support::backends;
+
+mod support;
 use time::macros::date;
 
 struct Fixture {
@@ -15,20 +18,10 @@ struct Fixture {
 }
 
 async fn fixture(postgres: bool) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = VaultConfig::embedded(dir.path().join("data"));
-    let url = if postgres {
-        let admin = std::env::var("CARTABLE_TEST_DATABASE_URL").unwrap();
-        let name = format!("cartable_ledger_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
-        let url = format!("{}/{name}", &admin[..admin.rfind('/').unwrap()]);
-        config.database_url = Some(url.clone());
-        url
-    } else {
-        format!("sqlite://{}", dir.path().join("data/cartable.db").display())
-    };
-    let vault = Vault::open(config).await.unwrap();
+    let base = support::fixture(postgres).await;
+    let url = base.database_url();
+    let dir = base.dir;
+    let vault = Vault::open(base.config).await.unwrap();
     let family = vault.create_family("Ledger").await.unwrap();
     let guardian = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Guardian, "Parent", None).await.unwrap();
     let child = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Enfant", Some(date!(2015 - 03 - 01))).await.unwrap();
@@ -70,15 +63,6 @@ async fn fixture(postgres: bool) -> Fixture {
     let resource = vault.record_resource(family, ids[0]).await.unwrap();
     assert!(!vault.authorize(family, Principal::Service(service), Action::Read, resource).await.unwrap().is_allowed());
     Fixture { _dir: dir, url, vault, family }
-}
-
-fn backends() -> Vec<bool> {
-    if std::env::var("CARTABLE_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
-        vec![false, true]
-    } else {
-        eprintln!("PostgreSQL leg skipped: CARTABLE_TEST_DATABASE_URL is not set");
-        vec![false]
-    }
 }
 
 async fn conn(url: &str) -> AnyConnection {

@@ -2,67 +2,14 @@
 
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use cartable_consent::{Action, Doctype, FamilyId, Principal, Resource, Role};
-use cartable_vault::{Error, NewRecord, RecordFilter, Vault, VaultConfig};
-use sqlx::Connection;
+use cartable_vault::{Error, NewRecord, RecordFilter, Vault};
 use time::macros::date;
 
-/// A vault in a fresh folder, on SQLite or on a fresh PostgreSQL database.
-struct Fixture {
-    dir: tempfile::TempDir,
-    config: VaultConfig,
-    pg: Option<String>,
-}
+mod support;
 
-fn pg_admin_url() -> Option<String> {
-    std::env::var("CARTABLE_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
-}
-
-async fn fixture(postgres: bool) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = VaultConfig::embedded(dir.path().join("data"));
-    let mut pg = None;
-    if postgres {
-        let admin = pg_admin_url().expect("postgres fixture needs CARTABLE_TEST_DATABASE_URL");
-        let name = format!("cartable_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
-        // The admin url names a database (`…/postgres`); the test's own database replaces it.
-        let url = format!("{}/{name}", &admin[..admin.rfind('/').expect("a database url has a path")]);
-        config.database_url = Some(url.clone());
-        pg = Some(url);
-    }
-    Fixture { dir, config, pg }
-}
-
-fn backends() -> Vec<bool> {
-    if pg_admin_url().is_some() {
-        vec![false, true]
-    } else {
-        eprintln!("PostgreSQL leg skipped: CARTABLE_TEST_DATABASE_URL is not set (scripts/test.sh sets it)");
-        vec![false]
-    }
-}
-
-async fn operator(vault: &Vault, family: FamilyId, action: Action, resource: Resource) -> cartable_vault::Permit {
-    vault.authorize(family, Principal::Operator, action, resource).await.unwrap().into_permit().unwrap()
-}
-
-/// Captures every log line the vault emits, at every level.
-#[derive(Clone, Default)]
-struct LogSink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use support::{Fixture, LogSink, backends, fixture, operator};
 
 fn all_bytes_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
@@ -237,7 +184,7 @@ async fn story(postgres: bool, logs: &LogSink) {
     for (path, bytes) in all_bytes_under(fx.dir.path()) {
         assert!(!contains(&bytes, needle), "plaintext found in {}", path.display());
     }
-    if let Some(url) = &fx.pg {
+    if let Some(url) = &fx.config.database_url {
         assert!(!contains(&pg_dump(url), needle), "plaintext found in the PostgreSQL dump");
     }
     assert!(!contains(&logs.0.lock().unwrap(), needle), "plaintext found in the logs");
@@ -295,9 +242,7 @@ async fn story(postgres: bool, logs: &LogSink) {
 
 async fn wrapped_key(vault: &Vault, fx: &Fixture, family: FamilyId) -> Vec<u8> {
     let _ = vault;
-    let url = fx.config.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", fx.config.data_dir.join("cartable.db").display()));
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let mut conn = fx.sql().await;
     let row: (Vec<u8>,) = sqlx::query_as("SELECT wrapped_key FROM families WHERE id = $1").bind(family.to_string()).fetch_one(&mut conn).await.unwrap();
     row.0
 }
