@@ -346,3 +346,17 @@ async fn a_ledger_page_after_the_largest_index_is_empty() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn successful_sign_ins_do_not_use_up_an_addresss_allowance() {
+    within(120, "many sign-ins from one address", async {
+        // Everyone behind one proxy or school network shares an address: only failures may count against it.
+        let server = Server::start(Backend::Sqlite).await;
+        let fx = FamilyFixture::create(&server, "Martin", 12, 0);
+        let http = reqwest::Client::new();
+        for i in 0..55 {
+            assert_eq!(sign_in_status(&http, &server, &fx.guardian.to_string(), PASSWORD).await, 200, "sign-in {i}");
+        }
+    })
+    .await;
+}

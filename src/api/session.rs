@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use cartable_consent::MemberId;
 use cartable_sdk::{ErrorResponse, Login, SessionInfo};
-use cartable_vault::Attempt;
+use cartable_vault::{Attempt, LoginLimits};
 use time::OffsetDateTime;
 
 use super::error::{ApiError, ApiResult};
@@ -33,17 +33,21 @@ pub async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, Json
     let member = member_id(login.member_id);
     let vault = state.vault().clone();
     let now = OffsetDateTime::now_utc();
-    let subjects: Vec<String> = std::iter::once(format!("member:{member}")).chain(ip.map(|ip| format!("ip:{ip}"))).collect();
+    // The address first: when it is locked, the member's allowance is not touched.
+    let subjects: Vec<(String, LoginLimits)> = ip
+        .map(|ip| (format!("ip:{ip}"), state.settings().address_login))
+        .into_iter()
+        .chain(std::iter::once((format!("member:{member}"), state.settings().member_login)))
+        .collect();
     // A bounded number of password checks run at once (argon2 takes memory and a core each): beyond them the
     // server answers at once, before touching the database.
-    let Some(_verifying) = state.try_start_verification() else {
+    let Some(verifying) = state.try_start_verification() else {
         tracing::info!("sign-in refused: too many password checks in progress");
         return Err(ApiError::busy());
     };
-    let limits = [state.settings().member_login, state.settings().address_login];
     // Each attempt is counted before its password is checked, so a burst cannot run past the limit.
-    for (subject, limits) in subjects.iter().zip(limits) {
-        if let Attempt::Locked(until) = vault.api().count_attempt(subject, now, limits).await? {
+    for (subject, limits) in &subjects {
+        if let Attempt::Locked(until) = vault.api().count_attempt(subject, now, *limits).await? {
             return Err(ApiError::rate_limited((until - now).whole_seconds().max(1) as u64));
         }
     }
@@ -54,12 +58,14 @@ pub async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, Json
     let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
         .map_err(|e| ApiError::internal(&e))?;
+    // The check is done: its slot is free for the next one (not held through the failure delay below).
+    drop(verifying);
     let family = match (verified, stored) {
         (true, Some((family, _))) => family,
         _ => {
             let mut locked = None;
-            for (subject, limits) in subjects.iter().zip(limits) {
-                if let Some(until) = vault.api().login_failed(subject, now, limits).await? {
+            for (subject, limits) in &subjects {
+                if let Some(until) = vault.api().login_failed(subject, now, *limits).await? {
                     locked = Some(until);
                 }
             }
@@ -71,7 +77,13 @@ pub async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, Json
             return Err(ApiError::unauthorized("wrong member id or password"));
         }
     };
-    vault.api().login_succeeded(&subjects[0]).await?;
+    for (subject, _) in &subjects {
+        if subject.starts_with("member:") {
+            vault.api().login_succeeded(subject).await?;
+        } else {
+            vault.api().attempt_returned(subject).await?;
+        }
+    }
     let role = vault.api().member_role(family, member).await?.ok_or_else(|| ApiError::unauthorized("wrong member id or password"))?;
     let token = new_secret();
     let csrf = new_secret();

@@ -1,6 +1,5 @@
-//! What every command shares: where the vault is (the global options), how to print, and the operator's permit.
+//! What every command shares: where the vault is (the global options) and how to print.
 
-use cartable_consent::{Action, FamilyId, Principal, Resource};
 use cartable_vault::Vault;
 
 use crate::config::{Config, Overrides};
@@ -42,9 +41,4 @@ impl Out {
             println!("{}", human());
         }
     }
-}
-
-/// The operator at the console holds the master key; its accesses are still decided and logged.
-pub(super) async fn operator_permit(vault: &Vault, family: FamilyId, action: Action, resource: Resource) -> anyhow::Result<cartable_vault::Permit> {
-    Ok(vault.authorize(family, Principal::Operator, action, resource).await?.into_permit()?)
 }

@@ -9,7 +9,7 @@ use cartable_vault::{NewRecord, RecordFilter};
 use clap::Subcommand;
 use serde_json::json;
 
-use super::console::{Console, operator_permit};
+use super::console::Console;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum RecordCmd {
@@ -74,13 +74,13 @@ impl RecordCmd {
             RecordCmd::Put { family, child, doctype, body } => {
                 let text = read_body(&body)?;
                 let body: serde_json::Value = serde_json::from_str(&text).map_err(|e| anyhow!("the body is not valid JSON ({e})"))?;
-                let permit = operator_permit(&vault, family, Action::Write, Resource::Collection { child, doctype }).await?;
+                let permit = vault.as_operator(family, Action::Write, Resource::Collection { child, doctype }).await?;
                 let id = vault.put_record(&permit, NewRecord { child, doctype, source: "operator".to_owned(), body }).await?;
                 out.emit(json!({"record_id": id}), || id.to_string());
             }
             RecordCmd::Get { family, id } => {
                 let resource = vault.record_resource(family, id).await?;
-                let permit = operator_permit(&vault, family, Action::Read, resource).await?;
+                let permit = vault.as_operator(family, Action::Read, resource).await?;
                 let doc = vault.get_record(&permit).await?;
                 let value = serde_json::to_value(&doc)?;
                 out.emit(value.clone(), || serde_json::to_string_pretty(&value).unwrap_or_default());
@@ -90,7 +90,7 @@ impl RecordCmd {
                     (Some(child), Some(doctype)) => Resource::Collection { child, doctype },
                     _ => Resource::Family,
                 };
-                let permit = operator_permit(&vault, family, Action::List, resource).await?;
+                let permit = vault.as_operator(family, Action::List, resource).await?;
                 let records = vault.list_records(&permit, &RecordFilter { child, doctype, after, limit: Some(limit) }).await?;
                 out.emit(json!({"records": records}), || {
                     records
@@ -113,13 +113,13 @@ impl FileCmd {
             FileCmd::Put { family, child, doctype, path } => {
                 let file = std::fs::File::open(&path).with_context(|| format!("cannot open `{}`", path.display()))?;
                 let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| anyhow!("`{}` has no usable file name", path.display()))?.to_owned();
-                let permit = operator_permit(&vault, family, Action::Write, Resource::Collection { child, doctype }).await?;
+                let permit = vault.as_operator(family, Action::Write, Resource::Collection { child, doctype }).await?;
                 let id = vault.put_file(&permit, child, doctype, "operator".to_owned(), name, Box::new(file)).await?;
                 out.emit(json!({"record_id": id}), || id.to_string());
             }
             FileCmd::Get { family, id, out: path } => {
                 let resource = vault.record_resource(family, id).await?;
-                let permit = operator_permit(&vault, family, Action::Read, resource).await?;
+                let permit = vault.as_operator(family, Action::Read, resource).await?;
                 let (info, mut reader) = vault.open_file(&permit).await?;
                 let dest = path.clone();
                 let written = tokio::task::spawn_blocking(move || write_private_file(&dest, &mut reader)).await??;

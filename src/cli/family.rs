@@ -5,7 +5,7 @@ use cartable_consent::{Action, FamilyId, MemberId, Resource, Role};
 use clap::Subcommand;
 use serde_json::json;
 
-use super::console::{Console, operator_permit};
+use super::console::Console;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum FamilyCmd {
@@ -87,7 +87,7 @@ impl MemberCmd {
                 out.emit(json!({"member_id": id}), || id.to_string());
             }
             MemberCmd::List { family } => {
-                let permit = operator_permit(&vault, family, Action::Read, Resource::Family).await?;
+                let permit = vault.as_operator(family, Action::Read, Resource::Family).await?;
                 let members = vault.list_members(&permit).await?;
                 out.emit(json!({"members": members}), || {
                     members

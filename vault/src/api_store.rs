@@ -242,13 +242,27 @@ impl ApiStore<'_> {
         Ok(until)
     }
 
-    /// Forgets the failures of `subject` after a successful sign-in.
+    /// Forgets the failures of `subject` after a successful sign-in (the member's), unless it is locked.
     pub async fn login_succeeded(&self, subject: &str) -> Result<()> {
         sqlx::query("DELETE FROM api_login_failures WHERE subject = $1 AND (locked_until IS NULL OR locked_until <= $2)")
             .bind(subject)
             .bind(to_millis(OffsetDateTime::now_utc()))
             .execute(self.pool())
             .await?;
+        Ok(())
+    }
+
+    /// Gives back the attempt a successful sign-in counted against `subject` (a client address, shared by many
+    /// members): only failures use up an address's allowance. A lock is left as it is.
+    pub async fn attempt_returned(&self, subject: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE api_login_failures SET failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END \
+             WHERE subject = $1 AND (locked_until IS NULL OR locked_until <= $2)",
+        )
+        .bind(subject)
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 

@@ -152,6 +152,8 @@ impl Vault {
         if purpose.is_empty() || purpose.chars().count() > MAX_PURPOSE_CHARS || purpose.chars().any(|c| c.is_control() && c != '\n') {
             return Err(Error::InvalidInput(format!("a purpose must be 1 to {MAX_PURPOSE_CHARS} characters")));
         }
+        // What a guardian reads before consenting must read as it is.
+        crate::text::refuse_format_characters(purpose, "a purpose")?;
         if request.duration_days == 0 || request.duration_days > MAX_GRANT_DAYS {
             return Err(Error::InvalidInput(format!("a grant lasts 1 to {MAX_GRANT_DAYS} days")));
         }
@@ -202,20 +204,6 @@ impl Vault {
         Ok(grant.id)
     }
 
-    /// One grant with its purpose; the permit must be for reading the family's register.
-    pub async fn grant(&self, permit: &crate::Permit, id: GrantId) -> Result<Grant> {
-        permit.require_register()?;
-        let family = permit.family();
-        let row = sqlx::query("SELECT grant_json, purpose_enc FROM grants WHERE id = $1 AND family_id = $2")
-            .bind(id.to_string())
-            .bind(family.to_string())
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(Error::GrantNotFound(id))?;
-        let key = self.family_key(family).await?;
-        open_grant(&key, &row)
-    }
-
     /// What the rules and the API need to know about a grant before deciding on it, and what its service may know
     /// of it: its child, doctypes, actions, state and end (ids, names and times only; no purpose, nothing decrypted).
     pub async fn grant_outline(&self, family: FamilyId, id: GrantId) -> Result<GrantOutline> {
@@ -227,16 +215,6 @@ impl Vault {
             .ok_or(Error::GrantNotFound(id))?;
         let g = parse_grant(&row.get::<String, _>(0))?;
         Ok(GrantOutline { child: g.child, doctypes: g.doctypes, actions: g.actions, state: g.state, expires_at: g.expires_at })
-    }
-
-    /// Finds the family a grant belongs to (services know grant ids, not families).
-    pub async fn grant_family(&self, id: GrantId) -> Result<FamilyId> {
-        let row = sqlx::query("SELECT family_id FROM grants WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(Error::GrantNotFound(id))?;
-        parse_id(&row.get::<String, _>(0))
     }
 
     /// The grants a permit to list the family's register shows, in every state, oldest first (due expiries and
@@ -271,11 +249,6 @@ impl Vault {
         Ok(visible)
     }
 
-    /// The grants the policies are compiled from (their purposes stay sealed: no policy looks at them).
-    pub(crate) async fn grants_in_force(&self, family: FamilyId) -> Result<Vec<Grant>> {
-        self.grants_in_force_unsealed(family).await
-    }
-
     async fn grants_where(&self, family: FamilyId, state: Option<&str>) -> Result<Vec<Grant>> {
         let rows = sqlx::query("SELECT grant_json, purpose_enc FROM grants WHERE family_id = $1 AND ($2 IS NULL OR state = $2) ORDER BY id")
             .bind(family.to_string())
@@ -286,8 +259,8 @@ impl Vault {
         rows.iter().map(|row| open_grant(&key, row)).collect()
     }
 
-    /// The grants in force whose policies do not need their purpose (compiling the rules), without decrypting it.
-    async fn grants_in_force_unsealed(&self, family: FamilyId) -> Result<Vec<Grant>> {
+    /// The grants the policies are compiled from, in force, with their purposes left sealed (no policy looks at them).
+    pub(crate) async fn grants_in_force(&self, family: FamilyId) -> Result<Vec<Grant>> {
         let rows = sqlx::query("SELECT grant_json FROM grants WHERE family_id = $1 AND state IN ('active', 'awaiting_confirmation') ORDER BY id")
             .bind(family.to_string())
             .fetch_all(self.pool())
@@ -394,7 +367,7 @@ impl Vault {
     /// Applies due expiries and majority transitions, each with its ledger entry.
     pub async fn sweep(&self, family: FamilyId, now: OffsetDateTime) -> Result<usize> {
         // Only what may be due: active grants past their end (indexed), and the grants about children who have
-        // come of age (few, and only once: the transition moves them out of these states).
+        // come of age (a family's few; those the adult already confirmed or approved are read and left as they are).
         let members = self.members(family).await?;
         let rules = self.age_rules();
         let adults: Vec<String> = members
@@ -540,10 +513,20 @@ impl Vault {
         Ok(changed)
     }
 
-    /// The prohibitions in force; the permit must be for reading the family's register.
+    /// The prohibitions in force that the permit's principal may see; the permit must be for reading the family's
+    /// register. Everyone sees the family's (they cover every minor); an adult child's own is seen by that adult and
+    /// by whoever sees the register about them (the operator, a DPO), not by a guardian or a sibling.
     pub async fn forbids(&self, permit: &crate::Permit) -> Result<Vec<Forbid>> {
         permit.require_register()?;
-        self.forbids_of(permit.family()).await
+        let view = self.register_view(permit).await?;
+        let all = self.forbids_of(permit.family()).await?;
+        Ok(all
+            .into_iter()
+            .filter(|f| match f.scope {
+                ForbidScope::Minors => true,
+                ForbidScope::Adult(child) => view.admits(Some(child), None),
+            })
+            .collect())
     }
 
     pub(crate) async fn forbids_of(&self, family: FamilyId) -> Result<Vec<Forbid>> {
@@ -568,7 +551,14 @@ impl Vault {
         for row in rows {
             let family: FamilyId = parse_id(&row.get::<String, _>(1))?;
             let grant = parse_grant(&row.get::<String, _>(2))?;
-            let key = self.family_key(family).await?;
+            // A family whose key cannot be opened is left for the next start, and the others are served.
+            let key = match self.family_key(family).await {
+                Ok(key) => key,
+                Err(e) => {
+                    tracing::warn!(%family, error = %e, "a grant's purpose could not be sealed; retried at the next start");
+                    continue;
+                }
+            };
             let sealed = SealedPurpose::seal(&key, family, grant.id, &grant.purpose)?;
             sqlx::query("UPDATE grants SET grant_json = $1, purpose_enc = $2, purpose_digest = $3, expires_at = $4 WHERE id = $5 AND purpose_enc IS NULL")
                 .bind(grant_json(&grant))
@@ -586,6 +576,56 @@ impl Vault {
 /// Approving, denying and confirming are a member's decisions, which the operator can only record for them.
 fn needs_member() -> Error {
     Error::InvalidInput("only a member decides this; the operator records it on their behalf".to_owned())
+}
+
+impl Vault {
+    /// Migration 0004 gave every prohibition set before it the family's scope, which stops at majority: a child who
+    /// was already an adult then keeps it as their own (with its `policy_change` entry, by the system), so that the
+    /// upgrade changes no decision. Once, marked in `meta`; a family whose keys cannot be opened is retried.
+    pub(crate) async fn keep_adults_prohibitions(&self) -> Result<()> {
+        const DONE: &str = "prohibitions_scoped";
+        if sqlx::query("SELECT 1 FROM meta WHERE key = $1").bind(DONE).fetch_optional(self.pool()).await?.is_some() {
+            return Ok(());
+        }
+        let rows = sqlx::query("SELECT family_id, doctype FROM prohibitions WHERE scope = 'minors' ORDER BY family_id, doctype").fetch_all(self.pool()).await?;
+        let mut complete = true;
+        let now = OffsetDateTime::now_utc();
+        for row in rows {
+            let family: FamilyId = parse_id(&row.get::<String, _>(0))?;
+            let doctype: Doctype = parse_id(&row.get::<String, _>(1))?;
+            let members = match self.members(family).await {
+                Ok(members) => members,
+                Err(e) => {
+                    tracing::warn!(%family, error = %e, "prohibitions not carried to adult children; retried at the next start");
+                    complete = false;
+                    continue;
+                }
+            };
+            let adults = members.iter().filter(|m| m.role == Role::Child && lifecycle::age_stage(m, self.age_rules(), now) == Some(lifecycle::AgeStage::Adult));
+            for adult in adults {
+                let mut tx = self.write_tx().await?;
+                bump_version(&mut tx, family).await?;
+                let added = sqlx::query("INSERT INTO prohibitions (family_id, doctype, scope, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (family_id, doctype, scope) DO NOTHING")
+                    .bind(family.to_string())
+                    .bind(doctype.as_str())
+                    .bind(ForbidScope::Adult(adult.id).as_stored())
+                    .bind(to_millis(now))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    > 0;
+                if added {
+                    let draft = ReceiptDraft::new(family, EventType::PolicyChange, Principal::Operator, now).prohibition(ProhibitionChange::Set, doctype, Some(adult.id)).system();
+                    append(&mut tx, self.inner.backend, draft).await?;
+                    tx.commit().await?;
+                }
+            }
+        }
+        if complete {
+            sqlx::query("INSERT INTO meta (key, value) VALUES ($1, '1') ON CONFLICT (key) DO NOTHING").bind(DONE).execute(self.pool()).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Who changes a grant or a prohibition (derived from the permit, and the member the operator acts for).

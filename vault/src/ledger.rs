@@ -89,7 +89,7 @@ pub(crate) enum RegisterView {
 }
 
 impl RegisterView {
-    fn admits(&self, subject: Option<MemberId>, actor: Option<MemberId>) -> bool {
+    pub(crate) fn admits(&self, subject: Option<MemberId>, actor: Option<MemberId>) -> bool {
         match self {
             RegisterView::All => true,
             RegisterView::Members { subjects, hidden, family_level } => match subject {
@@ -201,7 +201,7 @@ impl Vault {
     }
 
     /// What the permit's principal sees of the register, decided by the family's rules now.
-    async fn register_view(&self, permit: &crate::Permit) -> Result<RegisterView> {
+    pub(crate) async fn register_view(&self, permit: &crate::Permit) -> Result<RegisterView> {
         if permit.action() != Action::List && permit.action() != Action::Read || !matches!(permit.resource(), Resource::Register) {
             return Err(Error::PermitMismatch("register"));
         }
@@ -230,14 +230,26 @@ impl Vault {
         Ok(RegisterView::Members { subjects, hidden, family_level: role == Some(Role::Guardian) })
     }
 
-    /// Fills the clear filter columns of entries appended before they existed (a one-time step at start;
-    /// resumable, since it only looks at rows still without them).
+    /// Fills the clear filter columns of entries appended before they existed: a one-time step at start, in key
+    /// order from a cursor (each batch reads on from the last), resumable (it only fills rows still without them),
+    /// and marked done in `meta` so that later starts skip it.
     pub(crate) async fn backfill_entry_columns(&self) -> Result<()> {
+        const DONE: &str = "ledger_columns";
+        if sqlx::query("SELECT 1 FROM meta WHERE key = $1").bind(DONE).fetch_optional(self.pool()).await?.is_some() {
+            return Ok(());
+        }
+        let (mut family, mut index) = (String::new(), -1i64);
         loop {
-            let rows = sqlx::query("SELECT family_id, idx, entry FROM ledger_entries WHERE event IS NULL LIMIT 1000").fetch_all(self.pool()).await?;
-            if rows.is_empty() {
-                return Ok(());
-            }
+            let rows = sqlx::query(
+                "SELECT family_id, idx, entry FROM ledger_entries WHERE event IS NULL AND (family_id > $1 OR (family_id = $1 AND idx > $2)) \
+                 ORDER BY family_id, idx LIMIT 1000",
+            )
+            .bind(&family)
+            .bind(index)
+            .fetch_all(self.pool())
+            .await?;
+            let Some(last) = rows.last() else { break };
+            (family, index) = (last.get(0), last.get(1));
             let mut tx = self.write_tx().await?;
             for row in &rows {
                 let (family, index): (String, i64) = (row.get(0), row.get(1));
@@ -255,6 +267,8 @@ impl Vault {
             }
             tx.commit().await?;
         }
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, '1') ON CONFLICT (key) DO NOTHING").bind(DONE).execute(self.pool()).await?;
+        Ok(())
     }
 
     /// The raw canonical bytes of one entry.

@@ -182,6 +182,7 @@ impl Vault {
         // One-time moves of rows written before migration 0004 (resumable: each looks only at rows not yet moved).
         vault.backfill_entry_columns().await?;
         vault.seal_stored_purposes().await?;
+        vault.keep_adults_prohibitions().await?;
         vault.start_eviction_sweep();
         Ok(vault)
     }
@@ -596,18 +597,8 @@ impl Vault {
 
     /// Decides a request now, with Cedar, and appends the decision to the family's ledger before returning it.
     pub async fn authorize(&self, family: FamilyId, principal: Principal, action: Action, resource: Resource) -> Result<Decision> {
-        self.authorize_at(family, principal, action, resource, OffsetDateTime::now_utc()).await
-    }
-
-    pub async fn authorize_at(
-        &self,
-        family: FamilyId,
-        principal: Principal,
-        action: Action,
-        resource: Resource,
-        now: OffsetDateTime,
-    ) -> Result<Decision> {
-        let request = AccessRequest { principal, action, resource, now };
+        // Always now: a permit is never dated out of its time (decisions at other instants are `explain`'s).
+        let request = AccessRequest { principal, action, resource, now: OffsetDateTime::now_utc() };
         self.decide_and_log(family, request, |authorizer, compiled, request| authorizer.authorize(compiled, request)).await
     }
 

@@ -45,7 +45,11 @@ async fn grants_expire_and_come_to_the_adult_child_for_confirmation() {
     };
     assert_eq!(vault.approve(&as_guardian().await, short, None).await.unwrap().state, GrantState::Active);
     assert_eq!(vault.approve(&as_guardian().await, long, None).await.unwrap().state, GrantState::Active);
-    let read = |at| vault.authorize_at(family, Principal::Service(service), Action::Read, resource, at);
+    // Decisions at other instants are explanations (never permits): nothing logged is dated out of its time.
+    let vault_ref = &vault;
+    let read = |at| async move {
+        vault_ref.explain(family, &cartable_consent::AccessRequest { principal: Principal::Service(service), action: Action::Read, resource, now: at }).await
+    };
     assert!(read(now).await.unwrap().is_allowed());
 
     // 31 days on: the short grant expired (the long one still allows the read).

@@ -304,3 +304,43 @@ async fn sign_in_attempts_are_counted_before_the_check_and_locks_never_shorten()
         assert_eq!(vault.api().count_attempt("member:burst", later, limits).await.unwrap(), Attempt::Proceed);
     }
 }
+
+/// Prohibitions set before they had a scope became the family's, which stop at majority: a child already adult at
+/// the upgrade keeps them as their own, logged, and the ledger still verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_keeps_the_prohibitions_of_children_already_adult() {
+    use sqlx::Row as _;
+    for postgres in backends() {
+        let fx = fixture(postgres).await;
+        let vault = Vault::open(fx.config.clone()).await.unwrap();
+        let family = vault.create_family("Avant").await.unwrap();
+        let manage = vault.as_operator(family, Action::Manage, Resource::Family).await.unwrap();
+        let adult = vault.add_member(&manage, Role::Child, "Inès", Some(date!(2000 - 01 - 01))).await.unwrap();
+        let _minor = vault.add_member(&manage, Role::Child, "Léo", Some(date!(2016 - 01 - 01))).await.unwrap();
+        drop(vault);
+        // What migration 0004 leaves of a prohibition set before it, and a database never started since.
+        let mut sql = fx.sql().await;
+        sqlx::query("INSERT INTO prohibitions (family_id, doctype, scope, created_at) VALUES ($1, 'health.pai', 'minors', 0)").bind(family.to_string()).execute(&mut sql).await.unwrap();
+        sqlx::query("DELETE FROM meta WHERE key = 'prohibitions_scoped'").execute(&mut sql).await.unwrap();
+        let vault = Vault::open(fx.config.clone()).await.unwrap();
+        let scopes: Vec<String> = sqlx::query("SELECT scope FROM prohibitions WHERE family_id = $1 ORDER BY scope")
+            .bind(family.to_string())
+            .fetch_all(&mut sql)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(scopes, vec![adult.to_string(), "minors".to_owned()], "postgres={postgres}");
+        let service = Principal::Service(cartable_consent::ServiceId::new());
+        let resource = Resource::Collection { child: adult, doctype: Doctype::HealthPai };
+        let request = cartable_consent::AccessRequest { principal: service, action: Action::Read, resource, now: time::OffsetDateTime::now_utc() };
+        assert_eq!(vault.explain(family, &request).await.unwrap().reasons(), [format!("forbid.{adult}.health.pai")]);
+        // A second start does nothing more.
+        drop(vault);
+        let vault = Vault::open(fx.config.clone()).await.unwrap();
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM prohibitions WHERE family_id = $1").bind(family.to_string()).fetch_one(&mut sql).await.unwrap().get(0);
+        assert_eq!(count, 2);
+        drop(vault);
+    }
+}

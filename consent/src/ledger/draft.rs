@@ -18,7 +18,6 @@ pub struct ReceiptDraft {
     child: Option<MemberId>,
     service: Option<ServiceId>,
     grant: Option<GrantId>,
-    purposes: Vec<String>,
     legal_basis: Option<LegalBasis>,
     categories: Vec<Doctype>,
     action: Option<Action>,
@@ -49,7 +48,6 @@ impl ReceiptDraft {
             child: None,
             service: None,
             grant: None,
-            purposes: Vec::new(),
             legal_basis: None,
             categories: Vec::new(),
             action: None,
@@ -170,7 +168,6 @@ impl ReceiptDraft {
         r.principal = self.child;
         r.service = self.service;
         r.grant = self.grant;
-        r.purposes = self.purposes;
         r.legal_basis = self.legal_basis;
         r.data_categories = self.categories;
         r.action = self.action;
