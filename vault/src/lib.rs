@@ -7,8 +7,8 @@
 //!   wrapped to that identity. Record bodies, file names and metadata, member names and birth dates, family names are
 //!   sealed with XChaCha20-Poly1305 under the data key, each bound to its place (family, row, collection, version…);
 //!   file contents and large bodies are age streams to the family identity, bound to their row by their header.
-//! - Reads of family data take a [`Permit`], which only a positive decision of the
-//!   authorizer yields; every decision is appended to the family's consent ledger.
+//! - Every function that reads or changes a family's data takes a [`Permit`], which only the vault makes, from an
+//!   allowed decision already appended to the family's consent ledger.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), cartable_vault::Error> {
@@ -17,8 +17,11 @@
 //!
 //! let vault = Vault::open(VaultConfig::embedded("./cartable-data".into())).await?;
 //! let family = vault.create_family("Martin").await?;
-//! let child = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Léa", Some(time::macros::date!(2014 - 05 - 02))).await?;
+//! // The operator's decisions too are made by the family's rules and logged before a permit exists.
+//! let manage = vault.as_operator(family, Action::Manage, Resource::Family).await?;
+//! let child = vault.add_member(&manage, Role::Child, "Léa", Some(time::macros::date!(2014 - 05 - 02))).await?;
 //! let resource = Resource::Collection { child, doctype: Doctype::Grades };
+//! // A member's or a service's: decided, logged, then a permit (or the reasons of a refusal).
 //! let permit = vault.authorize(family, Principal::Operator, Action::Write, resource).await?.into_permit()?;
 //! let body = serde_json::json!({"subject": "maths", "grade": 15.5});
 //! let id = vault.put_record(&permit, NewRecord { child, doctype: Doctype::Grades, source: "operator".into(), body }).await?;
