@@ -211,7 +211,8 @@ impl GrantCmd {
         match self {
             GrantCmd::List { family } => {
                 let grants = vault.list_grants(&vault.as_operator(family, Action::List, Resource::Register).await?).await?;
-                out.emit(json!({"grants": grants}), || {
+                let listed: Vec<GrantLine> = grants.iter().map(GrantLine::of).collect();
+                out.emit(json!({"grants": listed}), || {
                     grants
                         .iter()
                         .map(|g| {
@@ -324,4 +325,85 @@ async fn grant_permit(vault: &Vault, family: FamilyId, grant: GrantId) -> anyhow
     let outline = vault.grant_outline(family, grant).await?;
     let doctype = *outline.doctypes.first().ok_or_else(|| anyhow::anyhow!("grant `{grant}` names no collection"))?;
     Ok(vault.as_operator(family, Action::Manage, Resource::Collection { child: outline.child, doctype }).await?)
+}
+
+/// A grant as `grant list --json` prints it: the command line's own type, so that renaming a field of the domain's
+/// `Grant` cannot silently change what scripts read.
+#[derive(serde::Serialize)]
+struct GrantLine {
+    id: String,
+    family: String,
+    grantee: serde_json::Value,
+    child: String,
+    doctypes: Vec<&'static str>,
+    actions: Vec<&'static str>,
+    purpose: String,
+    legal_basis: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    requested_at: OffsetDateTime,
+    duration_days: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+    state: &'static str,
+    approvals: Vec<serde_json::Value>,
+}
+
+impl GrantLine {
+    fn of(g: &cartable_consent::Grant) -> GrantLine {
+        let grantee = match g.grantee {
+            cartable_consent::Grantee::Service(s) => json!({"kind": "service", "id": s.to_string()}),
+            cartable_consent::Grantee::Member(m) => json!({"kind": "member", "id": m.to_string()}),
+        };
+        let approvals = g
+            .approvals
+            .iter()
+            .map(|a| {
+                let at = a.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                json!({"member": a.member.to_string(), "role": a.role.as_str(), "at": at})
+            })
+            .collect();
+        GrantLine {
+            id: g.id.to_string(),
+            family: g.family.to_string(),
+            grantee,
+            child: g.child.to_string(),
+            doctypes: g.doctypes.iter().map(|d| d.as_str()).collect(),
+            actions: g.actions.iter().map(|a| a.as_str()).collect(),
+            purpose: g.purpose.clone(),
+            legal_basis: g.legal_basis.as_str(),
+            requested_at: g.requested_at,
+            duration_days: g.duration_days,
+            expires_at: g.expires_at,
+            state: g.state.as_str(),
+            approvals,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cartable_consent::{Action, Approval, Doctype, FamilyId, Grant, GrantId, GrantState, Grantee, LegalBasis, MemberId, Role, ServiceId};
+    use time::macros::datetime;
+
+    use super::GrantLine;
+
+    #[test]
+    fn a_grant_prints_as_grants_were_printed_before_the_cli_had_its_own_type() {
+        let grant = Grant {
+            id: GrantId::new(),
+            family: FamilyId::new(),
+            grantee: Grantee::Service(ServiceId::new()),
+            child: MemberId::new(),
+            doctypes: vec![Doctype::Grades, Doctype::HealthPai],
+            actions: vec![Action::Read, Action::List],
+            purpose: "suivi scolaire".to_owned(),
+            legal_basis: LegalBasis::LegitimateInterest,
+            requested_at: datetime!(2026-03-01 08:30 UTC),
+            duration_days: 30,
+            expires_at: Some(datetime!(2026-03-31 08:30 UTC)),
+            state: GrantState::AwaitingConfirmation,
+            approvals: vec![Approval { member: MemberId::new(), role: Role::Guardian, at: datetime!(2026-03-01 09:00 UTC) }],
+        };
+        assert_eq!(serde_json::to_value(GrantLine::of(&grant)).unwrap(), serde_json::to_value(&grant).unwrap());
+    }
 }
