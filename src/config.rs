@@ -52,6 +52,10 @@ registration = "open"
 # connection is closed. Bodies and long polls are not limited by it. (CARTABLE_HEADER_READ_TIMEOUT)
 header_read_timeout = 10
 
+# How long a request body may go without sending anything, in seconds; a stalled body is ended.
+# An upload may take as long as it needs while it moves. (CARTABLE_BODY_IDLE_TIMEOUT)
+body_idle_timeout = 30
+
 # How many connections `cartable serve` serves at once; more wait until one closes.
 # (CARTABLE_MAX_CONNECTIONS)
 max_connections = 1024
@@ -77,6 +81,7 @@ pub struct FileConfig {
     pub max_concurrent_sign_ins: Option<u64>,
     pub registration: Option<String>,
     pub header_read_timeout: Option<u64>,
+    pub body_idle_timeout: Option<u64>,
     pub max_connections: Option<u64>,
     pub digital_consent_age: Option<u8>,
     pub majority_age: Option<u8>,
@@ -95,7 +100,7 @@ pub struct Config {
 
 /// Each key of the configuration file and the `CARTABLE_*` variable that sets it. `resolve` finds a key's variable
 /// only here, and a test checks the table against the keys of `DEFAULT_CONFIG`, so the two cannot drift apart.
-const VARIABLES: [(&str, &str); 14] = [
+const VARIABLES: [(&str, &str); 15] = [
     ("data", "CARTABLE_DATA"),
     ("database_url", "CARTABLE_DATABASE_URL"),
     ("master_key_file", "CARTABLE_MASTER_KEY_FILE"),
@@ -107,6 +112,7 @@ const VARIABLES: [(&str, &str); 14] = [
     ("max_concurrent_sign_ins", "CARTABLE_MAX_CONCURRENT_SIGN_INS"),
     ("registration", "CARTABLE_REGISTRATION"),
     ("header_read_timeout", "CARTABLE_HEADER_READ_TIMEOUT"),
+    ("body_idle_timeout", "CARTABLE_BODY_IDLE_TIMEOUT"),
     ("max_connections", "CARTABLE_MAX_CONNECTIONS"),
     ("digital_consent_age", "CARTABLE_DIGITAL_CONSENT_AGE"),
     ("majority_age", "CARTABLE_MAJORITY_AGE"),
@@ -228,6 +234,12 @@ impl Config {
             }
             server.header_read_timeout = std::time::Duration::from_secs(seconds);
         }
+        if let Some(seconds) = number("body_idle_timeout", file.body_idle_timeout)? {
+            if !(1..=3600).contains(&seconds) {
+                return Err(ConfigError::Rule("body_idle_timeout must be 1 to 3600 seconds".to_owned()));
+            }
+            server.body_idle_timeout = std::time::Duration::from_secs(seconds);
+        }
         if let Some(count) = number("max_connections", file.max_connections)? {
             if !(1..=1_000_000).contains(&count) {
                 return Err(ConfigError::Rule("max_connections must be 1 to 1000000".to_owned()));
@@ -262,6 +274,7 @@ mod tests {
         assert_eq!(standard.registration, crate::api::Registration::Open);
         let server = crate::server::ServerSettings::standard();
         assert_eq!(parsed.header_read_timeout, Some(server.header_read_timeout.as_secs()));
+        assert_eq!(parsed.body_idle_timeout, Some(server.body_idle_timeout.as_secs()));
         assert_eq!(parsed.max_connections, Some(server.max_connections as u64));
     }
 
@@ -346,6 +359,7 @@ mod tests {
             "max_concurrent_sign_ins" => "3",
             "registration" => "operator-approved",
             "header_read_timeout" => "5",
+            "body_idle_timeout" => "9",
             "max_connections" => "7",
             "digital_consent_age" => "14",
             "majority_age" => "19",

@@ -6,6 +6,8 @@
 //! - Request heads (request line and headers) must arrive within `header_read_timeout`, counted from the moment
 //!   the server starts reading a head: on a new connection and between requests of a kept-alive one. It does not
 //!   apply to bodies or to the time a handler takes, so a 30 s long poll is not cut.
+//! - A request body must bring its next bytes within `body_idle_timeout`: an upload may take as long as it needs,
+//!   but a body that stalls is ended (its handler answers 400), so trickled bodies cannot hold the connections.
 //! - HTTP/1.1 only: the SDK and browsers in front of a proxy speak it, and hyper's HTTP/2 (and its protocol
 //!   sniffing) has no such timeout.
 
@@ -34,6 +36,8 @@ use crate::config::Config;
 pub struct ServerSettings {
     /// The longest a client may take to send a request's line and headers.
     pub header_read_timeout: Duration,
+    /// The longest a request body may go without sending anything.
+    pub body_idle_timeout: Duration,
     /// How many connections are served at once.
     pub max_connections: usize,
     /// How long in-flight requests may run on after an interruption (ctrl-c).
@@ -42,7 +46,12 @@ pub struct ServerSettings {
 
 impl ServerSettings {
     pub fn standard() -> Self {
-        ServerSettings { header_read_timeout: Duration::from_secs(10), max_connections: 1024, shutdown_grace: Duration::from_secs(35) }
+        ServerSettings {
+            header_read_timeout: Duration::from_secs(10),
+            body_idle_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(35),
+        }
     }
 }
 
@@ -87,6 +96,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 /// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish (for at most
 /// `shutdown_grace`).
 pub async fn serve_on(listener: TcpListener, app: Router, settings: &ServerSettings, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let app = app.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(settings.body_idle_timeout));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout);
     let http = Arc::new(http);

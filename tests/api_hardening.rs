@@ -178,3 +178,35 @@ async fn names_with_invisible_formatting_characters_are_refused() {
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_request_body_is_ended_and_a_moving_one_is_not() {
+    within(120, "stalled bodies", async {
+        let server = Server::start_with(Backend::Sqlite, &[("CARTABLE_BODY_IDLE_TIMEOUT", "1")]).await;
+        let addr = server.url.trim_start_matches("http://").to_owned();
+        // A body announced at 100 bytes that stops after 10: the server answers and closes, it does not wait on it.
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream
+            .write_all(b"POST /api/v1/services HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\": \"")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "the stalled body kept the connection open");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.is_empty() || text.starts_with("HTTP/1.1 400"), "{text}");
+        // A body that keeps moving, slower than the timeout in total but never idle for it, goes through.
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let body = br#"{"name": "Lent mais vivant"}"#;
+        let head = format!("POST /api/v1/services HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        stream.write_all(head.as_bytes()).await.unwrap();
+        for chunk in body.chunks(7) {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            stream.write_all(chunk).await.unwrap();
+        }
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 201"), "{}", String::from_utf8_lossy(&answer));
+    })
+    .await;
+}
