@@ -30,13 +30,12 @@
 
 #[cfg(test)]
 mod age_conformance;
-mod api_store;
+mod access;
 mod blobs;
 mod db;
 mod envelope;
 mod error;
 mod grants;
-mod group_commit;
 mod keys;
 mod ledger;
 mod legacy;
@@ -47,13 +46,13 @@ mod rows;
 mod text;
 mod vault;
 
-pub use api_store::{ApiStore, CollectionInfo, ContinuationRecord, Attempt, GrantDecision, LoginLimits, SealedRecord, SessionRecord, TokenRecord};
+pub use access::{ApiStore, CollectionInfo, ContinuationRecord, Attempt, GrantDecision, LoginLimits, SealedRecord, SessionRecord, TokenRecord};
 pub use db::Backend;
 pub use envelope::SEALED_OVERHEAD;
 pub use error::{Error, Result};
 pub use grants::{ApprovalResult, GrantOutline, NewRequest};
 pub use keys::MasterKey;
-pub use ledger::{LedgerEntry, LedgerFilter, VerifyReport};
+pub use ledger::{LedgerEntry, LedgerFilter, VerifyError, VerifyReport};
 pub use permit::{Decision, Permit};
 pub use records::{FileInfo, NewRecord, RecordDocument, RecordFilter, RecordSummary};
 pub use vault::{MemberInfo, Vault, VaultConfig};
