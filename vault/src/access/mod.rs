@@ -17,6 +17,8 @@ pub use sessions::SessionRecord;
 pub use sign_ins::{Attempt, LoginLimits};
 pub use tokens::{ContinuationRecord, GrantDecision, TokenRecord};
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use crate::vault::Vault;
 
 /// The storage and decisions of online access; borrow it with [`Vault::api`].
@@ -36,4 +38,10 @@ impl ApiStore<'_> {
     fn pool(&self) -> &sqlx::AnyPool {
         self.vault.pool()
     }
+}
+
+/// Whether a periodic chore last done in period `last` is due in period `now` (and marks it done): pruning old
+/// counters once a period per process, not on every request.
+fn due(last: &AtomicI64, now: i64) -> bool {
+    last.swap(now, Ordering::Relaxed) != now
 }

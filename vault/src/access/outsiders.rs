@@ -1,12 +1,17 @@
 //! Refusals of callers from outside a family: counted for the operator, never in the family's ledger.
 
 use cartable_consent::{FamilyId, Principal, RecordId};
+use std::sync::atomic::AtomicI64;
+
 use sqlx::Row;
 use time::OffsetDateTime;
 
 use super::ApiStore;
 use crate::error::Result;
 use crate::vault::parse_id;
+
+/// The day of the last prune of old counts by this process.
+static LAST_PRUNE: AtomicI64 = AtomicI64::new(i64::MIN);
 
 impl ApiStore<'_> {
     /// The family a record belongs to, whichever it is: to log a refused attempt on it in that family's ledger.
@@ -18,7 +23,7 @@ impl ApiStore<'_> {
     /// Counts a refusal of a caller from outside the family (another family's member, a service whose token is for
     /// another family), for the operator: per day, caller, family and reason. It is never written to the family's
     /// consent ledger, which outsiders could otherwise grow without bound; the table grows by one row per distinct
-    /// (day, caller, family, reason) at most, and rows older than 90 days are pruned.
+    /// (day, caller, family, reason) at most, and rows older than 90 days are pruned (once a day per process).
     pub async fn refuse_outsider(&self, caller: Principal, family: FamilyId, reason: &str) -> Result<()> {
         let day = OffsetDateTime::now_utc().unix_timestamp().div_euclid(86_400);
         sqlx::query(
@@ -31,7 +36,8 @@ impl ApiStore<'_> {
         .bind(reason)
         .execute(self.pool())
         .await?;
-        if day % 7 == 0 {
+        // Once a day per process.
+        if super::due(&LAST_PRUNE, day) {
             sqlx::query("DELETE FROM outsider_refusals WHERE day < $1").bind(day - 90).execute(self.pool()).await?;
         }
         Ok(())

@@ -1,9 +1,11 @@
 //! Sign-in attempts, counted per member and per client address before their password is checked.
 
+use std::sync::atomic::AtomicI64;
+
 use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 
-use super::ApiStore;
+use super::{ApiStore, due};
 use crate::db::{from_millis, to_millis};
 use crate::error::Result;
 
@@ -22,6 +24,9 @@ pub enum Attempt {
     /// Refused without checking the password, until then.
     Locked(OffsetDateTime),
 }
+
+/// The minute of the last prune of old counters by this process.
+static LAST_PRUNE: AtomicI64 = AtomicI64::new(i64::MIN);
 
 /// Locks `subject` out until `now + limits.lock`, or later if it already was, and starts a fresh count.
 async fn lock(tx: &mut sqlx::Transaction<'_, sqlx::Any>, subject: &str, now: OffsetDateTime, limits: LoginLimits) -> Result<OffsetDateTime> {
@@ -49,12 +54,15 @@ impl ApiStore<'_> {
     pub async fn count_attempt(&self, subject: &str, now: OffsetDateTime, limits: LoginLimits) -> Result<Attempt> {
         let mut tx = self.vault.write_tx().await?;
         let now_ms = to_millis(now);
-        // Forget old failures that locked nothing, and ended lock-outs, so the table stays small.
-        sqlx::query("DELETE FROM api_login_failures WHERE first_at < $1 AND (locked_until IS NULL OR locked_until <= $2)")
-            .bind(to_millis(now - limits.window))
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
+        // Forget old failures that locked nothing, and ended lock-outs, so the table stays small: at most once a
+        // minute per process (a scan of the table on every attempt would make a flood of attempts costlier still).
+        if due(&LAST_PRUNE, now_ms / 60_000) {
+            sqlx::query("DELETE FROM api_login_failures WHERE first_at < $1 AND (locked_until IS NULL OR locked_until <= $2)")
+                .bind(to_millis(now - limits.window))
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+        }
         // One atomic statement counts the attempt and reads the lock, so that concurrent attempts each see their own
         // count and a lock committed by another one (a row lock on PostgreSQL, the write lock on SQLite). While a
         // lock holds, attempts are not counted (they are refused).
