@@ -177,7 +177,23 @@ async fn any_tampered_row_is_found_and_the_entry_named() {
             .unwrap();
         let err = vault.verify_ledger(family).await.unwrap_err();
         assert!(err.to_string().contains(&gid), "{err}");
-        sqlx::query("UPDATE grants SET state = 'revoked', grant_json = $1 WHERE id = $2").bind(json).bind(&gid).execute(&mut c).await.unwrap();
+        sqlx::query("UPDATE grants SET state = 'revoked', grant_json = $1 WHERE id = $2").bind(&json).bind(&gid).execute(&mut c).await.unwrap();
+        vault.verify_ledger(family).await.unwrap();
+
+        // A grant whose scope was widened in the database (more data, more actions): its policy would give more
+        // than was consented to, so the log must disagree.
+        for (what, from, to) in [
+            ("a doctype added", "\"doctypes\":[\"edu.grades\"]", "\"doctypes\":[\"edu.grades\",\"health.pai\"]"),
+            ("an action added", "\"actions\":[\"read\",\"list\"]", "\"actions\":[\"read\",\"list\",\"write\"]"),
+        ] {
+            assert!(json.contains(from), "{what}: the stored row changed shape: {json}");
+            sqlx::query("UPDATE grants SET grant_json = $1 WHERE id = $2").bind(json.replace(from, to)).bind(&gid).execute(&mut c).await.unwrap();
+            match vault.verify_ledger(family).await {
+                Err(VerifyError::Broken { reason, .. }) => assert!(reason.contains(&gid) && reason.contains("request"), "{what}: {reason}"),
+                other => panic!("{what}: a widened grant must be caught, got {other:?}"),
+            }
+            sqlx::query("UPDATE grants SET grant_json = $1 WHERE id = $2").bind(&json).bind(&gid).execute(&mut c).await.unwrap();
+        }
         vault.verify_ledger(family).await.unwrap();
     }
 }

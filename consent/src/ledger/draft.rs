@@ -20,6 +20,7 @@ pub struct ReceiptDraft {
     grant: Option<GrantId>,
     legal_basis: Option<LegalBasis>,
     categories: Vec<Doctype>,
+    grant_actions: Vec<Action>,
     action: Option<Action>,
     resource: Option<RecordId>,
     record_version: Option<u64>,
@@ -50,6 +51,7 @@ impl ReceiptDraft {
             grant: None,
             legal_basis: None,
             categories: Vec::new(),
+            grant_actions: Vec::new(),
             action: None,
             resource: None,
             record_version: None,
@@ -73,6 +75,7 @@ impl ReceiptDraft {
         d.purpose_digest = purpose_digest;
         d.legal_basis = Some(grant.legal_basis);
         d.categories = grant.doctypes.clone();
+        d.grant_actions = grant.actions.clone();
         if let (GrantState::Active, Some(until)) = (grant.state, grant.expires_at) {
             d.validity = Some((at, until));
         }
@@ -170,6 +173,7 @@ impl ReceiptDraft {
         r.grant = self.grant;
         r.legal_basis = self.legal_basis;
         r.data_categories = self.categories;
+        r.grant_actions = self.grant_actions;
         r.action = self.action;
         r.resource = self.resource;
         r.record_version = self.record_version;

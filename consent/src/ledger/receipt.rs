@@ -54,6 +54,10 @@ pub struct Receipt {
     /// For access events: what was asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<Action>,
+    /// For grant events: what the grant lets its grantee do (absent in older entries), so that `ledger verify`
+    /// detects a grant whose stored scope was widened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grant_actions: Vec<Action>,
     /// For access events on one record: its id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<RecordId>,
@@ -163,6 +167,7 @@ impl Receipt {
             purpose_digest: None,
             legal_basis: None,
             data_categories: Vec::new(),
+            grant_actions: Vec::new(),
             action: None,
             resource: None,
             record_version: None,

@@ -1,9 +1,9 @@
 //! `ledger verify`: the replay of a whole log, page by page, in O(log n) memory for the tree.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cartable_consent::ledger::{self as tlog, EventType, Hash, NodeKey, ProhibitionChange, Receipt};
-use cartable_consent::{FamilyId, ForbidScope, GrantId, GrantState, RecordId};
+use cartable_consent::{Action, Doctype, FamilyId, ForbidScope, Grant, GrantId, GrantState, Grantee, LegalBasis, MemberId, RecordId, ServiceId};
 use sqlx::Row;
 use time::OffsetDateTime;
 
@@ -206,7 +206,8 @@ fn stack_root(stack: &[(NodeKey, Hash)]) -> Hash {
 /// What the log says the grants and prohibitions are, and the last version of every rewritten record.
 #[derive(Default)]
 struct GrantReplay {
-    grants: BTreeMap<GrantId, (u64, GrantState, Option<OffsetDateTime>)>,
+    /// Grant → (index of its last event, its state, its end, what its request said it covers).
+    grants: BTreeMap<GrantId, (u64, GrantState, Option<OffsetDateTime>, LoggedScope)>,
     /// The prohibitions in force, by (doctype, scope), with the entry that set them.
     forbids: BTreeMap<(String, String), u64>,
     /// Record → (index of its last write entry, its version after that write).
@@ -233,7 +234,7 @@ impl GrantReplay {
         match r.event {
             EventType::Request => {
                 let g = grant.ok_or("a request names no grant")?;
-                if self.grants.insert(g, (index, GrantState::Requested, None)).is_some() {
+                if self.grants.insert(g, (index, GrantState::Requested, None, LoggedScope::of(r))).is_some() {
                     return Err("the grant was requested twice".to_owned());
                 }
             }
@@ -294,11 +295,14 @@ impl GrantReplay {
         let mut seen = 0;
         for row in rows {
             let grant = crate::rows::parse_grant(&row.get::<String, _>(0)).map_err(|e| broken(0, e.to_string()))?;
-            let Some((index, state, until)) = self.grants.get(&grant.id) else {
+            let Some((index, state, until, scope)) = self.grants.get(&grant.id) else {
                 return Err(broken(0, format!("grant `{}` is in the database but not in the log", grant.id)));
             };
             if *state != grant.state || (grant.state == GrantState::Active && *until != grant.expires_at) {
                 return Err(broken(*index, format!("grant `{}` is {} in the database but {} in the log", grant.id, grant.state.as_str(), state.as_str())));
+            }
+            if !scope.admits(&grant) {
+                return Err(broken(*index, format!("grant `{}` covers other data, actions, child or grantee in the database than its request in the log", grant.id)));
             }
             seen += 1;
         }
@@ -340,5 +344,40 @@ impl GrantReplay {
             return Err(broken(self.forbids.values().copied().max().unwrap_or(0), "the prohibitions in the database differ from the log".to_owned()));
         }
         Ok(seen)
+    }
+}
+
+/// What a grant's request entry says the grant covers. Fields an older entry lacks (the actions, before receipts
+/// carried them) are not checked.
+struct LoggedScope {
+    child: Option<MemberId>,
+    service: Option<ServiceId>,
+    legal_basis: Option<LegalBasis>,
+    doctypes: BTreeSet<Doctype>,
+    actions: BTreeSet<Action>,
+}
+
+impl LoggedScope {
+    fn of(r: &Receipt) -> Self {
+        LoggedScope {
+            child: r.principal,
+            service: r.service,
+            legal_basis: r.legal_basis,
+            doctypes: r.data_categories.iter().copied().collect(),
+            actions: r.grant_actions.iter().copied().collect(),
+        }
+    }
+
+    /// Whether the stored grant covers exactly what its request said.
+    fn admits(&self, grant: &Grant) -> bool {
+        let service = match grant.grantee {
+            Grantee::Service(s) => Some(s),
+            Grantee::Member(_) => None,
+        };
+        self.child.is_none_or(|c| c == grant.child)
+            && self.service == service
+            && self.legal_basis.is_none_or(|b| b == grant.legal_basis)
+            && self.doctypes == grant.doctypes.iter().copied().collect()
+            && (self.actions.is_empty() || self.actions == grant.actions.iter().copied().collect())
     }
 }
