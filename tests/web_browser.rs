@@ -50,8 +50,22 @@ async fn fill(driver: &WebDriver, id: &str, text: &str) {
     field.send_keys(text).await.unwrap();
 }
 
-async fn body_text(driver: &WebDriver) -> String {
-    driver.find(By::Tag("main")).await.unwrap().text().await.unwrap()
+/// The text of the page's main landmark once it contains every one of `needles` (a click's navigation may still
+/// be under way); panics with the text after ten seconds.
+async fn wait_for(driver: &WebDriver, needles: &[&str]) -> String {
+    let mut text = String::new();
+    for _ in 0..100 {
+        if let Ok(main) = driver.find(By::Tag("main")).await
+            && let Ok(found) = main.text().await
+        {
+            text = found;
+            if needles.iter().all(|n| text.contains(n)) {
+                return text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the page never said {needles:?}: {text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,6 +94,10 @@ async fn story(server: &Server, driver: &WebDriver) {
         server.cli_in(&["record", "put", "--family", &family, "--child", &child, "--doctype", "edu.grades", "--body", "-"], Some(&body));
     }
 
+    // The browser asks for English first; French is chosen once (and remembered, by a cookie).
+    driver.goto(url("/lang/fr?next=/sign-in")).await.unwrap();
+    wait_for(driver, &["Connectez-vous"]).await;
+
     // The invitation: the guardian chooses a name, a sign-in name and a password, then signs in.
     driver.goto(url(&invitation_path(created["invitation"].as_str().unwrap()))).await.unwrap();
     shoot(driver, "invitation").await;
@@ -88,13 +106,12 @@ async fn story(server: &Server, driver: &WebDriver) {
     fill(driver, "password", WEB_PASSWORD).await;
     fill(driver, "password2", WEB_PASSWORD).await;
     driver.find(By::Css("main form button")).await.unwrap().click().await.unwrap();
-    assert!(body_text(driver).await.contains("Votre compte est créé"), "{}", driver.source().await.unwrap());
+    wait_for(driver, &["Votre compte est créé"]).await;
     shoot(driver, "sign-in").await;
     fill(driver, "login", "claire").await;
     fill(driver, "password", WEB_PASSWORD).await;
     driver.find(By::Css("main form button")).await.unwrap().click().await.unwrap();
-    let home = body_text(driver).await;
-    assert!(home.contains("Bonjour Claire Martin") && home.contains("Léo") && home.contains("les notes"), "{home}");
+    wait_for(driver, &["Bonjour Claire Martin", "Léo", "les notes"]).await;
 
     // A service asks; the guardian approves on the requests page.
     let client = server.client();
@@ -115,43 +132,45 @@ async fn story(server: &Server, driver: &WebDriver) {
     driver.goto(url(&format!("/family/{family}/requests"))).await.unwrap();
     shoot(driver, "requests").await;
     driver.find(By::Id(format!("approve-{grant}"))).await.unwrap().click().await.unwrap();
-    assert!(body_text(driver).await.contains("L'autorisation est maintenant active"));
+    wait_for(driver, &["L'autorisation est maintenant active"]).await;
 
     // The service reads through the SDK; the history shows it.
     let access = service.wait_for_approval(&pending, Duration::from_secs(20)).await.unwrap();
     let listed = access.list_records("edu.grades", None, 10).await.unwrap();
     access.read_record(listed.records[0].record_id).await.unwrap();
     driver.goto(url(&format!("/family/{family}/history"))).await.unwrap();
-    let history = body_text(driver).await;
-    assert!(history.contains("Tutorat Plus a consulté (lire) les notes de Léo"), "{history}");
+    wait_for(driver, &["Tutorat Plus a consulté (lire) les notes de Léo"]).await;
     shoot(driver, "history").await;
 
     // Revoking on the grants page: the service's next read is refused.
     driver.goto(url(&format!("/family/{family}/grants"))).await.unwrap();
     shoot(driver, "grants").await;
     driver.find(By::Id(format!("revoke-{grant}"))).await.unwrap().click().await.unwrap();
-    assert!(body_text(driver).await.contains("L'autorisation est retirée"));
+    wait_for(driver, &["L'autorisation est retirée"]).await;
     assert!(matches!(access.read_record(listed.records[0].record_id).await, Err(SdkError::Revoked { .. })));
 
     // English, one click away, and remembered.
     driver.find(By::Css("a.lang")).await.unwrap().click().await.unwrap();
-    assert!(body_text(driver).await.contains("Ended permissions"), "{}", body_text(driver).await);
+    wait_for(driver, &["Ended permissions"]).await;
     driver.goto(url(&format!("/family/{family}"))).await.unwrap();
-    assert!(body_text(driver).await.contains("Hello Claire Martin"));
+    wait_for(driver, &["Hello Claire Martin"]).await;
     shoot(driver, "home-en").await;
     driver.find(By::Css("a.lang")).await.unwrap().click().await.unwrap();
+    wait_for(driver, &["Bonjour Claire Martin"]).await;
 
     // Another family's guardian: the first family's pages do not exist for them.
     let other = WebFamily::create(server, "Durand", "paul").await;
     driver.find(By::Css("form.sign-out button")).await.unwrap().click().await.unwrap();
+    wait_for(driver, &["Vous êtes déconnecté"]).await;
     fill(driver, "login", &other.login).await;
     fill(driver, "password", WEB_PASSWORD).await;
     driver.find(By::Css("main form button")).await.unwrap().click().await.unwrap();
-    assert!(body_text(driver).await.contains("Bonjour Claire Martin"), "the other family's guardian is signed in");
+    wait_for(driver, &["Bonjour Claire Martin"]).await;
+    assert!(driver.current_url().await.unwrap().as_str().ends_with(&format!("/family/{}", other.family)), "the other family's guardian is signed in");
     for page in ["", "/requests", "/grants", "/history"] {
         driver.goto(url(&format!("/family/{family}{page}"))).await.unwrap();
-        let text = body_text(driver).await;
-        assert!(text.contains("Cette page n'existe pas") && !text.contains("Léo") && !text.contains("Tutorat"), "{page}: {text}");
+        let text = wait_for(driver, &["Cette page n'existe pas"]).await;
+        assert!(!text.contains("Léo") && !text.contains("Tutorat"), "{page}: {text}");
     }
     shoot(driver, "not-found").await;
 }
