@@ -168,3 +168,56 @@ async fn story(backend: Backend) {
     assert!(claire.get("/nowhere").await.body.contains("<html"));
     assert!(claire.get("/api/v1/nowhere").await.body.contains("\"not_found\""));
 }
+
+/// Starts `cartable demo` on a data folder; returns the process and the address it serves.
+fn start_demo(data: &std::path::Path) -> (std::process::Child, String, Vec<String>) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cartable"))
+        .arg("--data")
+        .arg(data)
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env_remove("CARTABLE_DATABASE_URL")
+        .env_remove("CARTABLE_LISTEN")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(url) = line.strip_prefix("listening on ") {
+            return (child, url.trim().to_owned(), lines);
+        }
+        lines.push(line);
+    }
+    panic!("the demo did not start: {lines:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_is_made_once_and_its_pages_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut first, url, said) = start_demo(&data);
+    assert!(said.iter().any(|l| l.contains("demo family created")), "{said:?}");
+    assert!(said.iter().any(|l| l.contains("claire / cartable-demo")), "{said:?}");
+    let mut claire = Visitor::at(&url);
+    let signed = sign_in(&mut claire, "claire", "cartable-demo").await;
+    let home = claire.get(&signed.location()).await;
+    for words in ["Bonjour Claire Martin", "Léo", "Zoé", "Inès", "les notes", "les absences et retards", "les devoirs", "le carnet de suivi", "Lycée en ligne", "Tutorat Plus"] {
+        assert!(home.body.contains(words), "`{words}` is not on the demo's home page: {}", home.body);
+    }
+    let family = signed.location();
+    let requests = claire.get(&format!("{family}/requests")).await;
+    assert!(requests.body.contains("Zoé a 15 ans : son accord est nécessaire"), "{}", requests.body);
+    for page in ["/grants", "/history"] {
+        assert_eq!(claire.get(&format!("{family}{page}")).await.status, 200);
+    }
+    assert!(claire.get(&format!("{family}/history")).await.body.contains("Tutorat Plus</strong> a consulté (lire) les notes de Léo"));
+    let _ = first.kill();
+    let _ = first.wait();
+    let (mut second, _, said) = start_demo(&data);
+    assert!(said.iter().any(|l| l.contains("exists already")), "{said:?}");
+    let _ = second.kill();
+    let _ = second.wait();
+}

@@ -120,7 +120,8 @@ impl Lang {
         let date = at.date();
         let weekday = self.t(&format!("weekday-{}", date.weekday().number_from_monday()));
         let month = self.t(&format!("month-{}", u8::from(date.month())));
-        let day = date.day().to_string();
+        // French writes the first of the month as an ordinal: `mardi 1er décembre`.
+        let day = if self == Lang::Fr && date.day() == 1 { "1er".to_owned() } else { date.day().to_string() };
         let this_year = OffsetDateTime::now_utc().year() == date.year();
         let mut args = vec![("weekday", Arg::Text(weekday)), ("day", Arg::Text(day)), ("month", Arg::Text(month))];
         if this_year {
@@ -233,6 +234,7 @@ mod tests {
         assert_eq!(Lang::Fr.date_time(at), "mardi 3 décembre 2030 à 14 h 05");
         let this_year = OffsetDateTime::now_utc();
         assert!(!Lang::Fr.date(this_year).contains(&this_year.year().to_string()));
+        assert_eq!(Lang::Fr.date(time::macros::datetime!(2030-12-01 08:00 UTC)), "dimanche 1er décembre 2030");
         assert_eq!(Lang::Fr.number(15.5), "15,5");
         assert_eq!(Lang::En.number(15.5), "15.5");
         assert_eq!(Lang::Fr.number(12.0), "12");

@@ -37,8 +37,13 @@ impl Answer {
 
 impl Visitor {
     pub fn new(server: &Server) -> Visitor {
+        Visitor::at(&server.url)
+    }
+
+    /// A visitor of the server at `url`.
+    pub fn at(url: &str) -> Visitor {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Visitor { http, base: server.url.clone(), cookies: BTreeMap::new(), language: None }
+        Visitor { http, base: url.to_owned(), cookies: BTreeMap::new(), language: None }
     }
 
     fn cookie_header(&self) -> String {
