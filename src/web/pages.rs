@@ -134,7 +134,7 @@ fn request_card(state: &ApiState, household: &Household, grant: &Grant, lang: La
         (lang.t("request-child"), child.clone()),
         (lang.t("request-data"), data),
         (lang.t("request-actions"), actions),
-        (lang.t("request-purpose"), format!("« {} »", grant.purpose)),
+        (lang.t("request-purpose"), format!("«\u{a0}{}\u{a0}»", grant.purpose)),
         (lang.t("request-basis"), lang.legal_basis(grant.legal_basis)),
         (lang.t("request-duration"), lang.t_with("request-days", &[("days", Arg::Number(f64::from(grant.duration_days)))])),
     ];
