@@ -39,4 +39,32 @@ if [ -z "${CARTABLE_TEST_DATABASE_URL:-}" ] && [ "${CARTABLE_NO_POSTGRES:-}" != 
   fi
 fi
 
+# A headless Chromium for the web UI's browser tests: Debian's chromium and chromedriver, installed when absent,
+# chromedriver on a free 127.0.0.1 port (tests skip with a message when it cannot run).
+driver_stop() { :; }
+if [ -z "${CARTABLE_TEST_WEBDRIVER:-}" ] && [ "${CARTABLE_NO_BROWSER:-}" != "1" ]; then
+  if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "installing Chromium (Debian packages chromium, chromium-driver)…"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+      echo "chromium and chromedriver are not installed and cannot be installed here: the browser tests are skipped" >&2
+    fi
+  fi
+  if command -v chromedriver >/dev/null && command -v chromium >/dev/null; then
+    wport=9515
+    while (exec 3<>"/dev/tcp/127.0.0.1/$wport") 2>/dev/null; do wport=$((wport + 1)); done
+    wlog=$(mktemp)
+    chromedriver --port="$wport" --allowed-ips=127.0.0.1 >"$wlog" 2>&1 &
+    wpid=$!
+    driver_stop() { kill "$wpid" 2>/dev/null || true; rm -f "$wlog"; }
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$wport") 2>/dev/null && break; sleep 0.1; done
+    export CARTABLE_TEST_WEBDRIVER="http://127.0.0.1:$wport"
+    CARTABLE_TEST_CHROMIUM="$(command -v chromium)"
+    export CARTABLE_TEST_CHROMIUM
+    echo "chromedriver ready on 127.0.0.1:$wport"
+  fi
+fi
+trap 'pg_stop; driver_stop' EXIT
+
 cargo test --workspace "$@"

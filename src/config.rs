@@ -32,6 +32,11 @@ ledger_origin = "cartable.localhost"
 # Where `cartable serve` listens.
 listen = "127.0.0.1:8080"
 
+# The address people reach the web UI at, for the links the server and the console hand out (invitations).
+# Empty means http:// and the listen address. With https, session cookies are marked Secure.
+# (CARTABLE_PUBLIC_URL)
+public_url = ""
+
 # How long an access token of the HTTP API lives, in seconds (never past its grant's end);
 # a service gets a fresh one by continuing its request. (CARTABLE_ACCESS_TOKEN_TTL)
 access_token_ttl = 3600
@@ -76,6 +81,7 @@ pub struct FileConfig {
     pub ledger_key_file: Option<PathBuf>,
     pub ledger_origin: Option<String>,
     pub listen: Option<String>,
+    pub public_url: Option<String>,
     pub access_token_ttl: Option<u64>,
     pub max_file_bytes: Option<u64>,
     pub max_concurrent_sign_ins: Option<u64>,
@@ -92,6 +98,8 @@ pub struct FileConfig {
 pub struct Config {
     pub vault: VaultConfig,
     pub listen: String,
+    /// The address people reach the web UI at, without a trailing slash.
+    pub public_url: String,
     /// The HTTP API's settings (`cartable serve`).
     pub api: crate::api::ApiSettings,
     /// How `cartable serve` treats connections.
@@ -100,13 +108,14 @@ pub struct Config {
 
 /// Each key of the configuration file and the `CARTABLE_*` variable that sets it. `resolve` finds a key's variable
 /// only here, and a test checks the table against the keys of `DEFAULT_CONFIG`, so the two cannot drift apart.
-const VARIABLES: [(&str, &str); 15] = [
+const VARIABLES: [(&str, &str); 16] = [
     ("data", "CARTABLE_DATA"),
     ("database_url", "CARTABLE_DATABASE_URL"),
     ("master_key_file", "CARTABLE_MASTER_KEY_FILE"),
     ("ledger_key_file", "CARTABLE_LEDGER_KEY_FILE"),
     ("ledger_origin", "CARTABLE_LEDGER_ORIGIN"),
     ("listen", "CARTABLE_LISTEN"),
+    ("public_url", "CARTABLE_PUBLIC_URL"),
     ("access_token_ttl", "CARTABLE_ACCESS_TOKEN_TTL"),
     ("max_file_bytes", "CARTABLE_MAX_FILE_BYTES"),
     ("max_concurrent_sign_ins", "CARTABLE_MAX_CONCURRENT_SIGN_INS"),
@@ -199,6 +208,11 @@ impl Config {
             return Err(ConfigError::Rule("the ages must satisfy 0 < digital_consent_age <= majority_age <= 25".to_owned()));
         }
         let listen = flag_or_var(&overrides.listen, "listen")?.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let public_url = var("public_url")?.or(file.public_url).filter(|u| !u.is_empty()).unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(ConfigError::Rule("public_url must start with http:// or https://".to_owned()));
+        }
         let number = |key: &str, from_file: Option<u64>| -> Result<Option<u64>, ConfigError> {
             match var(key)? {
                 Some(v) => v.parse().map(Some).map_err(|_| ConfigError::Rule(format!("{} must be a whole number", variable(key)))),
@@ -206,6 +220,7 @@ impl Config {
             }
         };
         let mut api = crate::api::ApiSettings::standard();
+        api.secure_cookies = public_url.starts_with("https://");
         if let Some(seconds) = number("access_token_ttl", file.access_token_ttl)? {
             if !(1..=86_400).contains(&seconds) {
                 return Err(ConfigError::Rule("access_token_ttl must be 1 to 86400 seconds".to_owned()));
@@ -249,6 +264,7 @@ impl Config {
         Ok(Config {
             vault: VaultConfig { data_dir: data, database_url, master_key_file, ledger_key_file, age_rules: rules, ledger_origin },
             listen,
+            public_url,
             api,
             server,
         })
@@ -354,6 +370,7 @@ mod tests {
             "ledger_key_file" => "/elsewhere/ledger.key",
             "ledger_origin" => "cartable.example.org",
             "listen" => "127.0.0.1:9999",
+            "public_url" => "https://cartable.example.org",
             "access_token_ttl" => "60",
             "max_file_bytes" => "1000",
             "max_concurrent_sign_ins" => "3",

@@ -8,3 +8,4 @@ pub mod config;
 mod ledger_check;
 mod logging;
 pub mod server;
+pub mod web;

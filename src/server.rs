@@ -26,6 +26,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
+use axum::http::{HeaderValue, header};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::ApiSettings;
@@ -74,8 +76,32 @@ pub fn router_with(vault: Vault, settings: ApiSettings) -> Router {
             tracing::debug!(status = res.status().as_u16(), micros = latency.as_micros() as u64, "answered");
         })
         .on_failure(());
-    crate::api::router(vault, settings).layer(trace)
+    let state = crate::api::ApiState::new(vault, settings);
+    crate::api::routes(state.clone())
+        .merge(crate::web::routes(state))
+        .fallback(fallback)
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY)))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(trace)
 }
+
+/// Paths nobody serves: the API's JSON error under `/api/`, a page elsewhere.
+async fn fallback(method: axum::http::Method, uri: axum::http::Uri, headers: axum::http::HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if uri.path().starts_with("/api/") {
+        return crate::api::not_found().into_response();
+    }
+    if method != axum::http::Method::GET && method != axum::http::Method::HEAD {
+        return crate::api::method_not_allowed().into_response();
+    }
+    crate::web::not_found(&headers)
+}
+
+/// On every response: no script or style from elsewhere and no inline script (the pages have none), never in a
+/// frame, no referrer (invitation links carry their token in the path), no content sniffing.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Opens the vault and serves until interrupted.
 pub async fn serve(config: Config) -> anyhow::Result<()> {

@@ -137,23 +137,35 @@ impl FromRequestParts<ApiState> for Caller {
 
 /// The member of a session cookie; a state-changing request must also carry the session's CSRF token.
 pub async fn member_session(parts: &Parts, state: &ApiState) -> Result<Option<MemberSession>, ApiError> {
-    let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else { return Ok(None) };
+    let Some((session, csrf_hash)) = cookie_session(&parts.headers, state).await? else { return Ok(None) };
+    if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !csrf_matches(sent, &csrf_hash) {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Csrf, format!("send the session's CSRF token in `{CSRF_HEADER}`")));
+        }
+    }
+    Ok(Some(session))
+}
+
+/// The member of a session cookie and the hash of the session's CSRF token, without looking at the method: the
+/// caller checks the token where its requests carry it (a header for the API, a form field for the web UI).
+pub(crate) async fn cookie_session(headers: &HeaderMap, state: &ApiState) -> Result<Option<(MemberSession, String)>, ApiError> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
     let token_hash = hash_token(&token);
     let now = time::OffsetDateTime::now_utc();
     let vault = state.vault();
     let Some(session) = vault.api().session(&token_hash, now).await? else {
         return Err(ApiError::unauthorized("the session has ended; sign in again"));
     };
-    if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if sent.is_empty() || !constant_time_eq(hash_token(sent).as_bytes(), session.csrf_hash.as_bytes()) {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Csrf, format!("send the session's CSRF token in `{CSRF_HEADER}`")));
-        }
-    }
     if vault.api().member_role(session.family, session.member).await?.is_none() {
         return Err(ApiError::unauthorized("the session's member is gone"));
     }
-    Ok(Some(MemberSession { member: session.member, family: session.family, token_hash }))
+    Ok(Some((MemberSession { member: session.member, family: session.family, token_hash }, session.csrf_hash)))
+}
+
+/// Whether `sent` is the CSRF token whose hash is `csrf_hash` (compared in constant time).
+pub(crate) fn csrf_matches(sent: &str, csrf_hash: &str) -> bool {
+    !sent.is_empty() && constant_time_eq(hash_token(sent).as_bytes(), csrf_hash.as_bytes())
 }
 
 /// A service authenticated with HTTP Basic (`service_id:secret`).

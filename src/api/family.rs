@@ -155,7 +155,7 @@ fn grant_view(names: &std::collections::HashMap<cartable_consent::ServiceId, Str
 
 /// A grant operation: the member must be allowed to manage each collection the grant covers (each decided and
 /// logged); the age rules of the lifecycle then say whether this member may take this step.
-async fn manage_grant(state: &ApiState, caller: &Caller, family: FamilyId, grant: GrantId) -> ApiResult<Permit> {
+pub(crate) async fn manage_grant(state: &ApiState, caller: &Caller, family: FamilyId, grant: GrantId) -> ApiResult<Permit> {
     if !matches!(caller, Caller::Member(session) if session.family == family) {
         // A service, or an outsider: the gate decides first, so that another family's caller is answered as for a
         // family that does not exist (and counted apart), and a service's attempt in its own family is logged.

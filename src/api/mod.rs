@@ -10,12 +10,12 @@
 //! The wire types are `cartable_sdk`'s; the OpenAPI document is generated from the handlers and those types
 //! (`utoipa`), and the router is built from the same list, so the document cannot drift from the routes.
 
-mod data;
+pub(crate) mod data;
 mod error;
-mod extract;
-mod family;
+pub(crate) mod extract;
+pub(crate) mod family;
 mod services;
-mod session;
+pub(crate) mod session;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -64,6 +64,8 @@ pub struct ApiSettings {
     pub registration: Registration,
     /// Service registrations per client address and hour.
     pub registrations_per_hour: u32,
+    /// Session cookies carry `Secure` (the configured public address is https).
+    pub secure_cookies: bool,
 }
 
 /// Who may register a service over the API.
@@ -89,6 +91,7 @@ impl ApiSettings {
             max_concurrent_sign_ins: 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
             registration: Registration::Open,
             registrations_per_hour: 10,
+            secure_cookies: false,
         }
     }
 }
@@ -324,8 +327,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api().into_openapi()
 }
 
-/// The API's routes on a vault.
+/// The API's routes on a vault, with their own fallbacks (a JSON 404 for any other path).
 pub fn router(vault: Vault, settings: ApiSettings) -> Router {
+    routes(ApiState::new(vault, settings)).fallback(|| async { not_found() }).method_not_allowed_fallback(|| async { method_not_allowed() })
+}
+
+/// The API's routes on a shared state, without a fallback (the server composes them with the web UI's).
+pub fn routes(state: ApiState) -> Router {
     let (routes, document) = api().split_for_parts();
     let document = Arc::new(document.to_json().expect("the OpenAPI document serializes"));
     routes
@@ -336,16 +344,22 @@ pub fn router(vault: Vault, settings: ApiSettings) -> Router {
                 async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], (*document).clone()) }
             }),
         )
-        .fallback(|| async { ApiError::not_found("no such endpoint") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "this endpoint does not take this method")
-        })
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
             tracing::error!("a request handler panicked");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "the server failed; the operator can find the cause in its log").into_response()
         }))
-        .with_state(ApiState::new(vault, settings))
+        .with_state(state)
+}
+
+/// The API's answer for a path it does not serve.
+pub fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+/// The API's answer for a method a path does not take.
+pub fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed, "this endpoint does not take this method")
 }
 
 /// Liveness: answers without touching the vault.

@@ -29,15 +29,53 @@ use crate::auth::{hash_token, new_secret, verify_password};
     )
 )]
 pub async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, JsonBody(login): JsonBody<Login>) -> ApiResult<impl IntoResponse> {
+    let signed = open_session(&state, ip, Claimant::Member(member_id(login.member_id)), login.password).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::SET_COOKIE, session_cookie(&signed.token, state.settings().session_ttl, state.settings().secure_cookies)?);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let info = SessionInfo {
+        member_id: wire_member(signed.member),
+        family_id: wire_family(signed.family),
+        role: signed.role.as_str().to_owned(),
+        csrf_token: signed.csrf,
+        expires_at: signed.expires_at,
+    };
+    Ok((headers, Json(info)))
+}
+
+/// Who claims to sign in: a member by id (the API), or a sign-in name no member has (the web UI), counted under its
+/// digest so that guessing names is limited too.
+pub(crate) enum Claimant {
+    Member(MemberId),
+    UnknownName(String),
+}
+
+/// A session just opened: the cookie's token and the CSRF token, in clear only here (their hashes are stored).
+pub(crate) struct SignedIn {
+    pub member: MemberId,
+    pub family: cartable_consent::FamilyId,
+    pub role: cartable_consent::Role,
+    pub token: String,
+    pub csrf: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Checks a password under the sign-in limits (per member and per client address, counted before the check; a
+/// bounded number of checks at once; failures answered no sooner than `failed_login_delay`) and opens a session.
+/// The API's sign-in and the web UI's share it, and so share their limits.
+pub(crate) async fn open_session(state: &ApiState, ip: Option<std::net::IpAddr>, claimant: Claimant, password: String) -> ApiResult<SignedIn> {
     let started = tokio::time::Instant::now();
-    let member = member_id(login.member_id);
     let vault = state.vault().clone();
     let now = OffsetDateTime::now_utc();
+    let (member, subject) = match claimant {
+        Claimant::Member(member) => (Some(member), format!("member:{member}")),
+        Claimant::UnknownName(digest) => (None, format!("name:{digest}")),
+    };
     // The address first: when it is locked, the member's allowance is not touched.
     let subjects: Vec<(String, LoginLimits)> = ip
         .map(|ip| (format!("ip:{ip}"), state.settings().address_login))
         .into_iter()
-        .chain(std::iter::once((format!("member:{member}"), state.settings().member_login)))
+        .chain(std::iter::once((subject, state.settings().member_login)))
         .collect();
     // A bounded number of password checks run at once (argon2 takes memory and a core each): beyond them the
     // server answers at once, before touching the database.
@@ -51,17 +89,19 @@ pub async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, Json
             return Err(ApiError::rate_limited((until - now).whole_seconds().max(1) as u64));
         }
     }
-    let stored = vault.password_hash(member).await?;
+    let stored = match member {
+        Some(member) => vault.password_hash(member).await?.map(|(family, hash)| (member, family, hash)),
+        None => None,
+    };
     // The same work whether the member exists or not: the answer's timing says nothing.
-    let hash = stored.as_ref().map(|(_, h)| h.clone()).unwrap_or_else(|| state.dummy_hash().to_owned());
-    let password = login.password;
+    let hash = stored.as_ref().map(|(_, _, h)| h.clone()).unwrap_or_else(|| state.dummy_hash().to_owned());
     let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
         .map_err(|e| ApiError::internal(&e))?;
     // The check is done: its slot is free for the next one (not held through the failure delay below).
     drop(verifying);
-    let family = match (verified, stored) {
-        (true, Some((family, _))) => family,
+    let (member, family) = match (verified, stored) {
+        (true, Some((member, family, _))) => (member, family),
         _ => {
             let mut locked = None;
             for (subject, limits) in &subjects {
@@ -69,7 +109,10 @@ pub async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, Json
                     locked = Some(until);
                 }
             }
-            tracing::info!(member = %member, "sign-in failed");
+            match member {
+                Some(member) => tracing::info!(member = %member, "sign-in failed"),
+                None => tracing::info!("sign-in failed: unknown sign-in name"),
+            }
             tokio::time::sleep_until(started + state.settings().failed_login_delay).await;
             if let Some(until) = locked {
                 return Err(ApiError::rate_limited((until - now).whole_seconds().max(1) as u64));
@@ -78,25 +121,30 @@ pub async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, Json
         }
     };
     for (subject, _) in &subjects {
-        if subject.starts_with("member:") {
-            vault.api().login_succeeded(subject).await?;
-        } else {
+        if subject.starts_with("ip:") {
             vault.api().attempt_returned(subject).await?;
+        } else {
+            vault.api().login_succeeded(subject).await?;
         }
     }
     let role = vault.api().member_role(family, member).await?.ok_or_else(|| ApiError::unauthorized("wrong member id or password"))?;
     let token = new_secret();
     let csrf = new_secret();
-    let ttl = state.settings().session_ttl;
-    let expires_at = now + ttl;
+    let expires_at = now + state.settings().session_ttl;
     vault.api().create_session(&hash_token(&token), &hash_token(&csrf), member, family, expires_at).await?;
     tracing::info!(member = %member, family = %family, "signed in");
-    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", ttl.as_secs());
-    let mut headers = HeaderMap::new();
-    headers.insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(&e))?);
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let info = SessionInfo { member_id: wire_member(member), family_id: wire_family(family), role: role.as_str().to_owned(), csrf_token: csrf, expires_at };
-    Ok((headers, Json(info)))
+    Ok(SignedIn { member, family, role, token, csrf, expires_at })
+}
+
+/// The session cookie: HttpOnly, SameSite=Strict, for the whole site; `Secure` when the server is reached over https.
+pub(crate) fn session_cookie(token: &str, ttl: std::time::Duration, secure: bool) -> ApiResult<HeaderValue> {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", ttl.as_secs())).map_err(|e| ApiError::internal(&e))
+}
+
+/// The header that clears the session cookie.
+pub(crate) fn cleared_session_cookie() -> String {
+    format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
 }
 
 /// The session of the request's cookie, required.
@@ -124,6 +172,5 @@ pub async fn sign_out(State(state): State<ApiState>, RequiredSession(session): R
     state.vault().api().delete_session(&session.token_hash).await?;
     let member: MemberId = session.member;
     tracing::info!(member = %member, "signed out");
-    let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]))
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared_session_cookie())]))
 }

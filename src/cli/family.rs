@@ -13,6 +13,9 @@ pub(super) enum FamilyCmd {
     Create {
         #[arg(long)]
         name: String,
+        /// Print a one-time invitation link (valid 7 days) for the family's first guardian.
+        #[arg(long)]
+        invite: bool,
     },
     List,
     /// Erase a family: its key first, then its data; its ledger stays, ending with the erasure.
@@ -54,11 +57,18 @@ pub(super) enum MemberCmd {
 impl FamilyCmd {
     pub(super) async fn run(self, console: &Console) -> anyhow::Result<()> {
         let out = &console.out;
-        let (vault, _) = console.open().await?;
+        let (vault, config) = console.open().await?;
         match self {
-            FamilyCmd::Create { name } => {
+            FamilyCmd::Create { name, invite: false } => {
                 let id = vault.create_family(&name).await?;
                 out.emit(json!({"family_id": id}), || id.to_string());
+            }
+            FamilyCmd::Create { name, invite: true } => {
+                let id = vault.create_family(&name).await?;
+                let link = invite_guardian(&vault, &config, id).await?;
+                out.emit(json!({"family_id": id, "invitation": link, "valid_days": INVITATION_DAYS}), || {
+                    format!("{id}\ninvitation for the first guardian (valid {INVITATION_DAYS} days, once): {link}")
+                });
             }
             FamilyCmd::List => {
                 let ids = vault.list_families().await?;
@@ -111,6 +121,17 @@ impl MemberCmd {
         }
         Ok(())
     }
+}
+
+/// How long an invitation link may be used.
+const INVITATION_DAYS: i64 = 7;
+
+/// A one-time invitation for a family's guardian: the link holds the token, the vault only its hash.
+pub(super) async fn invite_guardian(vault: &cartable_vault::Vault, config: &crate::config::Config, family: FamilyId) -> anyhow::Result<String> {
+    let token = crate::auth::new_secret();
+    let expires_at = time::OffsetDateTime::now_utc() + time::Duration::days(INVITATION_DAYS);
+    vault.create_invitation(cartable_vault::InvitationKind::FamilyGuardian, family, &crate::auth::hash_token(&token), expires_at).await?;
+    Ok(format!("{}/invitation/{token}", config.public_url))
 }
 
 fn parse_date(s: &str) -> anyhow::Result<time::Date> {

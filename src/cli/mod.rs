@@ -6,6 +6,7 @@
 mod console;
 mod consent;
 mod data;
+mod demo;
 mod family;
 mod keys;
 mod ledger;
@@ -88,6 +89,12 @@ enum Command {
     Audit(ledger::AuditCmd),
     /// Print the commented default configuration.
     DefaultConfig,
+    /// Create a demo family in French once (two guardians, three children, two services), then serve.
+    Demo {
+        /// The address to listen on [env: CARTABLE_LISTEN].
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// Run the HTTP server.
     Serve {
         /// The address to listen on [env: CARTABLE_LISTEN].
@@ -115,7 +122,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let serve = matches!(cli.command, Command::Serve { .. });
+    let serve = matches!(cli.command, Command::Serve { .. } | Command::Demo { .. });
     crate::logging::init(if serve { "info" } else { "warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -151,6 +158,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::DefaultConfig => print!("{DEFAULT_CONFIG}"),
         Command::Serve { listen } => crate::server::serve(console.config(listen)?).await?,
+        Command::Demo { listen } => demo::run(&console, listen).await?,
         Command::Family(cmd) => cmd.run(&console).await?,
         Command::Member(cmd) => cmd.run(&console).await?,
         Command::Record(cmd) => cmd.run(&console).await?,

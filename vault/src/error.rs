@@ -22,6 +22,11 @@ pub enum Error {
     NotAChild(MemberId),
     #[error("{0}")]
     InvalidInput(String),
+    /// An invitation that does not exist, was used already or has expired (which of them is not said).
+    #[error("this invitation is not valid (unknown, used or expired)")]
+    InvitationInvalid,
+    #[error("this sign-in name is taken")]
+    LoginTaken,
     #[error("{0}")]
     Lifecycle(#[from] cartable_consent::lifecycle::LifecycleError),
     #[error("access denied: {0}")]

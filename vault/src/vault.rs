@@ -345,6 +345,8 @@ impl Vault {
             "DELETE FROM api_sessions WHERE family_id = $1",
             "DELETE FROM api_continuations WHERE family_id = $1",
             "DELETE FROM api_tokens WHERE family_id = $1",
+            "DELETE FROM invitations WHERE family_id = $1",
+            "DELETE FROM member_logins WHERE family_id = $1",
             "DELETE FROM records WHERE family_id = $1",
             "DELETE FROM collections WHERE family_id = $1",
             "DELETE FROM grants WHERE family_id = $1",
@@ -453,7 +455,23 @@ impl Vault {
     /// managing the family.
     pub async fn add_member(&self, permit: &crate::Permit, role: Role, name: &str, birth_date: Option<Date>) -> Result<MemberId> {
         permit.require_family_management()?;
-        let family = permit.family();
+        let mut tx = self.write_tx().await?;
+        let id = self.insert_member(&mut tx, permit.family(), role, name, birth_date, None).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Inserts a member (name and birth date sealed at their place, and a password hash when given) inside the
+    /// caller's transaction, bumping the family's version. The caller holds a permit to manage the family.
+    pub(crate) async fn insert_member(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        family: FamilyId,
+        role: Role,
+        name: &str,
+        birth_date: Option<Date>,
+        password_hash: Option<&str>,
+    ) -> Result<MemberId> {
         let name = validate_name(name)?;
         match (role, birth_date) {
             (Role::Child, None) => return Err(Error::InvalidInput("a child needs a birth date".to_owned())),
@@ -469,20 +487,19 @@ impl Vault {
         let birth_enc = birth_date
             .map(|d| key.seal(&Place { family, field: Field::MemberBirthDate { member: &member, role: role_s } }, d.to_string().as_bytes()))
             .transpose()?;
-        let mut tx = self.write_tx().await?;
-        bump_version(&mut tx, family).await?;
+        bump_version(tx, family).await?;
         sqlx::query(
-            "INSERT INTO members (id, family_id, role, name_enc, birth_date_enc, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO members (id, family_id, role, name_enc, birth_date_enc, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id.to_string())
         .bind(family.to_string())
         .bind(role.as_str())
         .bind(name_enc)
         .bind(birth_enc)
+        .bind(password_hash)
         .bind(to_millis(OffsetDateTime::now_utc()))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
         Ok(id)
     }
 

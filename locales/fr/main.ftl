@@ -1,0 +1,215 @@
+# Cartable, français (la langue par défaut). Chaque clé existe aussi en anglais : un test le vérifie.
+
+site-name = Cartable
+skip-to-content = Aller au contenu
+nav-home = Accueil
+nav-requests = Demandes
+nav-grants = Autorisations
+nav-history = Historique
+nav-main = Navigation principale
+nav-language = Langue
+switch-to-other-language = English
+other-language-code = en
+sign-out = Se déconnecter
+footer-text = Cartable garde les données scolaires de votre famille, chiffrées, et ne les partage qu'avec votre accord.
+
+# Se connecter
+sign-in-title = Se connecter
+sign-in-intro = Connectez-vous pour voir les données scolaires de votre famille et décider qui peut y accéder.
+field-login = Identifiant
+field-password = Mot de passe
+sign-in-button = Se connecter
+sign-in-failed = Identifiant ou mot de passe incorrect.
+sign-in-locked = Trop d'essais. Réessayez dans quelques minutes.
+sign-in-busy = Le serveur est très occupé. Réessayez dans un instant.
+signed-out = Vous êtes déconnecté.
+
+# Invitation
+invitation-title = Bienvenue sur Cartable
+invitation-intro = Vous êtes invité à devenir parent responsable de cette famille sur Cartable. Choisissez votre nom, votre identifiant et votre mot de passe.
+invitation-valid-until = Cette invitation est valable jusqu'au { $date }.
+field-name = Votre nom
+field-name-help = Tel que la famille le verra, par exemple « Claire Martin ».
+field-login-help = 3 à 64 caractères, sans espace. Vous l'utiliserez pour vous connecter.
+field-password-help = Au moins 10 caractères.
+field-password-again = Le mot de passe, encore une fois
+invitation-button = Créer mon compte
+invitation-invalid = Cette invitation n'est pas valable : elle a déjà servi, elle a expiré ou le lien est incomplet. Demandez-en une nouvelle.
+invitation-login-taken = Cet identifiant est déjà pris. Choisissez-en un autre.
+invitation-password-short = Le mot de passe doit avoir au moins 10 caractères.
+invitation-password-mismatch = Les deux mots de passe ne sont pas identiques.
+invitation-bad-input = Vérifiez votre nom et votre identifiant (sans espace dans l'identifiant).
+invitation-done = Votre compte est créé. Vous pouvez vous connecter.
+
+# Accueil
+home-title = Accueil
+home-hello = Bonjour { $name }
+home-children = Les enfants
+home-child-age = { $age } ans
+home-no-collections = Aucune donnée pour l'instant.
+home-records = { $count ->
+    [0] aucun élément
+    [one] 1 élément
+   *[other] { $count } éléments
+}
+home-pending = Demandes qui attendent votre réponse
+home-no-pending = Aucune demande n'attend votre réponse.
+home-recent = Derniers accès des services
+home-no-recent = Aucun service n'a encore consulté vos données.
+home-see-requests = Voir et répondre
+home-see-history = Tout l'historique
+home-adult-note = { $name } est majeur : ses données lui appartiennent et vous ne les voyez plus, sauf s'il vous y autorise.
+
+# Demandes
+requests-title = Demandes d'accès
+requests-intro = Des services demandent à voir certaines données. Rien n'est partagé sans votre accord, et vous pourrez retirer votre accord à tout moment.
+requests-none = Aucune demande en attente.
+request-heading = { $service } demande l'accès aux données de { $child }
+request-who = Qui demande
+request-child = À propos de
+request-data = Quelles données
+request-actions = Pour faire quoi
+request-purpose = Pourquoi
+request-basis = Base légale
+request-duration = Pour combien de temps
+request-days = { $days ->
+    [one] 1 jour
+   *[other] { $days } jours
+} à partir de l'accord
+request-asked-on = Demandé le { $date }
+request-co-approval = { $child } a { $age } ans : son accord est nécessaire en plus de celui d'un parent.
+request-adult = { $child } est majeur : lui seul décide.
+request-approved-by = Accord déjà donné par : { $names }
+request-approved-none = Personne n'a encore donné son accord.
+request-waiting-for = En attente de l'accord de : { $names }
+request-approve = Accepter
+request-deny = Refuser
+request-approved = Votre accord est enregistré.
+request-now-active = L'autorisation est maintenant active.
+request-denied = La demande est refusée.
+request-other-parent = un parent
+done-already = C'était déjà fait, ou la demande n'est plus en attente.
+
+# Autorisations
+grants-title = Autorisations
+grants-intro = Les services autorisés, ce qu'ils peuvent voir, et jusqu'à quand. Retirer une autorisation prend effet tout de suite.
+grants-active = Autorisations actives
+grants-none-active = Aucune autorisation active.
+grants-ended = Autorisations terminées
+grants-none-ended = Aucune autorisation terminée.
+grant-heading = { $service } : données de { $child }
+grant-until = Jusqu'au { $date }
+grant-revoke = Retirer l'autorisation
+grant-revoked = L'autorisation est retirée. Le service ne peut plus rien lire.
+grant-policy = La règle exacte (en langage Cedar), pour les curieux
+grant-state = État
+state-requested = en attente
+state-active = active
+state-denied = refusée
+state-revoked = retirée
+state-expired = expirée
+state-awaiting_confirmation = en attente de confirmation
+
+# Historique
+history-title = Historique
+history-intro = Qui a consulté quoi, et quand. Chaque accès et chaque décision sont inscrits dans un registre infalsifiable.
+history-none = Rien dans l'historique pour l'instant.
+history-when = Quand
+history-who = Qui
+history-what = Quoi
+history-data = Données
+history-newer = Plus récents
+history-older = Plus anciens
+history-pages = Pagination de l'historique
+history-about = de { $child }
+
+# Acteurs
+actor-operator = l'administrateur du serveur
+actor-operator-for = l'administrateur, pour { $name }
+actor-system = Cartable
+actor-unknown = quelqu'un
+actor-unknown-service = un service
+
+# Événements
+event-request = a demandé l'accès
+event-approve = a donné son accord
+event-confirm = a confirmé l'autorisation
+event-deny = a refusé
+event-revoke = a retiré l'autorisation
+event-expire = autorisation expirée
+event-policy_change = a changé une règle
+event-access_allowed = a consulté
+event-access_denied = a été refusé
+event-export = a exporté
+event-import = a importé
+event-erasure = a effacé la famille
+event-majority_transition = majorité atteinte
+event-record_write = a modifié un document
+
+# Types de données
+doctype-edu-grades = les notes
+doctype-edu-attendance = les absences et retards
+doctype-edu-homework = les devoirs
+doctype-edu-timetable = l'emploi du temps
+doctype-edu-report-cards = les bulletins
+doctype-edu-certificates = les attestations et certificats
+doctype-edu-competencies = les compétences
+doctype-edu-documents = les documents
+doctype-edu-followup = le carnet de suivi
+doctype-health-pai = le projet d'accueil individualisé (santé)
+
+# Actions
+action-read = lire
+action-list = voir la liste
+action-search = chercher
+action-write = ajouter ou modifier
+action-export = exporter
+action-manage = gérer
+
+# Bases légales
+basis-consent = votre consentement
+basis-contract = un contrat avec vous
+basis-legal-obligation = une obligation légale
+basis-vital-interest = la protection d'un intérêt vital
+basis-public-task = une mission de service public
+basis-legitimate-interest = l'intérêt légitime du service
+
+# Rôles
+role-guardian = parent
+role-child = enfant
+
+# Erreurs
+error-title = Un problème est survenu
+error-not-found = Cette page n'existe pas, ou vous n'y avez pas accès.
+error-denied = Les règles de votre famille ne vous permettent pas de faire cela.
+error-csrf = Ce formulaire a expiré. Rechargez la page et recommencez.
+error-invalid = La demande n'est pas valable.
+error-conflict = C'était déjà fait, ou ce n'est plus possible.
+error-internal = Le serveur a rencontré un problème. Réessayez plus tard.
+error-busy = Le serveur est très occupé. Réessayez dans un instant.
+error-back-home = Revenir à l'accueil
+
+# Dates
+weekday-1 = lundi
+weekday-2 = mardi
+weekday-3 = mercredi
+weekday-4 = jeudi
+weekday-5 = vendredi
+weekday-6 = samedi
+weekday-7 = dimanche
+month-1 = janvier
+month-2 = février
+month-3 = mars
+month-4 = avril
+month-5 = mai
+month-6 = juin
+month-7 = juillet
+month-8 = août
+month-9 = septembre
+month-10 = octobre
+month-11 = novembre
+month-12 = décembre
+date-long = { $weekday } { $day } { $month }
+date-long-year = { $weekday } { $day } { $month } { $year }
+date-time = { $date } à { $hour } h { $minute }
+list-and = et

@@ -1,0 +1,217 @@
+//! Getting in: signing in and out (the API's sessions and sign-in limits), accepting an invitation, the language
+//! switch, and the stylesheet.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use cartable_sdk::ErrorCode;
+use cartable_vault::Acceptance;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::i18n::{Arg, LANG_COOKIE};
+use super::{AnonForm, CSRF_COOKIE, InLang as _, Lang, Page, Posted, Visitor, WebError, form_token, local_path, render};
+use crate::api::ApiState;
+use crate::api::extract::{ClientIp, cookie_session};
+use crate::api::session::{Claimant, cleared_session_cookie, open_session, session_cookie};
+use crate::auth::{hash_password, hash_token};
+
+/// `/`: the family's home when signed in, else the sign-in page.
+pub(crate) async fn root(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+    match cookie_session(&headers, &state).await {
+        Ok(Some((session, _))) => Redirect::to(&format!("/family/{}", session.family)).into_response(),
+        _ => Redirect::to("/sign-in").into_response(),
+    }
+}
+
+fn anonymous_page(lang: Lang, title_key: &str, csrf: String, path: String, notice: Option<String>) -> Page {
+    Page { lang, title: lang.t(title_key), csrf, family: None, nav: "", path, notice }
+}
+
+/// Adds the form cookie, when the page made a new one.
+fn with_cookie(mut response: Response, set: Option<HeaderValue>) -> Response {
+    if let Some(value) = set {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    page: Page,
+    error: Option<String>,
+    login: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SignInQuery {
+    done: Option<String>,
+}
+
+pub(crate) async fn sign_in_page(Visitor(lang): Visitor, headers: HeaderMap, Query(query): Query<SignInQuery>) -> Response {
+    let (csrf, set) = form_token(&headers);
+    // A notice from a fixed list: the query names which, never its text.
+    let notice = match query.done.as_deref() {
+        Some("signed-out") => Some(lang.t("signed-out")),
+        Some("account") => Some(lang.t("invitation-done")),
+        _ => None,
+    };
+    let page = anonymous_page(lang, "sign-in-title", csrf, "/sign-in".to_owned(), notice);
+    with_cookie(render(StatusCode::OK, &SignInPage { page, error: None, login: String::new() }), set)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SignInForm {
+    login: String,
+    password: String,
+}
+
+pub(crate) async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, posted: AnonForm<SignInForm>) -> Response {
+    let AnonForm { lang, headers, form } = posted;
+    let claimant = match state.vault().member_by_login(&form.login).await {
+        Ok(Some(member)) => Claimant::Member(member),
+        Ok(None) => Claimant::UnknownName(hash_token(&form.login.trim().to_lowercase())),
+        Err(e) => return WebError::from_api(lang, e.into()).into_response(),
+    };
+    match open_session(&state, ip, claimant, form.password).await {
+        Ok(signed) => {
+            let ttl = state.settings().session_ttl;
+            let secure = state.settings().secure_cookies;
+            let Ok(session) = session_cookie(&signed.token, ttl, secure) else { return WebError::new(lang, StatusCode::INTERNAL_SERVER_ERROR, "error-internal").into_response() };
+            let secure = if secure { "; Secure" } else { "" };
+            let csrf = HeaderValue::from_str(&format!("{CSRF_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", signed.csrf, ttl.as_secs()));
+            let mut response = Redirect::to(&format!("/family/{}", signed.family)).into_response();
+            response.headers_mut().append(header::SET_COOKIE, session);
+            if let Ok(csrf) = csrf {
+                response.headers_mut().append(header::SET_COOKIE, csrf);
+            }
+            response
+        }
+        Err(e) => {
+            let (status, key) = match e.code {
+                ErrorCode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "sign-in-locked"),
+                ErrorCode::Busy => (StatusCode::SERVICE_UNAVAILABLE, "sign-in-busy"),
+                ErrorCode::Unauthorized => (StatusCode::UNAUTHORIZED, "sign-in-failed"),
+                _ => return WebError::from_api(lang, e).into_response(),
+            };
+            let (csrf, set) = form_token(&headers);
+            let page = anonymous_page(lang, "sign-in-title", csrf, "/sign-in".to_owned(), None);
+            with_cookie(render(status, &SignInPage { page, error: Some(lang.t(key)), login: form.login }), set)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Nothing {}
+
+/// Ends the session on the server and clears the cookies.
+pub(crate) async fn sign_out(State(state): State<ApiState>, posted: Posted<Nothing>) -> Result<Response, WebError> {
+    let Posted { session, lang, form: Nothing {} } = posted;
+    state.vault().api().delete_session(&session.token_hash).await.in_lang(lang)?;
+    tracing::info!(member = %session.member, "signed out");
+    let mut response = Redirect::to("/sign-in?done=signed-out").into_response();
+    for cleared in [cleared_session_cookie(), format!("{CSRF_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")] {
+        if let Ok(value) = HeaderValue::from_str(&cleared) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "invitation.html")]
+struct InvitationPage {
+    page: Page,
+    token: String,
+    /// When it ends, in words; `None` when the invitation cannot be used.
+    valid_until: Option<String>,
+    error: Option<String>,
+    name: String,
+    login: String,
+}
+
+/// Tokens are URL-safe base64 of 256 bits; anything else is no invitation (and is not looked up).
+fn plausible_token(token: &str) -> bool {
+    (32..=64).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+async fn invitation_until(state: &ApiState, token: &str, lang: Lang) -> Result<Option<String>, WebError> {
+    if !plausible_token(token) {
+        return Ok(None);
+    }
+    let invitation = state.vault().invitation(&hash_token(token), OffsetDateTime::now_utc()).await.in_lang(lang)?;
+    Ok(invitation.map(|i| lang.t_with("invitation-valid-until", &[("date", Arg::Text(lang.date(i.expires_at)))])))
+}
+
+fn invitation_response(lang: Lang, csrf: (String, Option<HeaderValue>), token: String, valid_until: Option<String>, error: Option<&str>, form: (String, String)) -> Response {
+    let status = match (&valid_until, error) {
+        (None, _) => StatusCode::NOT_FOUND,
+        (Some(_), Some(_)) => StatusCode::BAD_REQUEST,
+        (Some(_), None) => StatusCode::OK,
+    };
+    // The page's own path carries the token: the language switch comes back to it.
+    let page = anonymous_page(lang, "invitation-title", csrf.0, format!("/invitation/{token}"), None);
+    let body = InvitationPage { page, token, valid_until, error: error.map(|k| lang.t(k)), name: form.0, login: form.1 };
+    with_cookie(render(status, &body), csrf.1)
+}
+
+pub(crate) async fn invitation_page(State(state): State<ApiState>, Visitor(lang): Visitor, headers: HeaderMap, Path(token): Path<String>) -> Result<Response, WebError> {
+    let valid_until = invitation_until(&state, &token, lang).await?;
+    let token = if valid_until.is_some() { token } else { String::new() };
+    Ok(invitation_response(lang, form_token(&headers), token, valid_until, None, Default::default()))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct InvitationForm {
+    name: String,
+    login: String,
+    password: String,
+    password2: String,
+}
+
+pub(crate) async fn accept_invitation(State(state): State<ApiState>, Path(token): Path<String>, posted: AnonForm<InvitationForm>) -> Result<Response, WebError> {
+    let AnonForm { lang, headers, form } = posted;
+    let valid_until = invitation_until(&state, &token, lang).await?;
+    let refuse = |key: &str| Ok(invitation_response(lang, form_token(&headers), token.clone(), valid_until.clone(), Some(key), (form.name.clone(), form.login.clone())));
+    if valid_until.is_none() {
+        return Ok(invitation_response(lang, form_token(&headers), String::new(), None, None, Default::default()));
+    }
+    if form.password != form.password2 {
+        return refuse("invitation-password-mismatch");
+    }
+    let password = form.password.clone();
+    let hashed = tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|_| WebError::new(lang, StatusCode::INTERNAL_SERVER_ERROR, "error-internal"))?;
+    let Ok(password_hash) = hashed else { return refuse("invitation-password-short") };
+    let acceptance = Acceptance { name: &form.name, login: &form.login, password_hash: &password_hash };
+    match state.vault().accept_invitation(&hash_token(&token), acceptance).await {
+        Ok((family, member)) => {
+            tracing::info!(family = %family, member = %member, "invitation accepted");
+            Ok(Redirect::to("/sign-in?done=account").into_response())
+        }
+        Err(cartable_vault::Error::LoginTaken) => refuse("invitation-login-taken"),
+        Err(cartable_vault::Error::InvalidInput(_)) => refuse("invitation-bad-input"),
+        Err(cartable_vault::Error::InvitationInvalid) => Ok(invitation_response(lang, form_token(&headers), String::new(), None, None, Default::default())),
+        Err(e) => Err(WebError::from_api(lang, e.into())),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NextQuery {
+    next: Option<String>,
+}
+
+/// Remembers the chosen language for a year and goes back to the page it was chosen on.
+pub(crate) async fn switch_language(Path(code): Path<String>, Query(query): Query<NextQuery>) -> Response {
+    let Some(lang) = Lang::from_code(&code) else { return Redirect::to(&local_path(query.next.as_deref())).into_response() };
+    let mut response = Redirect::to(&local_path(query.next.as_deref())).into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("{LANG_COOKIE}={}; SameSite=Lax; Path=/; Max-Age=31536000", lang.code())) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+pub(crate) async fn stylesheet() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], include_str!("../../static/cartable.css"))
+}

@@ -1,0 +1,307 @@
+//! The families' web UI: server-rendered pages (askama templates under `templates/`, checked at compile time), one
+//! stylesheet served by the binary, no script; French first, English one click away (`i18n.rs`).
+//!
+//! - `mod.rs`: the routes, the page frame every template shares ([`Page`]), the signed-in member ([`Member`]),
+//!   forms and their CSRF tokens ([`Posted`], [`AnonForm`]), error pages.
+//! - `access.rs`: getting in: sign-in and sign-out, invitations, the language switch, the stylesheet.
+//! - `pages.rs`: the family's pages (home, requests, grants, history) and the decisions made from them.
+//!
+//! The web UI is a client of the same functions as the API: sessions are the API's (`api::session`, with its
+//! sign-in limits), and every family page passes the API's gate (`api::data::decide`), so every read is a logged
+//! decision and another family's member gets the same 404 as for a family that does not exist.
+
+mod access;
+mod i18n;
+mod pages;
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use cartable_sdk::ErrorCode;
+use serde::de::DeserializeOwned;
+
+use crate::api::extract::{MemberSession, cookie, cookie_session, constant_time_eq, csrf_matches};
+use crate::api::{ApiError, ApiState};
+pub use i18n::Lang;
+
+/// The cookie holding the session's CSRF token, so that pages can put it in their forms (HttpOnly: scripts never
+/// read it; only its hash is stored, with the session).
+const CSRF_COOKIE: &str = "cartable_csrf";
+/// The cookie of the token that forms shown before signing in carry (double submit: the form's copy must match).
+const FORM_COOKIE: &str = "cartable_form";
+
+/// The web UI's routes on the API's shared state (sessions, limits, the vault).
+pub fn routes(state: ApiState) -> Router {
+    Router::new()
+        .route("/", get(access::root))
+        .route("/sign-in", get(access::sign_in_page).post(access::sign_in))
+        .route("/sign-out", post(access::sign_out))
+        .route("/invitation/{token}", get(access::invitation_page).post(access::accept_invitation))
+        .route("/lang/{code}", get(access::switch_language))
+        .route("/static/cartable.css", get(access::stylesheet))
+        .route("/family/{family}", get(pages::home))
+        .route("/family/{family}/requests", get(pages::requests))
+        .route("/family/{family}/requests/{grant}/approve", post(pages::approve))
+        .route("/family/{family}/requests/{grant}/deny", post(pages::deny))
+        .route("/family/{family}/grants", get(pages::grants))
+        .route("/family/{family}/grants/{grant}/revoke", post(pages::revoke))
+        .route("/family/{family}/history", get(pages::history))
+        .layer(tower_http::set_header::SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .with_state(state)
+}
+
+/// A page that does not exist, in the visitor's language.
+pub fn not_found(headers: &HeaderMap) -> Response {
+    WebError::new(Lang::of_request(headers), StatusCode::NOT_FOUND, "error-not-found").into_response()
+}
+
+/// What every page's frame needs: the language, the title, the CSRF token for its forms, the family for the menu.
+pub(crate) struct Page {
+    pub lang: Lang,
+    pub title: String,
+    pub csrf: String,
+    /// The signed-in member's family: the menu links to its pages.
+    pub family: Option<String>,
+    /// Which menu entry is this page's.
+    pub nav: &'static str,
+    /// This page's path, for the language switch to come back to.
+    pub path: String,
+    /// A message about what was just done (from a fixed list, never text from the request).
+    pub notice: Option<String>,
+}
+
+impl Page {
+    pub fn t(&self, key: &str) -> String {
+        self.lang.t(key)
+    }
+}
+
+/// Renders a template as a page with `status`.
+pub(crate) fn render(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    page: Page,
+    message: String,
+}
+
+/// An error shown as a page in the visitor's language; what it says is chosen from the error's kind, never its
+/// internal detail.
+#[derive(Debug)]
+pub(crate) struct WebError {
+    lang: Lang,
+    status: StatusCode,
+    key: &'static str,
+}
+
+impl WebError {
+    pub fn new(lang: Lang, status: StatusCode, key: &'static str) -> Self {
+        WebError { lang, status, key }
+    }
+
+    pub fn from_api(lang: Lang, e: ApiError) -> Self {
+        let key = match e.code {
+            ErrorCode::NotFound => "error-not-found",
+            ErrorCode::Denied | ErrorCode::ForbiddenDoctype => "error-denied",
+            ErrorCode::Csrf => "error-csrf",
+            ErrorCode::Conflict => "error-conflict",
+            ErrorCode::Busy | ErrorCode::RateLimited => "error-busy",
+            ErrorCode::Internal => "error-internal",
+            _ => "error-invalid",
+        };
+        WebError { lang, status: e.status, key }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let page = Page { lang: self.lang, title: self.lang.t("error-title"), csrf: String::new(), family: None, nav: "", path: "/".to_owned(), notice: None };
+        render(self.status, &ErrorPage { message: self.lang.t(self.key), page })
+    }
+}
+
+/// Turns the API's and the vault's errors into pages.
+pub(crate) trait InLang<T> {
+    fn in_lang(self, lang: Lang) -> Result<T, WebError>;
+}
+
+impl<T> InLang<T> for Result<T, ApiError> {
+    fn in_lang(self, lang: Lang) -> Result<T, WebError> {
+        self.map_err(|e| WebError::from_api(lang, e))
+    }
+}
+
+impl<T> InLang<T> for Result<T, cartable_vault::Error> {
+    fn in_lang(self, lang: Lang) -> Result<T, WebError> {
+        self.map_err(|e| WebError::from_api(lang, e.into()))
+    }
+}
+
+/// The visitor's language.
+pub(crate) struct Visitor(pub Lang);
+
+impl<S: Send + Sync> FromRequestParts<S> for Visitor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Visitor(Lang::of_request(&parts.headers)))
+    }
+}
+
+/// A signed-in member on a page: their session, the CSRF token to put in the page's forms, the language. Without a
+/// session (or with one that ended) the visitor is sent to the sign-in page.
+pub(crate) struct Member {
+    pub session: MemberSession,
+    pub csrf: String,
+    pub lang: Lang,
+    pub path: String,
+}
+
+impl Member {
+    pub fn page(&self, title: String, nav: &'static str, notice: Option<String>) -> Page {
+        Page { lang: self.lang, title, csrf: self.csrf.clone(), family: Some(self.session.family.to_string()), nav, path: self.path.clone(), notice }
+    }
+}
+
+impl FromRequestParts<ApiState> for Member {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Response> {
+        let lang = Lang::of_request(&parts.headers);
+        let signed_in = cookie_session(&parts.headers, state).await.ok().flatten();
+        let Some((session, csrf_hash)) = signed_in else { return Err(Redirect::to("/sign-in").into_response()) };
+        // The session's own token (a session opened by the API has none here: its forms will be refused).
+        let csrf = cookie(&parts.headers, CSRF_COOKIE).filter(|c| csrf_matches(c, &csrf_hash)).unwrap_or_default();
+        let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+        Ok(Member { session, csrf, lang, path })
+    }
+}
+
+/// A form posted by a signed-in member, with the session's CSRF token in its `csrf` field; a form without it, or
+/// with another one, is refused before its handler runs, so it changes nothing.
+pub(crate) struct Posted<T> {
+    pub session: MemberSession,
+    pub lang: Lang,
+    pub form: T,
+}
+
+/// The largest form accepted.
+const FORM_LIMIT: usize = 16 * 1024;
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn form_body(req: Request, lang: Lang) -> Result<Bytes, WebError> {
+    let is_form = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(WebError::new(lang, StatusCode::UNSUPPORTED_MEDIA_TYPE, "error-invalid"));
+    }
+    axum::body::to_bytes(req.into_body(), FORM_LIMIT).await.map_err(|_| WebError::new(lang, StatusCode::BAD_REQUEST, "error-invalid"))
+}
+
+fn parse_form<T: DeserializeOwned>(bytes: &[u8], lang: Lang) -> Result<(String, T), WebError> {
+    let csrf: CsrfField = serde_urlencoded::from_bytes(bytes).map_err(|_| WebError::new(lang, StatusCode::BAD_REQUEST, "error-invalid"))?;
+    let form: T = serde_urlencoded::from_bytes(bytes).map_err(|_| WebError::new(lang, StatusCode::BAD_REQUEST, "error-invalid"))?;
+    Ok((csrf.csrf, form))
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<ApiState> for Posted<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &ApiState) -> Result<Self, Response> {
+        let lang = Lang::of_request(req.headers());
+        let signed_in = cookie_session(req.headers(), state).await.ok().flatten();
+        let Some((session, csrf_hash)) = signed_in else { return Err(Redirect::to("/sign-in").into_response()) };
+        let bytes = form_body(req, lang).await.map_err(IntoResponse::into_response)?;
+        let (csrf, form) = parse_form::<T>(&bytes, lang).map_err(IntoResponse::into_response)?;
+        if !csrf_matches(&csrf, &csrf_hash) {
+            tracing::info!(member = %session.member, "a form without the session's CSRF token was refused");
+            return Err(WebError::new(lang, StatusCode::FORBIDDEN, "error-csrf").into_response());
+        }
+        Ok(Posted { session, lang, form })
+    }
+}
+
+/// A form posted before signing in (sign-in, invitation): its `csrf` field must match the form cookie the page set.
+pub(crate) struct AnonForm<T> {
+    pub lang: Lang,
+    pub headers: HeaderMap,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequest<S> for AnonForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Response> {
+        let lang = Lang::of_request(req.headers());
+        let headers = req.headers().clone();
+        let bytes = form_body(req, lang).await.map_err(IntoResponse::into_response)?;
+        let (csrf, form) = parse_form::<T>(&bytes, lang).map_err(IntoResponse::into_response)?;
+        let expected = cookie(&headers, FORM_COOKIE).unwrap_or_default();
+        if csrf.is_empty() || !constant_time_eq(csrf.as_bytes(), expected.as_bytes()) {
+            return Err(WebError::new(lang, StatusCode::FORBIDDEN, "error-csrf").into_response());
+        }
+        Ok(AnonForm { lang, headers, form })
+    }
+}
+
+/// The token for a form shown before signing in: the visitor's form cookie, or a new one to set.
+pub(crate) fn form_token(headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    if let Some(token) = cookie(headers, FORM_COOKIE).filter(|t| t.len() >= 32) {
+        return (token, None);
+    }
+    let token = crate::auth::new_secret();
+    let set = HeaderValue::from_str(&format!("{FORM_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/")).ok();
+    (token, set)
+}
+
+/// A path of this site to go back to (the language switch's `next`): only a local path, never another host.
+pub(crate) fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.chars().any(char::is_control) => p.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_language_switch_returns_only_to_local_paths() {
+        assert_eq!(local_path(Some("/family/x/grants")), "/family/x/grants");
+        assert_eq!(local_path(Some("//elsewhere.example/")), "/");
+        assert_eq!(local_path(Some("https://elsewhere.example/")), "/");
+        assert_eq!(local_path(Some("/\\elsewhere.example")), "/");
+        assert_eq!(local_path(None), "/");
+    }
+
+    #[test]
+    fn forms_carry_their_csrf_field_beside_their_own() {
+        #[derive(serde::Deserialize)]
+        struct Login {
+            login: String,
+        }
+        let (csrf, form) = parse_form::<Login>(b"csrf=abc&login=claire", Lang::Fr).unwrap();
+        assert_eq!((csrf.as_str(), form.login.as_str()), ("abc", "claire"));
+        let (csrf, _) = parse_form::<Login>(b"login=claire", Lang::Fr).unwrap();
+        assert!(csrf.is_empty());
+    }
+}

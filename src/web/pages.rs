@@ -1,0 +1,484 @@
+//! The family's pages: home, requests (approve, deny), grants (revoke) and history. Each one passes the API's gate
+//! (`decide`) for what it shows, so every page view is a logged decision and another family's member gets a 404.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use cartable_consent::ledger::{Actor, EventType, Receipt};
+use cartable_consent::lifecycle::{AgeStage, age_stage, missing_approvals};
+use cartable_consent::{Action, FamilyId, Grant, GrantId, GrantState, Grantee, MemberId, Resource, Role, ServiceId};
+use cartable_vault::{LedgerFilter, MemberInfo, Permit};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::access::Nothing;
+use super::i18n::Arg;
+use super::{InLang as _, Lang, Member, Page, Posted, WebError, render};
+use crate::api::ApiState;
+use crate::api::data::decide;
+use crate::api::extract::{Caller, MemberSession};
+use crate::api::family::manage_grant;
+
+/// Entries per page of the history.
+const HISTORY_PAGE: u64 = 50;
+/// How far back the home page looks for services' accesses (entries of the ledger).
+const RECENT_WINDOW: u64 = 500;
+
+fn parse<T: std::str::FromStr>(text: &str, lang: Lang) -> Result<T, WebError> {
+    text.parse().map_err(|_| WebError::new(lang, StatusCode::NOT_FOUND, "error-not-found"))
+}
+
+/// What a page of one family knows about it: who is in it, and the services it deals with.
+struct Household {
+    family: FamilyId,
+    viewer: MemberId,
+    members: Vec<MemberInfo>,
+    services: HashMap<ServiceId, String>,
+    now: OffsetDateTime,
+}
+
+impl Household {
+    /// Reads the family's members, a decision of its own (logged), for the viewer.
+    async fn read(state: &ApiState, session: &MemberSession, family: FamilyId, lang: Lang) -> Result<Household, WebError> {
+        let permit = decide(state, &Caller::Member(session.clone()), family, Action::Read, Resource::Family).await.in_lang(lang)?;
+        let members = state.vault().list_members(&permit).await.in_lang(lang)?;
+        Ok(Household { family, viewer: session.member, members, services: HashMap::new(), now: OffsetDateTime::now_utc() })
+    }
+
+    async fn know_services(&mut self, state: &ApiState, ids: impl Iterator<Item = ServiceId>, lang: Lang) -> Result<(), WebError> {
+        let mut ids: Vec<ServiceId> = ids.collect();
+        ids.sort();
+        ids.dedup();
+        self.services = state.vault().service_names(&ids).await.in_lang(lang)?;
+        Ok(())
+    }
+
+    fn member(&self, id: MemberId) -> Option<&MemberInfo> {
+        self.members.iter().find(|m| m.id == id)
+    }
+
+    fn name(&self, id: MemberId, lang: Lang) -> String {
+        self.member(id).map_or_else(|| lang.t("actor-unknown"), |m| m.name.clone())
+    }
+
+    fn service(&self, id: ServiceId, lang: Lang) -> String {
+        self.services.get(&id).cloned().unwrap_or_else(|| lang.t("actor-unknown-service"))
+    }
+
+    fn viewer_role(&self) -> Option<Role> {
+        self.member(self.viewer).map(|m| m.role)
+    }
+
+    fn as_rules_member(&self, m: &MemberInfo) -> cartable_consent::Member {
+        cartable_consent::Member { id: m.id, family: self.family, role: m.role, birth_date: m.birth_date }
+    }
+
+    fn age(&self, m: &MemberInfo) -> Option<i32> {
+        let birth = m.birth_date?;
+        let today = self.now.date();
+        let mut years = today.year() - birth.year();
+        if (today.month() as u8, today.day()) < (birth.month() as u8, birth.day()) {
+            years -= 1;
+        }
+        Some(years)
+    }
+
+    fn stage(&self, child: MemberId, state: &ApiState) -> Option<AgeStage> {
+        self.member(child).and_then(|m| age_stage(&self.as_rules_member(m), state.vault().age_rules(), self.now))
+    }
+}
+
+/// The family's register (grants and ledger), one logged decision for the page.
+async fn register(state: &ApiState, session: &MemberSession, family: FamilyId, lang: Lang) -> Result<Permit, WebError> {
+    decide(state, &Caller::Member(session.clone()), family, Action::List, Resource::Register).await.in_lang(lang)
+}
+
+fn service_of(grant: &Grant) -> Option<ServiceId> {
+    match grant.grantee {
+        Grantee::Service(s) => Some(s),
+        Grantee::Member(_) => None,
+    }
+}
+
+// --- requests ----------------------------------------------------------------------------------------------------
+
+/// A request explained in plain words, with the buttons this viewer may use.
+pub(crate) struct RequestCard {
+    id: String,
+    base: String,
+    heading: String,
+    facts: Vec<(String, String)>,
+    notes: Vec<String>,
+    can_decide: bool,
+    approve_label: String,
+    deny_label: String,
+}
+
+fn grantee_name(household: &Household, grant: &Grant, lang: Lang) -> String {
+    match grant.grantee {
+        Grantee::Service(s) => household.service(s, lang),
+        Grantee::Member(m) => household.name(m, lang),
+    }
+}
+
+fn request_card(state: &ApiState, household: &Household, grant: &Grant, lang: Lang) -> RequestCard {
+    let child = household.name(grant.child, lang);
+    let who = grantee_name(household, grant, lang);
+    let data = lang.list(&grant.doctypes.iter().map(|d| lang.doctype(*d)).collect::<Vec<_>>());
+    let actions = lang.list(&grant.actions.iter().map(|a| lang.action(*a)).collect::<Vec<_>>());
+    let mut facts = vec![
+        (lang.t("request-who"), who.clone()),
+        (lang.t("request-child"), child.clone()),
+        (lang.t("request-data"), data),
+        (lang.t("request-actions"), actions),
+        (lang.t("request-purpose"), format!("«\u{a0}{}\u{a0}»", grant.purpose)),
+        (lang.t("request-basis"), lang.legal_basis(grant.legal_basis)),
+        (lang.t("request-duration"), lang.t_with("request-days", &[("days", Arg::Number(f64::from(grant.duration_days)))])),
+    ];
+    if lang == Lang::En {
+        facts[4].1 = format!("“{}”", grant.purpose);
+    }
+    let mut notes = vec![lang.t_with("request-asked-on", &[("date", Arg::Text(lang.date(grant.requested_at)))])];
+    let child_info = household.member(grant.child);
+    let missing = child_info.map(|c| missing_approvals(grant, &household.as_rules_member(c), state.vault().age_rules(), household.now)).unwrap_or_default();
+    match household.stage(grant.child, state) {
+        Some(AgeStage::ConsentAge) => {
+            let age = child_info.and_then(|c| household.age(c)).unwrap_or(0);
+            notes.push(lang.t_with("request-co-approval", &[("child", Arg::Text(child.clone())), ("age", Arg::Number(f64::from(age)))]));
+        }
+        Some(AgeStage::Adult) => notes.push(lang.t_with("request-adult", &[("child", Arg::Text(child.clone()))])),
+        _ => {}
+    }
+    let approvers: Vec<String> = grant.approvals.iter().map(|a| format!("{} ({})", household.name(a.member, lang), lang.t(&format!("role-{}", a.role.as_str())))).collect();
+    notes.push(if approvers.is_empty() { lang.t("request-approved-none") } else { lang.t_with("request-approved-by", &[("names", Arg::Text(lang.list(&approvers)))]) });
+    let waiting: Vec<String> = missing
+        .iter()
+        .map(|role| match role {
+            Role::Guardian => lang.t("request-other-parent"),
+            Role::Child => child.clone(),
+        })
+        .collect();
+    if !waiting.is_empty() {
+        notes.push(lang.t_with("request-waiting-for", &[("names", Arg::Text(lang.list(&waiting)))]));
+    }
+    let already = grant.approvals.iter().any(|a| a.member == household.viewer);
+    let can_decide = !already
+        && match household.viewer_role() {
+            Some(Role::Guardian) => missing.contains(&Role::Guardian) && household.stage(grant.child, state) != Some(AgeStage::Adult),
+            Some(Role::Child) => missing.contains(&Role::Child) && grant.child == household.viewer,
+            None => false,
+        };
+    RequestCard {
+        id: grant.id.to_string(),
+        base: format!("/family/{}/requests/{}", household.family, grant.id),
+        heading: lang.t_with("request-heading", &[("service", Arg::Text(who)), ("child", Arg::Text(child))]),
+        facts,
+        notes,
+        can_decide,
+        approve_label: lang.t("request-approve"),
+        deny_label: lang.t("request-deny"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "requests.html")]
+struct RequestsPage {
+    page: Page,
+    requests: Vec<RequestCard>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DoneQuery {
+    done: Option<String>,
+}
+
+/// The notices a redirect may ask for, by name.
+fn notice(lang: Lang, done: Option<&str>) -> Option<String> {
+    let key = match done? {
+        "approved" => "request-approved",
+        "active" => "request-now-active",
+        "denied" => "request-denied",
+        "revoked" => "grant-revoked",
+        _ => return None,
+    };
+    Some(lang.t(key))
+}
+
+pub(crate) async fn requests(State(state): State<ApiState>, member: Member, Path(family): Path<String>, Query(query): Query<DoneQuery>) -> Result<Response, WebError> {
+    let lang = member.lang;
+    let family = parse(&family, lang)?;
+    let mut household = Household::read(&state, &member.session, family, lang).await?;
+    let permit = register(&state, &member.session, family, lang).await?;
+    let grants: Vec<Grant> = state.vault().list_grants(&permit).await.in_lang(lang)?.into_iter().filter(|g| g.state == GrantState::Requested).collect();
+    household.know_services(&state, grants.iter().filter_map(service_of), lang).await?;
+    let requests = grants.iter().rev().map(|g| request_card(&state, &household, g, lang)).collect();
+    let page = member.page(lang.t("requests-title"), "requests", notice(lang, query.done.as_deref()));
+    Ok(render(StatusCode::OK, &RequestsPage { page, requests }))
+}
+
+/// Approves or denies: the gate decides (`manage` on each collection of the request), then the age rules.
+async fn decide_request(state: &ApiState, posted: &Posted<Nothing>, family: &str, grant: &str, approve: bool) -> Result<Response, WebError> {
+    let Posted { session, lang, form: Nothing {} } = posted;
+    let lang = *lang;
+    let (family, grant): (FamilyId, GrantId) = (parse(family, lang)?, parse(grant, lang)?);
+    let caller = Caller::Member(session.clone());
+    let permit = manage_grant(state, &caller, family, grant).await.in_lang(lang)?;
+    let result = if approve { state.vault().approve(&permit, grant, None).await } else { state.vault().deny(&permit, grant, None).await };
+    let result = result.in_lang(lang)?;
+    state.grant_changed(result.grant);
+    tracing::info!(grant = %result.grant, state = result.state.as_str(), "grant changed from the web UI");
+    let done = match result.state {
+        GrantState::Active => "active",
+        GrantState::Denied => "denied",
+        _ => "approved",
+    };
+    Ok(Redirect::to(&format!("/family/{family}/requests?done={done}")).into_response())
+}
+
+pub(crate) async fn approve(State(state): State<ApiState>, Path((family, grant)): Path<(String, String)>, posted: Posted<Nothing>) -> Result<Response, WebError> {
+    decide_request(&state, &posted, &family, &grant, true).await
+}
+
+pub(crate) async fn deny(State(state): State<ApiState>, Path((family, grant)): Path<(String, String)>, posted: Posted<Nothing>) -> Result<Response, WebError> {
+    decide_request(&state, &posted, &family, &grant, false).await
+}
+
+// --- grants ------------------------------------------------------------------------------------------------------
+
+pub(crate) struct GrantCard {
+    id: String,
+    heading: String,
+    facts: Vec<(String, String)>,
+    /// The Cedar policy the grant became (only for a grant in force).
+    policy: String,
+}
+
+#[derive(Template)]
+#[template(path = "grants.html")]
+struct GrantsPage {
+    page: Page,
+    family: String,
+    active: Vec<GrantCard>,
+    ended: Vec<GrantCard>,
+}
+
+/// The policy of one grant in the family's Cedar text (policies are separated by blank lines, each with its `@id`).
+fn policy_of(text: &str, grant: GrantId) -> String {
+    let id = format!("@id(\"grant.{grant}\")");
+    text.split("\n\n").find(|p| p.contains(&id)).map(str::to_owned).unwrap_or_default()
+}
+
+fn grant_card(household: &Household, grant: &Grant, lang: Lang, policies: &str) -> GrantCard {
+    let child = household.name(grant.child, lang);
+    let who = grantee_name(household, grant, lang);
+    let mut facts = vec![
+        (lang.t("grant-state"), lang.t(&format!("state-{}", grant.state.as_str()))),
+        (lang.t("request-data"), lang.list(&grant.doctypes.iter().map(|d| lang.doctype(*d)).collect::<Vec<_>>())),
+        (lang.t("request-actions"), lang.list(&grant.actions.iter().map(|a| lang.action(*a)).collect::<Vec<_>>())),
+        (lang.t("request-purpose"), grant.purpose.clone()),
+        (lang.t("request-basis"), lang.legal_basis(grant.legal_basis)),
+    ];
+    if let Some(end) = grant.expires_at {
+        facts.push((lang.t("request-duration"), lang.t_with("grant-until", &[("date", Arg::Text(lang.date(end)))])));
+    }
+    let in_force = matches!(grant.state, GrantState::Active | GrantState::AwaitingConfirmation);
+    GrantCard {
+        id: grant.id.to_string(),
+        heading: lang.t_with("grant-heading", &[("service", Arg::Text(who)), ("child", Arg::Text(child))]),
+        facts,
+        policy: if in_force { policy_of(policies, grant.id) } else { String::new() },
+    }
+}
+
+pub(crate) async fn grants(State(state): State<ApiState>, member: Member, Path(family): Path<String>, Query(query): Query<DoneQuery>) -> Result<Response, WebError> {
+    let lang = member.lang;
+    let family = parse(&family, lang)?;
+    let mut household = Household::read(&state, &member.session, family, lang).await?;
+    let permit = register(&state, &member.session, family, lang).await?;
+    let grants = state.vault().list_grants(&permit).await.in_lang(lang)?;
+    let policies = state.vault().policy_text(&permit).await.in_lang(lang)?;
+    household.know_services(&state, grants.iter().filter_map(service_of), lang).await?;
+    let (mut active, mut ended) = (Vec::new(), Vec::new());
+    for grant in grants.iter().rev() {
+        match grant.state {
+            GrantState::Active | GrantState::AwaitingConfirmation => active.push(grant_card(&household, grant, lang, &policies)),
+            GrantState::Revoked | GrantState::Expired | GrantState::Denied => ended.push(grant_card(&household, grant, lang, &policies)),
+            GrantState::Requested => {}
+        }
+    }
+    let page = member.page(lang.t("grants-title"), "grants", notice(lang, query.done.as_deref()));
+    Ok(render(StatusCode::OK, &GrantsPage { page, family: family.to_string(), active, ended }))
+}
+
+/// One button: the grant is revoked, and the service's next call is refused.
+pub(crate) async fn revoke(State(state): State<ApiState>, Path((family, grant)): Path<(String, String)>, posted: Posted<Nothing>) -> Result<Response, WebError> {
+    let Posted { session, lang, form: Nothing {} } = posted;
+    let (family, grant): (FamilyId, GrantId) = (parse(&family, lang)?, parse(&grant, lang)?);
+    let permit = manage_grant(&state, &Caller::Member(session), family, grant).await.in_lang(lang)?;
+    let result = state.vault().revoke(&permit, grant, None).await.in_lang(lang)?;
+    state.grant_changed(result.grant);
+    tracing::info!(grant = %result.grant, "grant revoked from the web UI");
+    Ok(Redirect::to(&format!("/family/{family}/grants?done=revoked")).into_response())
+}
+
+// --- history -----------------------------------------------------------------------------------------------------
+
+/// One line of the history, in words.
+pub(crate) struct EntryLine {
+    when: String,
+    who: String,
+    what: String,
+    data: String,
+    about: String,
+}
+
+fn actor_name(household: &Household, actor: Actor, lang: Lang) -> String {
+    match actor {
+        Actor::Guardian(m) | Actor::Child(m) => household.name(m, lang),
+        Actor::Service(s) => household.service(s, lang),
+        Actor::Operator => lang.t("actor-operator"),
+        Actor::OperatorFor(m) => lang.t_with("actor-operator-for", &[("name", Arg::Text(household.name(m, lang)))]),
+        Actor::System => lang.t("actor-system"),
+        _ => lang.t("actor-unknown"),
+    }
+}
+
+fn entry_line(household: &Household, receipt: &Receipt, lang: Lang) -> EntryLine {
+    let mut what = lang.t(&format!("event-{}", receipt.event.as_str()));
+    if let (EventType::AccessAllowed | EventType::AccessDenied, Some(action)) = (receipt.event, receipt.action) {
+        what = format!("{what} ({})", lang.action(action));
+    }
+    EntryLine {
+        when: lang.date_time(receipt.time),
+        who: actor_name(household, receipt.actor, lang),
+        what,
+        data: lang.list(&receipt.data_categories.iter().map(|d| lang.doctype(*d)).collect::<Vec<_>>()),
+        about: receipt.principal.map(|c| lang.t_with("history-about", &[("child", Arg::Text(household.name(c, lang)))])).unwrap_or_default(),
+    }
+}
+
+/// The entries of the ledger with indexes in `[start, end)` that the permit's member may see, newest first.
+async fn entries_between(state: &ApiState, permit: &Permit, start: u64, end: u64, event: Option<EventType>, lang: Lang) -> Result<Vec<Receipt>, WebError> {
+    let filter = LedgerFilter { subject: None, since: None, event, service: None, after_index: start.checked_sub(1), limit: Some((end - start).min(1000) as u32) };
+    let entries = state.vault().ledger_entries(permit, &filter).await.in_lang(lang)?;
+    Ok(entries.into_iter().filter(|e| e.index < end).rev().map(|e| e.receipt).collect())
+}
+
+fn services_of(receipts: &[Receipt]) -> impl Iterator<Item = ServiceId> + '_ {
+    receipts.iter().filter_map(|r| r.service)
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+struct HistoryPage {
+    page: Page,
+    family: String,
+    entries: Vec<EntryLine>,
+    newer: Option<u64>,
+    older: Option<u64>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct HistoryQuery {
+    page: Option<u64>,
+}
+
+/// The family's ledger, newest first, a window of its indexes per page (the vault narrows what each member sees).
+pub(crate) async fn history(State(state): State<ApiState>, member: Member, Path(family): Path<String>, Query(query): Query<HistoryQuery>) -> Result<Response, WebError> {
+    let lang = member.lang;
+    let family = parse(&family, lang)?;
+    let mut household = Household::read(&state, &member.session, family, lang).await?;
+    let permit = register(&state, &member.session, family, lang).await?;
+    let size = state.vault().ledger_size(family).await.in_lang(lang)?;
+    let pages = size.div_ceil(HISTORY_PAGE).max(1);
+    let number = query.page.unwrap_or(0).min(pages - 1);
+    let end = size - number * HISTORY_PAGE;
+    let start = end.saturating_sub(HISTORY_PAGE);
+    // Members' own reads of the family and its register (these very pages) say nothing of a child's data: left out.
+    let receipts: Vec<Receipt> =
+        entries_between(&state, &permit, start, end, None, lang).await?.into_iter().filter(|r| !(r.event == EventType::AccessAllowed && r.data_categories.is_empty())).collect();
+    household.know_services(&state, services_of(&receipts), lang).await?;
+    let entries = receipts.iter().map(|r| entry_line(&household, r, lang)).collect();
+    let page = member.page(lang.t("history-title"), "history", None);
+    let newer = number.checked_sub(1);
+    let older = (number + 1 < pages).then_some(number + 1);
+    Ok(render(StatusCode::OK, &HistoryPage { page, family: family.to_string(), entries, newer, older }))
+}
+
+// --- home --------------------------------------------------------------------------------------------------------
+
+pub(crate) struct ChildCard {
+    name: String,
+    age: String,
+    note: Option<String>,
+    collections: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    page: Page,
+    family: String,
+    hello: String,
+    children: Vec<ChildCard>,
+    pending: Vec<RequestCard>,
+    recent: Vec<EntryLine>,
+}
+
+/// Each child with their collections and counts, the requests that await this member, services' latest accesses.
+pub(crate) async fn home(State(state): State<ApiState>, member: Member, Path(family): Path<String>) -> Result<Response, WebError> {
+    let lang = member.lang;
+    let family = parse(&family, lang)?;
+    let mut household = Household::read(&state, &member.session, family, lang).await?;
+    let caller = Caller::Member(member.session.clone());
+    let list = decide(&state, &caller, family, Action::List, Resource::Family).await.in_lang(lang)?;
+    let collections = state.vault().api().collections(&list).await.in_lang(lang)?;
+    let permit = register(&state, &member.session, family, lang).await?;
+    let grants: Vec<Grant> = state.vault().list_grants(&permit).await.in_lang(lang)?.into_iter().filter(|g| g.state == GrantState::Requested).collect();
+    let size = state.vault().ledger_size(family).await.in_lang(lang)?;
+    let accesses = entries_between(&state, &permit, size.saturating_sub(RECENT_WINDOW), size, Some(EventType::AccessAllowed), lang).await?;
+    let accesses: Vec<Receipt> = accesses.into_iter().filter(|r| matches!(r.actor, Actor::Service(_))).take(5).collect();
+    household.know_services(&state, grants.iter().filter_map(service_of).chain(services_of(&accesses)), lang).await?;
+
+    let viewer_is_guardian = household.viewer_role() == Some(Role::Guardian);
+    let children = household
+        .members
+        .iter()
+        .filter(|m| m.role == Role::Child)
+        .map(|child| {
+            let adult = household.stage(child.id, &state) == Some(AgeStage::Adult);
+            ChildCard {
+                name: child.name.clone(),
+                age: household.age(child).map(|a| lang.t_with("home-child-age", &[("age", Arg::Number(f64::from(a)))])).unwrap_or_default(),
+                note: (adult && viewer_is_guardian).then(|| lang.t_with("home-adult-note", &[("name", Arg::Text(child.name.clone()))])),
+                collections: collections
+                    .iter()
+                    .filter(|c| c.child == child.id)
+                    .map(|c| (lang.doctype(c.doctype), lang.t_with("home-records", &[("count", Arg::Number(c.records as f64))])))
+                    .collect(),
+            }
+        })
+        .collect();
+    let pending = grants.iter().rev().map(|g| request_card(&state, &household, g, lang)).filter(|card| card.can_decide).collect();
+    let recent = accesses.iter().map(|r| entry_line(&household, r, lang)).collect();
+    let hello = lang.t_with("home-hello", &[("name", Arg::Text(household.name(household.viewer, lang)))]);
+    let page = member.page(lang.t("home-title"), "home", None);
+    Ok(render(StatusCode::OK, &HomePage { page, family: family.to_string(), hello, children, pending, recent }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grants_policy_is_found_among_the_familys() {
+        let grant = GrantId::new();
+        let text = format!("@id(\"base.x\")\npermit (principal, action, resource);\n\n@id(\"grant.{grant}\")\npermit (principal == Service::\"s\", action, resource);\n");
+        assert!(policy_of(&text, grant).contains(&format!("grant.{grant}")));
+        assert!(!policy_of(&text, grant).contains("base.x"));
+        assert_eq!(policy_of(&text, GrantId::new()), "");
+    }
+}

@@ -1,0 +1,122 @@
+//! What the web UI's tests share: a small cookie-keeping HTTP client that does not follow redirects (so tests see
+//! each answer), and a family whose first guardian came in through the invitation link, as a person would.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use crate::api_support::Server;
+
+/// A visitor without a browser: keeps cookies, sends forms, never follows redirects.
+pub struct Visitor {
+    http: reqwest::Client,
+    base: String,
+    pub cookies: BTreeMap<String, String>,
+    pub language: Option<&'static str>,
+}
+
+/// One answer: status, headers, body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn location(&self) -> String {
+        self.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+    }
+
+    /// The value of a hidden `csrf` field of the page (the first form's).
+    pub fn csrf(&self) -> String {
+        let at = self.body.find("name=\"csrf\" value=\"").unwrap_or_else(|| panic!("no CSRF field in {}", self.body));
+        let rest = &self.body[at + "name=\"csrf\" value=\"".len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+impl Visitor {
+    pub fn new(server: &Server) -> Visitor {
+        Visitor::at(&server.url)
+    }
+
+    /// A visitor of the server at `url`.
+    pub fn at(url: &str) -> Visitor {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Visitor { http, base: url.to_owned(), cookies: BTreeMap::new(), language: None }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Answer {
+        let mut request = request.header("cookie", self.cookie_header());
+        if let Some(language) = self.language {
+            request = request.header("accept-language", language);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        for value in headers.get_all("set-cookie") {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        Answer { status, headers, body: response.text().await.unwrap() }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Answer {
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let body = serde_urlencoded::to_string(form).unwrap();
+        let request = self.http.post(format!("{}{path}", self.base)).header("content-type", "application/x-www-form-urlencoded").body(body);
+        self.send(request).await
+    }
+}
+
+/// The path of an invitation link printed by `cartable family create --invite`.
+pub fn invitation_path(link: &str) -> String {
+    link[link.find("/invitation/").expect("an invitation link")..].to_owned()
+}
+
+/// A family created by the operator with an invitation, whose first guardian accepted it and signed in.
+pub struct WebFamily {
+    pub family: String,
+    pub guardian: Visitor,
+    pub login: String,
+}
+
+pub const WEB_PASSWORD: &str = "un mot de passe assez long";
+
+impl WebFamily {
+    pub async fn create(server: &Server, name: &str, login: &str) -> WebFamily {
+        let created = server.cli(&["family", "create", "--name", name, "--invite"]);
+        let family = created["family_id"].as_str().unwrap().to_owned();
+        let path = invitation_path(created["invitation"].as_str().unwrap());
+        let mut guardian = Visitor::new(server);
+        let page = guardian.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let csrf = page.csrf();
+        let done = guardian.post(&path, &[("csrf", &csrf), ("name", "Claire Martin"), ("login", login), ("password", WEB_PASSWORD), ("password2", WEB_PASSWORD)]).await;
+        assert_eq!((done.status, done.location()), (303, "/sign-in?done=account".to_owned()), "{}", done.body);
+        sign_in(&mut guardian, login, WEB_PASSWORD).await;
+        WebFamily { family, guardian, login: login.to_owned() }
+    }
+}
+
+/// Signs in through the sign-in form; the visitor then holds the session.
+pub async fn sign_in(visitor: &mut Visitor, login: &str, password: &str) -> Answer {
+    let page = visitor.get("/sign-in").await;
+    let csrf = page.csrf();
+    let answer = visitor.post("/sign-in", &[("csrf", &csrf), ("login", login), ("password", password)]).await;
+    assert_eq!(answer.status, 303, "sign-in failed: {}", answer.body);
+    answer
+}
