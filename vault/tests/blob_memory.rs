@@ -108,7 +108,8 @@ async fn memory_does_not_grow_with_the_size_of_a_file() {
         for (what, peak) in [("store", large_put), ("read", large_get)] {
             assert!(peak < 24 * MIB as usize, "{leg:?}: {} KiB to {what} a 96 MiB file", peak >> 10);
         }
-        assert!(large_put < small_put + 4 * MIB as usize, "{leg:?}: storing grew from {} KiB to {} KiB", small_put >> 10, large_put >> 10);
-        assert!(large_get < small_get + 4 * MIB as usize, "{leg:?}: reading grew from {} KiB to {} KiB", small_get >> 10, large_get >> 10);
+        // Six times the size; at most one more 5 MiB part in flight, as the uploads' timing varies.
+        assert!(large_put < small_put + 5 * MIB as usize, "{leg:?}: storing grew from {} KiB to {} KiB", small_put >> 10, large_put >> 10);
+        assert!(large_get < small_get + 5 * MIB as usize, "{leg:?}: reading grew from {} KiB to {} KiB", small_get >> 10, large_get >> 10);
     }
 }
