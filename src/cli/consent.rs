@@ -11,6 +11,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::console::Console;
+use super::output::{ApprovalLine, GrantLine};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ServiceCmd {
@@ -192,12 +193,11 @@ impl RequestCmd {
             RequestCmd::Approve { family, request, by } => {
                 // The operator records the member's decision: the ledger names the operator, for the member.
                 let result = vault.approve(&grant_permit(&vault, family, request).await?, request, Some(by)).await?;
-                let value = serde_json::to_value(&result)?;
-                out.emit(value, || approval_text(&result));
+                out.emit(serde_json::to_value(ApprovalLine::of(&result))?, || approval_text(&result));
             }
             RequestCmd::Deny { family, request, by } => {
                 let result = vault.deny(&grant_permit(&vault, family, request).await?, request, Some(by)).await?;
-                out.emit(serde_json::to_value(&result)?, || format!("request {request} denied"));
+                out.emit(serde_json::to_value(ApprovalLine::of(&result))?, || format!("request {request} denied"));
             }
         }
         Ok(())
@@ -234,11 +234,11 @@ impl GrantCmd {
             }
             GrantCmd::Revoke { family, grant, by } => {
                 let result = vault.revoke(&grant_permit(&vault, family, grant).await?, grant, by).await?;
-                out.emit(serde_json::to_value(&result)?, || format!("grant {grant} revoked"));
+                out.emit(serde_json::to_value(ApprovalLine::of(&result))?, || format!("grant {grant} revoked"));
             }
             GrantCmd::Confirm { family, grant, by } => {
                 let result = vault.confirm(&grant_permit(&vault, family, grant).await?, grant, Some(by)).await?;
-                out.emit(serde_json::to_value(&result)?, || format!("grant {grant} confirmed"));
+                out.emit(serde_json::to_value(ApprovalLine::of(&result))?, || format!("grant {grant} confirmed"));
             }
         }
         Ok(())
@@ -325,85 +325,4 @@ async fn grant_permit(vault: &Vault, family: FamilyId, grant: GrantId) -> anyhow
     let outline = vault.grant_outline(family, grant).await?;
     let doctype = *outline.doctypes.first().ok_or_else(|| anyhow::anyhow!("grant `{grant}` names no collection"))?;
     Ok(vault.as_operator(family, Action::Manage, Resource::Collection { child: outline.child, doctype }).await?)
-}
-
-/// A grant as `grant list --json` prints it: the command line's own type, so that renaming a field of the domain's
-/// `Grant` cannot silently change what scripts read.
-#[derive(serde::Serialize)]
-struct GrantLine {
-    id: String,
-    family: String,
-    grantee: serde_json::Value,
-    child: String,
-    doctypes: Vec<&'static str>,
-    actions: Vec<&'static str>,
-    purpose: String,
-    legal_basis: &'static str,
-    #[serde(with = "time::serde::rfc3339")]
-    requested_at: OffsetDateTime,
-    duration_days: u32,
-    #[serde(with = "time::serde::rfc3339::option")]
-    expires_at: Option<OffsetDateTime>,
-    state: &'static str,
-    approvals: Vec<serde_json::Value>,
-}
-
-impl GrantLine {
-    fn of(g: &cartable_consent::Grant) -> GrantLine {
-        let grantee = match g.grantee {
-            cartable_consent::Grantee::Service(s) => json!({"kind": "service", "id": s.to_string()}),
-            cartable_consent::Grantee::Member(m) => json!({"kind": "member", "id": m.to_string()}),
-        };
-        let approvals = g
-            .approvals
-            .iter()
-            .map(|a| {
-                let at = a.at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-                json!({"member": a.member.to_string(), "role": a.role.as_str(), "at": at})
-            })
-            .collect();
-        GrantLine {
-            id: g.id.to_string(),
-            family: g.family.to_string(),
-            grantee,
-            child: g.child.to_string(),
-            doctypes: g.doctypes.iter().map(|d| d.as_str()).collect(),
-            actions: g.actions.iter().map(|a| a.as_str()).collect(),
-            purpose: g.purpose.clone(),
-            legal_basis: g.legal_basis.as_str(),
-            requested_at: g.requested_at,
-            duration_days: g.duration_days,
-            expires_at: g.expires_at,
-            state: g.state.as_str(),
-            approvals,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use cartable_consent::{Action, Approval, Doctype, FamilyId, Grant, GrantId, GrantState, Grantee, LegalBasis, MemberId, Role, ServiceId};
-    use time::macros::datetime;
-
-    use super::GrantLine;
-
-    #[test]
-    fn a_grant_prints_as_grants_were_printed_before_the_cli_had_its_own_type() {
-        let grant = Grant {
-            id: GrantId::new(),
-            family: FamilyId::new(),
-            grantee: Grantee::Service(ServiceId::new()),
-            child: MemberId::new(),
-            doctypes: vec![Doctype::Grades, Doctype::HealthPai],
-            actions: vec![Action::Read, Action::List],
-            purpose: "suivi scolaire".to_owned(),
-            legal_basis: LegalBasis::LegitimateInterest,
-            requested_at: datetime!(2026-03-01 08:30 UTC),
-            duration_days: 30,
-            expires_at: Some(datetime!(2026-03-31 08:30 UTC)),
-            state: GrantState::AwaitingConfirmation,
-            approvals: vec![Approval { member: MemberId::new(), role: Role::Guardian, at: datetime!(2026-03-01 09:00 UTC) }],
-        };
-        assert_eq!(serde_json::to_value(GrantLine::of(&grant)).unwrap(), serde_json::to_value(&grant).unwrap());
-    }
 }

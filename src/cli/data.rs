@@ -10,6 +10,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::console::Console;
+use super::output::{RecordLine, RecordSummaryLine};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum RecordCmd {
@@ -82,7 +83,7 @@ impl RecordCmd {
                 let resource = vault.record_resource(family, id).await?;
                 let permit = vault.as_operator(family, Action::Read, resource).await?;
                 let doc = vault.get_record(&permit).await?;
-                let value = serde_json::to_value(&doc)?;
+                let value = serde_json::to_value(RecordLine::of(&doc))?;
                 out.emit(value.clone(), || serde_json::to_string_pretty(&value).unwrap_or_default());
             }
             RecordCmd::List { family, child, doctype, after, limit } => {
@@ -92,7 +93,8 @@ impl RecordCmd {
                 };
                 let permit = vault.as_operator(family, Action::List, resource).await?;
                 let records = vault.list_records(&permit, &RecordFilter { child, doctype, after, limit: Some(limit) }).await?;
-                out.emit(json!({"records": records}), || {
+                let lines: Vec<RecordSummaryLine> = records.iter().map(RecordSummaryLine::of).collect();
+                out.emit(json!({"records": lines}), || {
                     records
                         .iter()
                         .map(|r| format!("{}  {}  {}  {}  {} bytes", r.id, r.doctype, r.child, r.kind, r.size))

@@ -6,6 +6,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::console::Console;
+use super::output::MemberLine;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum FamilyCmd {
@@ -89,7 +90,8 @@ impl MemberCmd {
             MemberCmd::List { family } => {
                 let permit = vault.as_operator(family, Action::Read, Resource::Family).await?;
                 let members = vault.list_members(&permit).await?;
-                out.emit(json!({"members": members}), || {
+                let lines: Vec<MemberLine> = members.iter().map(MemberLine::of).collect();
+                out.emit(json!({"members": lines}), || {
                     members
                         .iter()
                         .map(|m| format!("{}  {:8}  {}{}", m.id, m.role.as_str(), m.name, m.birth_date.map(|d| format!("  ({d})")).unwrap_or_default()))

@@ -10,6 +10,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::console::Console;
+use super::output::{EntryLine, VerifyLine};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum LedgerCmd {
@@ -79,7 +80,7 @@ impl LedgerCmd {
                 match cmd {
                     LedgerCmd::Verify { family } => {
                         let report = vault.verify_ledger(family).await?;
-                        out.emit(serde_json::to_value(&report)?, || {
+                        out.emit(serde_json::to_value(VerifyLine::of(&report))?, || {
                             format!(
                                 "ok: {} entries, root {}, {} checkpoint(s) and {} grant(s) checked",
                                 report.size, report.root, report.checkpoints_checked, report.grants_checked
@@ -105,7 +106,8 @@ impl LedgerCmd {
                             .map_err(|e| anyhow!("{e}"))?;
                         let permit = vault.operator_register(family).await?;
                         let entries = vault.ledger_entries(&permit, &LedgerFilter { subject: None, since, event, service, after_index: None, limit: Some(limit) }).await?;
-                        out.emit(json!({"family_id": family, "entries": entries}), || {
+                        let lines: Vec<EntryLine> = entries.iter().map(EntryLine::of).collect();
+                        out.emit(json!({"family_id": family, "entries": lines}), || {
                             entries
                                 .iter()
                                 .map(|e| {

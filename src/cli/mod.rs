@@ -9,6 +9,7 @@ mod data;
 mod family;
 mod keys;
 mod ledger;
+mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -107,3 +107,12 @@ pub fn to_millis(t: OffsetDateTime) -> i64 {
 pub fn from_millis(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
+
+/// A write transaction: on SQLite the write lock is taken at once (`BEGIN IMMEDIATE`), so a transaction that reads
+/// before it writes cannot fail to upgrade its lock halfway.
+pub(crate) async fn begin_write(pool: &AnyPool, backend: Backend) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    Ok(match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => pool.begin().await?,
+    })
+}

@@ -50,6 +50,9 @@ pub enum Error {
     /// Concurrent changes kept invalidating the work; the caller may try again.
     #[error("{0}; try again")]
     Contended(&'static str),
+    /// A task of the vault's own ended before it answered (its runtime is shutting down).
+    #[error("{0} stopped before answering")]
+    Stopped(&'static str),
     #[error("storage error: {0}")]
     Io(String),
 }

@@ -6,7 +6,6 @@ use cartable_consent::{
     Action, Doctype, FamilyId, Forbid, ForbidScope, Grant, GrantId, GrantState, Grantee, LegalBasis, MemberId, Principal, Role,
     ServiceId, lifecycle,
 };
-use serde::Serialize;
 use sqlx::Row;
 use time::OffsetDateTime;
 
@@ -45,7 +44,7 @@ pub struct GrantOutline {
 }
 
 /// The state after an approval, and who must still approve.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalResult {
     pub grant: GrantId,
     pub state: GrantState,

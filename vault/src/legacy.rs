@@ -18,7 +18,7 @@ use crate::blobs::check_blob_name;
 use crate::envelope::{AGE_MAGIC, DataKey, FORMAT_AEAD_V1, Field, Place};
 use crate::error::{Error, Result};
 use crate::keys::FamilyKey;
-use crate::records::{FileInfo, StoredFile, StoredRow, hex};
+use crate::records::{StoredFile, StoredRow, hex};
 use crate::vault::{Vault, parse_id};
 
 const STORAGE_FORMAT: &str = "storage_format";
@@ -254,7 +254,7 @@ fn reseal_record(key: &Arc<FamilyKey>, family: FamilyId, id: &str, stored: &Stor
         },
         ("file", Some(old), Some(_)) if is_legacy(old) => {
             let Some(plain) = legacy_open(key, family, &what, old) else { return Ok(None) };
-            let Ok(info) = serde_json::from_slice::<FileInfo>(&plain) else { return skip("its metadata is malformed") };
+            let Ok(info) = serde_json::from_slice::<LegacyFile>(&plain) else { return skip("its metadata is malformed") };
             let Some(h) = head else { return skip("its blob is missing or is not an age file") };
             let meta = StoredFile { name: info.name, size: info.size, sha256: info.sha256, blob_head: hex(&h) };
             zeroize::Zeroizing::new(serde_json::to_vec(&meta).expect("file metadata serializes"))
@@ -262,4 +262,12 @@ fn reseal_record(key: &Arc<FamilyKey>, family: FamilyId, id: &str, stored: &Stor
         _ => return skip("its row is not of a known shape"),
     };
     Ok(Some(key.seal(&place, &plain)?))
+}
+
+/// A file's metadata as the earlier format stored it (a whole age file per value), read once by the upgrade.
+#[derive(serde::Deserialize)]
+struct LegacyFile {
+    name: String,
+    size: u64,
+    sha256: String,
 }

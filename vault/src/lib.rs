@@ -31,13 +31,12 @@
 
 #[cfg(test)]
 mod age_conformance;
-mod api_store;
+mod access;
 mod blobs;
 mod db;
 mod envelope;
 mod error;
 mod grants;
-mod group_commit;
 mod keys;
 mod ledger;
 mod legacy;
@@ -49,13 +48,13 @@ mod text;
 mod vault;
 
 pub use blobs::{BlobStoreConfig, S3Config, S3Credentials};
-pub use api_store::{ApiStore, CollectionInfo, ContinuationRecord, Attempt, GrantDecision, LoginLimits, SealedRecord, SessionRecord, TokenRecord};
+pub use access::{ApiStore, CollectionInfo, ContinuationRecord, Attempt, GrantDecision, LoginLimits, SealedRecord, SessionRecord, TokenRecord};
 pub use db::Backend;
 pub use envelope::SEALED_OVERHEAD;
 pub use error::{Error, Result};
 pub use grants::{ApprovalResult, GrantOutline, NewRequest};
 pub use keys::MasterKey;
-pub use ledger::{LedgerEntry, LedgerFilter, VerifyReport};
+pub use ledger::{LedgerEntry, LedgerFilter, VerifyError, VerifyReport};
 pub use permit::{Decision, Permit};
 pub use records::{FileInfo, NewRecord, RecordDocument, RecordFilter, RecordSummary};
 pub use vault::{MemberInfo, Vault, VaultConfig};

@@ -61,8 +61,8 @@ pub struct NewRecord {
     pub body: serde_json::Value,
 }
 
-/// A file's metadata, stored encrypted beside its blob.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+/// A file's metadata (stored sealed in its row as `StoredFile`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileInfo {
     pub name: String,
     pub size: u64,
@@ -71,24 +71,21 @@ pub struct FileInfo {
 }
 
 /// A record as its reader sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RecordDocument {
     pub id: RecordId,
     pub doctype: Doctype,
     pub child: MemberId,
     pub source: String,
     pub version: i64,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<FileInfo>,
     pub body: serde_json::Value,
 }
 
 /// A line of a listing: no contents.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordSummary {
     pub id: RecordId,
     pub doctype: Doctype,
@@ -96,7 +93,6 @@ pub struct RecordSummary {
     pub kind: String,
     pub version: i64,
     pub size: i64,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

@@ -65,7 +65,7 @@ impl VaultConfig {
 }
 
 /// A member as a guardian sees it (decrypted).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberInfo {
     pub id: MemberId,
     pub role: Role,
@@ -90,8 +90,8 @@ pub(crate) struct Inner {
     pub(crate) origin: String,
     family_keys: Mutex<HashMap<FamilyId, Arc<FamilyKey>>>,
     policies: Mutex<HashMap<FamilyId, FamilyRules>>,
-    /// Appends access decisions in group commits (see `group_commit.rs`).
-    pub(crate) appender: crate::group_commit::Appender,
+    /// Appends access decisions in group commits (see `ledger/queue.rs`).
+    pub(crate) appender: crate::ledger::Appender,
 }
 
 impl std::fmt::Debug for Vault {
@@ -166,7 +166,7 @@ impl Vault {
             BlobStoreConfig::DataFolder => Blobs::local(config.data_dir.join("blobs"))?,
             BlobStoreConfig::S3(s3) => Blobs::s3(s3)?,
         };
-        let appender = crate::group_commit::Appender::new(pool.clone(), backend);
+        let appender = crate::ledger::Appender::new(pool.clone(), backend);
         let vault = Vault {
             inner: Arc::new(Inner {
                 appender,
@@ -256,10 +256,7 @@ impl Vault {
     /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so a transaction
     /// that reads before it writes waits its turn instead of failing when another process wrote in between.
     pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(match self.inner.backend {
-            Backend::Sqlite => self.inner.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.inner.pool.begin().await?,
-        })
+        db::begin_write(&self.inner.pool, self.inner.backend).await
     }
 
     pub(crate) fn master(&self) -> Arc<MasterKey> {
@@ -608,7 +605,7 @@ impl Vault {
     }
 
     /// The one decide-and-log loop: decides with the policies in memory, and has the appender log the decision only
-    /// if they are still the family's policies when it commits (see `group_commit.rs`), else decides again with the
+    /// if they are still the family's policies when it commits (see `ledger/queue.rs`), else decides again with the
     /// current ones. The permit of an allowed decision is made only once its entry has committed.
     pub(crate) async fn decide_and_log(
         &self,
@@ -638,8 +635,8 @@ impl Vault {
                 }
             })?;
             match appended {
-                crate::group_commit::Appended::At(_) => return Ok(Decision::logged(decision)),
-                crate::group_commit::Appended::Stale => rules = self.rules(family).await?,
+                crate::ledger::Appended::At(_) => return Ok(Decision::logged(decision)),
+                crate::ledger::Appended::Stale => rules = self.rules(family).await?,
             }
         }
         Err(Error::Contended("the family's policies kept changing while deciding"))
@@ -677,7 +674,7 @@ impl Vault {
     }
 
     /// The family's compiled policies as last seen, without asking the database whether they are still current:
-    /// only for decisions whose append checks the version (`group_commit.rs`).
+    /// only for decisions whose append checks the version (`ledger/queue.rs`).
     pub(crate) fn cached_rules(&self, family: FamilyId) -> Option<FamilyRules> {
         self.inner.policies.lock().expect("policy cache lock").get(&family).cloned()
     }

@@ -1,5 +1,6 @@
-//! Memory does not grow with a file's size: a file six times larger takes no more memory to store and to read back,
-//! on the data folder and, when `CARTABLE_TEST_S3_ENDPOINT` is set, on the S3 store. Measured by counting every
+//! Memory does not grow with a file's size: storing and reading back a 96 MiB file takes under 20 MiB (the upload's
+//! parts in flight), about what a 16 MiB file takes, on the data folder and, when `CARTABLE_TEST_S3_ENDPOINT` is set,
+//! on the S3 store. Measured by counting every
 //! allocation of this test binary (its only test, so nothing else runs beside it).
 
 mod support;
@@ -104,12 +105,13 @@ async fn memory_does_not_grow_with_the_size_of_a_file() {
         let (small_put, small_get) = peaks(&vault, 16 * MIB).await;
         let (large_put, large_get) = peaks(&vault, 96 * MIB).await;
         eprintln!("{leg:?}: 16 MiB file: {} KiB to store, {} KiB to read; 96 MiB file: {} KiB, {} KiB", small_put >> 10, small_get >> 10, large_put >> 10, large_get >> 10);
-        // Bounded by the upload's parts in flight (three of 5 MiB) and the readers' buffers, whatever the size.
-        for (what, peak) in [("store", large_put), ("read", large_get)] {
-            assert!(peak < 24 * MIB as usize, "{leg:?}: {} KiB to {what} a 96 MiB file", peak >> 10);
+        // Bounded by the upload's buffer and parts in flight (three of 5 MiB at most) and the readers' buffers,
+        // whatever the size: a fifth of the large file.
+        for (what, peak) in [("store", small_put), ("read", small_get), ("store", large_put), ("read", large_get)] {
+            assert!(peak < 20 * MIB as usize, "{leg:?}: {} KiB to {what} a file", peak >> 10);
         }
-        // Six times the size; at most one more 5 MiB part in flight, as the uploads' timing varies.
-        assert!(large_put < small_put + 5 * MIB as usize, "{leg:?}: storing grew from {} KiB to {} KiB", small_put >> 10, large_put >> 10);
-        assert!(large_get < small_get + 5 * MIB as usize, "{leg:?}: reading grew from {} KiB to {} KiB", small_get >> 10, large_get >> 10);
+        // Six times the size: at most the difference between fewer and more 5 MiB parts in flight at the peak.
+        assert!(large_put < small_put + 10 * MIB as usize, "{leg:?}: storing grew from {} KiB to {} KiB", small_put >> 10, large_put >> 10);
+        assert!(large_get < small_get + 10 * MIB as usize, "{leg:?}: reading grew from {} KiB to {} KiB", small_get >> 10, large_get >> 10);
     }
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::io::{Cursor, Read};
 
 use cartable_consent::{Action, Doctype, FamilyId, MemberId, Principal, RecordId, Resource, Role};
-use cartable_vault::{Error, NewRecord, Vault};
+use cartable_vault::{Error, NewRecord, Vault, VerifyError};
 use support::{Fixture, Leg, LogSink, fixture_on, legs, operator, read};
 use time::macros::date;
 
@@ -435,7 +435,7 @@ async fn rollback(leg: Leg) {
         // with its version number, and `ledger verify` says it was rolled back.
         assert_eq!(read(&vault, family, id).await.unwrap().version, version);
         match vault.verify_ledger(family).await {
-            Err(Error::LedgerBroken { reason, .. }) => {
+            Err(VerifyError::Broken { reason, .. }) => {
                 assert!(reason.contains(&id.to_string()) && reason.contains("rolled back"), "{reason}");
             }
             other => panic!("a rollback to version {version} must be detected: {other:?}"),
@@ -449,7 +449,7 @@ async fn rollback(leg: Leg) {
     vault.verify_ledger(family).await.unwrap();
     // A version bumped without a write in the log is refused too.
     sqlx::query("UPDATE records SET version = 4 WHERE id = $1").bind(id.to_string()).execute(&mut sql).await.unwrap();
-    assert!(matches!(vault.verify_ledger(family).await, Err(Error::LedgerBroken { .. })));
+    assert!(matches!(vault.verify_ledger(family).await, Err(VerifyError::Broken { .. })));
     assert_integrity(read(&vault, family, id).await.map(|d| d.id), id, "a version number edited");
     restore(&mut sql, id, &v3).await;
 

@@ -3,7 +3,7 @@
 
 use cartable_consent::ledger::{self as tlog, NodeKey};
 use cartable_consent::{Action, Doctype, FamilyId, ForbidScope, LegalBasis, Principal, Resource, Role};
-use cartable_vault::{Error, NewRecord, NewRequest, Vault, VaultConfig};
+use cartable_vault::{NewRecord, NewRequest, Vault, VaultConfig, VerifyError};
 use sqlx::{AnyConnection, Connection, Row};
 use support::backends;
 
@@ -87,7 +87,7 @@ async fn set_entry(c: &mut AnyConnection, family: FamilyId, idx: i64, bytes: Vec
 /// `verify_ledger` must fail and name entry `index`.
 async fn broken_at(vault: &Vault, family: FamilyId, index: u64, what: &str) {
     match vault.verify_ledger(family).await {
-        Err(Error::LedgerBroken { index: got, reason, .. }) => assert_eq!(got, index, "{what}: named entry {got} ({reason})"),
+        Err(VerifyError::Broken { index: got, reason, .. }) => assert_eq!(got, index, "{what}: named entry {got} ({reason})"),
         other => panic!("{what}: expected a broken ledger at entry {index}, got {other:?}"),
     }
 }
@@ -238,7 +238,7 @@ async fn checkpoints_stay_consistent_and_catch_a_rewritten_history() {
         }
     }
     match vault.verify_ledger(family).await {
-        Err(Error::LedgerBroken { index, reason, .. }) => {
+        Err(VerifyError::Broken { index, reason, .. }) => {
             assert_eq!(index, old.size() - 1, "named at the first checkpoint it contradicts");
             assert!(reason.contains("checkpoint"), "{reason}");
         }
