@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole test suite, on SQLite and on a throwaway PostgreSQL cluster.
-# Installs what the tests need when it is absent (PostgreSQL from Debian's packages).
+# Runs the whole test suite, on SQLite and on a throwaway PostgreSQL cluster, with the blobs in the data folder
+# and in a throwaway S3-compatible server (s3s-fs over a temporary folder).
+# Installs what the tests need when it is absent (PostgreSQL from Debian's packages, s3s-fs with cargo).
+# CARTABLE_NO_POSTGRES=1 or CARTABLE_NO_S3=1 leave either out; CARTABLE_TEST_DATABASE_URL or
+# CARTABLE_TEST_S3_ENDPOINT (with _BUCKET, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _REGION) use servers already running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +13,9 @@ if [ -z "${CARTABLE_TESTDATA:-}" ] && [ -d ../shared/testdata ]; then
 fi
 
 pg_stop() { :; }
+s3_stop() { :; }
+driver_stop() { :; }
+trap 'pg_stop; s3_stop; driver_stop' EXIT
 if [ -z "${CARTABLE_TEST_DATABASE_URL:-}" ] && [ "${CARTABLE_NO_POSTGRES:-}" != "1" ]; then
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -32,16 +38,52 @@ if [ -z "${CARTABLE_TEST_DATABASE_URL:-}" ] && [ "${CARTABLE_NO_POSTGRES:-}" != 
     "${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
       -o "-c listen_addresses=127.0.0.1 -p $port -k $pgdir -c fsync=off -c max_connections=300" start >/dev/null
     pg_stop() { "${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null 2>&1 || true; rm -rf "$pgdir"; }
-    trap pg_stop EXIT
     export CARTABLE_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
     export CARTABLE_PG_DUMP="$pgbin/pg_dump"
     echo "PostgreSQL ready on 127.0.0.1:$port"
   fi
 fi
 
+if [ -z "${CARTABLE_TEST_S3_ENDPOINT:-}" ] && [ "${CARTABLE_NO_S3:-}" != "1" ]; then
+  s3s=$(command -v s3s-fs || true)
+  if [ -z "$s3s" ] && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then s3s="${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs"; fi
+  if [ -z "$s3s" ]; then
+    echo "installing s3s-fs 0.14.1 (cargo install, about 3 minutes)…"
+    # Built in a temporary folder of its own, not in this project's target folder.
+    if env -u CARGO_TARGET_DIR cargo install s3s-fs --version 0.14.1 --features binary --locked --quiet; then
+      s3s="${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs"
+    else
+      echo "s3s-fs could not be installed: the S3 legs of the tests are skipped" >&2
+    fi
+  fi
+  if [ -n "$s3s" ]; then
+    s3dir=$(mktemp -d)
+    # The first free port from 59000 (a server left behind by an interrupted run keeps its own).
+    s3port=${CARTABLE_TEST_S3_PORT:-59000}
+    while (exec 3<>"/dev/tcp/127.0.0.1/$s3port") 2>/dev/null; do s3port=$((s3port + 1)); done
+    s3key="cartable-test-$RANDOM$RANDOM"
+    s3secret=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+    # A bucket is a folder of the server's root.
+    mkdir -p "$s3dir/root/cartable-test"
+    "$s3s" --host 127.0.0.1 --port "$s3port" --access-key "$s3key" --secret-key "$s3secret" "$s3dir/root" >"$s3dir/log" 2>&1 &
+    s3pid=$!
+    s3_stop() { kill "$s3pid" 2>/dev/null || true; wait "$s3pid" 2>/dev/null || true; rm -rf "$s3dir"; }
+    for _ in $(seq 100); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$s3port") 2>/dev/null; then break; fi
+      if ! kill -0 "$s3pid" 2>/dev/null; then echo "s3s-fs did not start:" >&2; cat "$s3dir/log" >&2; exit 1; fi
+      sleep 0.1
+    done
+    export CARTABLE_TEST_S3_ENDPOINT="http://127.0.0.1:$s3port"
+    export CARTABLE_TEST_S3_BUCKET="cartable-test"
+    export CARTABLE_TEST_S3_REGION="us-east-1"
+    export CARTABLE_TEST_S3_ACCESS_KEY_ID="$s3key"
+    export CARTABLE_TEST_S3_SECRET_ACCESS_KEY="$s3secret"
+    echo "S3 (s3s-fs) ready on 127.0.0.1:$s3port"
+  fi
+fi
+
 # A headless Chromium for the web UI's browser tests: Debian's chromium and chromedriver, installed when absent,
 # chromedriver on a free 127.0.0.1 port (tests skip with a message when it cannot run).
-driver_stop() { :; }
 if [ -z "${CARTABLE_TEST_WEBDRIVER:-}" ] && [ "${CARTABLE_NO_BROWSER:-}" != "1" ]; then
   if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -65,6 +107,5 @@ if [ -z "${CARTABLE_TEST_WEBDRIVER:-}" ] && [ "${CARTABLE_NO_BROWSER:-}" != "1" 
     echo "chromedriver ready on 127.0.0.1:$wport"
   fi
 fi
-trap 'pg_stop; driver_stop' EXIT
 
 cargo test --workspace "$@"

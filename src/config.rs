@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use cartable_consent::AgeRules;
-use cartable_vault::VaultConfig;
+use cartable_vault::{BlobStoreConfig, S3Config, S3Credentials, VaultConfig};
 use serde::Deserialize;
 
 /// The commented default configuration, printed by `cartable default-config`.
@@ -18,6 +18,21 @@ data = "./cartable-data"
 # The database. Empty means SQLite inside the data folder.
 # For PostgreSQL: database_url = "postgres://cartable:secret@127.0.0.1:5432/cartable"
 database_url = ""
+
+# Where file contents and large record bodies go (all of it encrypted, named by ids only).
+# Empty means <data>/blobs. For an S3-compatible store: blob_url = "s3://bucket" or "s3://bucket/prefix",
+# with the settings below. (CARTABLE_BLOB_URL, or --blob-url)
+blob_url = ""
+
+# The S3 store's URL, e.g. "http://127.0.0.1:9000" (plain http only when written so); empty for AWS itself.
+# Requests are path-style (<endpoint>/<bucket>/<key>). (CARTABLE_S3_ENDPOINT)
+s3_endpoint = ""
+# The store's region; empty means "us-east-1". (CARTABLE_S3_REGION)
+s3_region = ""
+# Its access key; both or neither. Neither lets the store find credentials itself (instance metadata on AWS).
+# Prefer the variable for the secret over this file. (CARTABLE_S3_ACCESS_KEY_ID, CARTABLE_S3_SECRET_ACCESS_KEY)
+s3_access_key_id = ""
+s3_secret_access_key = ""
 
 # The master key file, which unlocks every family's key. Empty means <data>/keys/master.key.
 # Keep it apart from backups: a backup without it reveals nothing.
@@ -80,6 +95,11 @@ pub struct FileConfig {
     pub master_key_file: Option<PathBuf>,
     pub ledger_key_file: Option<PathBuf>,
     pub ledger_origin: Option<String>,
+    pub blob_url: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
     pub listen: Option<String>,
     pub public_url: Option<String>,
     pub access_token_ttl: Option<u64>,
@@ -108,12 +128,17 @@ pub struct Config {
 
 /// Each key of the configuration file and the `CARTABLE_*` variable that sets it. `resolve` finds a key's variable
 /// only here, and a test checks the table against the keys of `DEFAULT_CONFIG`, so the two cannot drift apart.
-const VARIABLES: [(&str, &str); 16] = [
+const VARIABLES: [(&str, &str); 21] = [
     ("data", "CARTABLE_DATA"),
     ("database_url", "CARTABLE_DATABASE_URL"),
     ("master_key_file", "CARTABLE_MASTER_KEY_FILE"),
     ("ledger_key_file", "CARTABLE_LEDGER_KEY_FILE"),
     ("ledger_origin", "CARTABLE_LEDGER_ORIGIN"),
+    ("blob_url", "CARTABLE_BLOB_URL"),
+    ("s3_endpoint", "CARTABLE_S3_ENDPOINT"),
+    ("s3_region", "CARTABLE_S3_REGION"),
+    ("s3_access_key_id", "CARTABLE_S3_ACCESS_KEY_ID"),
+    ("s3_secret_access_key", "CARTABLE_S3_SECRET_ACCESS_KEY"),
     ("listen", "CARTABLE_LISTEN"),
     ("public_url", "CARTABLE_PUBLIC_URL"),
     ("access_token_ttl", "CARTABLE_ACCESS_TOKEN_TTL"),
@@ -142,6 +167,7 @@ pub struct Overrides {
     pub data: Option<PathBuf>,
     pub database_url: Option<String>,
     pub master_key_file: Option<PathBuf>,
+    pub blob_url: Option<String>,
     pub listen: Option<String>,
 }
 
@@ -194,6 +220,17 @@ impl Config {
         let master_key_file = nonempty(overrides.master_key_file.clone().or_else(|| path_var("master_key_file"))).or(nonempty(file.master_key_file));
         let ledger_key_file = path_var("ledger_key_file").or(nonempty(file.ledger_key_file));
         let ledger_origin = var("ledger_origin")?.or(file.ledger_origin).unwrap_or_else(|| "cartable.localhost".to_owned());
+        // A text setting: its variable, else the file; empty counts as unset.
+        let text = |key: &str, from_file: Option<String>| -> Result<Option<String>, ConfigError> {
+            Ok(var(key)?.or(from_file).filter(|v| !v.is_empty()))
+        };
+        let blob_store = blob_store(
+            flag_or_var(&overrides.blob_url, "blob_url")?.filter(|u| !u.is_empty()).or(file.blob_url.filter(|u| !u.is_empty())),
+            text("s3_endpoint", file.s3_endpoint)?,
+            text("s3_region", file.s3_region)?,
+            text("s3_access_key_id", file.s3_access_key_id)?,
+            text("s3_secret_access_key", file.s3_secret_access_key)?,
+        )?;
         let parse_age = |key: &str, from_file: Option<u8>, default: u8| -> Result<u8, ConfigError> {
             match var(key)? {
                 Some(v) => v.parse().map_err(|_| ConfigError::Rule(format!("{} must be a whole number of years", variable(key)))),
@@ -262,13 +299,61 @@ impl Config {
             server.max_connections = count as usize;
         }
         Ok(Config {
-            vault: VaultConfig { data_dir: data, database_url, master_key_file, ledger_key_file, age_rules: rules, ledger_origin },
+            vault: VaultConfig { data_dir: data, database_url, master_key_file, ledger_key_file, age_rules: rules, ledger_origin, blob_store },
             listen,
             public_url,
             api,
             server,
         })
     }
+}
+
+/// The blob store a `blob_url` and the S3 settings name: the data folder when the url is empty, an S3-compatible
+/// store for `s3://bucket[/prefix]`. S3 settings without an S3 url are refused rather than ignored.
+fn blob_store(
+    url: Option<String>,
+    endpoint: Option<String>,
+    region: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+) -> Result<BlobStoreConfig, ConfigError> {
+    let rule = |text: &str| Err(ConfigError::Rule(text.to_owned()));
+    let Some(url) = url else {
+        let given = [("s3_endpoint", &endpoint), ("s3_region", &region), ("s3_access_key_id", &access_key_id), ("s3_secret_access_key", &secret_access_key)];
+        if let Some((key, _)) = given.iter().find(|(_, v)| v.is_some()) {
+            return Err(ConfigError::Rule(format!("{key} is set, but blob_url is not an s3:// url (the blobs are in the data folder)")));
+        }
+        return Ok(BlobStoreConfig::DataFolder);
+    };
+    let Some(rest) = url.strip_prefix("s3://") else {
+        return rule("blob_url must be empty (the data folder) or s3://bucket, or s3://bucket/prefix");
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let prefix = prefix.trim_end_matches('/');
+    let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !plain(bucket) {
+        return rule("the bucket of blob_url must be letters, digits, `-`, `_` or `.`");
+    }
+    if !prefix.is_empty() && !prefix.split('/').all(|part| plain(part) && part != "." && part != "..") {
+        return rule("the prefix of blob_url must be folders of letters, digits, `-`, `_` or `.`, separated by `/`");
+    }
+    if let Some(e) = &endpoint
+        && !(e.starts_with("http://") || e.starts_with("https://"))
+    {
+        return rule("s3_endpoint must be an http:// or https:// url");
+    }
+    let credentials = match (access_key_id, secret_access_key) {
+        (Some(access_key_id), Some(secret)) => Some(S3Credentials { access_key_id, secret_access_key: secret.into() }),
+        (None, None) => None,
+        _ => return rule("s3_access_key_id and s3_secret_access_key go together: set both or neither"),
+    };
+    Ok(BlobStoreConfig::S3(S3Config {
+        bucket: bucket.to_owned(),
+        prefix: prefix.to_owned(),
+        endpoint,
+        region: region.unwrap_or_else(|| "us-east-1".to_owned()),
+        credentials,
+    }))
 }
 
 #[cfg(test)]
@@ -359,7 +444,7 @@ mod tests {
         in_table.sort_unstable();
         assert_eq!(keys, in_table, "the table of variables and DEFAULT_CONFIG name different keys");
         // The variables the printed configuration names are the ones read.
-        for word in DEFAULT_CONFIG.split(|c: char| !(c.is_ascii_uppercase() || c == '_')).filter(|w| w.starts_with("CARTABLE_")) {
+        for word in DEFAULT_CONFIG.split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')).filter(|w| w.starts_with("CARTABLE_")) {
             assert!(VARIABLES.iter().any(|(_, name)| *name == word), "DEFAULT_CONFIG names `{word}`, which resolve does not read");
         }
         // A value for each key, unlike its default.
@@ -369,6 +454,11 @@ mod tests {
             "master_key_file" => "/elsewhere/master.key",
             "ledger_key_file" => "/elsewhere/ledger.key",
             "ledger_origin" => "cartable.example.org",
+            "blob_url" => "s3://cartable",
+            "s3_endpoint" => "http://127.0.0.1:9000",
+            "s3_region" => "garage",
+            "s3_access_key_id" => "GK0123",
+            "s3_secret_access_key" => "secret-of-the-sample",
             "listen" => "127.0.0.1:9999",
             "public_url" => "https://cartable.example.org",
             "access_token_ttl" => "60",
@@ -382,19 +472,75 @@ mod tests {
             "majority_age" => "19",
             other => panic!("no sample value for `{other}`: add one"),
         };
-        let standard = format!("{:?}", Config::resolve_from(&Overrides::default(), vars(&[])).unwrap());
+        // The S3 settings apply to an S3 blob store only, so they are tried beside one (and both credentials together).
+        let alongside = |key: &str| -> Vec<(&'static str, &'static str)> {
+            match key {
+                "s3_access_key_id" | "s3_secret_access_key" => vec![
+                    ("CARTABLE_BLOB_URL", "s3://cartable"),
+                    ("CARTABLE_S3_ACCESS_KEY_ID", "GK-other"),
+                    ("CARTABLE_S3_SECRET_ACCESS_KEY", "another-secret"),
+                ],
+                key if key.starts_with("s3_") => vec![("CARTABLE_BLOB_URL", "s3://cartable")],
+                _ => Vec::new(),
+            }
+        };
         for (key, name) in VARIABLES {
             // As README.md says: `CARTABLE_` and the key in capitals.
             assert_eq!(name, format!("CARTABLE_{}", key.to_uppercase()));
+            let standard = format!("{:?}", Config::resolve_from(&Overrides::default(), vars(&alongside(key))).unwrap());
             let asked = std::cell::RefCell::new(Vec::new());
-            let set = vars(&[(name, sample(key))]);
+            let mut pairs = alongside(key);
+            pairs.retain(|(n, _)| *n != name);
+            pairs.push((name, sample(key)));
+            let set = vars(&pairs);
             let config = Config::resolve_from(&Overrides::default(), |n: &str| {
                 asked.borrow_mut().push(n.to_owned());
                 set(n)
             })
             .unwrap_or_else(|e| panic!("{name}={}: {e}", sample(key)));
             assert!(asked.borrow().iter().any(|n| n == name), "resolve does not read {name}");
-            assert_ne!(format!("{config:?}"), standard, "{name} changes nothing");
+            if key == "s3_secret_access_key" {
+                // Hidden from Debug: read where it went.
+                use secrecy::ExposeSecret as _;
+                let BlobStoreConfig::S3(S3Config { credentials: Some(credentials), .. }) = &config.vault.blob_store else { panic!("{name}: no s3 credentials") };
+                assert_eq!(credentials.secret_access_key.expose_secret(), sample(key), "{name} changes nothing");
+            } else {
+                assert_ne!(format!("{config:?}"), standard, "{name} changes nothing");
+            }
+        }
+    }
+
+    #[test]
+    fn the_blob_store_is_the_data_folder_unless_an_s3_url_says_otherwise() {
+        let resolve = |pairs: &[(&str, &str)]| Config::resolve_from(&Overrides::default(), vars(pairs)).map(|c| c.vault.blob_store);
+        assert_eq!(resolve(&[]).unwrap(), BlobStoreConfig::DataFolder);
+        let s3 = resolve(&[
+            ("CARTABLE_BLOB_URL", "s3://cartable-blobs/prod/eu"),
+            ("CARTABLE_S3_ENDPOINT", "http://127.0.0.1:3900"),
+            ("CARTABLE_S3_ACCESS_KEY_ID", "GK1"),
+            ("CARTABLE_S3_SECRET_ACCESS_KEY", "the-secret"),
+        ])
+        .unwrap();
+        let BlobStoreConfig::S3(s3) = s3 else { panic!("an s3 store") };
+        assert_eq!((s3.bucket.as_str(), s3.prefix.as_str(), s3.region.as_str()), ("cartable-blobs", "prod/eu", "us-east-1"));
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
+        // The flag wins over the variable.
+        let flag = Overrides { blob_url: Some("s3://from-flag".to_owned()), ..Overrides::default() };
+        let config = Config::resolve_from(&flag, vars(&[("CARTABLE_BLOB_URL", "s3://from-env")])).unwrap();
+        assert!(matches!(config.vault.blob_store, BlobStoreConfig::S3(S3Config { ref bucket, .. }) if bucket == "from-flag"));
+        // The secret never shows, in the configuration's Debug either.
+        let config = Config::resolve_from(&Overrides::default(), vars(&[("CARTABLE_BLOB_URL", "s3://b"), ("CARTABLE_S3_ACCESS_KEY_ID", "GK1"), ("CARTABLE_S3_SECRET_ACCESS_KEY", "the-secret")])).unwrap();
+        let shown = format!("{config:?}");
+        assert!(shown.contains("GK1") && !shown.contains("the-secret"), "{shown}");
+        for (pairs, message) in [
+            (&[("CARTABLE_BLOB_URL", "file:///var/blobs")][..], "blob_url must be empty (the data folder) or s3://bucket, or s3://bucket/prefix"),
+            (&[("CARTABLE_BLOB_URL", "s3://")][..], "the bucket of blob_url must be letters, digits, `-`, `_` or `.`"),
+            (&[("CARTABLE_BLOB_URL", "s3://b/../x")][..], "the prefix of blob_url must be folders of letters, digits, `-`, `_` or `.`, separated by `/`"),
+            (&[("CARTABLE_BLOB_URL", "s3://b"), ("CARTABLE_S3_ENDPOINT", "127.0.0.1:9000")][..], "s3_endpoint must be an http:// or https:// url"),
+            (&[("CARTABLE_BLOB_URL", "s3://b"), ("CARTABLE_S3_ACCESS_KEY_ID", "GK1")][..], "s3_access_key_id and s3_secret_access_key go together: set both or neither"),
+            (&[("CARTABLE_S3_ENDPOINT", "http://127.0.0.1:9000")][..], "s3_endpoint is set, but blob_url is not an s3:// url (the blobs are in the data folder)"),
+        ] {
+            assert_eq!(resolve(pairs).unwrap_err().to_string(), message, "{pairs:?}");
         }
     }
 }

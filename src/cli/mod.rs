@@ -38,6 +38,9 @@ struct Global {
     /// `sqlite://…` or `postgres://…`; default: SQLite inside the data folder [env: CARTABLE_DATABASE_URL].
     #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
+    /// Where blobs go: `s3://bucket[/prefix]`; default: <data>/blobs [env: CARTABLE_BLOB_URL].
+    #[arg(long, global = true, value_name = "URL")]
+    blob_url: Option<String>,
     /// The master key file; default: <data>/keys/master.key [env: CARTABLE_MASTER_KEY_FILE].
     #[arg(long, global = true, value_name = "FILE")]
     master_key: Option<PathBuf>,
@@ -153,7 +156,7 @@ fn one_line(e: &anyhow::Error) -> String {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let g = cli.global;
-    let overrides = Overrides { config_file: g.config, data: g.data, database_url: g.database_url, master_key_file: g.master_key, listen: None };
+    let overrides = Overrides { config_file: g.config, data: g.data, database_url: g.database_url, master_key_file: g.master_key, blob_url: g.blob_url, listen: None };
     let console = Console::new(overrides, Out { json: g.json });
     match cli.command {
         Command::DefaultConfig => print!("{DEFAULT_CONFIG}"),

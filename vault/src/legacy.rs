@@ -14,7 +14,7 @@ use std::sync::Arc;
 use cartable_consent::{FamilyId, RecordId};
 use sqlx::Row;
 
-use crate::blobs::{Blobs, check_blob_name};
+use crate::blobs::check_blob_name;
 use crate::envelope::{AGE_MAGIC, DataKey, FORMAT_AEAD_V1, Field, Place};
 use crate::error::{Error, Result};
 use crate::keys::FamilyKey;
@@ -178,12 +178,21 @@ impl Vault {
             if pending.is_empty() {
                 continue;
             }
-            // Opening age files and reading blob headers is blocking work.
-            let (blobs, key2) = (self.inner.blobs.clone(), key.clone());
+            // The heads of the blobs these rows name (a blob missing, or a name not of its record, has none).
+            let mut heads = Vec::with_capacity(pending.len());
+            for (id, stored) in &pending {
+                let record: RecordId = parse_id(id)?;
+                heads.push(match stored.blob_key.as_deref() {
+                    Some(name) if check_blob_name(record, name) => self.inner.blobs.head(family, name).await.ok(),
+                    _ => None,
+                });
+            }
+            // Opening age files is blocking work.
+            let key2 = key.clone();
             let resealed = tokio::task::spawn_blocking(move || -> Result<Vec<Resealed>> {
                 let mut out = Vec::with_capacity(pending.len());
-                for (id, stored) in pending {
-                    if let Some(sealed) = reseal_record(&blobs, &key2, family, &id, &stored)? {
+                for ((id, stored), head) in pending.into_iter().zip(heads) {
+                    if let Some(sealed) = reseal_record(&key2, family, &id, &stored, head)? {
                         out.push((id, stored.body_enc, sealed));
                     }
                 }
@@ -225,29 +234,28 @@ fn legacy_open(key: &FamilyKey, family: FamilyId, what: &str, value: &[u8]) -> O
     }
 }
 
-/// The sealed value of a record row of the old format, or `None` for a row that cannot be upgraded (logged).
-fn reseal_record(blobs: &Blobs, key: &Arc<FamilyKey>, family: FamilyId, id: &str, stored: &StoredRow) -> Result<Option<Vec<u8>>> {
+/// The sealed value of a record row of the old format, or `None` for a row that cannot be upgraded (logged); `head`
+/// is the head of the blob the row names, if it has one that is there.
+fn reseal_record(key: &Arc<FamilyKey>, family: FamilyId, id: &str, stored: &StoredRow, head: Option<[u8; 32]>) -> Result<Option<Vec<u8>>> {
     let what = format!("record `{id}`");
     let skip = |why: &str| {
         tracing::warn!(%family, place = %what, why, "a record of the earlier format cannot be upgraded; left as it is");
         Ok(None)
     };
-    let record: RecordId = parse_id(id)?;
     let place = Place { family, field: Field::Record(&stored.place(id)) };
-    let head = |name: &str| -> Option<[u8; 32]> { if check_blob_name(record, name) { blobs.head(family, name).ok() } else { None } };
     let plain: zeroize::Zeroizing<Vec<u8>> = match (stored.kind.as_str(), stored.body_enc.as_deref(), stored.blob_key.as_deref()) {
         ("record", Some(old), None) if is_legacy(old) => match legacy_open(key, family, &what, old) {
             Some(plain) => plain,
             None => return Ok(None),
         },
-        ("record", None, Some(name)) => match head(name) {
+        ("record", None, Some(_)) => match head {
             Some(h) => zeroize::Zeroizing::new(h.to_vec()),
             None => return skip("its blob is missing or is not an age file"),
         },
-        ("file", Some(old), Some(name)) if is_legacy(old) => {
+        ("file", Some(old), Some(_)) if is_legacy(old) => {
             let Some(plain) = legacy_open(key, family, &what, old) else { return Ok(None) };
             let Ok(info) = serde_json::from_slice::<LegacyFile>(&plain) else { return skip("its metadata is malformed") };
-            let Some(h) = head(name) else { return skip("its blob is missing or is not an age file") };
+            let Some(h) = head else { return skip("its blob is missing or is not an age file") };
             let meta = StoredFile { name: info.name, size: info.size, sha256: info.sha256, blob_head: hex(&h) };
             zeroize::Zeroizing::new(serde_json::to_vec(&meta).expect("file metadata serializes"))
         }

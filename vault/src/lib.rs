@@ -2,7 +2,8 @@
 //!
 //! - A database (SQLite in WAL mode by default, PostgreSQL for scale) through one sqlx pool and the same
 //!   runtime SQL on both; migrations per backend in `migrations/`.
-//! - A blob store (a local folder) for file contents, streamed and never held whole in memory.
+//! - A blob store (a local folder, or an S3-compatible store) for file contents and large bodies, streamed both ways
+//!   and never held whole in memory.
 //! - Keys: a master age identity in a key file; each family its own X25519 identity wrapped to it, and a data key
 //!   wrapped to that identity. Record bodies, file names and metadata, member names and birth dates, family names are
 //!   sealed with XChaCha20-Poly1305 under the data key, each bound to its place (family, row, collection, version…);
@@ -47,6 +48,7 @@ mod rows;
 mod text;
 mod vault;
 
+pub use blobs::{BlobStoreConfig, S3Config, S3Credentials};
 pub use access::{ApiStore, CollectionInfo, ContinuationRecord, Attempt, GrantDecision, LoginLimits, SealedRecord, SessionRecord, TokenRecord};
 pub use db::Backend;
 pub use envelope::SEALED_OVERHEAD;

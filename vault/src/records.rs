@@ -1,6 +1,7 @@
 //! Records and files: sealed JSON documents bound to their row, and blobs streamed through age, bound by their head.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use cartable_consent::{Action, Doctype, FamilyId, MemberId, Principal, RecordId, Resource};
 
@@ -9,7 +10,7 @@ use serde::Serialize;
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::blobs::{BlobHead, blob_name, check_blob_name};
+use crate::blobs::{BlobHead, Stored, blob_name, check_blob_name};
 use crate::db::{from_millis, to_millis};
 use crate::envelope::{Field, Place, RecordPlace, integrity};
 use crate::error::{Error, Result};
@@ -154,26 +155,18 @@ impl Vault {
         // The collection's id is part of every record's place, so it is known before sealing.
         let collection = self.collection_id(family, child, doctype, now).await?;
         let sources: Vec<String> = records.iter().map(|r| r.source.clone()).collect();
-        let needs_blobs = plains.iter().any(|(_, p)| p.len() > INLINE_BODY_LIMIT);
-        let blobs = self.inner.blobs.clone();
-        let (child_s, doctype_s, coll, srcs) = (child.to_string(), doctype.as_str(), collection.clone(), sources.clone());
-        let seal_all = move || -> (Vec<Prepared>, Option<Error>) {
-            let mut done = Vec::with_capacity(plains.len());
-            for ((id, plain), source) in plains.iter().zip(&srcs) {
-                let row = RowColumns { id: id.to_string(), collection: &coll, child: &child_s, doctype: doctype_s, kind: "record", source, version: 1, created_at: now, updated_at: now };
-                match seal_body(&blobs, &key, family, *id, &row, plain) {
-                    Ok(p) => done.push(p),
-                    Err(e) => return (done, Some(e)),
+        let child_s = child.to_string();
+        let (mut prepared, mut failure) = (Vec::with_capacity(plains.len()), None);
+        for ((id, plain), source) in plains.iter().zip(&sources) {
+            let row = RowColumns { id: id.to_string(), collection: &collection, child: &child_s, doctype: doctype.as_str(), kind: "record", source, version: 1, created_at: now, updated_at: now };
+            match seal_body(&self.inner.blobs, &key, family, *id, &row, plain).await {
+                Ok(p) => prepared.push(p),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
                 }
             }
-            (done, None)
-        };
-        // Bodies that go to the blob store are written on a blocking thread; small ones are sealed right here.
-        let (prepared, failure) = if needs_blobs {
-            tokio::task::spawn_blocking(seal_all).await.map_err(|_| Error::Io("encryption was interrupted".to_owned()))?
-        } else {
-            seal_all()
-        };
+        }
         let result = match failure {
             Some(e) => Err(e),
             None => async {
@@ -187,7 +180,7 @@ impl Vault {
         if let Err(e) = result {
             for p in &prepared {
                 if let Some(name) = &p.blob {
-                    self.inner.blobs.delete(family, name);
+                    self.inner.blobs.delete(family, name).await;
                 }
             }
             return Err(e);
@@ -235,14 +228,7 @@ impl Vault {
                 created_at: current.created_at,
                 updated_at: now,
             };
-            let prepared = if plain.len() > INLINE_BODY_LIMIT {
-                let (blobs, key, plain, columns) = (self.inner.blobs.clone(), key.clone(), plain.clone(), columns.owned());
-                tokio::task::spawn_blocking(move || seal_body(&blobs, &key, family, id, &columns.borrowed(), &plain))
-                    .await
-                    .map_err(|_| Error::Io("a blob write was interrupted".to_owned()))??
-            } else {
-                seal_body(&self.inner.blobs, &key, family, id, &columns, &plain)?
-            };
+            let prepared = seal_body(&self.inner.blobs, &key, family, id, &columns, &plain).await?;
             let actor_role = self.cached_rules(family).and_then(|r| r.role_of(permit.principal()));
             let result = async {
                 let mut tx = self.write_tx().await?;
@@ -279,13 +265,13 @@ impl Vault {
                         && Some(old) != prepared.blob.as_deref()
                         && check_blob_name(id, old)
                     {
-                        self.inner.blobs.delete(family, old);
+                        self.inner.blobs.delete(family, old).await;
                     }
                     return Ok(version);
                 }
                 Ok(false) | Err(_) => {
                     if let Some(name) = &prepared.blob {
-                        self.inner.blobs.delete(family, name);
+                        self.inner.blobs.delete(family, name).await;
                     }
                     result?;
                 }
@@ -338,10 +324,10 @@ impl Vault {
                 if !check_blob_name(id, name) {
                     return Err(bad());
                 }
-                let (blobs, key, name) = (self.inner.blobs.clone(), key.clone(), name.to_owned());
+                let mut reader = self.inner.blobs.open_reader(key.clone(), family, id, name, &head).await?;
                 let plain = tokio::task::spawn_blocking(move || -> Result<zeroize::Zeroizing<Vec<u8>>> {
                     let mut out = zeroize::Zeroizing::new(Vec::new());
-                    blobs.open_reader(&key, family, id, &name, &head)?.read_to_end(&mut out).map_err(|_| Error::BlobCorrupt)?;
+                    reader.read_to_end(&mut out).map_err(|_| Error::BlobCorrupt)?;
                     Ok(out)
                 })
                 .await
@@ -474,16 +460,8 @@ impl Vault {
         let key = self.family_key(family).await?;
         let id = RecordId::new();
         let blob = blob_name(id, 1);
-        let blobs = self.inner.blobs.clone();
-        let blob_key = key.clone();
-        let blob_for_put = blob.clone();
-        let (size, digest, head) = tokio::task::spawn_blocking(move || {
-            let mut content = content;
-            blobs.put(&blob_key, family, &blob_for_put, &mut content)
-        })
-        .await
-        .map_err(|_| Error::Io("a blob write was interrupted".to_owned()))??;
-        let meta = StoredFile { name, size, sha256: hex(&digest), blob_head: hex(&head) };
+        let Stored { size, sha256, head } = self.inner.blobs.put(key.clone(), family, &blob, content).await?;
+        let meta = StoredFile { name, size, sha256: hex(&sha256), blob_head: hex(&head) };
         let meta = zeroize::Zeroizing::new(serde_json::to_vec(&meta).expect("file metadata serializes"));
         let now = to_millis(OffsetDateTime::now_utc());
         let result = async {
@@ -508,7 +486,7 @@ impl Vault {
         }
         .await;
         if let Err(e) = result {
-            self.inner.blobs.delete(family, &blob);
+            self.inner.blobs.delete(family, &blob).await;
             return Err(e);
         }
         Ok(id)
@@ -526,7 +504,7 @@ impl Vault {
             return Err(Error::InvalidInput(format!("record `{}` is not a file", doc.id)));
         };
         let key = self.family_key(permit.family()).await?;
-        let reader = self.inner.blobs.open_reader(&key, permit.family(), id, &name, &head)?;
+        let reader = self.inner.blobs.open_reader(key, permit.family(), id, &name, &head).await?;
         Ok((info, reader))
     }
 
@@ -572,22 +550,22 @@ fn serialize_body(body: &serde_json::Value) -> Result<zeroize::Zeroizing<Vec<u8>
 }
 
 /// Seals a record body for its row: inline, or into a blob whose head is what the row then seals.
-fn seal_body(
+async fn seal_body(
     blobs: &crate::blobs::Blobs,
-    key: &FamilyKey,
+    key: &Arc<FamilyKey>,
     family: FamilyId,
     id: RecordId,
     columns: &RowColumns<'_>,
-    plain: &[u8],
+    plain: &zeroize::Zeroizing<Vec<u8>>,
 ) -> Result<Prepared> {
     let size = plain.len() as i64;
     if plain.len() > INLINE_BODY_LIMIT {
         let name = blob_name(id, columns.version);
-        let (_, _, head) = blobs.put(key, family, &name, &mut &plain[..])?;
+        let Stored { head, .. } = blobs.put(key.clone(), family, &name, Box::new(std::io::Cursor::new(plain.clone()))).await?;
         match key.seal(&Place { family, field: Field::Record(&columns.place(Some(&name), size)) }, &head) {
             Ok(sealed) => Ok(Prepared { id, sealed, blob: Some(name), size }),
             Err(e) => {
-                blobs.delete(family, &name);
+                blobs.delete(family, &name).await;
                 Err(e)
             }
         }
@@ -610,19 +588,6 @@ struct RowColumns<'a> {
     updated_at: i64,
 }
 
-/// [`RowColumns`] owned, to cross into a blocking task.
-struct OwnedColumns {
-    id: String,
-    collection: String,
-    child: String,
-    doctype: String,
-    kind: String,
-    source: String,
-    version: i64,
-    created_at: i64,
-    updated_at: i64,
-}
-
 impl RowColumns<'_> {
     fn place<'b>(&'b self, blob_key: Option<&'b str>, size: i64) -> RecordPlace<'b> {
         RecordPlace {
@@ -635,36 +600,6 @@ impl RowColumns<'_> {
             version: self.version,
             blob_key,
             size,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
-    }
-
-    fn owned(&self) -> OwnedColumns {
-        OwnedColumns {
-            id: self.id.clone(),
-            collection: self.collection.to_owned(),
-            child: self.child.to_owned(),
-            doctype: self.doctype.to_owned(),
-            kind: self.kind.to_owned(),
-            source: self.source.to_owned(),
-            version: self.version,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
-    }
-}
-
-impl OwnedColumns {
-    fn borrowed(&self) -> RowColumns<'_> {
-        RowColumns {
-            id: self.id.clone(),
-            collection: &self.collection,
-            child: &self.child,
-            doctype: &self.doctype,
-            kind: &self.kind,
-            source: &self.source,
-            version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }

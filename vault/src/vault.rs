@@ -12,7 +12,7 @@ use cartable_consent::{
 use sqlx::{AnyPool, Row};
 use time::{Date, OffsetDateTime};
 
-use crate::blobs::Blobs;
+use crate::blobs::{BlobStoreConfig, Blobs};
 use crate::db::{self, Backend, to_millis};
 use crate::error::{Error, Result};
 use crate::envelope::{DataKey, Field, Place, integrity};
@@ -33,6 +33,8 @@ pub struct VaultConfig {
     pub age_rules: AgeRules,
     /// The name this server signs ledger checkpoints with, e.g. `cartable.example.org`.
     pub ledger_origin: String,
+    /// Where file contents and large bodies go: the data folder's `blobs/` or an S3-compatible store.
+    pub blob_store: BlobStoreConfig,
 }
 
 impl VaultConfig {
@@ -45,6 +47,7 @@ impl VaultConfig {
             ledger_key_file: None,
             age_rules: AgeRules::FRANCE,
             ledger_origin: "cartable.localhost".to_owned(),
+            blob_store: BlobStoreConfig::DataFolder,
         }
     }
 
@@ -159,7 +162,10 @@ impl Vault {
         if keys_dir.is_dir() {
             crate::private_files::private_dir(&keys_dir)?;
         }
-        let blobs = Blobs::open(config.data_dir.join("blobs"))?;
+        let blobs = match &config.blob_store {
+            BlobStoreConfig::DataFolder => Blobs::local(config.data_dir.join("blobs"))?,
+            BlobStoreConfig::S3(s3) => Blobs::s3(s3)?,
+        };
         let appender = crate::ledger::Appender::new(pool.clone(), backend);
         let vault = Vault {
             inner: Arc::new(Inner {
@@ -360,7 +366,7 @@ impl Vault {
         crate::ledger::append(&mut tx, self.inner.backend, draft).await?;
         tx.commit().await?;
         self.forget(family);
-        self.inner.blobs.delete_family(family)?;
+        self.inner.blobs.delete_family(family).await?;
         Ok(())
     }
 
@@ -369,14 +375,13 @@ impl Vault {
         self.inner.policies.lock().expect("policy cache lock").remove(&family);
     }
 
-    /// Blob folders whose family is gone (a crash between erasure and blob removal): remove them.
+    /// Blobs of families that are gone (a crash between erasure and blob removal): remove them. The store is
+    /// listed by family (one folder or key prefix each), on either store.
     async fn remove_orphan_blobs(&self) -> Result<()> {
-        let Ok(entries) = std::fs::read_dir(self.inner.blobs.root()) else { return Ok(()) };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(Ok(family)) = name.to_str().map(str::parse::<FamilyId>) else { continue };
+        for family in self.inner.blobs.families().await? {
             if !self.family_exists(family).await? {
-                self.inner.blobs.delete_family(family)?;
+                tracing::info!(%family, "removing the blobs of an erased family");
+                self.inner.blobs.delete_family(family).await?;
             }
         }
         Ok(())

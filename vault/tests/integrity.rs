@@ -1,9 +1,10 @@
-//! Integrity at rest, tried as someone with write access to the database and the blob folder but no keys (a managed
+//! Integrity at rest, tried as someone with write access to the database and the blob store but no keys (a managed
 //! database's administrator, a tampered backup): ciphertexts swapped, copied and moved with SQL between records of
 //! one collection, of two children, of two collections, of two families, between two versions of one record; blobs
-//! swapped on disk; rows put back to an older version. Every read of an altered place fails with the integrity
+//! swapped in the store; rows put back to an older version. Every read of an altered place fails with the integrity
 //! error, naming the place by id and logged; every untouched record still reads; nothing altered is served.
-//! On SQLite and, when `CARTABLE_TEST_DATABASE_URL` is set, on PostgreSQL.
+//! On SQLite and, when `CARTABLE_TEST_DATABASE_URL` is set, on PostgreSQL; with the blobs in the data folder and, when
+//! `CARTABLE_TEST_S3_ENDPOINT` is set, in an S3 store.
 
 mod support;
 
@@ -12,7 +13,7 @@ use std::io::{Cursor, Read};
 
 use cartable_consent::{Action, Doctype, FamilyId, MemberId, Principal, RecordId, Resource, Role};
 use cartable_vault::{Error, NewRecord, Vault, VerifyError};
-use support::{Fixture, LogSink, backends, fixture, operator, read};
+use support::{Fixture, Leg, LogSink, fixture_on, legs, operator, read};
 use time::macros::date;
 
 /// Two families: Léo and Inès in the first, Tom in the second; each record's body as written.
@@ -40,8 +41,8 @@ async fn put(vault: &Vault, family: FamilyId, child: MemberId, doctype: Doctype,
     vault.put_record(&permit, NewRecord { child, doctype, source: "operator".into(), body }).await.unwrap()
 }
 
-async fn scene(postgres: bool, marker: &str) -> Scene {
-    let fx = fixture(postgres).await;
+async fn scene(leg: Leg, marker: &str) -> Scene {
+    let fx = fixture_on(leg).await;
     let vault = Vault::open(fx.config.clone()).await.unwrap();
     let f1 = vault.create_family(&format!("Famille {marker}")).await.unwrap();
     let leo = vault.add_member(&vault.as_operator(f1, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, &format!("Léo {marker}"), Some(date!(2014 - 03 - 01))).await.unwrap();
@@ -170,14 +171,14 @@ impl Scene {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ciphertexts_moved_copied_or_swapped_with_sql_or_on_disk_never_open() {
     let sink = logs();
-    for postgres in backends() {
-        tamper(postgres, sink).await;
+    for leg in legs() {
+        tamper(leg, sink).await;
     }
 }
 
-async fn tamper(postgres: bool, logs: &LogSink) {
+async fn tamper(leg: Leg, logs: &LogSink) {
     let marker = format!("ZQX{}MARK", uuid::Uuid::new_v4().simple());
-    let s = scene(postgres, &marker).await;
+    let s = scene(leg, &marker).await;
     let mut sql = s.fx.sql().await;
     s.check(&[], "before any change").await;
     let (g0, g1, g2) = (s.leo_grades[0], s.leo_grades[1], s.leo_grades[2]);
@@ -265,20 +266,20 @@ async fn tamper(postgres: bool, logs: &LogSink) {
     let mut s = s;
     s.expected.iter_mut().find(|e| e.1 == g2).unwrap().2 = v2;
 
-    // Blobs: two files swapped on disk; a large body's blob replaced by a file's blob; file metadata swapped.
+    // Blobs, in the store (the data folder's files, or the S3 objects): two files swapped; a large body's blob
+    // replaced by a file's blob; file metadata swapped.
     let (f_a, f_b) = (s.files[0].0, s.files[1].0);
-    let (pa, pb) = (s.fx.blob_path(s.f1, &f_a.to_string()), s.fx.blob_path(s.f1, &f_b.to_string()));
-    let (ba, bb) = (std::fs::read(&pa).unwrap(), std::fs::read(&pb).unwrap());
-    std::fs::write(&pa, &bb).unwrap();
-    std::fs::write(&pb, &ba).unwrap();
-    s.check(&[f_a, f_b], "two blobs swapped on disk").await;
-    std::fs::write(&pa, &ba).unwrap();
-    std::fs::write(&pb, &bb).unwrap();
-    let pbig = s.fx.blob_path(s.f1, &s.big.to_string());
-    let big_blob = std::fs::read(&pbig).unwrap();
-    std::fs::write(&pbig, &ba).unwrap();
+    let (na, nb, nbig) = (f_a.to_string(), f_b.to_string(), s.big.to_string());
+    let (ba, bb) = (s.fx.blob_bytes(s.f1, &na).await, s.fx.blob_bytes(s.f1, &nb).await);
+    s.fx.set_blob_bytes(s.f1, &na, bb.clone()).await;
+    s.fx.set_blob_bytes(s.f1, &nb, ba.clone()).await;
+    s.check(&[f_a, f_b], "two blobs swapped in the store").await;
+    s.fx.set_blob_bytes(s.f1, &na, ba.clone()).await;
+    s.fx.set_blob_bytes(s.f1, &nb, bb).await;
+    let big_blob = s.fx.blob_bytes(s.f1, &nbig).await;
+    s.fx.set_blob_bytes(s.f1, &nbig, ba).await;
     s.check(&[s.big], "a large body's blob replaced").await;
-    std::fs::write(&pbig, &big_blob).unwrap();
+    s.fx.set_blob_bytes(s.f1, &nbig, big_blob).await;
     let (ma, mb) = (body_enc(&mut sql, f_a).await, body_enc(&mut sql, f_b).await);
     set_body_enc(&mut sql, f_a, &mb).await;
     set_body_enc(&mut sql, f_b, &ma).await;
@@ -377,8 +378,8 @@ async fn set_member_col(conn: &mut sqlx::AnyConnection, column: &str, id: Member
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_put_back_to_an_older_version_is_detected_by_ledger_verify() {
     logs();
-    for postgres in backends() {
-        rollback(postgres).await;
+    for leg in legs() {
+        rollback(leg).await;
     }
 }
 
@@ -402,8 +403,8 @@ async fn restore(conn: &mut sqlx::AnyConnection, id: RecordId, s: &Snapshot) {
         .unwrap();
 }
 
-async fn rollback(postgres: bool) {
-    let fx = fixture(postgres).await;
+async fn rollback(leg: Leg) {
+    let fx = fixture_on(leg).await;
     let vault = Vault::open(fx.config.clone()).await.unwrap();
     let family = vault.create_family("Martin").await.unwrap();
     let leo = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Léo", Some(date!(2014 - 03 - 01))).await.unwrap();
@@ -464,15 +465,15 @@ async fn rollback(postgres: bool) {
     assert_eq!(vault.update_record(&write, id, "operator".into(), serde_json::json!({"grade": "16/20"})).await.unwrap(), 4);
     let v3_blob = v3.4.clone().expect("version 3 lives in a blob");
     assert!(v3_blob.starts_with(&format!("{id}.v3-")));
-    assert!(!fx.blob_path(family, &v3_blob).exists());
+    assert!(!fx.blob_names(family).await.contains(&v3_blob));
     vault.verify_ledger(family).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_updates_of_one_record_each_get_their_own_version() {
     logs();
-    for postgres in backends() {
-        let fx = fixture(postgres).await;
+    for leg in legs() {
+        let fx = fixture_on(leg).await;
         let vault = Vault::open(fx.config.clone()).await.unwrap();
         let family = vault.create_family("Martin").await.unwrap();
         let leo = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Léo", Some(date!(2014 - 03 - 01))).await.unwrap();
@@ -497,7 +498,7 @@ async fn concurrent_updates_of_one_record_each_get_their_own_version() {
         assert_eq!(doc.version, 5);
         vault.verify_ledger(family).await.unwrap();
         // Only the last version's blob is left.
-        let left: Vec<_> = std::fs::read_dir(fx.config.data_dir.join("blobs").join(family.to_string())).unwrap().flatten().collect();
+        let left = fx.blob_names(family).await;
         assert_eq!(left.len(), 1, "{left:?}");
     }
 }

@@ -1,4 +1,5 @@
-//! The storage story: the same scenario on SQLite and, when `CARTABLE_TEST_DATABASE_URL` is set, on PostgreSQL.
+//! The storage story: the same scenario on SQLite and, when `CARTABLE_TEST_DATABASE_URL` is set, on PostgreSQL; with
+//! the blobs in the data folder and, when `CARTABLE_TEST_S3_ENDPOINT` is set, in an S3 store.
 
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use time::macros::date;
 
 mod support;
 
-use support::{Fixture, LogSink, backends, fixture, operator};
+use support::{Fixture, Leg, LogSink, backends, fixture, fixture_on, legs, operator};
 
 fn all_bytes_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
@@ -45,13 +46,13 @@ async fn the_storage_story_runs_on_every_backend_and_no_plaintext_reaches_disk_o
     let _guard = tracing::subscriber::set_default(
         tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish(),
     );
-    for postgres in backends() {
-        story(postgres, &sink).await;
+    for leg in legs() {
+        story(leg, &sink).await;
     }
 }
 
-async fn story(postgres: bool, logs: &LogSink) {
-    let fx = fixture(postgres).await;
+async fn story(leg: Leg, logs: &LogSink) {
+    let fx = fixture_on(leg).await;
     let marker = format!("ZQX{}MARK", uuid::Uuid::new_v4().simple());
     let vault = Vault::open(fx.config.clone()).await.unwrap();
 
@@ -184,15 +185,19 @@ async fn story(postgres: bool, logs: &LogSink) {
     for (path, bytes) in all_bytes_under(fx.dir.path()) {
         assert!(!contains(&bytes, needle), "plaintext found in {}", path.display());
     }
+    let objects = fx.s3_objects().await;
+    assert_eq!(leg.s3, !objects.is_empty(), "the blobs are in the S3 store exactly when it is configured");
+    for (key, bytes) in &objects {
+        assert!(!contains(bytes, needle) && !contains(key.as_bytes(), needle), "plaintext found in the S3 object {key}");
+    }
     if let Some(url) = &fx.config.database_url {
         assert!(!contains(&pg_dump(url), needle), "plaintext found in the PostgreSQL dump");
     }
     assert!(!contains(&logs.0.lock().unwrap(), needle), "plaintext found in the logs");
 
     // A truncated blob is a clear error, not garbage.
-    let blob = fx.config.data_dir.join("blobs").join(family.to_string()).join(file_id.to_string());
-    let len = std::fs::metadata(&blob).unwrap().len();
-    std::fs::OpenOptions::new().write(true).open(&blob).unwrap().set_len(len / 2).unwrap();
+    let stored = fx.blob_bytes(family, &file_id.to_string()).await;
+    fx.set_blob_bytes(family, &file_id.to_string(), stored[..stored.len() / 2].to_vec()).await;
     let (_, mut reader) = vault.open_file(&read_file).await.unwrap();
     let truncated = tokio::task::spawn_blocking(move || reader.read_to_end(&mut Vec::new())).await.unwrap();
     assert!(truncated.is_err(), "a truncated blob must fail to read");
@@ -202,6 +207,7 @@ async fn story(postgres: bool, logs: &LogSink) {
     vault.delete_family(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap()).await.unwrap();
     assert!(!vault.family_exists(family).await.unwrap());
     assert!(!fx.config.data_dir.join("blobs").join(family.to_string()).exists());
+    assert!(fx.blob_names(family).await.is_empty(), "erasure removes the family's objects");
     let erased = vault.verify_ledger(family).await.unwrap();
     assert_eq!(erased.size, report.size + 2, "the decision to erase, then the erasure as the last entry");
     let old_key = std::fs::read_to_string(fx.config.master_key_path()).unwrap();

@@ -1,5 +1,6 @@
-//! What the integrity and upgrade tests share: a vault on SQLite or on a fresh PostgreSQL database, a raw connection
-//! to its database (what someone with write access but no keys has), and a log capture.
+//! What the integrity and upgrade tests share: a vault on SQLite or on a fresh PostgreSQL database, its blobs in the
+//! data folder or under a fresh prefix of the test S3 bucket, a raw connection to its database and raw access to its
+//! blobs (what someone with write access but no keys has), and a log capture.
 
 #![allow(dead_code)]
 
@@ -18,9 +19,60 @@ pub fn pg_admin_url() -> Option<String> {
     std::env::var("CARTABLE_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
 }
 
+/// A database and a blob store to run a test on.
+#[derive(Debug, Clone, Copy)]
+pub struct Leg {
+    pub postgres: bool,
+    pub s3: bool,
+}
+
+/// The S3 test store from the `CARTABLE_TEST_S3_*` variables (set by `scripts/test.sh`), under a prefix of its own.
+pub fn s3_config() -> Option<cartable_vault::S3Config> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let endpoint = var("CARTABLE_TEST_S3_ENDPOINT")?;
+    let need = |name: &str| var(name).unwrap_or_else(|| panic!("CARTABLE_TEST_S3_ENDPOINT is set but {name} is not"));
+    Some(cartable_vault::S3Config {
+        bucket: need("CARTABLE_TEST_S3_BUCKET"),
+        // Short: s3s-fs names a multipart upload's file after the key in base64, within the 255 bytes of a file name.
+        prefix: format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+        endpoint: Some(endpoint),
+        region: var("CARTABLE_TEST_S3_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
+        credentials: Some(cartable_vault::S3Credentials {
+            access_key_id: need("CARTABLE_TEST_S3_ACCESS_KEY_ID"),
+            secret_access_key: need("CARTABLE_TEST_S3_SECRET_ACCESS_KEY").into(),
+        }),
+    })
+}
+
+/// SQLite with the data folder; PostgreSQL with it, and with the S3 store, when their variables are set (with S3
+/// alone, SQLite with it).
+pub fn legs() -> Vec<Leg> {
+    let (pg, s3) = (pg_admin_url().is_some(), std::env::var("CARTABLE_TEST_S3_ENDPOINT").is_ok_and(|v| !v.is_empty()));
+    let mut legs = vec![Leg { postgres: false, s3: false }];
+    if pg {
+        legs.push(Leg { postgres: true, s3: false });
+    } else {
+        eprintln!("PostgreSQL leg skipped: CARTABLE_TEST_DATABASE_URL is not set (scripts/test.sh sets it)");
+    }
+    if s3 {
+        legs.push(Leg { postgres: pg, s3: true });
+    } else {
+        eprintln!("S3 leg skipped: CARTABLE_TEST_S3_ENDPOINT is not set (scripts/test.sh starts an S3 server and sets it)");
+    }
+    legs
+}
+
 pub async fn fixture(postgres: bool) -> Fixture {
+    fixture_on(Leg { postgres, s3: false }).await
+}
+
+pub async fn fixture_on(leg: Leg) -> Fixture {
+    let postgres = leg.postgres;
     let dir = tempfile::tempdir().unwrap();
     let mut config = VaultConfig::embedded(dir.path().join("data"));
+    if leg.s3 {
+        config.blob_store = cartable_vault::BlobStoreConfig::S3(s3_config().expect("an s3 leg needs CARTABLE_TEST_S3_ENDPOINT"));
+    }
     if postgres {
         let admin = pg_admin_url().expect("postgres fixture needs CARTABLE_TEST_DATABASE_URL");
         let name = format!("cartable_test_{}", uuid::Uuid::new_v4().simple());
@@ -53,6 +105,80 @@ impl Fixture {
 
     pub fn blob_path(&self, family: FamilyId, name: &str) -> std::path::PathBuf {
         self.config.data_dir.join("blobs").join(family.to_string()).join(name)
+    }
+
+    /// The S3 store of this fixture, reached directly (as with the bucket's credentials, without the vault's keys).
+    fn s3(&self) -> Option<Arc<dyn object_store::ObjectStore>> {
+        use age::secrecy::ExposeSecret as _;
+        let cartable_vault::BlobStoreConfig::S3(s3) = &self.config.blob_store else { return None };
+        let credentials = s3.credentials.as_ref().unwrap();
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&s3.bucket)
+            .with_region(&s3.region)
+            .with_endpoint(s3.endpoint.as_deref().unwrap())
+            .with_allow_http(true)
+            .with_access_key_id(&credentials.access_key_id)
+            .with_secret_access_key(credentials.secret_access_key.expose_secret())
+            .build()
+            .unwrap();
+        Some(Arc::new(object_store::prefix::PrefixStore::new(store, s3.prefix.as_str())))
+    }
+
+    fn location(family: FamilyId, name: &str) -> object_store::path::Path {
+        object_store::path::Path::from_iter([family.to_string().as_str(), name])
+    }
+
+    /// A blob's stored bytes: its file in the data folder, or its object.
+    pub async fn blob_bytes(&self, family: FamilyId, name: &str) -> Vec<u8> {
+        use object_store::ObjectStoreExt as _;
+        match self.s3() {
+            Some(store) => store.get(&Self::location(family, name)).await.unwrap().bytes().await.unwrap().to_vec(),
+            None => std::fs::read(self.blob_path(family, name)).unwrap(),
+        }
+    }
+
+    /// Replaces a blob's stored bytes.
+    pub async fn set_blob_bytes(&self, family: FamilyId, name: &str, bytes: Vec<u8>) {
+        use object_store::ObjectStoreExt as _;
+        match self.s3() {
+            Some(store) => {
+                store.put(&Self::location(family, name), bytes.into()).await.unwrap();
+            }
+            None => std::fs::write(self.blob_path(family, name), bytes).unwrap(),
+        }
+    }
+
+    /// The names of a family's stored blobs, sorted (in the data folder, every file of its folder).
+    pub async fn blob_names(&self, family: FamilyId) -> Vec<String> {
+        use futures::TryStreamExt as _;
+        let mut names: Vec<String> = match self.s3() {
+            Some(store) => store
+                .list(Some(&object_store::path::Path::from(family.to_string())))
+                .map_ok(|m| m.location.filename().unwrap().to_owned())
+                .try_collect()
+                .await
+                .unwrap(),
+            None => match std::fs::read_dir(self.config.data_dir.join("blobs").join(family.to_string())) {
+                Ok(dir) => dir.flatten().map(|e| e.file_name().into_string().unwrap()).collect(),
+                Err(_) => Vec::new(),
+            },
+        };
+        names.sort();
+        names
+    }
+
+    /// Every object of the S3 store (its key and bytes); nothing for the data folder, whose files are on disk.
+    pub async fn s3_objects(&self) -> Vec<(String, Vec<u8>)> {
+        use futures::TryStreamExt as _;
+        use object_store::ObjectStoreExt as _;
+        let Some(store) = self.s3() else { return Vec::new() };
+        let metas: Vec<_> = store.list(None).try_collect().await.unwrap();
+        let mut out = Vec::new();
+        for meta in metas {
+            let bytes = store.get(&meta.location).await.unwrap().bytes().await.unwrap().to_vec();
+            out.push((meta.location.to_string(), bytes));
+        }
+        out
     }
 }
 

@@ -1,0 +1,117 @@
+//! Memory does not grow with a file's size: storing and reading back a 96 MiB file takes under 20 MiB (the upload's
+//! parts in flight), about what a 16 MiB file takes, on the data folder and, when `CARTABLE_TEST_S3_ENDPOINT` is set,
+//! on the S3 store. Measured by counting every
+//! allocation of this test binary (its only test, so nothing else runs beside it).
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cartable_consent::{Action, Doctype, Resource, Role};
+use cartable_vault::Vault;
+use support::{Leg, fixture_on, operator};
+
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is passed on to the system allocator unchanged; only counters are updated beside it.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(live, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size > layout.size() {
+                let live = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
+                PEAK.fetch_max(live, Ordering::Relaxed);
+            } else {
+                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Bytes generated as they are read: the content is never in memory whole.
+struct Generated {
+    left: u64,
+}
+
+impl Read for Generated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.left as usize);
+        for (i, b) in buf[..n].iter_mut().enumerate() {
+            *b = (self.left as usize + i) as u8;
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// The most memory above what was live before, while storing a file of `size` bytes and while reading it back.
+async fn peaks(vault: &Vault, size: u64) -> (usize, usize) {
+    let family = vault.create_family("Mémoire").await.unwrap();
+    let manage = vault.as_operator(family, Action::Manage, Resource::Family).await.unwrap();
+    let child = vault.add_member(&manage, Role::Child, "Léa", Some(time::macros::date!(2014 - 05 - 02))).await.unwrap();
+    let write = operator(vault, family, Action::Write, Resource::Collection { child, doctype: Doctype::Documents }).await;
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let id = vault.put_file(&write, child, Doctype::Documents, "operator".into(), "gros.bin".into(), Box::new(Generated { left: size })).await.unwrap();
+    let stored = PEAK.load(Ordering::Relaxed) - base;
+    let read = operator(vault, family, Action::Read, vault.record_resource(family, id).await.unwrap()).await;
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let (info, mut reader) = vault.open_file(&read).await.unwrap();
+    let back = tokio::task::spawn_blocking(move || std::io::copy(&mut reader, &mut std::io::sink()).unwrap()).await.unwrap();
+    let read_peak = PEAK.load(Ordering::Relaxed) - base;
+    assert_eq!((back, info.size), (size, size));
+    (stored, read_peak)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_does_not_grow_with_the_size_of_a_file() {
+    let mut legs = vec![Leg { postgres: false, s3: false }];
+    if support::s3_config().is_some() {
+        legs.push(Leg { postgres: false, s3: true });
+    } else {
+        eprintln!("S3 leg skipped: CARTABLE_TEST_S3_ENDPOINT is not set (scripts/test.sh starts an S3 server and sets it)");
+    }
+    for leg in legs {
+        let fx = fixture_on(leg).await;
+        let vault = Vault::open(fx.config.clone()).await.unwrap();
+        // A first file warms the pools (connections, buffers) so that neither measure pays for them.
+        peaks(&vault, 12 * MIB).await;
+        let (small_put, small_get) = peaks(&vault, 16 * MIB).await;
+        let (large_put, large_get) = peaks(&vault, 96 * MIB).await;
+        eprintln!("{leg:?}: 16 MiB file: {} KiB to store, {} KiB to read; 96 MiB file: {} KiB, {} KiB", small_put >> 10, small_get >> 10, large_put >> 10, large_get >> 10);
+        // Bounded by the upload's buffer and parts in flight (three of 5 MiB at most) and the readers' buffers,
+        // whatever the size: a fifth of the large file.
+        for (what, peak) in [("store", small_put), ("read", small_get), ("store", large_put), ("read", large_get)] {
+            assert!(peak < 20 * MIB as usize, "{leg:?}: {} KiB to {what} a file", peak >> 10);
+        }
+        // Six times the size: at most the difference between fewer and more 5 MiB parts in flight at the peak.
+        assert!(large_put < small_put + 10 * MIB as usize, "{leg:?}: storing grew from {} KiB to {} KiB", small_put >> 10, large_put >> 10);
+        assert!(large_get < small_get + 10 * MIB as usize, "{leg:?}: reading grew from {} KiB to {} KiB", small_get >> 10, large_get >> 10);
+    }
+}
