@@ -17,7 +17,7 @@ use sqlx::Row;
 use crate::db::{Backend, to_millis};
 use crate::error::{Error, Result};
 
-/// The most rows per multi-row insert (a power of two): 4 values each, under both backends' parameter limits.
+/// The most rows per multi-row insert (a power of two): at 8 values a row, far under both backends' parameter limits.
 const ROWS_PER_INSERT: usize = 128;
 /// Up to this many rows go in one statement of exactly that many rows.
 const EXACT_ROWS: usize = 32;
@@ -225,7 +225,7 @@ fn chunks<T>(rows: &[T]) -> Vec<&[T]> {
     out
 }
 
-/// `prefix` followed by `rows` groups of four placeholders.
+/// `prefix` followed by `rows` groups of `columns` numbered placeholders.
 fn multi_row(prefix: &str, rows: usize, columns: usize) -> String {
     let mut sql = String::with_capacity(prefix.len() + rows * columns * 6);
     sql.push_str(prefix);
