@@ -80,6 +80,8 @@ pub fn router_with(vault: Vault, settings: ApiSettings) -> Router {
     crate::api::routes(state.clone())
         .merge(crate::web::routes(state))
         .fallback(fallback)
+        // A known path with another method: the API's JSON error (axum's default is an empty 405).
+        .method_not_allowed_fallback(|| async { crate::api::method_not_allowed() })
         .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY)))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
