@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use api_support::{Backend, Server, within};
-use cartable_sdk::{NewAccessRequest, SdkError};
+use cartable_sdk::SdkError;
 use thirtyfour::prelude::*;
-use web_support::{WEB_PASSWORD, WebFamily, invitation_path};
+use web_support::{WEB_PASSWORD, WebFamily, grades_request, invitation_path};
 
 const SIZES: [(&str, u32, u32); 2] = [("phone", 390, 844), ("desktop", 1280, 800)];
 
@@ -116,15 +116,7 @@ async fn story(server: &Server, driver: &WebDriver) {
     // A service asks; the guardian approves on the requests page.
     let client = server.client();
     let service = client.service(client.register_service("Tutorat Plus").await.unwrap());
-    let request = NewAccessRequest {
-        family_id: family.parse().unwrap(),
-        child_id: child.parse().unwrap(),
-        doctypes: vec!["edu.grades".to_owned()],
-        actions: vec!["read".to_owned(), "list".to_owned()],
-        purpose: "Adapter les séances de soutien".to_owned(),
-        legal_basis: "consent".to_owned(),
-        duration_days: 90,
-    };
+    let request = grades_request(&family, &child, "Adapter les séances de soutien", 90);
     let pending = service.request_access(&request).await.unwrap();
     let grant = pending.request_id.0.to_string();
     driver.goto(url(&format!("/family/{family}"))).await.unwrap();

@@ -9,8 +9,8 @@ mod web_support;
 use std::time::Duration;
 
 use api_support::{Backend, Server, backends, within};
-use cartable_sdk::{NewAccessRequest, SdkError};
-use web_support::{Visitor, WEB_PASSWORD, WebFamily, invitation_path, sign_in};
+use cartable_sdk::SdkError;
+use web_support::{Visitor, WEB_PASSWORD, WebFamily, grades_request, invitation_path, sign_in};
 
 fn grant_state(server: &Server, family: &str, grant: &str) -> String {
     let list = server.cli(&["grant", "list", "--family", family]);
@@ -91,15 +91,7 @@ async fn story(backend: Backend) {
     let child = child_with_grades(&server, &family);
     let client = server.client();
     let service = client.service(client.register_service("Tutorat Plus").await.unwrap());
-    let request = NewAccessRequest {
-        family_id: family.parse().unwrap(),
-        child_id: child.parse().unwrap(),
-        doctypes: vec!["edu.grades".to_owned()],
-        actions: vec!["read".to_owned(), "list".to_owned()],
-        purpose: "suivi des devoirs".to_owned(),
-        legal_basis: "consent".to_owned(),
-        duration_days: 30,
-    };
+    let request = grades_request(&family, &child, "suivi des devoirs", 30);
     let pending = service.request_access(&request).await.unwrap();
     let grant = pending.request_id.0.to_string();
     let requests = claire.get(&format!("/family/{family}/requests")).await;

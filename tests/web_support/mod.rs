@@ -120,3 +120,16 @@ pub async fn sign_in(visitor: &mut Visitor, login: &str, password: &str) -> Answ
     assert_eq!(answer.status, 303, "sign-in failed: {}", answer.body);
     answer
 }
+
+/// A service's request to read and list one child's grades, with consent as its legal basis.
+pub fn grades_request(family: &str, child: &str, purpose: &str, days: u32) -> cartable_sdk::NewAccessRequest {
+    cartable_sdk::NewAccessRequest {
+        family_id: family.parse().unwrap(),
+        child_id: child.parse().unwrap(),
+        doctypes: vec!["edu.grades".to_owned()],
+        actions: vec!["read".to_owned(), "list".to_owned()],
+        purpose: purpose.to_owned(),
+        legal_basis: "consent".to_owned(),
+        duration_days: days,
+    }
+}

@@ -6,7 +6,7 @@
 //! `cargo bench -p cartable-vault --bench blob_store` (CARTABLE_BENCH_FILE_MIB sets the file size, 64 by default;
 //! CARTABLE_BENCH_ROUNDS the number of rounds, 3 by default; the best round counts).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use cartable_consent::{Action, Doctype, Resource, Role};
@@ -16,29 +16,12 @@ use cartable_vault::{Vault, VaultConfig};
 #[allow(dead_code)]
 mod support;
 
-/// Bytes generated as they are read (not compressible into nothing, never whole in memory).
-struct Generated {
-    left: u64,
-}
-
-impl Read for Generated {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = buf.len().min(self.left as usize);
-        for (i, b) in buf[..n].iter_mut().enumerate() {
-            let x = self.left as usize + i;
-            *b = (x ^ (x >> 9)) as u8;
-        }
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
-
 /// The baseline: a plain file written from the same generator and synced, then read back.
 fn plain_file(dir: &std::path::Path, size: u64) -> (Duration, Duration) {
     let path = dir.join("plain.bin");
     let start = Instant::now();
     let mut file = std::fs::File::create(&path).unwrap();
-    std::io::copy(&mut Generated { left: size }, &mut file).unwrap();
+    std::io::copy(&mut support::Generated { left: size }, &mut file).unwrap();
     file.flush().unwrap();
     file.sync_all().unwrap();
     let write = start.elapsed();
@@ -58,7 +41,7 @@ async fn through_vault(config: &VaultConfig, size: u64) -> (Duration, Duration) 
     let child = vault.add_member(&manage, Role::Child, "Léa", Some(time::macros::date!(2014 - 05 - 02))).await.unwrap();
     let write = vault.as_operator(family, Action::Write, Resource::Collection { child, doctype: Doctype::Documents }).await.unwrap();
     let start = Instant::now();
-    let id = vault.put_file(&write, child, Doctype::Documents, "operator".into(), "bulletin.pdf".into(), Box::new(Generated { left: size })).await.unwrap();
+    let id = vault.put_file(&write, child, Doctype::Documents, "operator".into(), "bulletin.pdf".into(), Box::new(support::Generated { left: size })).await.unwrap();
     let upload = start.elapsed();
     let read = vault.as_operator(family, Action::Read, vault.record_resource(family, id).await.unwrap()).await.unwrap();
     let start = Instant::now();

@@ -6,7 +6,6 @@
 mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cartable_consent::{Action, Doctype, Resource, Role};
@@ -51,22 +50,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// Bytes generated as they are read: the content is never in memory whole.
-struct Generated {
-    left: u64,
-}
-
-impl Read for Generated {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = buf.len().min(self.left as usize);
-        for (i, b) in buf[..n].iter_mut().enumerate() {
-            *b = (self.left as usize + i) as u8;
-        }
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
-
 const MIB: u64 = 1024 * 1024;
 
 /// The most memory above what was live before, while storing a file of `size` bytes and while reading it back.
@@ -77,7 +60,7 @@ async fn peaks(vault: &Vault, size: u64) -> (usize, usize) {
     let write = operator(vault, family, Action::Write, Resource::Collection { child, doctype: Doctype::Documents }).await;
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
-    let id = vault.put_file(&write, child, Doctype::Documents, "operator".into(), "gros.bin".into(), Box::new(Generated { left: size })).await.unwrap();
+    let id = vault.put_file(&write, child, Doctype::Documents, "operator".into(), "gros.bin".into(), Box::new(support::Generated { left: size })).await.unwrap();
     let stored = PEAK.load(Ordering::Relaxed) - base;
     let read = operator(vault, family, Action::Read, vault.record_resource(family, id).await.unwrap()).await;
     let base = LIVE.load(Ordering::Relaxed);

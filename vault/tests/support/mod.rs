@@ -384,3 +384,21 @@ pub mod legacy {
         }
     }
 }
+
+/// `left` bytes generated as they are read (not compressible into nothing, never whole in memory): the content of
+/// large files for the blob tests and benchmark.
+pub struct Generated {
+    pub left: u64,
+}
+
+impl std::io::Read for Generated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.left as usize);
+        for (i, b) in buf[..n].iter_mut().enumerate() {
+            let x = self.left as usize + i;
+            *b = (x ^ (x >> 9)) as u8;
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
