@@ -7,5 +7,6 @@ pub mod cli;
 pub mod config;
 mod ledger_check;
 mod logging;
+pub mod register;
 pub mod server;
 pub mod web;

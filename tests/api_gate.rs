@@ -10,18 +10,21 @@
 //!   `access_denied` entry in A's ledger naming the service;
 //! - **A's guardian on the adult child's data**: 403 on every route about the adult, each call one
 //!   `access_denied` entry in A's ledger naming the guardian, which the guardian's own view of the ledger does not
-//!   show; the family-level routes (the family, members, the register) answer the guardian.
+//!   show; the family-level routes (the family, members, the register) answer the guardian;
+//! - **a DPO** (the operator's, signed in with their own session): 403 on every route that reads or changes the
+//!   family's data, members or consent state, each call one `access_denied` entry in A's ledger naming the DPO; the
+//!   register's reading routes answer, each call one `access_allowed` entry naming the DPO;
+//! - **the DPO's console** (`/api/v1/register…`) answers no credential but a DPO's session: 401, nothing logged.
 //!
 //! The routes come from the document, not from a list here: a family route added later is walked too, and one this
 //! file does not know fails the test until its expected refusals are written in [`INSIDERS`].
-//! The DPO leg is missing: there is no DPO credential over HTTP yet; it is to be added with the DPO console issue.
 
 mod api_support;
 mod cli_support;
 
 use std::time::Duration;
 
-use api_support::{Backend, FamilyFixture, PASSWORD, Server, all_entries, backends, within};
+use api_support::{Backend, FamilyFixture, PASSWORD, Server, all_entries, appoint_dpo, backends, within};
 use base64::Engine as _;
 use cartable_sdk::{ErrorCode, ErrorResponse};
 use reqwest::Method;
@@ -38,10 +41,14 @@ const NOT_FAMILY_DATA: &[&str] = &[
     "/healthz",
     "/api/v1/services",
     "/api/v1/session",
+    "/api/v1/dpo/session",
     "/api/v1/ledger/key",
     "/api/v1/access-requests",
     "/api/v1/access-requests/{request}/continue",
 ];
+
+/// The DPO's console: the register across families, for a DPO's session only (walked apart).
+const DPO_CONSOLE: &str = "/api/v1/register";
 
 /// How family A's guardian is answered on a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,31 +60,40 @@ enum Guardian {
     FamilyLevel,
 }
 
+/// How a DPO is answered on a family route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dpo {
+    /// The family's data, members, or a change of its consent state: 403 `denied`, logged.
+    Refused,
+    /// Reading the register (grants, prohibitions, the ledger and its proofs): it answers, logged.
+    ReadsTheRegister,
+}
+
 /// What the insiders get on each family route (the path after [`FAMILY_ROUTES`]): the revoked service's status and
-/// code, and the guardian's case. Outsiders and other kinds of credential get the same on every route.
-const INSIDERS: &[(&str, &str, (u16, ErrorCode), Guardian)] = &[
-    ("GET", "", DENIED, Guardian::FamilyLevel),
-    ("POST", "/members", DENIED, Guardian::FamilyLevel),
-    ("GET", "/collections", DENIED, Guardian::FamilyLevel),
+/// code, the guardian's case and the DPO's. Outsiders and other kinds of credential get the same on every route.
+const INSIDERS: &[(&str, &str, (u16, ErrorCode), Guardian, Dpo)] = &[
+    ("GET", "", DENIED, Guardian::FamilyLevel, Dpo::Refused),
+    ("POST", "/members", DENIED, Guardian::FamilyLevel, Dpo::Refused),
+    ("GET", "/collections", DENIED, Guardian::FamilyLevel, Dpo::Refused),
     // Inside the revoked grant's child, doctype and actions: Cedar decides, and the grant's state says why.
-    ("GET", "/children/{child}/collections/{doctype}/records", REVOKED, Guardian::AboutTheAdult),
-    ("POST", "/children/{child}/collections/{doctype}/records", REVOKED, Guardian::AboutTheAdult),
-    ("GET", "/records/{record}", REVOKED, Guardian::AboutTheAdult),
-    ("POST", "/children/{child}/collections/{doctype}/files", REVOKED, Guardian::AboutTheAdult),
-    ("GET", "/files/{record}", REVOKED, Guardian::AboutTheAdult),
+    ("GET", "/children/{child}/collections/{doctype}/records", REVOKED, Guardian::AboutTheAdult, Dpo::Refused),
+    ("POST", "/children/{child}/collections/{doctype}/records", REVOKED, Guardian::AboutTheAdult, Dpo::Refused),
+    ("GET", "/records/{record}", REVOKED, Guardian::AboutTheAdult, Dpo::Refused),
+    ("POST", "/children/{child}/collections/{doctype}/files", REVOKED, Guardian::AboutTheAdult, Dpo::Refused),
+    ("GET", "/files/{record}", REVOKED, Guardian::AboutTheAdult, Dpo::Refused),
     // Outside any grant a service may hold (the register, managing): refused before Cedar.
-    ("GET", "/grants", DENIED, Guardian::FamilyLevel),
-    ("POST", "/grants/{grant}/approve", DENIED, Guardian::AboutTheAdult),
-    ("POST", "/grants/{grant}/deny", DENIED, Guardian::AboutTheAdult),
-    ("POST", "/grants/{grant}/confirm", DENIED, Guardian::AboutTheAdult),
-    ("DELETE", "/grants/{grant}", DENIED, Guardian::AboutTheAdult),
-    ("GET", "/prohibitions", DENIED, Guardian::FamilyLevel),
-    ("POST", "/prohibitions", DENIED, Guardian::AboutTheAdult),
-    ("DELETE", "/prohibitions/{doctype}", DENIED, Guardian::AboutTheAdult),
-    ("GET", "/ledger/entries", DENIED, Guardian::FamilyLevel),
-    ("GET", "/ledger/entries/{index}/proof", DENIED, Guardian::FamilyLevel),
-    ("GET", "/ledger/checkpoint", DENIED, Guardian::FamilyLevel),
-    ("GET", "/ledger/consistency", DENIED, Guardian::FamilyLevel),
+    ("GET", "/grants", DENIED, Guardian::FamilyLevel, Dpo::ReadsTheRegister),
+    ("POST", "/grants/{grant}/approve", DENIED, Guardian::AboutTheAdult, Dpo::Refused),
+    ("POST", "/grants/{grant}/deny", DENIED, Guardian::AboutTheAdult, Dpo::Refused),
+    ("POST", "/grants/{grant}/confirm", DENIED, Guardian::AboutTheAdult, Dpo::Refused),
+    ("DELETE", "/grants/{grant}", DENIED, Guardian::AboutTheAdult, Dpo::Refused),
+    ("GET", "/prohibitions", DENIED, Guardian::FamilyLevel, Dpo::ReadsTheRegister),
+    ("POST", "/prohibitions", DENIED, Guardian::AboutTheAdult, Dpo::Refused),
+    ("DELETE", "/prohibitions/{doctype}", DENIED, Guardian::AboutTheAdult, Dpo::Refused),
+    ("GET", "/ledger/entries", DENIED, Guardian::FamilyLevel, Dpo::ReadsTheRegister),
+    ("GET", "/ledger/entries/{index}/proof", DENIED, Guardian::FamilyLevel, Dpo::ReadsTheRegister),
+    ("GET", "/ledger/checkpoint", DENIED, Guardian::FamilyLevel, Dpo::ReadsTheRegister),
+    ("GET", "/ledger/consistency", DENIED, Guardian::FamilyLevel, Dpo::ReadsTheRegister),
 ];
 
 const DENIED: (u16, ErrorCode) = (403, ErrorCode::Denied);
@@ -96,41 +112,44 @@ impl Route {
         format!("{} {}", self.method, self.path)
     }
 
-    fn insiders(&self) -> ((u16, ErrorCode), Guardian) {
+    fn insiders(&self) -> ((u16, ErrorCode), Guardian, Dpo) {
         let suffix = &self.path[FAMILY_ROUTES.len()..];
         INSIDERS
             .iter()
-            .find(|(method, path, _, _)| *method == self.method.as_str() && *path == suffix)
-            .map(|(_, _, revoked, guardian)| (*revoked, *guardian))
+            .find(|(method, path, _, _, _)| *method == self.method.as_str() && *path == suffix)
+            .map(|(_, _, revoked, guardian, dpo)| (*revoked, *guardian, *dpo))
             .unwrap_or_else(|| panic!("{}: a family route this test does not know; add what insiders get to INSIDERS", self.name()))
     }
 }
 
-/// Every operation of the document, split into family routes and the others (which must be [`NOT_FAMILY_DATA`]).
-fn family_routes(document: &Value) -> Vec<Route> {
+/// Every operation of the document, split into family routes, the DPO's console and the others (which must be
+/// [`NOT_FAMILY_DATA`]).
+fn family_routes(document: &Value) -> (Vec<Route>, Vec<Route>) {
     let paths = document["paths"].as_object().expect("the document has paths");
     for skipped in NOT_FAMILY_DATA {
         assert!(paths.contains_key(*skipped), "{skipped} is skipped but no longer in the document: drop it from NOT_FAMILY_DATA");
     }
-    let mut routes = Vec::new();
+    let (mut routes, mut console) = (Vec::new(), Vec::new());
     for (path, item) in paths {
         let is_family = path == FAMILY_ROUTES || path.starts_with(&format!("{FAMILY_ROUTES}/"));
-        assert!(is_family || NOT_FAMILY_DATA.contains(&path.as_str()), "{path} is neither a family route nor a route known to hold no family data");
-        if !is_family {
+        let is_console = path == DPO_CONSOLE || path.starts_with(&format!("{DPO_CONSOLE}/"));
+        assert!(is_family || is_console || NOT_FAMILY_DATA.contains(&path.as_str()), "{path} is neither a family route, the DPO's console nor a route known to hold no family data");
+        if !is_family && !is_console {
             continue;
         }
         for (method, operation) in item.as_object().expect("a path item is an object") {
             let Ok(method) = method.to_ascii_uppercase().parse::<Method>() else { continue };
             if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
-                routes.push(Route { method, path: path.clone(), operation: operation.clone() });
+                let route = Route { method, path: path.clone(), operation: operation.clone() };
+                if is_family { routes.push(route) } else { console.push(route) }
             }
         }
     }
-    for (method, suffix, _, _) in INSIDERS {
+    for (method, suffix, _, _, _) in INSIDERS {
         let known = routes.iter().any(|r| r.method.as_str() == *method && r.path == format!("{FAMILY_ROUTES}{suffix}"));
         assert!(known, "{method} {FAMILY_ROUTES}{suffix} is in INSIDERS but no longer in the document");
     }
-    routes
+    (routes, console)
 }
 
 /// The values a route's parameters and bodies are filled with: all about family A's adult child.
@@ -152,6 +171,7 @@ impl Fill {
             "record" => &self.record,
             "grant" | "request" => &self.grant,
             "index" => "0",
+            "format" => "csv",
             other => panic!("no fixture value for the path parameter `{other}`"),
         }
     }
@@ -213,7 +233,7 @@ impl Fill {
 /// A credential, as sent on the wire.
 #[derive(Clone)]
 enum Credential {
-    /// A member's session cookie, and its CSRF token for state-changing methods.
+    /// A member's or a DPO's session cookie, and its CSRF token for state-changing methods.
     Session { cookie: String, csrf: String },
     /// An `Authorization` header as is.
     Authorization(String),
@@ -316,11 +336,13 @@ async fn walk(backend: Backend) {
 
     let fill = Fill { family: a.family.to_string(), adult: a.child.to_string(), record: a.grades[0].to_string(), grant: revoked_access.request_id().to_string() };
     let document: Value = http.get(format!("{}/api/v1/openapi.json", server.url)).send().await.unwrap().json().await.unwrap();
-    let routes = family_routes(&document);
+    let (routes, console) = family_routes(&document);
     for route in &routes {
         route.insiders();
     }
-    eprintln!("{} family routes walked", routes.len());
+    eprintln!("{} family routes and {} routes of the DPO's console walked", routes.len(), console.len());
+    let dpo = appoint_dpo(&server, "Délégué de l'opérateur", None, "dpo-operateur").await;
+    let dpo_credential = dpo_session(&http, &server, "dpo-operateur").await;
 
     // 1. Another family's guardian and service: 404 everywhere, counted apart, in neither family's ledger.
     let b_guardian = session(&http, &server, b.guardian).await;
@@ -352,13 +374,24 @@ async fn walk(backend: Backend) {
     }
     assert_eq!(ledger_size(&server, &a), a_size, "a call without a valid credential wrote to the ledger");
 
+    // 5. The DPO's console answers a DPO's session only: every other credential, a member's session and a service's
+    //    token among them, gets 401 and nothing is logged.
+    let a_guardian = session(&http, &server, a.guardian).await;
+    let member_and_service = [a_guardian.clone(), b_token.clone()];
+    for credential in other_kinds.iter().map(|(c, _)| c).chain(&member_and_service) {
+        for route in &console {
+            assert_eq!(call(&http, &server, &fill, route, credential).await.0, 401, "{}", route.name());
+        }
+    }
+    assert_eq!(ledger_size(&server, &a), a_size, "a call to the DPO's console without a DPO's session wrote to the ledger");
+
     // 3. The revoked service: refused everywhere, each refusal one `access_denied` entry of family A naming it.
     let token = Credential::Authorization(format!("Bearer {}", revoked_access.state().access_token));
     let actor = json!({"kind": "service", "id": revoked_service.id()});
     let mut expected = Vec::new();
     for route in &routes {
         let before = ledger_size(&server, &a);
-        let (refused, _) = route.insiders();
+        let (refused, _, _) = route.insiders();
         assert_eq!(call(&http, &server, &fill, route, &token).await, refused, "the revoked service on {}", route.name());
         assert_eq!(ledger_size(&server, &a), before + 1, "the revoked service on {}: one entry", route.name());
         expected.push((before, route.name(), refused));
@@ -404,6 +437,45 @@ async fn walk(backend: Backend) {
     assert!(visible.iter().all(|e| e.receipt["principal"].as_str() != Some(adult_id.as_str())), "the guardian sees an entry about the adult");
     assert!(visible.iter().all(|e| e.receipt["actor"]["id"].as_str() != Some(adult_id.as_str())), "the guardian sees an entry the adult made");
     assert_eq!(ledger_size(&server, &b), b_size, "family A's calls went to family B's ledger");
+
+    // 6. The operator's DPO: refused on the family's data, members and consent changes, each refusal one
+    //    `access_denied` entry of family A naming the DPO; the register's reading routes answer, each one
+    //    `access_allowed` entry naming the DPO.
+    let actor = json!({"kind": "dpo", "id": dpo.dpo_id()});
+    let mut expected = Vec::new();
+    for route in &routes {
+        let before = ledger_size(&server, &a);
+        let (status, code) = call(&http, &server, &fill, route, &dpo_credential).await;
+        let event = match route.insiders().2 {
+            Dpo::Refused => {
+                assert_eq!((status, code), DENIED, "the DPO on {}", route.name());
+                "access_denied"
+            }
+            Dpo::ReadsTheRegister => {
+                assert!((200..300).contains(&status), "the DPO on {}: {status} {code:?}", route.name());
+                "access_allowed"
+            }
+        };
+        // A proof hands out a checkpoint: the decision is the one entry either way.
+        assert_eq!(ledger_size(&server, &a), before + 1, "the DPO on {}: one entry", route.name());
+        expected.push((before, route.name(), event));
+    }
+    let entries = ledger(&server, &a);
+    for (index, route, event) in &expected {
+        let receipt = entry(&entries, *index);
+        assert_eq!(receipt["event"], *event, "{route}: {receipt}");
+        assert_eq!(receipt["actor"], actor, "{route}: {receipt}");
+    }
+    assert_eq!(ledger_size(&server, &b), b_size, "the DPO's calls on family A went to family B's ledger");
+}
+
+/// A DPO's session over HTTP: the cookie and the CSRF token.
+async fn dpo_session(http: &reqwest::Client, server: &Server, login: &str) -> Credential {
+    let response = http.post(format!("{}/api/v1/dpo/session", server.url)).json(&json!({"login": login, "password": PASSWORD})).send().await.unwrap();
+    assert_eq!(response.status(), 200, "the DPO's sign-in");
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let info: Value = response.json().await.unwrap();
+    Credential::Session { cookie, csrf: info["csrf_token"].as_str().unwrap().to_owned() }
 }
 
 /// Found by the walk: the grant routes refused a service before the gate decided, so another family's service got

@@ -27,6 +27,7 @@ signed-out = You are signed out.
 # Invitation
 invitation-title = Welcome to Cartable
 invitation-intro = You are invited to become a guardian of this family on Cartable. Choose your name, your sign-in name and your password.
+invitation-intro-dpo = You are appointed data protection officer on Cartable. Choose your sign-in name and your password: you will review the consent register, never the families' data.
 invitation-valid-until = This invitation is valid until { $date }.
 field-name = Your name
 field-name-help = As the family will see it, for example “Claire Martin”.

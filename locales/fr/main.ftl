@@ -27,6 +27,7 @@ signed-out = Vous êtes déconnecté.
 # Invitation
 invitation-title = Bienvenue sur Cartable
 invitation-intro = Vous êtes invité à devenir parent responsable de cette famille sur Cartable. Choisissez votre nom, votre identifiant et votre mot de passe.
+invitation-intro-dpo = Vous êtes désigné délégué à la protection des données sur Cartable. Choisissez votre identifiant et votre mot de passe : vous consulterez le registre des consentements, jamais les données des familles.
 invitation-valid-until = Cette invitation est valable jusqu'au { $date }.
 field-name = Votre nom
 field-name-help = Tel que la famille le verra, par exemple « Claire Martin ».

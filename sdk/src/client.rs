@@ -48,6 +48,7 @@ pub(crate) enum Auth<'a> {
     Bearer(&'a str),
     Gnap(&'a str),
     Session { cookie: &'a str, csrf: &'a str },
+    DpoSession { cookie: &'a str, csrf: &'a str },
 }
 
 impl Client {
@@ -107,6 +108,7 @@ impl Client {
             Auth::Bearer(token) => builder.header("authorization", format!("Bearer {token}")),
             Auth::Gnap(handle) => builder.header("authorization", format!("GNAP {handle}")),
             Auth::Session { cookie, csrf } => builder.header("cookie", format!("cartable_session={cookie}")).header("x-csrf-token", csrf),
+            Auth::DpoSession { cookie, csrf } => builder.header("cookie", format!("cartable_dpo_session={cookie}")).header("x-csrf-token", csrf),
         }
     }
 

@@ -52,10 +52,12 @@ pub use wire::file_headers;
 
 pub use wire::{
     AccessRequestCreated, AccessToken, Checkpoint, Collection, Collections, ConsistencyProof, Continuation,
-    ContinuationToken, ContinueResponse, ErrorBody, ErrorCode, ErrorResponse, Family, FamilyId, FileInfo, GrantId,
-    GrantList, GrantOutcome, GrantView, InclusionProof, InvalidId, LedgerEntry, LedgerKey, LedgerPage, Login, Member,
-    MemberCreated, MemberId, NewAccessRequest, NewMember, NewProhibition, Prohibition, Prohibitions, Record, RecordCreated,
-    RecordId, RecordPage, RecordSummary, RegisterService, RequestStatus, ServiceCredentials, ServiceId, SessionInfo,
+    ContinuationToken, ContinueResponse, DpoId, DpoLogin, DpoSessionInfo, ErrorBody, ErrorCode, ErrorResponse, Family,
+    FamilyId, FileInfo, GrantId, GrantList, GrantOutcome, GrantView, InclusionProof, InvalidId, LedgerEntry, LedgerKey,
+    LedgerPage, LogStatus, LogStatuses, Login, Member, MemberCreated, MemberId, NewAccessRequest, NewMember, NewProhibition,
+    PersonCategories, ProcessingActivity, ProcessingRecord, Prohibition, Prohibitions, Record, RecordCreated, RecordId,
+    RecordPage, RecordSummary, RegisterEntry, RegisterFilter, RegisterPage, RegisterReceipt, RegisterService, RequestStatus,
+    ServiceCredentials, ServiceId, SessionInfo,
 };
 
 #[cfg(feature = "client")]
@@ -63,11 +65,15 @@ mod client;
 #[cfg(feature = "client")]
 mod error;
 #[cfg(feature = "client")]
+mod dpo;
+#[cfg(feature = "client")]
 mod family;
 
 #[cfg(feature = "client")]
 pub use client::{Access, AccessState, ByteStream, Client, FileDownload, PendingRequest, Service};
 #[cfg(feature = "client")]
 pub use error::{SdkError, TransportError};
+#[cfg(feature = "client")]
+pub use dpo::DpoSession;
 #[cfg(feature = "client")]
 pub use family::FamilySession;

@@ -59,6 +59,8 @@ wire_id!(/// An access request; once approved, the same id names the grant.
     GrantId, "grant");
 wire_id!(/// A record or a file.
     RecordId, "record");
+wire_id!(/// A data protection officer appointed on this server.
+    DpoId, "dpo");
 
 // --- errors -----------------------------------------------------------------------------------------------------
 
@@ -595,6 +597,193 @@ pub struct ConsistencyProof {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct LedgerKey {
     pub verifier_key: String,
+}
+
+// --- the DPO's console --------------------------------------------------------------------------------------------
+
+/// `POST /api/v1/dpo/session`: a DPO signs in with the name and password they chose when accepting their invitation.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DpoLogin {
+    pub login: String,
+    pub password: String,
+}
+
+impl fmt::Debug for DpoLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpoLogin").field("login", &self.login).field("password", &"<hidden>").finish()
+    }
+}
+
+/// The signed-in DPO. The session is the `cartable_dpo_session` cookie (HttpOnly, SameSite=Strict), apart from the
+/// members' sessions; state-changing requests echo `csrf_token` in `X-CSRF-Token`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DpoSessionInfo {
+    pub dpo_id: DpoId,
+    pub name: String,
+    /// The service this DPO answers for; absent: the operator's DPO (every family on this server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<ServiceId>,
+    pub csrf_token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub expires_at: OffsetDateTime,
+}
+
+impl fmt::Debug for DpoSessionInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpoSessionInfo")
+            .field("dpo_id", &self.dpo_id)
+            .field("service_id", &self.service_id)
+            .field("csrf_token", &"<hidden>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Which register entries to list or export (query parameters); every field narrows, none widens what the DPO's
+/// controller covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct RegisterFilter {
+    /// Only this family's log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<FamilyId>,
+    /// Only entries naming this service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceId>,
+    /// Only this event (`request`, `approve`, `revoke`, `access_allowed`, `access_denied`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// Only entries with this legal basis (`consent`, `contract`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_basis: Option<String>,
+    /// Only entries about grants whose purpose contains these words (case-insensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// From this instant (RFC 3339) or day (`YYYY-MM-DD`, from its start, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Until this instant (RFC 3339, excluded) or day (`YYYY-MM-DD`, included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    /// Continue after this entry (`next_after` of the previous page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    /// Entries per page, 1 to 1000 (default 100); not used by exports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// One entry of the consent register: which family's log, where in it, and the receipt as hashed into it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RegisterEntry {
+    pub family_id: FamilyId,
+    pub index: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub receipt: serde_json::Value,
+}
+
+/// A page of the register: families in id order, each log's entries oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RegisterPage {
+    pub entries: Vec<RegisterEntry>,
+    /// Where the next page starts (`after`); absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+/// One entry as its receipt, with its inclusion proof (C2SP tlog-proof, with the entry and a fresh signed
+/// checkpoint) that `cartable ledger check-proof` verifies offline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RegisterReceipt {
+    pub family_id: FamilyId,
+    pub index: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub receipt: serde_json::Value,
+    pub proof: String,
+}
+
+/// The state of one family's log for the DPO who asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LogStatus {
+    pub family_id: FamilyId,
+    pub size: u64,
+    /// A fresh signed checkpoint of the log (C2SP tlog-checkpoint as a signed note).
+    pub checkpoint: String,
+    /// The size of the last checkpoint this DPO was shown before, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub seen_at: Option<OffsetDateTime>,
+    /// Whether the log extends what this DPO was shown before (`false`: a rewritten or truncated history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistent: Option<bool>,
+    /// After a verification: whether the whole log replayed (tree, checkpoints, grants, prohibitions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+    /// The entry a failed verification names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken_at: Option<u64>,
+    /// What is wrong, in words (ids and indexes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LogStatuses {
+    pub logs: Vec<LogStatus>,
+}
+
+/// The record of processing activities (GDPR art. 30), generated from the grants: one activity per service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ProcessingRecord {
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub generated_at: OffsetDateTime,
+    pub activities: Vec<ProcessingActivity>,
+}
+
+/// What one service does with families' data, as its grants say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ProcessingActivity {
+    pub service_id: ServiceId,
+    pub service_name: String,
+    /// The purposes its grants declare, each once.
+    pub purposes: Vec<String>,
+    pub legal_bases: Vec<String>,
+    /// The categories of data (doctypes).
+    pub doctypes: Vec<String>,
+    /// The children its grants are about, by category now.
+    pub persons: PersonCategories,
+    /// The shortest and longest duration its grants were given, in days (retention).
+    pub retention_days_min: u32,
+    pub retention_days_max: u32,
+    pub grants_active: u64,
+    pub grants_revoked: u64,
+    pub grants_expired: u64,
+    /// Requested, awaiting a confirmation or denied.
+    pub grants_other: u64,
+}
+
+/// Categories of data subjects: minors under the age of digital consent, minors above it, adults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PersonCategories {
+    pub minors_under_consent_age: u64,
+    pub minors_over_consent_age: u64,
+    pub adults: u64,
 }
 
 #[cfg(test)]

@@ -49,6 +49,12 @@ pub(crate) async fn decide(state: &ApiState, caller: &Caller, family: FamilyId, 
             let decision = vault.authorize(family, Principal::Member(session.member), action, resource).await?;
             decision.into_permit().map_err(|_| ApiError::denied(format!("the family's rules do not let this member {action} this")))
         }
+        Caller::Dpo(session) => {
+            // A DPO's remit is every family (the operator's) or the families of their service: the rules decide, and
+            // the decision, either way, is in this family's ledger.
+            let decision = vault.authorize(family, Principal::Dpo(session.dpo), action, resource).await?;
+            decision.into_permit().map_err(|_| ApiError::denied(format!("a DPO may not {action} this: a DPO reads the consent register, never the data")))
+        }
         Caller::Service(token) => {
             if family != token.family {
                 return outsider(Principal::Service(token.service), "token.other-family").await;
@@ -115,10 +121,7 @@ async fn load_record(state: &ApiState, caller: &Caller, family: FamilyId, id: Re
             if let Some(owner) = vault.api().record_family(id).await?
                 && owner != family
             {
-                let principal = match caller {
-                    Caller::Member(m) => Principal::Member(m.member),
-                    Caller::Service(t) => Principal::Service(t.service),
-                };
+                let principal = caller.principal();
                 vault.api().refuse_outsider(principal, owner, "record.other-family").await?;
                 tracing::info!(caller = %principal, family = %owner, "access to another family's record refused");
             }
@@ -129,10 +132,7 @@ async fn load_record(state: &ApiState, caller: &Caller, family: FamilyId, id: Re
 }
 
 fn source_of(caller: &Caller) -> String {
-    match caller {
-        Caller::Member(m) => format!("member:{}", m.member),
-        Caller::Service(t) => format!("service:{}", t.service),
-    }
+    caller.principal().to_string()
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -18,6 +18,8 @@ use crate::auth::hash_token;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "cartable_session";
+/// A DPO's session cookie: apart from the members', so that one can never pass for the other.
+pub const DPO_SESSION_COOKIE: &str = "cartable_dpo_session";
 /// The header a cookie-authenticated state-changing request echoes its CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -109,11 +111,31 @@ pub struct MemberSession {
     pub token_hash: String,
 }
 
-/// Who calls a family or data endpoint: a member with a session, or a service with an access token.
+/// A signed-in DPO.
+#[derive(Debug, Clone)]
+pub struct DpoSession {
+    pub dpo: cartable_consent::DpoId,
+    /// The hash of the cookie's token, to end the session.
+    pub token_hash: String,
+}
+
+/// Who calls a family or data endpoint: a member with a session, a service with an access token, or a DPO with
+/// theirs (who reads registers, never data).
 #[derive(Debug, Clone)]
 pub enum Caller {
     Member(MemberSession),
     Service(Arc<TokenInfo>),
+    Dpo(DpoSession),
+}
+
+impl Caller {
+    pub fn principal(&self) -> cartable_consent::Principal {
+        match self {
+            Caller::Member(m) => cartable_consent::Principal::Member(m.member),
+            Caller::Service(t) => cartable_consent::Principal::Service(t.service),
+            Caller::Dpo(d) => cartable_consent::Principal::Dpo(d.dpo),
+        }
+    }
 }
 
 impl FromRequestParts<ApiState> for Caller {
@@ -128,22 +150,56 @@ impl FromRequestParts<ApiState> for Caller {
             }
             return Err(ApiError::unauthorized("use `Authorization: Bearer <access token>`, or sign in"));
         }
-        match member_session(parts, state).await? {
-            Some(session) => Ok(Caller::Member(session)),
+        if let Some(session) = member_session(parts, state).await? {
+            return Ok(Caller::Member(session));
+        }
+        match dpo_session(parts, state).await? {
+            Some(session) => Ok(Caller::Dpo(session)),
             None => Err(ApiError::unauthorized("sign in, or send an access token")),
         }
     }
 }
 
-/// The member of a session cookie; a state-changing request must also carry the session's CSRF token.
-pub async fn member_session(parts: &Parts, state: &ApiState) -> Result<Option<MemberSession>, ApiError> {
-    let Some((session, csrf_hash)) = cookie_session(&parts.headers, state).await? else { return Ok(None) };
+impl FromRequestParts<ApiState> for DpoSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        dpo_session(parts, state).await?.ok_or_else(|| ApiError::unauthorized("sign in as a DPO"))
+    }
+}
+
+/// The DPO of a DPO session cookie; a state-changing request must also carry the session's CSRF token.
+pub async fn dpo_session(parts: &Parts, state: &ApiState) -> Result<Option<DpoSession>, ApiError> {
+    let Some((session, csrf_hash)) = cookie_dpo_session(&parts.headers, state).await? else { return Ok(None) };
+    require_csrf(parts, &csrf_hash)?;
+    Ok(Some(session))
+}
+
+/// The DPO of a DPO session cookie and the hash of the session's CSRF token (checked by the caller).
+pub(crate) async fn cookie_dpo_session(headers: &HeaderMap, state: &ApiState) -> Result<Option<(DpoSession, String)>, ApiError> {
+    let Some(token) = cookie(headers, DPO_SESSION_COOKIE) else { return Ok(None) };
+    let token_hash = hash_token(&token);
+    let Some(session) = state.vault().api().dpo_session(&token_hash, time::OffsetDateTime::now_utc()).await? else {
+        return Err(ApiError::unauthorized("the session has ended; sign in again"));
+    };
+    Ok(Some((DpoSession { dpo: session.dpo, token_hash }, session.csrf_hash)))
+}
+
+/// A state-changing request (not GET, HEAD or OPTIONS) must echo the session's CSRF token in [`CSRF_HEADER`].
+fn require_csrf(parts: &Parts, csrf_hash: &str) -> Result<(), ApiError> {
     if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if !csrf_matches(sent, &csrf_hash) {
+        if !csrf_matches(sent, csrf_hash) {
             return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Csrf, format!("send the session's CSRF token in `{CSRF_HEADER}`")));
         }
     }
+    Ok(())
+}
+
+/// The member of a session cookie; a state-changing request must also carry the session's CSRF token.
+pub async fn member_session(parts: &Parts, state: &ApiState) -> Result<Option<MemberSession>, ApiError> {
+    let Some((session, csrf_hash)) = cookie_session(&parts.headers, state).await? else { return Ok(None) };
+    require_csrf(parts, &csrf_hash)?;
     Ok(Some(session))
 }
 

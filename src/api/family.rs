@@ -375,14 +375,7 @@ pub async fn ledger_entries(State(state): State<ApiState>, caller: Caller, ApiPa
         .map(|e| e.parse::<cartable_consent::ledger::EventType>().map_err(|e| ApiError::invalid(e.to_string())))
         .transpose()?;
     let permit = decide(&state, &caller, family, Action::List, Resource::Register).await?;
-    let filter = LedgerFilter {
-        subject: None,
-        since: None,
-        event,
-        service: query.service.map(|s| cartable_consent::ServiceId::from_uuid(s.0)),
-        after_index: query.after,
-        limit: Some(limit),
-    };
+    let filter = LedgerFilter { event, service: query.service.map(super::service_id), after_index: query.after, limit: Some(limit), ..Default::default() };
     // What a member sees is narrowed by the vault: a child sees the entries about themselves, a guardian no
     // longer sees an adult child's.
     let entries = state.vault().ledger_entries(&permit, &filter).await?;

@@ -14,6 +14,7 @@ pub(crate) mod data;
 mod error;
 pub(crate) mod extract;
 pub(crate) mod family;
+pub(crate) mod register;
 mod services;
 pub(crate) mod session;
 
@@ -241,6 +242,12 @@ pub(crate) fn wire_grant(id: GrantId) -> cartable_sdk::GrantId {
 pub(crate) fn wire_record(id: RecordId) -> cartable_sdk::RecordId {
     cartable_sdk::RecordId(id.as_uuid())
 }
+pub(crate) fn wire_dpo(id: cartable_consent::DpoId) -> cartable_sdk::DpoId {
+    cartable_sdk::DpoId(id.as_uuid())
+}
+pub(crate) fn service_id(id: cartable_sdk::ServiceId) -> ServiceId {
+    ServiceId::from_uuid(id.0)
+}
 
 pub(crate) fn parse_doctype(s: &str) -> ApiResult<Doctype> {
     s.parse().map_err(|e: cartable_consent::UnknownDoctype| ApiError::invalid(e.to_string()))
@@ -271,6 +278,7 @@ pub(crate) fn parse_role(s: &str) -> ApiResult<Role> {
         (name = "family", description = "The family, its members, requests, grants and prohibitions"),
         (name = "data", description = "Records and files, for members and for services under a grant"),
         (name = "ledger", description = "The family's consent ledger, checkpoints and proofs"),
+        (name = "dpo", description = "The DPO's console: the consent register across families, receipts with proofs, verification, exports, the record of processing"),
     )
 )]
 struct ApiDoc;
@@ -289,6 +297,10 @@ impl utoipa::Modify for Security {
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(extract::SESSION_COOKIE, "a member's session; state-changing requests also send `X-CSRF-Token`"))),
+        );
+        components.add_security_scheme(
+            "dpo_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(extract::DPO_SESSION_COOKIE, "a DPO's session; state-changing requests also send `X-CSRF-Token`"))),
         );
     }
 }
@@ -320,6 +332,13 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(family::inclusion_proof))
         .routes(routes!(family::checkpoint))
         .routes(routes!(family::consistency_proof))
+        .routes(routes!(session::dpo_sign_in, session::dpo_sign_out))
+        .routes(routes!(register::register))
+        .routes(routes!(register::export_register))
+        .routes(routes!(register::logs))
+        .routes(routes!(register::verify))
+        .routes(routes!(register::processing_record))
+        .routes(routes!(register::receipt))
 }
 
 /// The OpenAPI document of the whole API.

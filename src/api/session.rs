@@ -6,13 +6,13 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use cartable_consent::MemberId;
-use cartable_sdk::{ErrorResponse, Login, SessionInfo};
+use cartable_consent::{DpoId, MemberId};
+use cartable_sdk::{DpoLogin, DpoSessionInfo, ErrorResponse, Login, SessionInfo};
 use cartable_vault::{Attempt, LoginLimits};
 use time::OffsetDateTime;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ClientIp, JsonBody, SESSION_COOKIE, member_session};
+use super::extract::{ClientIp, DPO_SESSION_COOKIE, JsonBody, SESSION_COOKIE, member_session};
 use super::{ApiState, member_id, wire_family, wire_member};
 use crate::auth::{hash_token, new_secret, verify_password};
 
@@ -30,31 +30,88 @@ use crate::auth::{hash_token, new_secret, verify_password};
 )]
 pub async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, JsonBody(login): JsonBody<Login>) -> ApiResult<impl IntoResponse> {
     let signed = open_session(&state, ip, Claimant::Member(member_id(login.member_id)), login.password).await?;
+    let SignedAs::Member { member, family, role } = signed.who else { return Err(ApiError::internal(&"a member's sign-in opened another kind of session")) };
     let mut headers = HeaderMap::new();
-    headers.insert(header::SET_COOKIE, session_cookie(&signed.token, state.settings().session_ttl, state.settings().secure_cookies)?);
+    headers.insert(header::SET_COOKIE, session_cookie(SESSION_COOKIE, &signed.token, state.settings().session_ttl, state.settings().secure_cookies)?);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let info = SessionInfo {
-        member_id: wire_member(signed.member),
-        family_id: wire_family(signed.family),
-        role: signed.role.as_str().to_owned(),
+        member_id: wire_member(member),
+        family_id: wire_family(family),
+        role: role.as_str().to_owned(),
         csrf_token: signed.csrf,
         expires_at: signed.expires_at,
     };
     Ok((headers, Json(info)))
 }
 
-/// Who claims to sign in: a member by id (the API), or a sign-in name no member has (the web UI), counted under its
-/// digest so that guessing names is limited too.
+/// Signs a DPO in: sets the `cartable_dpo_session` cookie (HttpOnly, SameSite=Strict) under the same limits as the
+/// members' sign-ins, and returns the CSRF token.
+#[utoipa::path(
+    post, path = "/api/v1/dpo/session", tag = "dpo",
+    request_body = DpoLogin,
+    responses(
+        (status = 200, description = "signed in; the session is in the `Set-Cookie` header", body = DpoSessionInfo),
+        (status = 401, description = "wrong sign-in name or password", body = ErrorResponse),
+        (status = 429, description = "too many failures: locked out for a while (`Retry-After`)", body = ErrorResponse),
+        (status = 503, description = "too many sign-ins in progress; retry after `Retry-After` (`busy`)", body = ErrorResponse),
+    )
+)]
+pub async fn dpo_sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, JsonBody(login): JsonBody<DpoLogin>) -> ApiResult<impl IntoResponse> {
+    let claimant = match state.vault().dpo_by_login(&login.login).await? {
+        Some(dpo) => Claimant::Dpo(dpo),
+        None => Claimant::UnknownName(hash_token(&login.login.trim().to_lowercase())),
+    };
+    let signed = open_session(&state, ip, claimant, login.password).await?;
+    let SignedAs::Dpo(dpo) = signed.who else { return Err(ApiError::internal(&"a DPO's sign-in opened another kind of session")) };
+    let about = state.vault().dpo(dpo).await?.ok_or_else(|| ApiError::unauthorized("wrong sign-in name or password"))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::SET_COOKIE, session_cookie(DPO_SESSION_COOKIE, &signed.token, state.settings().session_ttl, state.settings().secure_cookies)?);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok((
+        headers,
+        Json(DpoSessionInfo {
+            dpo_id: super::wire_dpo(dpo),
+            name: about.name,
+            service_id: about.service.map(super::wire_service),
+            csrf_token: signed.csrf,
+            expires_at: signed.expires_at,
+        }),
+    ))
+}
+
+/// Signs a DPO out: the session ends on the server and the cookie is cleared.
+#[utoipa::path(
+    delete, path = "/api/v1/dpo/session", tag = "dpo",
+    security(("dpo_session" = [])),
+    responses(
+        (status = 204, description = "signed out"),
+        (status = 401, description = "not signed in", body = ErrorResponse),
+        (status = 403, description = "missing or wrong CSRF token (`csrf`)", body = ErrorResponse),
+    )
+)]
+pub async fn dpo_sign_out(State(state): State<ApiState>, session: super::extract::DpoSession) -> ApiResult<impl IntoResponse> {
+    state.vault().api().delete_dpo_session(&session.token_hash).await?;
+    tracing::info!(dpo = %session.dpo, "signed out");
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared_cookie(DPO_SESSION_COOKIE))]))
+}
+
+/// Who claims to sign in: a member by id (the API) or by name, a DPO by name, or a sign-in name nobody has, counted
+/// under its digest so that guessing names is limited too.
 pub(crate) enum Claimant {
     Member(MemberId),
+    Dpo(DpoId),
     UnknownName(String),
+}
+
+/// Who a session was opened for.
+pub(crate) enum SignedAs {
+    Member { member: MemberId, family: cartable_consent::FamilyId, role: cartable_consent::Role },
+    Dpo(DpoId),
 }
 
 /// A session just opened: the cookie's token and the CSRF token, in clear only here (their hashes are stored).
 pub(crate) struct SignedIn {
-    pub member: MemberId,
-    pub family: cartable_consent::FamilyId,
-    pub role: cartable_consent::Role,
+    pub who: SignedAs,
     pub token: String,
     pub csrf: String,
     pub expires_at: OffsetDateTime,
@@ -67,9 +124,10 @@ pub(crate) async fn open_session(state: &ApiState, ip: Option<std::net::IpAddr>,
     let started = tokio::time::Instant::now();
     let vault = state.vault().clone();
     let now = OffsetDateTime::now_utc();
-    let (member, subject) = match claimant {
-        Claimant::Member(member) => (Some(member), format!("member:{member}")),
-        Claimant::UnknownName(digest) => (None, format!("name:{digest}")),
+    let subject = match &claimant {
+        Claimant::Member(member) => format!("member:{member}"),
+        Claimant::Dpo(dpo) => format!("dpo:{dpo}"),
+        Claimant::UnknownName(digest) => format!("name:{digest}"),
     };
     // The address first: when it is locked, the member's allowance is not touched.
     let subjects: Vec<(String, LoginLimits)> = ip
@@ -89,29 +147,37 @@ pub(crate) async fn open_session(state: &ApiState, ip: Option<std::net::IpAddr>,
             return Err(ApiError::rate_limited((until - now).whole_seconds().max(1) as u64));
         }
     }
-    let stored = match member {
-        Some(member) => vault.password_hash(member).await?.map(|(family, hash)| (member, family, hash)),
-        None => None,
+    let stored: Option<(SignedAs, String)> = match claimant {
+        Claimant::Member(member) => match vault.password_hash(member).await? {
+            Some((family, hash)) => match vault.api().member_role(family, member).await? {
+                Some(role) => Some((SignedAs::Member { member, family, role }, hash)),
+                None => None,
+            },
+            None => None,
+        },
+        Claimant::Dpo(dpo) => vault.dpo_password_hash(dpo).await?.map(|hash| (SignedAs::Dpo(dpo), hash)),
+        Claimant::UnknownName(_) => None,
     };
-    // The same work whether the member exists or not: the answer's timing says nothing.
-    let hash = stored.as_ref().map(|(_, _, h)| h.clone()).unwrap_or_else(|| state.dummy_hash().to_owned());
+    // The same work whether the account exists or not: the answer's timing says nothing.
+    let hash = stored.as_ref().map(|(_, h)| h.clone()).unwrap_or_else(|| state.dummy_hash().to_owned());
     let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
         .map_err(|e| ApiError::internal(&e))?;
     // The check is done: its slot is free for the next one (not held through the failure delay below).
     drop(verifying);
-    let (member, family) = match (verified, stored) {
-        (true, Some((member, family, _))) => (member, family),
-        _ => {
+    let who = match (verified, stored) {
+        (true, Some((who, _))) => who,
+        (_, stored) => {
             let mut locked = None;
             for (subject, limits) in &subjects {
                 if let Some(until) = vault.api().login_failed(subject, now, *limits).await? {
                     locked = Some(until);
                 }
             }
-            match member {
-                Some(member) => tracing::info!(member = %member, "sign-in failed"),
-                None => tracing::info!("sign-in failed: unknown sign-in name"),
+            match stored.map(|(who, _)| who) {
+                Some(SignedAs::Member { member, .. }) => tracing::info!(member = %member, "sign-in failed"),
+                Some(SignedAs::Dpo(dpo)) => tracing::info!(dpo = %dpo, "sign-in failed"),
+                None => tracing::info!("sign-in failed: unknown account"),
             }
             tokio::time::sleep_until(started + state.settings().failed_login_delay).await;
             if let Some(until) = locked {
@@ -127,24 +193,32 @@ pub(crate) async fn open_session(state: &ApiState, ip: Option<std::net::IpAddr>,
             vault.api().login_succeeded(subject).await?;
         }
     }
-    let role = vault.api().member_role(family, member).await?.ok_or_else(|| ApiError::unauthorized("wrong member id or password"))?;
     let token = new_secret();
     let csrf = new_secret();
     let expires_at = now + state.settings().session_ttl;
-    vault.api().create_session(&hash_token(&token), &hash_token(&csrf), member, family, expires_at).await?;
-    tracing::info!(member = %member, family = %family, "signed in");
-    Ok(SignedIn { member, family, role, token, csrf, expires_at })
+    match &who {
+        SignedAs::Member { member, family, .. } => {
+            vault.api().create_session(&hash_token(&token), &hash_token(&csrf), *member, *family, expires_at).await?;
+            tracing::info!(member = %member, family = %family, "signed in");
+        }
+        SignedAs::Dpo(dpo) => {
+            vault.api().create_dpo_session(&hash_token(&token), &hash_token(&csrf), *dpo, expires_at).await?;
+            tracing::info!(dpo = %dpo, "DPO signed in");
+        }
+    }
+    Ok(SignedIn { who, token, csrf, expires_at })
 }
 
-/// The session cookie: HttpOnly, SameSite=Strict, for the whole site; `Secure` when the server is reached over https.
-pub(crate) fn session_cookie(token: &str, ttl: std::time::Duration, secure: bool) -> ApiResult<HeaderValue> {
+/// A session cookie (a member's or a DPO's): HttpOnly, SameSite=Strict, for the whole site; `Secure` when the server
+/// is reached over https.
+pub(crate) fn session_cookie(name: &str, token: &str, ttl: std::time::Duration, secure: bool) -> ApiResult<HeaderValue> {
     let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", ttl.as_secs())).map_err(|e| ApiError::internal(&e))
+    HeaderValue::from_str(&format!("{name}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", ttl.as_secs())).map_err(|e| ApiError::internal(&e))
 }
 
-/// The header that clears the session cookie.
-pub(crate) fn cleared_session_cookie() -> String {
-    format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+/// The header that clears a cookie set by [`session_cookie`].
+pub(crate) fn cleared_cookie(name: &str) -> String {
+    format!("{name}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
 }
 
 /// The session of the request's cookie, required.
@@ -172,5 +246,5 @@ pub async fn sign_out(State(state): State<ApiState>, RequiredSession(session): R
     state.vault().api().delete_session(&session.token_hash).await?;
     let member: MemberId = session.member;
     tracing::info!(member = %member, "signed out");
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared_session_cookie())]))
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared_cookie(SESSION_COOKIE))]))
 }

@@ -134,42 +134,70 @@ impl FileCmd {
     }
 }
 
-/// Writes `reader` to `dest` as a file only its owner reads (0600): into a new file with a random name in
-/// `dest`'s folder, created exclusively (an existing file or a planted symlink at that name is never opened, let
-/// alone followed), synced, then renamed over `dest`. A failed copy leaves nothing behind.
+/// Writes `reader` to `dest` as a file only its owner reads (0600), through a [`PrivateFile`]. A failed copy leaves
+/// nothing behind.
 fn write_private_file(dest: &std::path::Path, reader: &mut dyn Read) -> anyhow::Result<u64> {
-    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    let name = dest.file_name().ok_or_else(|| anyhow!("`{}` is not a file path", dest.display()))?;
-    let mut options = std::fs::OpenOptions::new();
-    // `create_new` is O_CREAT|O_EXCL: it fails on any existing entry, symlinks included, without following it.
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let (tmp, mut file) = (0..8)
-        .find_map(|_| {
-            let mut tmp_name = std::ffi::OsString::from(".");
-            tmp_name.push(name);
-            tmp_name.push(format!(".{:016x}.partial", rand::random::<u64>()));
-            let tmp = dir.join(tmp_name);
-            match options.open(&tmp) {
-                Ok(file) => Some(Ok((tmp, file))),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
-                Err(e) => Some(Err(e)),
-            }
-        })
-        .unwrap_or_else(|| Err(std::io::ErrorKind::AlreadyExists.into()))
-        .with_context(|| format!("cannot create a file beside `{}`", dest.display()))?;
-    let copied = std::io::copy(reader, &mut file)
-        .map_err(|_| anyhow!("the stored file is corrupted or truncated"))
-        .and_then(|n| {
-            file.sync_all()?;
-            std::fs::rename(&tmp, dest).with_context(|| format!("cannot write `{}`", dest.display()))?;
-            Ok(n)
-        });
-    if copied.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut file = PrivateFile::create(dest)?;
+    let copied = std::io::copy(reader, file.file()).map_err(|_| anyhow!("the stored file is corrupted or truncated"))?;
+    file.commit()?;
+    Ok(copied)
+}
+
+/// A file only its owner reads (0600), written under a new random name in `dest`'s folder, created exclusively (an
+/// existing file or a planted symlink at that name is never opened, let alone followed), then synced and renamed
+/// over `dest` by [`PrivateFile::commit`]; dropped before, it is removed.
+pub(super) struct PrivateFile {
+    tmp: std::path::PathBuf,
+    dest: std::path::PathBuf,
+    file: std::fs::File,
+    committed: bool,
+}
+
+impl PrivateFile {
+    pub(super) fn create(dest: &std::path::Path) -> anyhow::Result<PrivateFile> {
+        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let name = dest.file_name().ok_or_else(|| anyhow!("`{}` is not a file path", dest.display()))?;
+        let mut options = std::fs::OpenOptions::new();
+        // `create_new` is O_CREAT|O_EXCL: it fails on any existing entry, symlinks included, without following it.
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let (tmp, file) = (0..8)
+            .find_map(|_| {
+                let mut tmp_name = std::ffi::OsString::from(".");
+                tmp_name.push(name);
+                tmp_name.push(format!(".{:016x}.partial", rand::random::<u64>()));
+                let tmp = dir.join(tmp_name);
+                match options.open(&tmp) {
+                    Ok(file) => Some(Ok((tmp, file))),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+                    Err(e) => Some(Err(e)),
+                }
+            })
+            .unwrap_or_else(|| Err(std::io::ErrorKind::AlreadyExists.into()))
+            .with_context(|| format!("cannot create a file beside `{}`", dest.display()))?;
+        Ok(PrivateFile { tmp, dest: dest.to_owned(), file, committed: false })
     }
-    copied
+
+    pub(super) fn file(&mut self) -> &mut std::fs::File {
+        &mut self.file
+    }
+
+    /// Syncs the file and renames it over its destination.
+    pub(super) fn commit(mut self) -> anyhow::Result<()> {
+        self.file.sync_all().with_context(|| format!("cannot write `{}`", self.dest.display()))?;
+        std::fs::rename(&self.tmp, &self.dest).with_context(|| format!("cannot write `{}`", self.dest.display()))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for PrivateFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 fn read_body(source: &str) -> anyhow::Result<String> {

@@ -130,7 +130,7 @@ const INVITATION_DAYS: i64 = 7;
 pub(super) async fn invite_guardian(vault: &cartable_vault::Vault, config: &crate::config::Config, family: FamilyId) -> anyhow::Result<String> {
     let token = crate::auth::new_secret();
     let expires_at = time::OffsetDateTime::now_utc() + time::Duration::days(INVITATION_DAYS);
-    vault.create_invitation(cartable_vault::InvitationKind::FamilyGuardian, family, &crate::auth::hash_token(&token), expires_at).await?;
+    vault.create_invitation(cartable_vault::InvitationKind::FamilyGuardian(family), &crate::auth::hash_token(&token), expires_at).await?;
     Ok(format!("{}/invitation/{token}", config.public_url))
 }
 

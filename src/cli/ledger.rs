@@ -105,7 +105,7 @@ impl LedgerCmd {
                             .transpose()
                             .map_err(|e| anyhow!("{e}"))?;
                         let permit = vault.operator_register(family).await?;
-                        let entries = vault.ledger_entries(&permit, &LedgerFilter { subject: None, since, event, service, after_index: None, limit: Some(limit) }).await?;
+                        let entries = vault.ledger_entries(&permit, &LedgerFilter { since, event, service, limit: Some(limit), ..Default::default() }).await?;
                         let lines: Vec<EntryLine> = entries.iter().map(EntryLine::of).collect();
                         out.emit(json!({"family_id": family, "entries": lines}), || {
                             entries

@@ -11,6 +11,7 @@ mod family;
 mod keys;
 mod ledger;
 mod output;
+mod register;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -90,6 +91,12 @@ enum Command {
     /// What the server refused to callers from outside a family (kept apart from the families' ledgers).
     #[command(subcommand)]
     Audit(ledger::AuditCmd),
+    /// Data protection officers: appoint, invite, list.
+    #[command(subcommand)]
+    Dpo(register::DpoCmd),
+    /// The consent register across families: list, export (CSV, JSON lines), the record of processing, verify all.
+    #[command(subcommand)]
+    Register(register::RegisterCmd),
     /// Print the commented default configuration.
     DefaultConfig,
     /// Create a demo family in French once (two guardians, three children, two services), then serve.
@@ -172,6 +179,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Policy(cmd) => cmd.run(&console).await?,
         Command::Access(cmd) => cmd.run(&console).await?,
         Command::Ledger(cmd) => cmd.run(&console).await?,
+        Command::Dpo(cmd) => cmd.run(&console).await?,
+        Command::Register(cmd) => cmd.run(&console).await?,
         Command::Key(cmd) => cmd.run(&console).await?,
         Command::Audit(cmd) => cmd.run(&console).await?,
     }

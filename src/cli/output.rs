@@ -113,6 +113,24 @@ impl MemberLine {
     }
 }
 
+/// A DPO as `dpo list` prints it.
+#[derive(Serialize)]
+pub(super) struct DpoLine {
+    id: String,
+    name: String,
+    /// The service they answer for; absent: the operator's DPO.
+    service_id: Option<String>,
+    can_sign_in: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+impl DpoLine {
+    pub(super) fn of(d: &cartable_vault::Dpo) -> DpoLine {
+        DpoLine { id: d.id.to_string(), name: d.name.clone(), service_id: d.service.map(|s| s.to_string()), can_sign_in: d.can_sign_in, created_at: d.created_at }
+    }
+}
+
 /// A record as `record get` prints it.
 #[derive(Serialize)]
 pub(super) struct RecordLine {

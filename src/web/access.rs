@@ -6,15 +6,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use cartable_sdk::ErrorCode;
-use cartable_vault::Acceptance;
+use cartable_vault::{Acceptance, Accepted};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::i18n::{Arg, LANG_COOKIE};
 use super::{AnonForm, CSRF_COOKIE, InLang as _, Lang, Page, Posted, Visitor, WebError, form_token, local_path, render};
 use crate::api::ApiState;
-use crate::api::extract::{ClientIp, cookie_session};
-use crate::api::session::{Claimant, cleared_session_cookie, open_session, session_cookie};
+use crate::api::extract::{ClientIp, DPO_SESSION_COOKIE, SESSION_COOKIE, cookie_session};
+use crate::api::session::{Claimant, SignedAs, cleared_cookie, open_session, session_cookie};
 use crate::auth::{hash_password, hash_token};
 
 /// `/`: the family's home when signed in, else the sign-in page.
@@ -70,19 +70,28 @@ pub(crate) struct SignInForm {
 
 pub(crate) async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, posted: AnonForm<SignInForm>) -> Response {
     let AnonForm { lang, headers, form } = posted;
+    // One namespace for members' and DPOs' names: whoever has it signs in.
     let claimant = match state.vault().member_by_login(&form.login).await {
         Ok(Some(member)) => Claimant::Member(member),
-        Ok(None) => Claimant::UnknownName(hash_token(&form.login.trim().to_lowercase())),
+        Ok(None) => match state.vault().dpo_by_login(&form.login).await {
+            Ok(Some(dpo)) => Claimant::Dpo(dpo),
+            Ok(None) => Claimant::UnknownName(hash_token(&form.login.trim().to_lowercase())),
+            Err(e) => return WebError::from_api(lang, e.into()).into_response(),
+        },
         Err(e) => return WebError::from_api(lang, e.into()).into_response(),
     };
     match open_session(&state, ip, claimant, form.password).await {
         Ok(signed) => {
             let ttl = state.settings().session_ttl;
             let secure = state.settings().secure_cookies;
-            let Ok(session) = session_cookie(&signed.token, ttl, secure) else { return WebError::new(lang, StatusCode::INTERNAL_SERVER_ERROR, "error-internal").into_response() };
+            let (cookie_name, home) = match signed.who {
+                SignedAs::Member { family, .. } => (SESSION_COOKIE, format!("/family/{family}")),
+                SignedAs::Dpo(_) => (DPO_SESSION_COOKIE, "/dpo".to_owned()),
+            };
+            let Ok(session) = session_cookie(cookie_name, &signed.token, ttl, secure) else { return WebError::new(lang, StatusCode::INTERNAL_SERVER_ERROR, "error-internal").into_response() };
             let secure = if secure { "; Secure" } else { "" };
             let csrf = HeaderValue::from_str(&format!("{CSRF_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", signed.csrf, ttl.as_secs()));
-            let mut response = Redirect::to(&format!("/family/{}", signed.family)).into_response();
+            let mut response = Redirect::to(&home).into_response();
             response.headers_mut().append(header::SET_COOKIE, session);
             if let Ok(csrf) = csrf {
                 response.headers_mut().append(header::SET_COOKIE, csrf);
@@ -112,7 +121,7 @@ pub(crate) async fn sign_out(State(state): State<ApiState>, posted: Posted<Nothi
     state.vault().api().delete_session(&session.token_hash).await.in_lang(lang)?;
     tracing::info!(member = %session.member, "signed out");
     let mut response = Redirect::to("/sign-in?done=signed-out").into_response();
-    for cleared in [cleared_session_cookie(), format!("{CSRF_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")] {
+    for cleared in [cleared_cookie(SESSION_COOKIE), cleared_cookie(CSRF_COOKIE)] {
         if let Ok(value) = HeaderValue::from_str(&cleared) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
@@ -127,6 +136,8 @@ struct InvitationPage {
     token: String,
     /// When it ends, in words; `None` when the invitation cannot be used.
     valid_until: Option<String>,
+    /// A DPO's invitation: their name was given by the operator, so it is not asked.
+    dpo: bool,
     error: Option<String>,
     name: String,
     login: String,
@@ -137,15 +148,17 @@ fn plausible_token(token: &str) -> bool {
     (32..=64).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-async fn invitation_until(state: &ApiState, token: &str, lang: Lang) -> Result<Option<String>, WebError> {
+/// When a usable invitation ends, in words, and whether it is a DPO's.
+async fn invitation_until(state: &ApiState, token: &str, lang: Lang) -> Result<(Option<String>, bool), WebError> {
     if !plausible_token(token) {
-        return Ok(None);
+        return Ok((None, false));
     }
     let invitation = state.vault().invitation(&hash_token(token), OffsetDateTime::now_utc()).await.in_lang(lang)?;
-    Ok(invitation.map(|i| lang.t_with("invitation-valid-until", &[("date", Arg::Text(lang.date(i.expires_at)))])))
+    let dpo = invitation.as_ref().is_some_and(|i| matches!(i.kind, cartable_vault::InvitationKind::Dpo(_)));
+    Ok((invitation.map(|i| lang.t_with("invitation-valid-until", &[("date", Arg::Text(lang.date(i.expires_at)))])), dpo))
 }
 
-fn invitation_response(lang: Lang, csrf: (String, Option<HeaderValue>), token: String, valid_until: Option<String>, error: Option<&str>, form: (String, String)) -> Response {
+fn invitation_response(lang: Lang, csrf: (String, Option<HeaderValue>), token: String, (valid_until, dpo): (Option<String>, bool), error: Option<&str>, form: (String, String)) -> Response {
     let status = match (&valid_until, error) {
         (None, _) => StatusCode::NOT_FOUND,
         (Some(_), Some(_)) => StatusCode::BAD_REQUEST,
@@ -153,18 +166,20 @@ fn invitation_response(lang: Lang, csrf: (String, Option<HeaderValue>), token: S
     };
     // The page's own path carries the token: the language switch comes back to it.
     let page = anonymous_page(lang, "invitation-title", csrf.0, format!("/invitation/{token}"), None);
-    let body = InvitationPage { page, token, valid_until, error: error.map(|k| lang.t(k)), name: form.0, login: form.1 };
+    let body = InvitationPage { page, token, valid_until, dpo, error: error.map(|k| lang.t(k)), name: form.0, login: form.1 };
     with_cookie(render(status, &body), csrf.1)
 }
 
 pub(crate) async fn invitation_page(State(state): State<ApiState>, Visitor(lang): Visitor, headers: HeaderMap, Path(token): Path<String>) -> Result<Response, WebError> {
-    let valid_until = invitation_until(&state, &token, lang).await?;
-    let token = if valid_until.is_some() { token } else { String::new() };
-    Ok(invitation_response(lang, form_token(&headers), token, valid_until, None, Default::default()))
+    let valid = invitation_until(&state, &token, lang).await?;
+    let token = if valid.0.is_some() { token } else { String::new() };
+    Ok(invitation_response(lang, form_token(&headers), token, valid, None, Default::default()))
 }
 
 #[derive(Deserialize)]
 pub(crate) struct InvitationForm {
+    /// Absent from a DPO's invitation.
+    #[serde(default)]
     name: String,
     login: String,
     password: String,
@@ -173,10 +188,10 @@ pub(crate) struct InvitationForm {
 
 pub(crate) async fn accept_invitation(State(state): State<ApiState>, Path(token): Path<String>, posted: AnonForm<InvitationForm>) -> Result<Response, WebError> {
     let AnonForm { lang, headers, form } = posted;
-    let valid_until = invitation_until(&state, &token, lang).await?;
-    let refuse = |key: &str| Ok(invitation_response(lang, form_token(&headers), token.clone(), valid_until.clone(), Some(key), (form.name.clone(), form.login.clone())));
-    if valid_until.is_none() {
-        return Ok(invitation_response(lang, form_token(&headers), String::new(), None, None, Default::default()));
+    let valid = invitation_until(&state, &token, lang).await?;
+    let refuse = |key: &str| Ok(invitation_response(lang, form_token(&headers), token.clone(), valid.clone(), Some(key), (form.name.clone(), form.login.clone())));
+    if valid.0.is_none() {
+        return Ok(invitation_response(lang, form_token(&headers), String::new(), (None, false), None, Default::default()));
     }
     if form.password != form.password2 {
         return refuse("invitation-password-mismatch");
@@ -186,13 +201,17 @@ pub(crate) async fn accept_invitation(State(state): State<ApiState>, Path(token)
     let Ok(password_hash) = hashed else { return refuse("invitation-password-short") };
     let acceptance = Acceptance { name: &form.name, login: &form.login, password_hash: &password_hash };
     match state.vault().accept_invitation(&hash_token(&token), acceptance).await {
-        Ok((family, member)) => {
-            tracing::info!(family = %family, member = %member, "invitation accepted");
+        Ok(accepted) => {
+            match accepted {
+                Accepted::Guardian { family, member } => tracing::info!(family = %family, member = %member, "invitation accepted"),
+                Accepted::Dpo(dpo) => tracing::info!(dpo = %dpo, "DPO invitation accepted"),
+                _ => tracing::info!("invitation accepted"),
+            }
             Ok(Redirect::to("/sign-in?done=account").into_response())
         }
         Err(cartable_vault::Error::LoginTaken) => refuse("invitation-login-taken"),
         Err(cartable_vault::Error::InvalidInput(_)) => refuse("invitation-bad-input"),
-        Err(cartable_vault::Error::InvitationInvalid) => Ok(invitation_response(lang, form_token(&headers), String::new(), None, None, Default::default())),
+        Err(cartable_vault::Error::InvitationInvalid) => Ok(invitation_response(lang, form_token(&headers), String::new(), (None, false), None, Default::default())),
         Err(e) => Err(WebError::from_api(lang, e.into())),
     }
 }

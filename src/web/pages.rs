@@ -362,7 +362,7 @@ fn entry_line(household: &Household, receipt: &Receipt, lang: Lang) -> EntryLine
 
 /// The entries of the ledger with indexes in `[start, end)` that the permit's member may see, newest first.
 async fn entries_between(state: &ApiState, permit: &Permit, start: u64, end: u64, event: Option<EventType>, lang: Lang) -> Result<Vec<Receipt>, WebError> {
-    let filter = LedgerFilter { subject: None, since: None, event, service: None, after_index: start.checked_sub(1), limit: Some((end - start).min(1000) as u32) };
+    let filter = LedgerFilter { event, after_index: start.checked_sub(1), limit: Some((end - start).min(1000) as u32), ..Default::default() };
     let entries = state.vault().ledger_entries(permit, &filter).await.in_lang(lang)?;
     Ok(entries.into_iter().filter(|e| e.index < end).rev().map(|e| e.receipt).collect())
 }

@@ -153,6 +153,13 @@ impl Server {
         cartable_vault::Vault::open(config).await.unwrap()
     }
 
+    /// The vault's database, as its administrator (or an attacker with access to it) reaches it.
+    pub async fn database(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        let url = self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data.join("cartable.db").display()));
+        sqlx::AnyPool::connect(&url).await.unwrap()
+    }
+
     /// The server process's id (to read its memory from `/proc`).
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -253,4 +260,28 @@ pub async fn all_entries(session: &cartable_sdk::FamilySession) -> Vec<cartable_
 
 pub fn event(entry: &cartable_sdk::LedgerEntry) -> &str {
     entry.receipt["event"].as_str().unwrap_or("")
+}
+
+/// Appoints a DPO at the console (the operator's, or `service`'s), accepts their invitation through the web form
+/// as the DPO would (their sign-in name and [`PASSWORD`]), and signs them in over the API.
+pub async fn appoint_dpo(server: &Server, name: &str, service: Option<cartable_sdk::ServiceId>, login: &str) -> cartable_sdk::DpoSession {
+    let service = service.map(|s| s.to_string());
+    let mut args = vec!["dpo", "add", "--name", name, "--invite"];
+    if let Some(service) = &service {
+        args.extend(["--service", service.as_str()]);
+    }
+    let created = server.cli(&args);
+    let link = created["invitation"].as_str().expect("an invitation link");
+    let url = format!("{}{}", server.url, &link[link.find("/invitation/").expect("an invitation path")..]);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the DPO's invitation page");
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let body = page.text().await.unwrap();
+    let at = body.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    let csrf = &body[at..at + body[at..].find('"').unwrap()];
+    let form = serde_urlencoded::to_string([("csrf", csrf), ("login", login), ("password", PASSWORD), ("password2", PASSWORD)]).unwrap();
+    let done = http.post(&url).header("cookie", cookie).header("content-type", "application/x-www-form-urlencoded").body(form).send().await.unwrap();
+    assert_eq!(done.status(), 303, "the DPO's invitation accepted: {}", done.text().await.unwrap());
+    server.client().sign_in_dpo(login, PASSWORD).await.expect("the DPO signs in")
 }

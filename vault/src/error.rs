@@ -18,6 +18,8 @@ pub enum Error {
     ServiceNotFound(String),
     #[error("service `{0}` awaits the operator's approval")]
     ServiceNotApproved(cartable_consent::ServiceId),
+    #[error("DPO `{0}` is not appointed on this server")]
+    DpoNotFound(cartable_consent::DpoId),
     #[error("member `{0}` is not a child of this family")]
     NotAChild(MemberId),
     #[error("{0}")]

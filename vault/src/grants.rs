@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use crate::db::to_millis;
 use crate::error::{Error, Result};
 use crate::rows::{grant_json, parse_grant};
-use crate::ledger::append;
+use crate::ledger::{RegisterView, append};
 use cartable_consent::ledger::ReceiptDraft;
 use crate::vault::{Vault, bump_version, parse_id};
 
@@ -224,8 +224,11 @@ impl Vault {
         let family = permit.family();
         self.sweep(family, OffsetDateTime::now_utc()).await?;
         let grants = self.grants_where(family, None).await?;
-        if !matches!(permit.principal(), Principal::Member(_)) {
-            return Ok(grants);
+        match self.register_view(permit).await? {
+            RegisterView::All => return Ok(grants),
+            // A service's DPO: the grants given to their service.
+            RegisterView::Service(service) => return Ok(grants.into_iter().filter(|g| g.grantee == Grantee::Service(service)).collect()),
+            RegisterView::Members { .. } => {}
         }
         let rules = self.rules(family).await?;
         let mut manages = std::collections::HashMap::new();
@@ -246,6 +249,21 @@ impl Vault {
             }
         }
         Ok(visible)
+    }
+
+    /// The grants the permit shows (as [`Vault::list_grants`]), each with the stage its child is at now (under the
+    /// age of digital consent, above it, adult), for the record of processing: the category, never the birth date.
+    pub async fn grants_with_stages(&self, permit: &crate::Permit) -> Result<Vec<(Grant, Option<lifecycle::AgeStage>)>> {
+        let grants = self.list_grants(permit).await?;
+        let rules = self.rules(permit.family()).await?;
+        let now = OffsetDateTime::now_utc();
+        Ok(grants
+            .into_iter()
+            .map(|grant| {
+                let stage = rules.members.iter().find(|m| m.id == grant.child).and_then(|m| lifecycle::age_stage(m, self.age_rules(), now));
+                (grant, stage)
+            })
+            .collect())
     }
 
     async fn grants_where(&self, family: FamilyId, state: Option<&str>) -> Result<Vec<Grant>> {
@@ -523,7 +541,7 @@ impl Vault {
             .into_iter()
             .filter(|f| match f.scope {
                 ForbidScope::Minors => true,
-                ForbidScope::Adult(child) => view.admits(Some(child), None),
+                ForbidScope::Adult(child) => view.admits(Some(child), None, None),
             })
             .collect())
     }

@@ -1,10 +1,11 @@
 //! How people get in: one-time invitations and the names members sign in to the web UI with.
 //!
 //! Only digests are stored: the SHA-256 of an invitation link's token (256 random bits, made and hashed by the
-//! caller, as for sessions) and the SHA-256 of a sign-in name's normalized form. Invitations have a kind, so that
-//! later ones (a DPO's, a second guardian's, a child's) reuse the table; only the first guardian's exists now.
+//! caller, as for sessions) and the SHA-256 of a sign-in name's normalized form. Invitations have a kind: a family's
+//! guardian's or a DPO's (later ones, a second guardian's or a child's, reuse the table). Members and DPOs sign in
+//! with names of one namespace: a name is taken once, by either.
 
-use cartable_consent::{Action, FamilyId, MemberId, Resource, Role};
+use cartable_consent::{Action, DpoId, FamilyId, MemberId, Resource, Role};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -18,18 +19,26 @@ use crate::vault::{Vault, parse_id};
 #[non_exhaustive]
 pub enum InvitationKind {
     /// Become a guardian of the family (the operator invites a family's first guardian).
-    FamilyGuardian,
+    FamilyGuardian(FamilyId),
+    /// Set the sign-in name and password of a DPO the operator appointed (`cartable dpo add`).
+    Dpo(DpoId),
 }
 
 impl InvitationKind {
-    fn as_stored(self) -> &'static str {
+    /// The stored `kind`, `family_id` and `dpo_id`.
+    fn columns(self) -> (&'static str, Option<String>, Option<String>) {
         match self {
-            InvitationKind::FamilyGuardian => "family_guardian",
+            InvitationKind::FamilyGuardian(family) => ("family_guardian", Some(family.to_string()), None),
+            InvitationKind::Dpo(dpo) => ("dpo", None, Some(dpo.to_string())),
         }
     }
 
-    fn from_stored(s: &str) -> Option<Self> {
-        (s == "family_guardian").then_some(InvitationKind::FamilyGuardian)
+    fn from_columns(kind: &str, family: Option<String>, dpo: Option<String>) -> Result<Self> {
+        match (kind, family, dpo) {
+            ("family_guardian", Some(family), _) => Ok(InvitationKind::FamilyGuardian(parse_id(&family)?)),
+            ("dpo", _, Some(dpo)) => Ok(InvitationKind::Dpo(parse_id(&dpo)?)),
+            _ => Err(Error::Corrupt("an invitation's kind")),
+        }
     }
 }
 
@@ -37,14 +46,22 @@ impl InvitationKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invitation {
     pub kind: InvitationKind,
-    pub family: FamilyId,
     pub expires_at: OffsetDateTime,
+}
+
+/// Who an accepted invitation let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Accepted {
+    Guardian { family: FamilyId, member: MemberId },
+    Dpo(DpoId),
 }
 
 /// What the person who accepts an invitation chose.
 #[derive(Debug)]
 pub struct Acceptance<'a> {
-    /// Their name, as the family will see it (sealed with the family's data).
+    /// Their name, as the family will see it (sealed with the family's data); a DPO's was given by the operator and
+    /// this one is not used.
     pub name: &'a str,
     /// The name they sign in with.
     pub login: &'a str,
@@ -53,7 +70,7 @@ pub struct Acceptance<'a> {
 }
 
 /// The stored digest of a sign-in name: trimmed and in lower case, so `Claire ` and `claire` are one name.
-fn login_digest(login: &str) -> Result<String> {
+pub(crate) fn login_digest(login: &str) -> Result<String> {
     let normalized = login.trim().to_lowercase();
     let length = normalized.chars().count();
     if !(3..=64).contains(&length) || normalized.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -66,16 +83,20 @@ fn login_digest(login: &str) -> Result<String> {
 impl Vault {
     /// Stores an invitation (an operator's bootstrap step, like [`Vault::create_family`]): `token_hash` is the
     /// SHA-256 of the link's token, which only the invitee receives.
-    pub async fn create_invitation(&self, kind: InvitationKind, family: FamilyId, token_hash: &str, expires_at: OffsetDateTime) -> Result<()> {
-        if !self.family_exists(family).await? {
-            return Err(Error::FamilyNotFound(family));
+    pub async fn create_invitation(&self, kind: InvitationKind, token_hash: &str, expires_at: OffsetDateTime) -> Result<()> {
+        match kind {
+            InvitationKind::FamilyGuardian(family) if !self.family_exists(family).await? => return Err(Error::FamilyNotFound(family)),
+            InvitationKind::Dpo(dpo) if self.dpo(dpo).await?.is_none() => return Err(Error::DpoNotFound(dpo)),
+            _ => {}
         }
         let now = OffsetDateTime::now_utc();
         sqlx::query("DELETE FROM invitations WHERE expires_at <= $1 AND used_at IS NULL").bind(to_millis(now)).execute(self.pool()).await?;
-        sqlx::query("INSERT INTO invitations (token_hash, kind, family_id, invited_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        let (stored, family, dpo) = kind.columns();
+        sqlx::query("INSERT INTO invitations (token_hash, kind, family_id, dpo_id, invited_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(token_hash)
-            .bind(kind.as_stored())
-            .bind(family.to_string())
+            .bind(stored)
+            .bind(family)
+            .bind(dpo)
             .bind("operator")
             .bind(to_millis(now))
             .bind(to_millis(expires_at))
@@ -87,32 +108,32 @@ impl Vault {
     /// The invitation of this token if it is unused and has not expired at `now` (clear ids only, read before any
     /// decision).
     pub async fn invitation(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<Invitation>> {
-        let row = sqlx::query("SELECT kind, family_id, expires_at FROM invitations WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2")
+        let row = sqlx::query("SELECT kind, family_id, dpo_id, expires_at FROM invitations WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2")
             .bind(token_hash)
             .bind(to_millis(now))
             .fetch_optional(self.pool())
             .await?;
-        row.map(|row| {
-            let kind = InvitationKind::from_stored(&row.get::<String, _>(0)).ok_or(Error::Corrupt("an invitation's kind"))?;
-            let family = row.get::<Option<String>, _>(1).ok_or(Error::Corrupt("an invitation's family"))?;
-            Ok(Invitation { kind, family: parse_id(&family)?, expires_at: from_millis(row.get(2)) })
-        })
-        .transpose()
+        row.map(|row| Ok(Invitation { kind: InvitationKind::from_columns(&row.get::<String, _>(0), row.get(1), row.get(2))?, expires_at: from_millis(row.get(3)) }))
+            .transpose()
     }
 
-    /// Accepts a family guardian's invitation: in one transaction the invitation is used up, the guardian is added
-    /// with their password and their sign-in name is taken. The invitation stands for the operator who issued it: the
-    /// member is added under the operator's permit, decided and logged like the console's. An unknown, used or
-    /// expired invitation is [`Error::InvitationInvalid`]; a sign-in name already taken is [`Error::LoginTaken`] and
-    /// leaves the invitation usable.
-    pub async fn accept_invitation(&self, token_hash: &str, acceptance: Acceptance<'_>) -> Result<(FamilyId, MemberId)> {
+    /// Accepts an invitation: in one transaction the invitation is used up, the sign-in name is taken and the
+    /// account is made (a guardian added with their password, or a DPO's name and password set). A guardian's
+    /// invitation stands for the operator who issued it: the member is added under the operator's permit, decided and
+    /// logged like the console's. An unknown, used or expired invitation is [`Error::InvitationInvalid`]; a sign-in
+    /// name already taken (by a member or a DPO) is [`Error::LoginTaken`] and leaves the invitation usable.
+    pub async fn accept_invitation(&self, token_hash: &str, acceptance: Acceptance<'_>) -> Result<Accepted> {
         let now = OffsetDateTime::now_utc();
         let Some(invitation) = self.invitation(token_hash, now).await? else { return Err(Error::InvitationInvalid) };
-        let InvitationKind::FamilyGuardian = invitation.kind;
         let login = login_digest(acceptance.login)?;
-        let family = invitation.family;
-        let permit = self.as_operator(family, Action::Manage, Resource::Family).await?;
-        permit.require_family_management()?;
+        let permit = match invitation.kind {
+            InvitationKind::FamilyGuardian(family) => {
+                let permit = self.as_operator(family, Action::Manage, Resource::Family).await?;
+                permit.require_family_management()?;
+                Some(permit)
+            }
+            InvitationKind::Dpo(_) => None,
+        };
         let mut tx = self.write_tx().await?;
         // Used up first: of two acceptances at once, one finds it gone.
         let claimed = sqlx::query("UPDATE invitations SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1")
@@ -123,24 +144,41 @@ impl Vault {
         if claimed.rows_affected() == 0 {
             return Err(Error::InvitationInvalid);
         }
-        if sqlx::query("SELECT 1 FROM member_logins WHERE login_hash = $1").bind(&login).fetch_optional(&mut *tx).await?.is_some() {
+        if login_taken(&mut tx, &login).await? {
             return Err(Error::LoginTaken);
         }
-        let member = self.insert_member(&mut tx, family, Role::Guardian, acceptance.name, None, Some(acceptance.password_hash)).await?;
-        sqlx::query("INSERT INTO member_logins (login_hash, member_id, family_id, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&login)
-            .bind(member.to_string())
-            .bind(family.to_string())
-            .bind(to_millis(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match &e {
-                // Taken between the check and the insert, by another acceptance.
-                sqlx::Error::Database(db) if db.is_unique_violation() => Error::LoginTaken,
-                _ => e.into(),
-            })?;
+        let taken = |e: sqlx::Error| match &e {
+            // Taken between the check and the insert, by another acceptance.
+            sqlx::Error::Database(db) if db.is_unique_violation() => Error::LoginTaken,
+            _ => e.into(),
+        };
+        let accepted = match (invitation.kind, permit) {
+            (InvitationKind::FamilyGuardian(family), Some(permit)) => {
+                let member = self.insert_member(&mut tx, permit.family(), Role::Guardian, acceptance.name, None, Some(acceptance.password_hash)).await?;
+                sqlx::query("INSERT INTO member_logins (login_hash, member_id, family_id, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&login)
+                    .bind(member.to_string())
+                    .bind(family.to_string())
+                    .bind(to_millis(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(taken)?;
+                Accepted::Guardian { family, member }
+            }
+            (InvitationKind::Dpo(dpo), _) => {
+                sqlx::query("UPDATE dpos SET login_hash = $1, password_hash = $2 WHERE id = $3")
+                    .bind(&login)
+                    .bind(acceptance.password_hash)
+                    .bind(dpo.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(taken)?;
+                Accepted::Dpo(dpo)
+            }
+            (InvitationKind::FamilyGuardian(_), None) => return Err(Error::InvitationInvalid),
+        };
         tx.commit().await?;
-        Ok((family, member))
+        Ok(accepted)
     }
 
     /// The member a sign-in name belongs to (a lookup of clear ids, before the password check).
@@ -164,6 +202,7 @@ impl Vault {
         match owner.map(|r| r.get::<String, _>(0)) {
             Some(owner) if owner == member.to_string() => return Ok(()),
             Some(_) => return Err(Error::LoginTaken),
+            None if login_taken(&mut tx, &digest).await? => return Err(Error::LoginTaken),
             None => {}
         }
         sqlx::query("DELETE FROM member_logins WHERE member_id = $1").bind(member.to_string()).execute(&mut *tx).await?;
@@ -177,6 +216,15 @@ impl Vault {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Whether a member or a DPO signs in with this name (its digest).
+async fn login_taken(tx: &mut sqlx::Transaction<'static, sqlx::Any>, digest: &str) -> Result<bool> {
+    let row = sqlx::query("SELECT 1 FROM member_logins WHERE login_hash = $1 UNION ALL SELECT 1 FROM dpos WHERE login_hash = $1")
+        .bind(digest)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.is_some())
 }
 
 #[cfg(test)]
@@ -198,12 +246,19 @@ mod tests {
         let vault = Vault::open(crate::VaultConfig::embedded(dir.path().join("data"))).await.unwrap();
         let family = vault.create_family("Martin").await.unwrap();
         let later = OffsetDateTime::now_utc() + time::Duration::days(7);
-        vault.create_invitation(InvitationKind::FamilyGuardian, family, "first", later).await.unwrap();
-        vault.create_invitation(InvitationKind::FamilyGuardian, family, "second", later).await.unwrap();
-        vault.create_invitation(InvitationKind::FamilyGuardian, family, "stale", OffsetDateTime::now_utc() - time::Duration::seconds(1)).await.unwrap();
+        let guardian = InvitationKind::FamilyGuardian(family);
+        vault.create_invitation(guardian, "first", later).await.unwrap();
+        vault.create_invitation(guardian, "second", later).await.unwrap();
+        vault.create_invitation(guardian, "stale", OffsetDateTime::now_utc() - time::Duration::seconds(1)).await.unwrap();
+        let dpo = vault.add_dpo("Délégué", None).await.unwrap();
+        vault.create_invitation(InvitationKind::Dpo(dpo), "dpo", later).await.unwrap();
+        let guardian_of = |accepted| match accepted {
+            Accepted::Guardian { family, member } => (family, member),
+            other => panic!("not a guardian: {other:?}"),
+        };
         let accept = |login| Acceptance { name: "Claire", login, password_hash: "$argon2id$stub" };
 
-        let (found, claire) = vault.accept_invitation("first", accept("claire")).await.unwrap();
+        let (found, claire) = guardian_of(vault.accept_invitation("first", accept("claire")).await.unwrap());
         assert_eq!(found, family);
         assert_eq!(vault.member_by_login("CLAIRE").await.unwrap(), Some(claire));
         assert_eq!(vault.api().member_role(family, claire).await.unwrap(), Some(Role::Guardian));
@@ -212,9 +267,15 @@ mod tests {
         assert!(matches!(vault.accept_invitation("nothing", accept("claire4")).await, Err(Error::InvitationInvalid)));
         // A name already taken: refused, and the invitation can still be used with another one.
         assert!(matches!(vault.accept_invitation("second", accept("claire")).await, Err(Error::LoginTaken)));
-        let (_, paul) = vault.accept_invitation("second", accept("paul")).await.unwrap();
+        let (_, paul) = guardian_of(vault.accept_invitation("second", accept("paul")).await.unwrap());
         assert_ne!(paul, claire);
         assert_eq!(vault.password_hash(paul).await.unwrap().map(|(f, _)| f), Some(family));
         assert!(vault.invitation("second", OffsetDateTime::now_utc()).await.unwrap().is_none());
+        // One namespace: a DPO cannot take a member's name, and takes their own once.
+        assert!(matches!(vault.accept_invitation("dpo", accept("Paul")).await, Err(Error::LoginTaken)));
+        assert_eq!(vault.accept_invitation("dpo", accept("dpo-martin")).await.unwrap(), Accepted::Dpo(dpo));
+        assert_eq!(vault.dpo_by_login("DPO-Martin").await.unwrap(), Some(dpo));
+        assert!(vault.dpo_password_hash(dpo).await.unwrap().is_some());
+        assert_eq!(vault.member_by_login("dpo-martin").await.unwrap(), None);
     }
 }

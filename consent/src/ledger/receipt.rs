@@ -190,6 +190,15 @@ impl Receipt {
         out.into_bytes()
     }
 
+    /// The grants this entry is about: its `grant` and, for an access, the grants whose policies permitted it.
+    pub fn grants(&self) -> impl Iterator<Item = GrantId> + '_ {
+        let permitting = self.reasons.iter().filter_map(|r| match crate::Reason::from_policy_id(r) {
+            crate::Reason::Grant(grant) => Some(grant),
+            _ => None,
+        });
+        self.grant.into_iter().chain(permitting)
+    }
+
     /// Parses a log entry, refusing unknown fields and bytes that are not exactly the canonical form.
     pub fn from_canonical(bytes: &[u8]) -> Result<Receipt, ReceiptError> {
         let receipt: Receipt = serde_json::from_slice(bytes)?;

@@ -13,7 +13,7 @@ mod sign_ins;
 mod tokens;
 
 pub use reads::{CollectionInfo, SealedRecord};
-pub use sessions::SessionRecord;
+pub use sessions::{DpoSessionRecord, SessionRecord};
 pub use sign_ins::{Attempt, LoginLimits};
 pub use tokens::{ContinuationRecord, GrantDecision, TokenRecord};
 

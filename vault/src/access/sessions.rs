@@ -72,3 +72,44 @@ impl ApiStore<'_> {
             .transpose()
     }
 }
+
+/// A signed-in DPO.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpoSessionRecord {
+    pub dpo: cartable_consent::DpoId,
+    /// SHA-256 (hex) of the CSRF token handed out with the session.
+    pub csrf_hash: String,
+    pub expires_at: OffsetDateTime,
+}
+
+impl ApiStore<'_> {
+    pub async fn create_dpo_session(&self, token_hash: &str, csrf_hash: &str, dpo: cartable_consent::DpoId, expires_at: OffsetDateTime) -> Result<()> {
+        let now = to_millis(OffsetDateTime::now_utc());
+        sqlx::query("DELETE FROM dpo_sessions WHERE expires_at <= $1").bind(now).execute(self.pool()).await?;
+        sqlx::query("INSERT INTO dpo_sessions (token_hash, dpo_id, csrf_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(token_hash)
+            .bind(dpo.to_string())
+            .bind(csrf_hash)
+            .bind(now)
+            .bind(to_millis(expires_at))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The DPO session of this token, if it exists and has not expired at `now` (a member's token is none).
+    pub async fn dpo_session(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<DpoSessionRecord>> {
+        let row = sqlx::query("SELECT dpo_id, csrf_hash, expires_at FROM dpo_sessions WHERE token_hash = $1 AND expires_at > $2")
+            .bind(token_hash)
+            .bind(to_millis(now))
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| Ok(DpoSessionRecord { dpo: parse_id(&row.get::<String, _>(0))?, csrf_hash: row.get(1), expires_at: from_millis(row.get(2)) }))
+            .transpose()
+    }
+
+    pub async fn delete_dpo_session(&self, token_hash: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM dpo_sessions WHERE token_hash = $1").bind(token_hash).execute(self.pool()).await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -19,6 +19,7 @@ use cartable_consent::{MemberId, ServiceId};
 use time::OffsetDateTime;
 
 pub(crate) use queue::Appender;
+pub(crate) use read::RegisterView;
 pub(crate) use store::{Appended, append};
 pub use verify::{VerifyError, VerifyReport};
 
@@ -35,6 +36,8 @@ pub struct LedgerFilter {
     /// Only entries about this child (the receipt's data subject).
     pub subject: Option<MemberId>,
     pub since: Option<OffsetDateTime>,
+    /// Before this instant (excluded).
+    pub until: Option<OffsetDateTime>,
     pub event: Option<EventType>,
     pub service: Option<ServiceId>,
     pub after_index: Option<u64>,

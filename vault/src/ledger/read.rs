@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use cartable_consent::ledger::{self as tlog, Hash, NodeKey, Receipt};
-use cartable_consent::{Action, Doctype, FamilyId, MemberId, Principal, Resource, Role};
+use cartable_consent::{Action, Doctype, FamilyId, MemberId, Principal, Resource, Role, ServiceId};
 use sqlx::Row;
 use time::OffsetDateTime;
 
@@ -16,17 +16,20 @@ use crate::vault::Vault;
 /// What a principal sees of a family's register.
 #[derive(Debug, Clone)]
 pub(crate) enum RegisterView {
-    /// The operator, a DPO: every entry.
+    /// The operator, the operator's DPO: every entry.
     All,
+    /// A service's DPO: the entries naming their service (its requests, the decisions on its grants, its accesses).
+    Service(ServiceId),
     /// A member: the entries about `subjects`; with `family_level`, also those about no child, unless a `hidden`
     /// child made them.
     Members { subjects: Vec<MemberId>, hidden: Vec<MemberId>, family_level: bool },
 }
 
 impl RegisterView {
-    pub(crate) fn admits(&self, subject: Option<MemberId>, actor: Option<MemberId>) -> bool {
+    pub(crate) fn admits(&self, subject: Option<MemberId>, actor: Option<MemberId>, service: Option<ServiceId>) -> bool {
         match self {
             RegisterView::All => true,
+            RegisterView::Service(own) => service == Some(*own),
             RegisterView::Members { subjects, hidden, family_level } => match subject {
                 Some(child) => subjects.contains(&child),
                 None => *family_level && actor.is_none_or(|a| !hidden.contains(&a)),
@@ -59,14 +62,15 @@ impl Vault {
     pub async fn inclusion_proof(&self, permit: &crate::Permit, index: u64) -> Result<String> {
         let view = self.register_view(permit).await?;
         let family = permit.family();
-        let row = sqlx::query("SELECT subject_id, actor_id FROM ledger_entries WHERE family_id = $1 AND idx = $2")
+        let row = sqlx::query("SELECT subject_id, actor_id, service_id FROM ledger_entries WHERE family_id = $1 AND idx = $2")
             .bind(family.to_string())
             .bind(i64::try_from(index).unwrap_or(i64::MAX))
             .fetch_optional(self.pool())
             .await?;
         let parse = |v: Option<String>| v.and_then(|s| s.parse::<MemberId>().ok());
+        let service = |v: Option<String>| v.and_then(|s| s.parse::<ServiceId>().ok());
         match row {
-            Some(row) if view.admits(parse(row.get(0)), parse(row.get(1))) => self.proof_of(family, index).await,
+            Some(row) if view.admits(parse(row.get(0)), parse(row.get(1)), service(row.get(2))) => self.proof_of(family, index).await,
             _ => Err(Error::InvalidInput(format!("entry {index} is not in the ledger"))),
         }
     }
@@ -77,13 +81,18 @@ impl Vault {
         let after: i64 = filter.after_index.map_or(-1, |a| i64::try_from(a).unwrap_or(i64::MAX));
         let mut sql = String::from(
             "SELECT idx, entry FROM ledger_entries WHERE family_id = $1 AND idx > $2 AND ($3 IS NULL OR created_at >= $3) \
-             AND ($4 IS NULL OR event = $4) AND ($5 IS NULL OR service_id = $5) AND ($6 IS NULL OR subject_id = $6)",
+             AND ($4 IS NULL OR event = $4) AND ($5 IS NULL OR service_id = $5) AND ($6 IS NULL OR subject_id = $6) \
+             AND ($8 IS NULL OR created_at < $8)",
         );
         let mut ids: Vec<String> = Vec::new();
+        if let RegisterView::Service(service) = view {
+            ids.push(service.to_string());
+            sql.push_str(" AND service_id = $9");
+        }
         if let RegisterView::Members { subjects, hidden, family_level } = view {
             // Placeholders only: the ids are bound below.
             let mut placeholders = |list: &[MemberId]| -> String {
-                let start = 8 + ids.len();
+                let start = 9 + ids.len();
                 ids.extend(list.iter().map(|m| m.to_string()));
                 (start..start + list.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
             };
@@ -102,7 +111,8 @@ impl Vault {
             .bind(filter.event.map(|e| e.as_str()))
             .bind(filter.service.map(|s| s.to_string()))
             .bind(filter.subject.map(|m| m.to_string()))
-            .bind(limit);
+            .bind(limit)
+            .bind(filter.until.map(to_millis));
         for id in ids {
             query = query.bind(id);
         }
@@ -125,7 +135,11 @@ impl Vault {
         if permit.action() != Action::List && permit.action() != Action::Read || !matches!(permit.resource(), Resource::Register) {
             return Err(Error::PermitMismatch("register"));
         }
-        let Principal::Member(viewer) = permit.principal() else { return Ok(RegisterView::All) };
+        let viewer = match permit.principal() {
+            Principal::Member(viewer) => viewer,
+            Principal::Dpo(dpo) => return Ok(self.dpo_service(dpo).await?.map_or(RegisterView::All, RegisterView::Service)),
+            Principal::Service(_) | Principal::Operator => return Ok(RegisterView::All),
+        };
         let rules = self.rules(permit.family()).await?;
         let role = rules.role_of(permit.principal());
         let (mut subjects, mut hidden) = (Vec::new(), Vec::new());
@@ -229,7 +243,10 @@ impl Vault {
     /// A consistency proof between two sizes of the family's log.
     pub async fn consistency_proof(&self, permit: &crate::Permit, old_size: u64, new_size: u64) -> Result<Vec<Hash>> {
         permit.require_register()?;
-        let family = permit.family();
+        self.consistency_hashes(permit.family(), old_size, new_size).await
+    }
+
+    pub(crate) async fn consistency_hashes(&self, family: FamilyId, old_size: u64, new_size: u64) -> Result<Vec<Hash>> {
         let size = self.ledger_size(family).await?;
         if old_size == 0 || old_size > new_size || new_size > size {
             return Err(Error::InvalidInput(format!("a consistency proof needs 0 < old size <= new size <= {size}")));
