@@ -129,6 +129,9 @@ pub enum LegalBasis {
 }
 
 impl LegalBasis {
+    pub const ALL: [LegalBasis; 6] =
+        [LegalBasis::Consent, LegalBasis::Contract, LegalBasis::LegalObligation, LegalBasis::VitalInterest, LegalBasis::PublicTask, LegalBasis::LegitimateInterest];
+
     pub fn as_str(self) -> &'static str {
         match self {
             LegalBasis::Consent => "consent",

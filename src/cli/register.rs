@@ -47,7 +47,7 @@ pub(super) struct Filter {
     /// An event: request, approve, confirm, deny, revoke, expire, policy_change, access_allowed, access_denied, …
     #[arg(long)]
     event: Option<String>,
-    /// consent, contract, legal_obligation, public_task, vital_interests, legitimate_interest.
+    /// consent, contract, legal-obligation, vital-interest, public-task, legitimate-interest.
     #[arg(long)]
     legal_basis: Option<String>,
     /// Words the grant's purpose contains.

@@ -13,7 +13,7 @@
 //! | `actor_kind`, `actor_id` | who acted: `guardian`, `child`, `service`, `dpo` (with their id), `operator`, `operator_for` (with the member's id), `system` |
 //! | `subject_id` | the child the entry is about |
 //! | `service_id`, `grant_id` | the service and the grant it names |
-//! | `legal_basis` | `consent`, `contract`, `legal_obligation`, `public_task`, `vital_interests`, `legitimate_interest` |
+//! | `legal_basis` | `consent`, `contract`, `legal-obligation`, `vital-interest`, `public-task`, `legitimate-interest` |
 //! | `data_categories` | doctypes, separated by spaces |
 //! | `action` | what an access asked (`read`, `list`, `search`, `write`, `export`, `manage`) |
 //! | `grant_actions` | what a grant lets its grantee do, separated by spaces |

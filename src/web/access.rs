@@ -11,22 +11,25 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::i18n::{Arg, LANG_COOKIE};
-use super::{AnonForm, CSRF_COOKIE, InLang as _, Lang, Page, Posted, Visitor, WebError, form_token, local_path, render};
+use super::{AnonForm, CSRF_COOKIE, InLang as _, Lang, Menu, Page, Posted, Visitor, WebError, form_token, local_path, render};
 use crate::api::ApiState;
-use crate::api::extract::{ClientIp, DPO_SESSION_COOKIE, SESSION_COOKIE, cookie_session};
+use crate::api::extract::{ClientIp, DPO_SESSION_COOKIE, SESSION_COOKIE, cookie_dpo_session, cookie_session};
 use crate::api::session::{Claimant, SignedAs, cleared_cookie, open_session, session_cookie};
 use crate::auth::{hash_password, hash_token};
 
-/// `/`: the family's home when signed in, else the sign-in page.
+/// `/`: the family's home or the DPO's console when signed in, else the sign-in page.
 pub(crate) async fn root(State(state): State<ApiState>, headers: HeaderMap) -> Response {
-    match cookie_session(&headers, &state).await {
-        Ok(Some((session, _))) => Redirect::to(&format!("/family/{}", session.family)).into_response(),
+    if let Ok(Some((session, _))) = cookie_session(&headers, &state).await {
+        return Redirect::to(&format!("/family/{}", session.family)).into_response();
+    }
+    match cookie_dpo_session(&headers, &state).await {
+        Ok(Some(_)) => Redirect::to("/dpo").into_response(),
         _ => Redirect::to("/sign-in").into_response(),
     }
 }
 
 fn anonymous_page(lang: Lang, title_key: &str, csrf: String, path: String, notice: Option<String>) -> Page {
-    Page { lang, title: lang.t(title_key), csrf, family: None, nav: "", path, notice }
+    Page { lang, title: lang.t(title_key), csrf, menu: Menu::None, nav: "", path, notice }
 }
 
 /// Adds the form cookie, when the page made a new one.

@@ -11,6 +11,7 @@
 //! decision and another family's member gets the same 404 as for a family that does not exist.
 
 mod access;
+mod dpo;
 mod i18n;
 mod pages;
 
@@ -25,7 +26,7 @@ use axum::routing::{get, post};
 use cartable_sdk::ErrorCode;
 use serde::de::DeserializeOwned;
 
-use crate::api::extract::{MemberSession, cookie, cookie_session, constant_time_eq, csrf_matches};
+use crate::api::extract::{DpoSession, MemberSession, cookie, cookie_dpo_session, cookie_session, constant_time_eq, csrf_matches};
 use crate::api::{ApiError, ApiState};
 pub use i18n::Lang;
 
@@ -51,6 +52,15 @@ pub fn routes(state: ApiState) -> Router {
         .route("/family/{family}/grants", get(pages::grants))
         .route("/family/{family}/grants/{grant}/revoke", post(pages::revoke))
         .route("/family/{family}/history", get(pages::history))
+        .route("/dpo", get(dpo::register))
+        .route("/dpo/export/{format}", get(dpo::export))
+        .route("/dpo/entries/{family}/{index}", get(dpo::receipt))
+        .route("/dpo/entries/{family}/{index}/proof", get(dpo::proof))
+        .route("/dpo/logs", get(dpo::logs))
+        .route("/dpo/logs/verify", post(dpo::verify))
+        .route("/dpo/processing", get(dpo::processing_page))
+        .route("/dpo/processing.csv", get(dpo::processing_csv))
+        .route("/dpo/sign-out", post(dpo::sign_out))
         .layer(tower_http::set_header::SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .with_state(state)
 }
@@ -60,13 +70,41 @@ pub fn not_found(headers: &HeaderMap) -> Response {
     WebError::new(Lang::of_request(headers), StatusCode::NOT_FOUND, "error-not-found").into_response()
 }
 
-/// What every page's frame needs: the language, the title, the CSRF token for its forms, the family for the menu.
+/// Which menu a page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Menu {
+    /// Nobody signed in.
+    None,
+    /// A member: the menu links to their family's pages.
+    Family(String),
+    /// A DPO: the console's pages.
+    Dpo,
+}
+
+impl Menu {
+    /// The family of the menu's links, for a member.
+    pub fn family(&self) -> Option<&str> {
+        match self {
+            Menu::Family(family) => Some(family),
+            _ => None,
+        }
+    }
+
+    pub fn signed_in(&self) -> bool {
+        *self != Menu::None
+    }
+
+    pub fn is_dpo(&self) -> bool {
+        *self == Menu::Dpo
+    }
+}
+
+/// What every page's frame needs: the language, the title, the CSRF token for its forms, the menu.
 pub(crate) struct Page {
     pub lang: Lang,
     pub title: String,
     pub csrf: String,
-    /// The signed-in member's family: the menu links to its pages.
-    pub family: Option<String>,
+    pub menu: Menu,
     /// Which menu entry is this page's.
     pub nav: &'static str,
     /// This page's path, for the language switch to come back to.
@@ -78,6 +116,11 @@ pub(crate) struct Page {
 impl Page {
     pub fn t(&self, key: &str) -> String {
         self.lang.t(key)
+    }
+
+    /// The label of `key` for `count` things (its `$count` placeholder).
+    pub fn t_count(&self, key: &str, count: &usize) -> String {
+        self.lang.t_with(key, &[("count", i18n::Arg::Number(*count as f64))])
     }
 }
 
@@ -113,6 +156,10 @@ impl WebError {
         WebError { lang, status, key }
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     pub fn from_api(lang: Lang, e: ApiError) -> Self {
         let key = match e.code {
             ErrorCode::NotFound => "error-not-found",
@@ -129,7 +176,7 @@ impl WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        let page = Page { lang: self.lang, title: self.lang.t("error-title"), csrf: String::new(), family: None, nav: "", path: "/".to_owned(), notice: None };
+        let page = Page { lang: self.lang, title: self.lang.t("error-title"), csrf: String::new(), menu: Menu::None, nav: "", path: "/".to_owned(), notice: None };
         render(self.status, &ErrorPage { message: self.lang.t(self.key), page })
     }
 }
@@ -162,39 +209,77 @@ impl<S: Send + Sync> FromRequestParts<S> for Visitor {
     }
 }
 
-/// A signed-in member on a page: their session, the CSRF token to put in the page's forms, the language. Without a
-/// session (or with one that ended) the visitor is sent to the sign-in page.
-pub(crate) struct Member {
-    pub session: MemberSession,
+/// Who a page can be signed in as: a family member or a DPO, each by their own session cookie.
+pub(crate) trait SignedIn: Sized + Send {
+    /// The session of the request's cookie and the hash of its CSRF token, if it has a live one.
+    fn from_headers(headers: &HeaderMap, state: &ApiState) -> impl std::future::Future<Output = Option<(Self, String)>> + Send;
+    /// Who, for the log line of a refused form.
+    fn who(&self) -> String;
+}
+
+impl SignedIn for MemberSession {
+    async fn from_headers(headers: &HeaderMap, state: &ApiState) -> Option<(Self, String)> {
+        cookie_session(headers, state).await.ok().flatten()
+    }
+
+    fn who(&self) -> String {
+        format!("member:{}", self.member)
+    }
+}
+
+impl SignedIn for DpoSession {
+    async fn from_headers(headers: &HeaderMap, state: &ApiState) -> Option<(Self, String)> {
+        cookie_dpo_session(headers, state).await.ok().flatten()
+    }
+
+    fn who(&self) -> String {
+        format!("dpo:{}", self.dpo)
+    }
+}
+
+/// A signed-in visitor on a page: their session, the CSRF token to put in the page's forms, the language. Without
+/// a session (or with one that ended) the visitor is sent to the sign-in page.
+pub(crate) struct SignedPage<S> {
+    pub session: S,
     pub csrf: String,
     pub lang: Lang,
     pub path: String,
 }
 
+/// A family member on a page.
+pub(crate) type Member = SignedPage<MemberSession>;
+/// A DPO on a page of the console.
+pub(crate) type Officer = SignedPage<DpoSession>;
+
 impl Member {
     pub fn page(&self, title: String, nav: &'static str, notice: Option<String>) -> Page {
-        Page { lang: self.lang, title, csrf: self.csrf.clone(), family: Some(self.session.family.to_string()), nav, path: self.path.clone(), notice }
+        Page { lang: self.lang, title, csrf: self.csrf.clone(), menu: Menu::Family(self.session.family.to_string()), nav, path: self.path.clone(), notice }
     }
 }
 
-impl FromRequestParts<ApiState> for Member {
+impl Officer {
+    pub fn page(&self, title: String, nav: &'static str, notice: Option<String>) -> Page {
+        Page { lang: self.lang, title, csrf: self.csrf.clone(), menu: Menu::Dpo, nav, path: self.path.clone(), notice }
+    }
+}
+
+impl<S: SignedIn> FromRequestParts<ApiState> for SignedPage<S> {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Response> {
         let lang = Lang::of_request(&parts.headers);
-        let signed_in = cookie_session(&parts.headers, state).await.ok().flatten();
-        let Some((session, csrf_hash)) = signed_in else { return Err(Redirect::to("/sign-in").into_response()) };
+        let Some((session, csrf_hash)) = S::from_headers(&parts.headers, state).await else { return Err(Redirect::to("/sign-in").into_response()) };
         // The session's own token (a session opened by the API has none here: its forms will be refused).
         let csrf = cookie(&parts.headers, CSRF_COOKIE).filter(|c| csrf_matches(c, &csrf_hash)).unwrap_or_default();
         let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
-        Ok(Member { session, csrf, lang, path })
+        Ok(SignedPage { session, csrf, lang, path })
     }
 }
 
-/// A form posted by a signed-in member, with the session's CSRF token in its `csrf` field; a form without it, or
-/// with another one, is refused before its handler runs, so it changes nothing.
-pub(crate) struct Posted<T> {
-    pub session: MemberSession,
+/// A form posted by a signed-in member (or, with `S = DpoSession`, a DPO), with the session's CSRF token in its
+/// `csrf` field; a form without it, or with another one, is refused before its handler runs, so it changes nothing.
+pub(crate) struct Posted<T, S = MemberSession> {
+    pub session: S,
     pub lang: Lang,
     pub form: T,
 }
@@ -222,17 +307,16 @@ fn parse_form<T: DeserializeOwned>(bytes: &[u8], lang: Lang) -> Result<(String, 
     Ok((csrf.csrf, form))
 }
 
-impl<T: DeserializeOwned + Send> FromRequest<ApiState> for Posted<T> {
+impl<T: DeserializeOwned + Send, S: SignedIn> FromRequest<ApiState> for Posted<T, S> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &ApiState) -> Result<Self, Response> {
         let lang = Lang::of_request(req.headers());
-        let signed_in = cookie_session(req.headers(), state).await.ok().flatten();
-        let Some((session, csrf_hash)) = signed_in else { return Err(Redirect::to("/sign-in").into_response()) };
+        let Some((session, csrf_hash)) = S::from_headers(req.headers(), state).await else { return Err(Redirect::to("/sign-in").into_response()) };
         let bytes = form_body(req, lang).await.map_err(IntoResponse::into_response)?;
         let (csrf, form) = parse_form::<T>(&bytes, lang).map_err(IntoResponse::into_response)?;
         if !csrf_matches(&csrf, &csrf_hash) {
-            tracing::info!(member = %session.member, "a form without the session's CSRF token was refused");
+            tracing::info!(caller = %session.who(), "a form without the session's CSRF token was refused");
             return Err(WebError::new(lang, StatusCode::FORBIDDEN, "error-csrf").into_response());
         }
         Ok(Posted { session, lang, form })

@@ -342,7 +342,7 @@ fn actor_name(household: &Household, actor: Actor, lang: Lang) -> String {
         Actor::Operator => lang.t("actor-operator"),
         Actor::OperatorFor(m) => lang.t_with("actor-operator-for", &[("name", Arg::Text(household.name(m, lang)))]),
         Actor::System => lang.t("actor-system"),
-        _ => lang.t("actor-unknown"),
+        Actor::Dpo(_) => lang.t("actor-dpo"),
     }
 }
 
@@ -398,8 +398,9 @@ pub(crate) async fn history(State(state): State<ApiState>, member: Member, Path(
     let end = size - number * HISTORY_PAGE;
     let start = end.saturating_sub(HISTORY_PAGE);
     // Members' own reads of the family and its register (these very pages) say nothing of a child's data: left out.
-    let receipts: Vec<Receipt> =
-        entries_between(&state, &permit, start, end, None, lang).await?.into_iter().filter(|r| !(r.event == EventType::AccessAllowed && r.data_categories.is_empty())).collect();
+    // A DPO's reading of the register stays: the family sees who reviewed its consents.
+    let own_read = |r: &Receipt| r.event == EventType::AccessAllowed && r.data_categories.is_empty() && matches!(r.actor, Actor::Guardian(_) | Actor::Child(_));
+    let receipts: Vec<Receipt> = entries_between(&state, &permit, start, end, None, lang).await?.into_iter().filter(|r| !own_read(r)).collect();
     household.know_services(&state, services_of(&receipts), lang).await?;
     let entries = receipts.iter().map(|r| entry_line(&household, r, lang)).collect();
     let page = member.page(lang.t("history-title"), "history", None);
