@@ -58,6 +58,9 @@ enum Guardian {
     AboutTheAdult,
     /// A family-level route, the guardian's to use: it answers.
     FamilyLevel,
+    /// The register about the adult: its reading is allowed (logged as `access_allowed`), then the vault's narrowing
+    /// refuses to show the adult (403 `denied`).
+    NarrowedAway,
 }
 
 /// How a DPO is answered on a family route.
@@ -94,6 +97,7 @@ const INSIDERS: &[(&str, &str, (u16, ErrorCode), Guardian, Dpo)] = &[
     ("GET", "/ledger/entries/{index}/proof", DENIED, Guardian::FamilyLevel, Dpo::ReadsTheRegister),
     ("GET", "/ledger/checkpoint", DENIED, Guardian::FamilyLevel, Dpo::ReadsTheRegister),
     ("GET", "/ledger/consistency", DENIED, Guardian::FamilyLevel, Dpo::ReadsTheRegister),
+    ("GET", "/children/{child}/access-report", DENIED, Guardian::NarrowedAway, Dpo::ReadsTheRegister),
 ];
 
 const DENIED: (u16, ErrorCode) = (403, ErrorCode::Denied);
@@ -411,7 +415,7 @@ async fn walk(backend: Backend) {
     //    adult naming the guardian; the family-level routes answer.
     let guardian = session(&http, &server, a.guardian).await;
     let actor = json!({"kind": "guardian", "id": a.guardian});
-    let mut expected = Vec::new();
+    let (mut expected, mut narrowed) = (Vec::new(), Vec::new());
     for route in &routes {
         let before = ledger_size(&server, &a);
         let (status, code) = call(&http, &server, &fill, route, &guardian).await;
@@ -422,6 +426,11 @@ async fn walk(backend: Backend) {
                 expected.push((before, route.name()));
             }
             Guardian::FamilyLevel => assert!((200..300).contains(&status), "the guardian on {}: {status} {code:?}", route.name()),
+            Guardian::NarrowedAway => {
+                assert_eq!((status, code), DENIED, "the guardian on {}", route.name());
+                assert_eq!(ledger_size(&server, &a), before + 1, "the guardian on {}: one entry", route.name());
+                narrowed.push(before);
+            }
         }
     }
     let entries = ledger(&server, &a);
@@ -430,6 +439,11 @@ async fn walk(backend: Backend) {
         assert_eq!(receipt["event"], "access_denied", "{route}: {receipt}");
         assert_eq!(receipt["actor"], actor, "{route}: {receipt}");
         assert_eq!(receipt["principal"], json!(a.child), "{route}: about the adult: {receipt}");
+    }
+    for index in &narrowed {
+        let receipt = entry(&entries, *index);
+        assert_eq!((&receipt["event"], &receipt["actor"]), (&json!("access_allowed"), &actor), "the register's reading: {receipt}");
+        assert!(receipt.get("principal").is_none(), "about no child: {receipt}");
     }
     // The guardian's own view of the ledger shows none of it, nor anything else about the adult.
     let visible = all_entries(&client.sign_in(a.guardian, PASSWORD).await.unwrap()).await;

@@ -291,6 +291,49 @@ async fn story(backend: Backend) {
     let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(text.as_bytes()).records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 2, "{text}");
 
+    // 10. A family's art. 15 answer: A's guardian gets every entry about the child, each proof checking offline
+    //     against the key in the file; the adult of C gets their own; A's guardian gets nothing of C.
+    let report = a_guardian.access_report(a.child).await.unwrap();
+    let verifier = cartable_consent::ledger::LedgerVerifier::parse(&report.verifier_key).unwrap();
+    let child = a.child.to_string();
+    assert!(report.entries.iter().all(|e| e.receipt["principal"] == child.as_str()), "only entries about the child");
+    for event in ["request", "approve", "access_allowed", "deny"] {
+        assert!(report.entries.iter().any(|e| e.receipt["event"] == event), "the report has the child's {event} entries");
+    }
+    for e in &report.entries {
+        let proof = cartable_consent::ledger::TlogProof::parse(&e.proof).unwrap();
+        assert_eq!(proof.index, e.index);
+        proof.verify_entry(&verifier).expect("each proof checks offline");
+        let proven = cartable_consent::ledger::Receipt::from_canonical(proof.extra.as_deref().unwrap()).unwrap();
+        assert_eq!(serde_json::to_value(&proven).unwrap(), e.receipt, "the proof is of this very receipt");
+    }
+    assert_eq!(report.grants.len(), 2, "Tutorat's active grant and Lycée's denied request: {:?}", report.grants);
+    // (C's accesses were cut off with its history above; its grant's entries stay.)
+    let own = c_adult.access_report(c.child).await.unwrap();
+    assert!(own.entries.iter().any(|e| e.receipt["event"] == "approve" && e.receipt["actor"]["kind"] == "child"), "{:?}", own.entries);
+    let refused = a_guardian.access_report(c.child).await.unwrap_err();
+    assert!(refused.code().is_some(), "{refused}");
+    assert!(matches!(b_guardian.access_report(a.child).await.unwrap_err().code(), Some(cartable_sdk::ErrorCode::NotFound)), "another family's guardian");
+
+    // 11. The operator's twin at the console: pages with a cursor, an export to a file only its owner reads.
+    let page = server.cli(&["register", "list", "--limit", "5"]);
+    assert_eq!(page["entries"].as_array().unwrap().len(), 5);
+    let next = page["next_after"].as_str().expect("a cursor").to_owned();
+    let second = server.cli(&["register", "list", "--limit", "5", "--after", &next]);
+    assert_ne!(second["entries"][0], page["entries"][0]);
+    let out = server.dir.path().join("register.csv");
+    let cli = cli_support::Cli { data: server.data.clone(), database_url: server.database_url.clone() };
+    let done = cli.run(&["register", "export", "--format", "csv", "--service", &tutorat_id, "--output", out.to_str().unwrap()], None);
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_path(&out).unwrap().records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), naming_tutorat.len(), "the operator's export has every entry naming the service");
+    let bad = cli.fails(&["register", "export", "--format", "xml"]);
+    assert!(bad.contains("--format is csv or jsonl"), "{bad}");
+    let processing_csv = cli.run(&["register", "processing", "--csv"], None);
+    assert_eq!(csv::Reader::from_reader(processing_csv.stdout.as_slice()).records().count(), 2);
+
     // Nothing the DPOs did put a child's grade in their answers or the ledger.
     assert!(!String::from_utf8_lossy(&csv_bytes).contains("secret-comment"));
 }

@@ -117,9 +117,29 @@ async fn story(backend: Backend) {
     let history = claire.get(&format!("/family/{family}/history")).await;
     assert!(history.body.contains("Tutorat Plus</strong> a consulté (lire) les notes de Léo"), "{}", history.body);
 
+    // The child's consent history (art. 15), linked from the home page: the grant and the read, and the file with
+    // a proof for each entry that checks offline.
+    let home = claire.get(&format!("/family/{family}")).await;
+    let report_path = format!("/family/{family}/children/{child}/report");
+    assert!(home.body.contains(&report_path), "the home page links to Léo's consent history");
+    let report = claire.get(&report_path).await;
+    assert_eq!(report.status, 200);
+    for words in ["Droit d&#39;accès : Léo", "Tutorat Plus", "suivi des devoirs", "a consulté (lire) les notes de Léo", "a demandé l&#39;accès"] {
+        assert!(report.body.contains(words), "`{words}` is not on the report page: {}", report.body);
+    }
+    let file = claire.get(&format!("{report_path}.json")).await;
+    assert_eq!(file.status, 200);
+    assert!(file.headers["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let report: cartable_sdk::AccessReport = serde_json::from_str(&file.body).unwrap();
+    let verifier = cartable_consent::ledger::LedgerVerifier::parse(&report.verifier_key).unwrap();
+    assert!(report.entries.len() >= 3, "request, approval, reads: {:?}", report.entries);
+    for entry in &report.entries {
+        cartable_consent::ledger::TlogProof::parse(&entry.proof).unwrap().verify_entry(&verifier).expect("each proof checks offline");
+    }
+
     // Another family's guardian: every page and form of this family is a 404, and nothing changes.
     let mut other = WebFamily::create(&server, "Durand", "paul").await;
-    for page in ["", "/requests", "/grants", "/history"] {
+    for page in ["", "/requests", "/grants", "/history", &format!("/children/{child}/report"), &format!("/children/{child}/report.json")] {
         let answer = other.guardian.get(&format!("/family/{family}{page}")).await;
         assert_eq!(answer.status, 404, "{page}: {}", answer.body);
     }

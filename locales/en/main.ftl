@@ -321,3 +321,12 @@ dpo-validity = from { $from } to { $until }
 dpo-persons = under { $age }: { $under } · { $age } and over: { $over } · adults: { $adults }
 dpo-retention-range = { $min } to { $max } days
 dpo-grants-count = active: { $active } · revoked: { $revoked } · expired: { $expired } · pending or denied: { $other }
+
+# Right of access (GDPR, article 15)
+home-report = What services know and did (right of access)
+report-title = Right of access: { $child }
+report-intro = Every permission about this data and everything written about it in the family's register, with, in the file to download, the proof of each entry.
+report-download = Download the file (receipts and proofs)
+report-grants = Permissions
+report-no-grants = No permission concerns this data.
+report-entries = Requests, decisions and accesses

@@ -321,3 +321,12 @@ dpo-validity = du { $from } au { $until }
 dpo-persons = moins de { $age } ans : { $under } · { $age } ans et plus : { $over } · majeurs : { $adults }
 dpo-retention-range = de { $min } à { $max } jours
 dpo-grants-count = actives : { $active } · retirées : { $revoked } · expirées : { $expired } · en attente ou refusées : { $other }
+
+# Droit d'accès (RGPD, article 15)
+home-report = Ce que les services savent et ont fait (droit d'accès)
+report-title = Droit d'accès : { $child }
+report-intro = Toutes les autorisations qui concernent ces données et tout ce qui a été inscrit à leur sujet dans le registre de la famille, avec, dans le fichier à télécharger, la preuve de chaque inscription.
+report-download = Télécharger le fichier (reçus et preuves)
+report-grants = Autorisations
+report-no-grants = Aucune autorisation ne concerne ces données.
+report-entries = Demandes, décisions et accès

@@ -10,7 +10,7 @@ use futures::Stream;
 use crate::client::{Auth, Client, FileDownload, check, data_paths, decode, file_download, upload_body};
 use crate::error::SdkError;
 use crate::wire::{
-    Checkpoint, Collection, Collections, ConsistencyProof, Family, FamilyId, GrantId, GrantList, GrantOutcome, GrantView,
+    AccessReport, Checkpoint, Collection, Collections, ConsistencyProof, Family, FamilyId, GrantId, GrantList, GrantOutcome, GrantView,
     InclusionProof, LedgerPage, Login, MemberCreated, MemberId, NewMember, NewProhibition, Prohibitions, Record,
     RecordCreated, RecordId, RecordPage, SessionInfo,
 };
@@ -195,6 +195,11 @@ impl FamilySession {
     }
 
     /// A fresh signed checkpoint of the family's ledger.
+    /// A child's consent history with proofs (GDPR art. 15), for a guardian of a minor or the child themself.
+    pub async fn access_report(&self, child: MemberId) -> Result<AccessReport, SdkError> {
+        self.get(&self.family_path(&format!("/children/{child}/access-report")), &[]).await
+    }
+
     pub async fn checkpoint(&self) -> Result<Checkpoint, SdkError> {
         self.get(&self.family_path("/ledger/checkpoint"), &[]).await
     }

@@ -51,12 +51,12 @@ pub mod wire;
 pub use wire::file_headers;
 
 pub use wire::{
-    AccessRequestCreated, AccessToken, Checkpoint, Collection, Collections, ConsistencyProof, Continuation,
+    AccessReport, AccessRequestCreated, AccessToken, Checkpoint, Collection, Collections, ConsistencyProof, Continuation,
     ContinuationToken, ContinueResponse, DpoId, DpoLogin, DpoSessionInfo, ErrorBody, ErrorCode, ErrorResponse, Family,
     FamilyId, FileInfo, GrantId, GrantList, GrantOutcome, GrantView, InclusionProof, InvalidId, LedgerEntry, LedgerKey,
     LedgerPage, LogStatus, LogStatuses, Login, Member, MemberCreated, MemberId, NewAccessRequest, NewMember, NewProhibition,
     PersonCategories, ProcessingActivity, ProcessingRecord, Prohibition, Prohibitions, Record, RecordCreated, RecordId,
-    RecordPage, RecordSummary, RegisterEntry, RegisterFilter, RegisterPage, RegisterReceipt, RegisterService, RequestStatus,
+    RecordPage, RecordSummary, RegisterEntry, ReportEntry, RegisterFilter, RegisterPage, RegisterReceipt, RegisterService, RequestStatus,
     ServiceCredentials, ServiceId, SessionInfo,
 };
 

@@ -786,6 +786,33 @@ pub struct PersonCategories {
     pub adults: u64,
 }
 
+/// A child's consent history, the family's answer to an access request (GDPR art. 15): the grants about the child's
+/// data and every ledger entry about the child (requests, decisions, accesses), each with its inclusion proof, and
+/// the key that verifies the proofs' checkpoints, so that the file can be checked offline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AccessReport {
+    pub family_id: FamilyId,
+    pub child_id: MemberId,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub generated_at: OffsetDateTime,
+    /// The C2SP note verifier key of this server's checkpoints (`cartable ledger check-proof --key`).
+    pub verifier_key: String,
+    pub grants: Vec<GrantView>,
+    pub entries: Vec<ReportEntry>,
+}
+
+/// One entry of an [`AccessReport`]: the receipt and its proof (C2SP tlog-proof).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ReportEntry {
+    pub index: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub receipt: serde_json::Value,
+    pub proof: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

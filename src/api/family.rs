@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use cartable_consent::{Action, Doctype, FamilyId, ForbidScope, Grant, GrantId, Grantee, Resource};
 use cartable_sdk::{
-    Checkpoint, Collection, Collections, ConsistencyProof, ErrorResponse, Family, GrantList, GrantOutcome, GrantView,
-    InclusionProof, LedgerEntry, LedgerPage, Member, MemberCreated, NewMember, NewProhibition, Prohibition, Prohibitions,
+    AccessReport, Checkpoint, Collection, Collections, ConsistencyProof, ErrorResponse, Family, GrantList, GrantOutcome, GrantView,
+    InclusionProof, LedgerEntry, LedgerPage, Member, MemberCreated, NewMember, NewProhibition, Prohibition, Prohibitions, ReportEntry,
 };
 use cartable_vault::{ApprovalResult, LedgerFilter, Permit};
 use serde::Deserialize;
@@ -401,6 +401,50 @@ pub async fn checkpoint(State(state): State<ApiState>, caller: Caller, ApiPath(f
     // The note's body: origin, size, root.
     let size = note.lines().nth(1).and_then(|l| l.parse().ok()).ok_or_else(|| ApiError::internal(&"a checkpoint without a size"))?;
     Ok(Json(Checkpoint { size, checkpoint: note }))
+}
+
+/// A child's consent history (GDPR art. 15): the grants about the child's data and every entry about the child,
+/// each with its inclusion proof, for the guardian of a minor or the child from the age of digital consent (the
+/// operator's DPO too). The register's reading is decided and logged; whom it then shows the child to is the vault's
+/// narrowing, so a guardian asking about an adult child is refused (403) after a logged read of the register.
+#[utoipa::path(
+    get, path = "/api/v1/families/{family}/children/{child}/access-report", tag = "ledger",
+    params(("family" = String, Path, description = "family id"), ("child" = String, Path, description = "the child's member id")),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "the history, with proofs and the key to check them", body = AccessReport),
+        (status = 403, description = "not shown to this caller; logged", body = ErrorResponse),
+    )
+)]
+pub async fn access_report(State(state): State<ApiState>, caller: Caller, ApiPath((family, child)): ApiPath<(cartable_sdk::FamilyId, cartable_sdk::MemberId)>) -> ApiResult<Json<AccessReport>> {
+    let (family, child) = (family_id(family), member_id(child));
+    let permit = decide(&state, &caller, family, Action::List, Resource::Register).await?;
+    Ok(Json(report_of(&state, &permit, child).await?))
+}
+
+/// The art. 15 report of `child` under a register permit (the API's and the web page's).
+pub(crate) async fn report_of(state: &ApiState, permit: &cartable_vault::Permit, child: cartable_consent::MemberId) -> ApiResult<AccessReport> {
+    let vault = state.vault();
+    let history = vault.subject_history(permit, child).await.map_err(|e| match e {
+        cartable_vault::Error::Denied(_) => ApiError::denied("this child's consent history is not shown to you"),
+        other => other.into(),
+    })?;
+    let grants: Vec<Grant> = vault.list_grants(permit).await?.into_iter().filter(|g| g.child == child).collect();
+    let mut services: Vec<_> = grants.iter().filter_map(|g| if let Grantee::Service(s) = g.grantee { Some(s) } else { None }).collect();
+    services.sort();
+    services.dedup();
+    let names = vault.service_names(&services).await?;
+    Ok(AccessReport {
+        family_id: wire_family(permit.family()),
+        child_id: wire_member(child),
+        generated_at: time::OffsetDateTime::now_utc(),
+        verifier_key: vault.ledger_verifier_key(),
+        grants: grants.into_iter().map(|g| grant_view(&names, g)).collect(),
+        entries: history
+            .into_iter()
+            .map(|(entry, proof)| ReportEntry { index: entry.index, receipt: serde_json::to_value(&entry.receipt).unwrap_or_default(), proof })
+            .collect(),
+    })
 }
 
 /// The inclusion proof of one entry (C2SP tlog-proof), with a fresh checkpoint and the entry: checkable offline.

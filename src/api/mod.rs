@@ -330,6 +330,7 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(family::lift))
         .routes(routes!(family::ledger_entries))
         .routes(routes!(family::inclusion_proof))
+        .routes(routes!(family::access_report))
         .routes(routes!(family::checkpoint))
         .routes(routes!(family::consistency_proof))
         .routes(routes!(session::dpo_sign_in, session::dpo_sign_out))

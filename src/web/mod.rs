@@ -52,6 +52,8 @@ pub fn routes(state: ApiState) -> Router {
         .route("/family/{family}/grants", get(pages::grants))
         .route("/family/{family}/grants/{grant}/revoke", post(pages::revoke))
         .route("/family/{family}/history", get(pages::history))
+        .route("/family/{family}/children/{child}/report", get(pages::child_report))
+        .route("/family/{family}/children/{child}/report.json", get(pages::child_report_file))
         .route("/dpo", get(dpo::register))
         .route("/dpo/export/{format}", get(dpo::export))
         .route("/dpo/entries/{family}/{index}", get(dpo::receipt))

@@ -416,6 +416,8 @@ pub(crate) struct ChildCard {
     age: String,
     note: Option<String>,
     collections: Vec<(String, String)>,
+    /// The child's consent history (art. 15), when this member sees it.
+    report: Option<String>,
 }
 
 #[derive(Template)]
@@ -450,8 +452,13 @@ pub(crate) async fn home(State(state): State<ApiState>, member: Member, Path(fam
         .iter()
         .filter(|m| m.role == Role::Child)
         .map(|child| {
-            let adult = household.stage(child.id, &state) == Some(AgeStage::Adult);
+            let stage = household.stage(child.id, &state);
+            let adult = stage == Some(AgeStage::Adult);
+            // Who sees a child's consent history: their guardians while they are a minor, the child themself from the
+            // age of digital consent (the vault decides; this only chooses where to put the link).
+            let sees_history = if child.id == household.viewer { stage != Some(AgeStage::UnderConsentAge) } else { viewer_is_guardian && !adult };
             ChildCard {
+                report: sees_history.then(|| format!("/family/{family}/children/{}/report", child.id)),
                 name: child.name.clone(),
                 age: household.age(child).map(|a| lang.t_with("home-child-age", &[("age", Arg::Number(f64::from(a)))])).unwrap_or_default(),
                 note: (adult && viewer_is_guardian).then(|| lang.t_with("home-adult-note", &[("name", Arg::Text(child.name.clone()))])),
@@ -468,6 +475,61 @@ pub(crate) async fn home(State(state): State<ApiState>, member: Member, Path(fam
     let hello = lang.t_with("home-hello", &[("name", Arg::Text(household.name(household.viewer, lang)))]);
     let page = member.page(lang.t("home-title"), "home", None);
     Ok(render(StatusCode::OK, &HomePage { page, family: family.to_string(), hello, children, pending, recent }))
+}
+
+// --- a child's consent history (GDPR art. 15) ---------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct ReportPage {
+    page: Page,
+    heading: String,
+    download: String,
+    grants: Vec<GrantCard>,
+    entries: Vec<EntryLine>,
+}
+
+/// What services know of one child and did with their data: the grants about them and every entry about them,
+/// newest first, with the file of receipts and proofs to download.
+pub(crate) async fn child_report(State(state): State<ApiState>, member: Member, Path((family, child)): Path<(String, String)>) -> Result<Response, WebError> {
+    let lang = member.lang;
+    let family = parse(&family, lang)?;
+    let child: MemberId = parse(&child, lang)?;
+    let mut household = Household::read(&state, &member.session, family, lang).await?;
+    let permit = register(&state, &member.session, family, lang).await?;
+    let report = crate::api::family::report_of(&state, &permit, child).await.in_lang(lang)?;
+    let receipts: Vec<Receipt> = report.entries.iter().rev().filter_map(|e| serde_json::from_value(e.receipt.clone()).ok()).collect();
+    let grants = state.vault().list_grants(&permit).await.in_lang(lang)?.into_iter().filter(|g| g.child == child).collect::<Vec<_>>();
+    household.know_services(&state, grants.iter().filter_map(service_of).chain(services_of(&receipts)), lang).await?;
+    let heading = lang.t_with("report-title", &[("child", Arg::Text(household.name(child, lang)))]);
+    let page = member.page(heading.clone(), "home", None);
+    Ok(render(
+        StatusCode::OK,
+        &ReportPage {
+            page,
+            heading,
+            download: format!("/family/{family}/children/{child}/report.json"),
+            grants: grants.iter().map(|g| grant_card(&household, g, lang, "")).collect(),
+            entries: receipts.iter().map(|r| entry_line(&household, r, lang)).collect(),
+        },
+    ))
+}
+
+/// The same history as a file: every receipt with its proof and the key that checks them (`AccessReport`).
+pub(crate) async fn child_report_file(State(state): State<ApiState>, member: Member, Path((family, child)): Path<(String, String)>) -> Result<Response, WebError> {
+    let lang = member.lang;
+    let family = parse(&family, lang)?;
+    let child: MemberId = parse(&child, lang)?;
+    let permit = register(&state, &member.session, family, lang).await?;
+    let report = crate::api::family::report_of(&state, &permit, child).await.in_lang(lang)?;
+    let body = serde_json::to_vec_pretty(&report).map_err(|_| WebError::new(lang, StatusCode::INTERNAL_SERVER_ERROR, "error-internal"))?;
+    let disposition = format!("attachment; filename=\"cartable-acces-{child}.json\"");
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    if let Ok(value) = axum::http::HeaderValue::from_str(&disposition) {
+        response.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -75,6 +75,38 @@ impl Vault {
         }
     }
 
+    /// Every entry about one child (GDPR art. 15: the grants about their data and every access to it), oldest
+    /// first, each with its inclusion proof against one fresh checkpoint. Only for a principal who sees the
+    /// register about that child (the child from the age of digital consent, a guardian while the child is a minor,
+    /// the operator, the operator's DPO); for anyone else it is [`Error::Denied`], even when the register permit was
+    /// granted, since the vault narrows what the register shows.
+    pub async fn subject_history(&self, permit: &crate::Permit, child: MemberId) -> Result<Vec<(LedgerEntry, String)>> {
+        let view = self.register_view(permit).await?;
+        let family = permit.family();
+        // Not a child of this family: as for a member who does not exist.
+        if self.api().member_role(family, child).await? != Some(Role::Child) {
+            return Err(Error::MemberNotFound(child));
+        }
+        if !view.admits(Some(child), None, None) {
+            return Err(Error::Denied(format!("the consent history of `{child}` is not shown to this caller")));
+        }
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let filter = LedgerFilter { subject: Some(child), after_index: after, limit: Some(1000), ..Default::default() };
+            let page = self.ledger_page(family, &filter, &view).await?;
+            let done = page.len() < 1000;
+            after = page.last().map(|e| e.index);
+            for entry in page {
+                let proof = self.proof_of(family, entry.index).await?;
+                out.push((entry, proof));
+            }
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
     async fn ledger_page(&self, family: FamilyId, filter: &LedgerFilter, view: &RegisterView) -> Result<Vec<LedgerEntry>> {
         let limit = filter.limit.unwrap_or(1000).clamp(1, 10_000) as i64;
         // An index beyond what SQL integers hold has nothing after it.
