@@ -27,7 +27,6 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 use axum::http::{HeaderValue, header};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::ApiSettings;
@@ -82,9 +81,8 @@ pub fn router_with(vault: Vault, settings: ApiSettings) -> Router {
         .fallback(fallback)
         // A known path with another method: the API's JSON error (axum's default is an empty 405).
         .method_not_allowed_fallback(|| async { crate::api::method_not_allowed() })
-        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY)))
-        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        // One synchronous step for the three headers (three layers cost a quarter of a small response's time).
+        .layer(tower::util::MapResponseLayer::new(security_headers))
         .layer(trace)
 }
 
@@ -98,6 +96,21 @@ async fn fallback(method: axum::http::Method, uri: axum::http::Uri, headers: axu
         return crate::api::method_not_allowed().into_response();
     }
     crate::web::not_found(&headers)
+}
+
+/// Adds the security headers to a response that has not set its own.
+fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ] {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    response
 }
 
 /// On every response: no script or style from elsewhere and no inline script (the pages have none), never in a

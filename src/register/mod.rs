@@ -8,8 +8,8 @@
 //! - `csv.rs`: the register as CSV (the documented columns) and as JSON lines, streamed.
 //! - `processing.rs`: the record of processing activities (GDPR art. 30), from the grants.
 
-pub(crate) mod csv;
-pub(crate) mod processing;
+pub mod csv;
+pub mod processing;
 
 use std::collections::HashSet;
 

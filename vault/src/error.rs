@@ -64,6 +64,36 @@ pub enum Error {
     Io(String),
 }
 
+/// Why [`crate::Vault::open`] failed: each kind is something else for the operator to check, and none names a path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The data folder cannot be created, or made the owner's only.
+    #[error("the data folder cannot be used: {0}")]
+    DataFolder(Error),
+    /// The database cannot be reached, or its migrations failed.
+    #[error("the database cannot be opened: {0}")]
+    Database(Error),
+    /// The master key or the ledger's signing key is missing, unreadable, corrupted, or not this vault's.
+    #[error("{0}")]
+    Keys(Error),
+    /// The blob store cannot be used (its configuration, or listing it at start).
+    #[error("the blob store cannot be used: {0}")]
+    BlobStore(Error),
+    /// A one-time upgrade of stored data at start failed; the next start resumes it.
+    #[error("the upgrade of stored data at start failed (the next start resumes it): {0}")]
+    Upgrade(Error),
+}
+
+/// For callers that handle every vault error alike.
+impl From<OpenError> for Error {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::DataFolder(e) | OpenError::Database(e) | OpenError::Keys(e) | OpenError::BlobStore(e) | OpenError::Upgrade(e) => e,
+        }
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         // Only the kind of failure: sqlx messages can echo bound values.

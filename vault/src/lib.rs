@@ -54,7 +54,7 @@ pub use access::{ApiStore, Attempt, CollectionInfo, ContinuationRecord, DpoSessi
 pub use db::Backend;
 pub use dpos::{Dpo, LogState};
 pub use envelope::SEALED_OVERHEAD;
-pub use error::{Error, Result};
+pub use error::{Error, OpenError, Result};
 pub use grants::{ApprovalResult, GrantOutline, NewRequest};
 pub use invitations::{Acceptance, Accepted, Invitation, InvitationKind};
 pub use keys::MasterKey;

@@ -14,7 +14,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::blobs::{BlobStoreConfig, Blobs};
 use crate::db::{self, Backend, to_millis};
-use crate::error::{Error, Result};
+use crate::error::{Error, OpenError, Result};
 use crate::envelope::{DataKey, Field, Place, integrity};
 use crate::keys::{self, FamilyIdentity, FamilyKey, MasterKey};
 use cartable_consent::ledger::ReceiptDraft;
@@ -128,44 +128,23 @@ const DECISION_ATTEMPTS: usize = 20;
 impl Vault {
     /// Opens (or creates) the vault. The master key file is created on first start only; later, a missing or
     /// different key file is an error, never a silent new key.
-    pub async fn open(config: VaultConfig) -> Result<Vault> {
+    pub async fn open(config: VaultConfig) -> Result<Vault, OpenError> {
         // INVARIANT: everything under the data folder is the owner's only (folders 0700, files 0600).
-        crate::private_files::private_dir(&config.data_dir)?;
-        let (pool, backend) = db::connect(&config.database_url()).await?;
-        let master_path = config.master_key_path();
-        let recorded: Option<String> = sqlx::query("SELECT value FROM meta WHERE key = $1")
-            .bind(MASTER_RECIPIENT)
-            .fetch_optional(&pool)
-            .await?
-            .map(|row| row.get::<String, _>(0));
-        let master = match recorded {
-            None => {
-                let master = if master_path.exists() { MasterKey::load(&master_path)? } else {
-                    let key = MasterKey::generate();
-                    key.save(&master_path)?;
-                    key
-                };
-                // Two processes may race to initialise: the first recorded recipient wins.
-                sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-                    .bind(MASTER_RECIPIENT)
-                    .bind(master.recipient_string())
-                    .execute(&pool)
-                    .await?;
-                check_master(&pool, MasterKey::load(&master_path)?, &master_path).await?
-            }
-            Some(_) => check_master(&pool, MasterKey::load(&master_path)?, &master_path).await?,
-        };
-        let seed = keys::load_or_create_ledger_seed(&config.ledger_key_path())?;
+        crate::private_files::private_dir(&config.data_dir).map_err(|e| OpenError::DataFolder(e.into()))?;
+        let (pool, backend) = db::connect(&config.database_url()).await.map_err(OpenError::Database)?;
+        let master = open_master(&pool, &config).await?;
+        let seed = keys::load_or_create_ledger_seed(&config.ledger_key_path()).map_err(OpenError::Keys)?;
         let signer = LedgerSigner::from_secret_bytes(&config.ledger_origin, &seed)
-            .map_err(|e| Error::Key(format!("invalid ledger origin: {e}")))?;
+            .map_err(|e| OpenError::Keys(Error::Key(format!("invalid ledger origin: {e}"))))?;
         let keys_dir = config.data_dir.join("keys");
         if keys_dir.is_dir() {
-            crate::private_files::private_dir(&keys_dir)?;
+            crate::private_files::private_dir(&keys_dir).map_err(|e| OpenError::DataFolder(e.into()))?;
         }
         let blobs = match &config.blob_store {
-            BlobStoreConfig::DataFolder => Blobs::local(config.data_dir.join("blobs"))?,
-            BlobStoreConfig::S3(s3) => Blobs::s3(s3)?,
-        };
+            BlobStoreConfig::DataFolder => Blobs::local(config.data_dir.join("blobs")),
+            BlobStoreConfig::S3(s3) => Blobs::s3(s3),
+        }
+        .map_err(OpenError::BlobStore)?;
         let appender = crate::ledger::Appender::new(pool.clone(), backend);
         let vault = Vault {
             inner: Arc::new(Inner {
@@ -174,7 +153,7 @@ impl Vault {
                 backend,
                 blobs,
                 master: Mutex::new(Arc::new(master)),
-                master_path,
+                master_path: config.master_key_path(),
                 signer,
                 authorizer: Authorizer::new(config.age_rules),
                 origin: config.ledger_origin.clone(),
@@ -182,13 +161,16 @@ impl Vault {
                 policies: Mutex::new(HashMap::new()),
             }),
         };
-        vault.remove_orphan_blobs().await?;
-        // Values in the format before sealed values are upgraded before anything is served.
-        vault.upgrade_storage().await?;
-        // One-time moves of rows written before migration 0004 (resumable: each looks only at rows not yet moved).
-        vault.backfill_entry_columns().await?;
-        vault.seal_stored_purposes().await?;
-        vault.keep_adults_prohibitions().await?;
+        vault.remove_orphan_blobs().await.map_err(OpenError::BlobStore)?;
+        // Values in the format before sealed values are upgraded before anything is served; then the one-time moves
+        // of rows written before migration 0004 (each resumable: it looks only at rows not yet moved).
+        let upgrades = async {
+            vault.upgrade_storage().await?;
+            vault.backfill_entry_columns().await?;
+            vault.seal_stored_purposes().await?;
+            vault.keep_adults_prohibitions().await
+        };
+        upgrades.await.map_err(OpenError::Upgrade)?;
         vault.start_eviction_sweep();
         Ok(vault)
     }
@@ -802,6 +784,37 @@ fn pending_path(master: &std::path::Path) -> PathBuf {
 
 /// The master key the database names: the key file's, or that of a rotation interrupted before its rename
 /// (which is then finished).
+/// The master key: created with the vault on its first start, afterwards the one the database names (or the pending
+/// key of a rotation committed but not yet renamed).
+async fn open_master(pool: &AnyPool, config: &VaultConfig) -> Result<MasterKey, OpenError> {
+    let master_path = config.master_key_path();
+    let recorded: Option<String> = sqlx::query("SELECT value FROM meta WHERE key = $1")
+        .bind(MASTER_RECIPIENT)
+        .fetch_optional(pool)
+        .await
+        .map_err(|e| OpenError::Database(e.into()))?
+        .map(|row| row.get::<String, _>(0));
+    if recorded.is_none() {
+        let master = if master_path.exists() { MasterKey::load(&master_path).map_err(OpenError::Keys)? } else {
+            let key = MasterKey::generate();
+            key.save(&master_path).map_err(OpenError::Keys)?;
+            key
+        };
+        // Two processes may race to initialise: the first recorded recipient wins.
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(MASTER_RECIPIENT)
+            .bind(master.recipient_string())
+            .execute(pool)
+            .await
+            .map_err(|e| OpenError::Database(e.into()))?;
+    }
+    let key = MasterKey::load(&master_path).map_err(OpenError::Keys)?;
+    check_master(pool, key, &master_path).await.map_err(|e| match e {
+        Error::Database(_) => OpenError::Database(e),
+        e => OpenError::Keys(e),
+    })
+}
+
 async fn check_master(pool: &AnyPool, key: MasterKey, path: &std::path::Path) -> Result<MasterKey> {
     let recorded: String = sqlx::query("SELECT value FROM meta WHERE key = $1")
         .bind(MASTER_RECIPIENT)
@@ -864,6 +877,35 @@ mod tests {
         let vault = Vault::open(config.clone()).await.unwrap();
         let permit = vault.authorize(family, Principal::Operator, Action::Read, Resource::Family).await.unwrap().into_permit().unwrap();
         vault.family_name(&permit).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn opening_says_what_is_wrong_by_kind_and_names_no_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, _) = vault_with_family(dir.path()).await;
+        let key_path = config.master_key_path();
+        let say = |e: &OpenError| {
+            let text = e.to_string();
+            assert!(!text.contains(&*dir.path().to_string_lossy()), "a path in `{text}`");
+            text
+        };
+        // Another master key than the vault's.
+        let kept = std::fs::read(&key_path).unwrap();
+        MasterKey::generate().save(&key_path).unwrap();
+        let e = Vault::open(config.clone()).await.err().expect("a different key is refused");
+        assert!(matches!(e, OpenError::Keys(_)) && say(&e).contains("does not match"), "{e:?}");
+        // No master key at all: never a silent new one.
+        std::fs::remove_file(&key_path).unwrap();
+        let e = Vault::open(config.clone()).await.err().expect("a missing key is refused");
+        assert!(matches!(e, OpenError::Keys(_)) && say(&e).contains("missing"), "{e:?}");
+        std::fs::write(&key_path, &kept).unwrap();
+        Vault::open(config.clone()).await.expect("the vault's own key opens it again");
+        // A database that cannot be reached.
+        let mut unreachable = config.clone();
+        unreachable.database_url = Some("postgres://nobody@127.0.0.1:1/none".to_owned());
+        let e = Vault::open(unreachable).await.err().expect("no database");
+        assert!(matches!(e, OpenError::Database(_)), "{e:?}");
+        say(&e);
     }
 
     #[tokio::test]

@@ -5,47 +5,10 @@
 
 mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use cartable_consent::{Action, Doctype, Resource, Role};
 use cartable_vault::Vault;
+use support::counting_alloc::{self, Counting};
 use support::{Leg, fixture_on, operator};
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is passed on to the system allocator unchanged; only counters are updated beside it.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(live, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            if new_size > layout.size() {
-                let live = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size - layout.size();
-                PEAK.fetch_max(live, Ordering::Relaxed);
-            } else {
-                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        p
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -58,16 +21,14 @@ async fn peaks(vault: &Vault, size: u64) -> (usize, usize) {
     let manage = vault.as_operator(family, Action::Manage, Resource::Family).await.unwrap();
     let child = vault.add_member(&manage, Role::Child, "Léa", Some(time::macros::date!(2014 - 05 - 02))).await.unwrap();
     let write = operator(vault, family, Action::Write, Resource::Collection { child, doctype: Doctype::Documents }).await;
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = counting_alloc::start();
     let id = vault.put_file(&write, child, Doctype::Documents, "operator".into(), "gros.bin".into(), Box::new(support::Generated { left: size })).await.unwrap();
-    let stored = PEAK.load(Ordering::Relaxed) - base;
+    let stored = counting_alloc::peak_above(base);
     let read = operator(vault, family, Action::Read, vault.record_resource(family, id).await.unwrap()).await;
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = counting_alloc::start();
     let (info, mut reader) = vault.open_file(&read).await.unwrap();
     let back = tokio::task::spawn_blocking(move || std::io::copy(&mut reader, &mut std::io::sink()).unwrap()).await.unwrap();
-    let read_peak = PEAK.load(Ordering::Relaxed) - base;
+    let read_peak = counting_alloc::peak_above(base);
     assert_eq!((back, info.size), (size, size));
     (stored, read_peak)
 }

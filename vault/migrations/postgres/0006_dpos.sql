@@ -37,7 +37,11 @@ CREATE TABLE dpo_seen_checkpoints (
 -- A DPO's invitation names the DPO (`kind` = `dpo`, no family).
 ALTER TABLE invitations ADD COLUMN dpo_id TEXT;
 
--- A service's DPO reads its service's entries across families: the service leads the index. Entries without a
--- service (most of a family's own) are left out of it, which also makes appends cheaper.
+-- Every index on the log is paid at every append (one per access decision). The filters of a family's register
+-- (event, subject, service) scan the family's own range of the primary key, whose reads never used these two:
+DROP INDEX ledger_by_event;
+DROP INDEX ledger_by_subject;
+-- A service's DPO finds the families whose log names the service: the service leads the index. Entries without a
+-- service (most of a family's own) are left out of it.
 DROP INDEX ledger_by_service;
 CREATE INDEX ledger_by_service ON ledger_entries(service_id, family_id, idx) WHERE service_id IS NOT NULL;

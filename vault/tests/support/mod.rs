@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod counting_alloc;
+
 use std::sync::{Arc, Mutex};
 
 use cartable_consent::{Action, FamilyId, Principal, RecordId, Resource};
