@@ -31,9 +31,7 @@ use crate::auth::{hash_token, new_secret, verify_password};
 pub async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, JsonBody(login): JsonBody<Login>) -> ApiResult<impl IntoResponse> {
     let signed = open_session(&state, ip, Claimant::Member(member_id(login.member_id)), login.password).await?;
     let SignedAs::Member { member, family, role } = signed.who else { return Err(ApiError::internal(&"a member's sign-in opened another kind of session")) };
-    let mut headers = HeaderMap::new();
-    headers.insert(header::SET_COOKIE, session_cookie(SESSION_COOKIE, &signed.token, state.settings().session_ttl, state.settings().secure_cookies)?);
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = session_headers(&state, SESSION_COOKIE, &signed.token)?;
     let info = SessionInfo {
         member_id: wire_member(member),
         family_id: wire_family(family),
@@ -64,9 +62,7 @@ pub async fn dpo_sign_in(State(state): State<ApiState>, ClientIp(ip): ClientIp, 
     let signed = open_session(&state, ip, claimant, login.password).await?;
     let SignedAs::Dpo(dpo) = signed.who else { return Err(ApiError::internal(&"a DPO's sign-in opened another kind of session")) };
     let about = state.vault().dpo(dpo).await?.ok_or_else(|| ApiError::unauthorized("wrong sign-in name or password"))?;
-    let mut headers = HeaderMap::new();
-    headers.insert(header::SET_COOKIE, session_cookie(DPO_SESSION_COOKIE, &signed.token, state.settings().session_ttl, state.settings().secure_cookies)?);
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = session_headers(&state, DPO_SESSION_COOKIE, &signed.token)?;
     Ok((
         headers,
         Json(DpoSessionInfo {
@@ -207,6 +203,14 @@ pub(crate) async fn open_session(state: &ApiState, ip: Option<std::net::IpAddr>,
         }
     }
     Ok(SignedIn { who, token, csrf, expires_at })
+}
+
+/// The headers of a sign-in's answer: the session cookie `name`, and no caching.
+fn session_headers(state: &ApiState, name: &str, token: &str) -> ApiResult<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::SET_COOKIE, session_cookie(name, token, state.settings().session_ttl, state.settings().secure_cookies)?);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(headers)
 }
 
 /// A session cookie (a member's or a DPO's): HttpOnly, SameSite=Strict, for the whole site; `Secure` when the server

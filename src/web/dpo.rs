@@ -28,24 +28,6 @@ use crate::register::{Query as RegisterQuery, Reader, Walk, processing};
 /// Entries per page of the register.
 const REGISTER_PAGE: usize = 50;
 
-/// Every event, in the order the filter lists them.
-const EVENTS: [EventType; 14] = [
-    EventType::Request,
-    EventType::Approve,
-    EventType::Confirm,
-    EventType::Deny,
-    EventType::Revoke,
-    EventType::Expire,
-    EventType::PolicyChange,
-    EventType::AccessAllowed,
-    EventType::AccessDenied,
-    EventType::Export,
-    EventType::Import,
-    EventType::Erasure,
-    EventType::MajorityTransition,
-    EventType::RecordWrite,
-];
-
 /// The register's filters as the form sends them: empty fields are no filter.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct FilterForm {
@@ -180,7 +162,7 @@ struct RegisterPage {
 /// `/dpo`: the register, filtered, a page at a time.
 pub(crate) async fn register(State(state): State<ApiState>, officer: Officer, Query(filter): Query<FilterForm>) -> Result<Response, WebError> {
     let lang = officer.lang;
-    let events = EVENTS.iter().map(|e| (e.as_str().to_owned(), event_words(*e, lang), filter.event == e.as_str())).collect();
+    let events = EventType::ALL.iter().map(|e| (e.as_str().to_owned(), event_words(*e, lang), filter.event == e.as_str())).collect();
     let bases = LegalBasis::ALL.iter().map(|b| (b.as_str().to_owned(), basis_words(*b, lang), filter.legal_basis == b.as_str())).collect();
     let query = filter.to_wire().map_err(|_| ()).and_then(|wire| RegisterQuery::from_wire(&wire).map_err(|_| ()));
     let (lines, next, error) = match query {
