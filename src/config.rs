@@ -68,6 +68,12 @@ max_concurrent_sign_ins = 0
 # "operator-approved" (registered services can ask for nothing until `cartable service approve`).
 # (CARTABLE_REGISTRATION)
 registration = "open"
+
+# How often a service's long poll looks at its request again, in milliseconds, besides being woken by a
+# decision: at once on this server, and on PostgreSQL through LISTEN/NOTIFY from any server.
+# (CARTABLE_LONG_POLL_RECHECK_MS)
+long_poll_recheck_ms = 500
+
 # How long a client may take to send a request's line and headers, in seconds; a slower
 # connection is closed. Bodies and long polls are not limited by it. (CARTABLE_HEADER_READ_TIMEOUT)
 header_read_timeout = 10
@@ -108,6 +114,7 @@ pub struct FileConfig {
     pub registration: Option<String>,
     pub header_read_timeout: Option<u64>,
     pub body_idle_timeout: Option<u64>,
+    pub long_poll_recheck_ms: Option<u64>,
     pub max_connections: Option<u64>,
     pub digital_consent_age: Option<u8>,
     pub majority_age: Option<u8>,
@@ -128,7 +135,7 @@ pub struct Config {
 
 /// Each key of the configuration file and the `CARTABLE_*` variable that sets it. `resolve` finds a key's variable
 /// only here, and a test checks the table against the keys of `DEFAULT_CONFIG`, so the two cannot drift apart.
-const VARIABLES: [(&str, &str); 21] = [
+const VARIABLES: [(&str, &str); 22] = [
     ("data", "CARTABLE_DATA"),
     ("database_url", "CARTABLE_DATABASE_URL"),
     ("master_key_file", "CARTABLE_MASTER_KEY_FILE"),
@@ -147,6 +154,7 @@ const VARIABLES: [(&str, &str); 21] = [
     ("registration", "CARTABLE_REGISTRATION"),
     ("header_read_timeout", "CARTABLE_HEADER_READ_TIMEOUT"),
     ("body_idle_timeout", "CARTABLE_BODY_IDLE_TIMEOUT"),
+    ("long_poll_recheck_ms", "CARTABLE_LONG_POLL_RECHECK_MS"),
     ("max_connections", "CARTABLE_MAX_CONNECTIONS"),
     ("digital_consent_age", "CARTABLE_DIGITAL_CONSENT_AGE"),
     ("majority_age", "CARTABLE_MAJORITY_AGE"),
@@ -273,6 +281,12 @@ impl Config {
         if let Some(n) = number("max_concurrent_sign_ins", file.max_concurrent_sign_ins)?.filter(|n| *n > 0) {
             api.max_concurrent_sign_ins = usize::try_from(n).map_err(|_| ConfigError::Rule("max_concurrent_sign_ins is too large".to_owned()))?;
         }
+        if let Some(ms) = number("long_poll_recheck_ms", file.long_poll_recheck_ms)? {
+            if !(10..=3_600_000).contains(&ms) {
+                return Err(ConfigError::Rule("long_poll_recheck_ms must be 10 to 3600000".to_owned()));
+            }
+            api.long_poll_recheck = std::time::Duration::from_millis(ms);
+        }
         let registration = var("registration")?.or(file.registration).unwrap_or_else(|| "open".to_owned());
         api.registration = match registration.as_str() {
             "open" => crate::api::Registration::Open,
@@ -372,6 +386,7 @@ mod tests {
         assert_eq!(parsed.max_file_bytes, Some(standard.max_file_bytes));
         assert_eq!(parsed.max_concurrent_sign_ins, Some(0));
         assert_eq!(parsed.registration.as_deref(), Some("open"));
+        assert_eq!(parsed.long_poll_recheck_ms, Some(standard.long_poll_recheck.as_millis() as u64));
         assert_eq!(standard.registration, crate::api::Registration::Open);
         let server = crate::server::ServerSettings::standard();
         assert_eq!(parsed.header_read_timeout, Some(server.header_read_timeout.as_secs()));
@@ -467,6 +482,7 @@ mod tests {
             "registration" => "operator-approved",
             "header_read_timeout" => "5",
             "body_idle_timeout" => "9",
+            "long_poll_recheck_ms" => "250",
             "max_connections" => "7",
             "digital_consent_age" => "14",
             "majority_age" => "19",

@@ -52,6 +52,8 @@ pub struct ApiSettings {
     pub max_file_bytes: u64,
     /// The longest a continuation long poll waits.
     pub max_long_poll: Duration,
+    /// How often a long poll looks again at its request besides being woken by a decision.
+    pub long_poll_recheck: Duration,
     /// Failed sign-ins per member before a lock-out.
     pub member_login: LoginLimits,
     /// Failed sign-ins per client address before a lock-out (higher: a school or a family shares one address).
@@ -86,6 +88,7 @@ impl ApiSettings {
             session_ttl: Duration::from_secs(8 * 3600),
             max_file_bytes: 256 * 1024 * 1024,
             max_long_poll: Duration::from_secs(30),
+            long_poll_recheck: Duration::from_millis(500),
             member_login: lock(5),
             address_login: lock(50),
             failed_login_delay: Duration::from_millis(400),
@@ -122,7 +125,8 @@ struct StateInner {
     /// cached: whether a token still exists is read at every call, so a token deleted by any process (a newer
     /// continuation, an erasure) is refused at once. Bounded; emptied when full.
     scopes: Mutex<HashMap<GrantId, Arc<GrantScope>>>,
-    /// Grants whose state this process changed: wakes long polls at once (others poll the database).
+    /// Grants whose state changed: by this process (announced at once) or, on PostgreSQL, by any server (heard
+    /// through the vault's LISTEN); wakes long polls, which also look again every `long_poll_recheck`.
     changes: broadcast::Sender<GrantId>,
     /// An argon2 hash to verify against when the member is unknown, so that the answer takes as long.
     dummy_hash: String,
@@ -143,6 +147,20 @@ struct GrantScope {
 impl ApiState {
     pub fn new(vault: Vault, settings: ApiSettings) -> Self {
         let (changes, _) = broadcast::channel(1024);
+        // Other servers' changes, heard by the vault, go to the same long polls.
+        let mut heard = vault.grant_changes();
+        let forward = changes.clone();
+        tokio::spawn(async move {
+            loop {
+                match heard.recv().await {
+                    Ok(grant) => {
+                        let _ = forward.send(grant);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
         let dummy_hash = crate::auth::hash_password("not a password anyone has: only spent time").expect("argon2 hashes a constant");
         let verifications = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_sign_ins.max(1)));
         ApiState { inner: Arc::new(StateInner { vault, settings, scopes: Mutex::new(HashMap::new()), changes, dummy_hash, verifications }) }

@@ -19,7 +19,6 @@ use super::{ApiState, Registration, family_id, grant_id, member_id, parse_action
 use crate::auth::{hash_token, new_secret};
 
 /// How often a long poll looks at the database, for decisions taken by another process (the CLI).
-const POLL_EVERY: Duration = Duration::from_millis(500);
 
 /// Registers a service. The secret is shown once; only its hash is kept.
 #[utoipa::path(
@@ -149,7 +148,7 @@ pub async fn continue_request(
         }
         tokio::select! {
             _ = wait_for_change(&mut changes, request) => {}
-            _ = tokio::time::sleep(left.min(POLL_EVERY)) => {}
+            _ = tokio::time::sleep(left.min(state.settings().long_poll_recheck)) => {}
         }
     };
     let mut response = ContinueResponse { request_id: wire_grant(request), status, access_token: None, grant_expires_at: None };

@@ -370,7 +370,7 @@ impl Vault {
         let digest: Option<String> = row.get(1);
         let child = self.child(family, grant.child).await?;
         let (event, missing) = step(self, &mut grant, member.as_ref(), &child, now)?;
-        save_grant(&mut tx, &grant, now).await?;
+        save_grant(&mut tx, self.inner.backend, &grant, now).await?;
         let draft = ReceiptDraft::for_grant(event, by.principal(), &grant, digest, now).actor_role(member.map(|m| m.role));
         let draft = match by {
             Acting::OperatorFor(m) => draft.operator_for(m),
@@ -438,7 +438,7 @@ impl Vault {
             if current.as_deref() != Some(seen.as_str()) {
                 continue;
             }
-            save_grant(&mut tx, &grant, now).await?;
+            save_grant(&mut tx, self.inner.backend, &grant, now).await?;
             append(&mut tx, self.inner.backend, ReceiptDraft::for_grant(event, Principal::Operator, &grant, digest, now).system()).await?;
             tx.commit().await?;
             changed += 1;
@@ -735,7 +735,9 @@ fn open_grant(key: &crate::keys::FamilyKey, row: &sqlx::any::AnyRow) -> Result<G
     Ok(grant)
 }
 
-async fn save_grant(tx: &mut sqlx::Transaction<'_, sqlx::Any>, grant: &Grant, now: OffsetDateTime) -> Result<()> {
+/// Stores a grant's new state. On PostgreSQL the change is announced to every server (`NOTIFY`, delivered when the
+/// transaction commits and only if it does), which wakes their services' long polls (`Vault::grant_changes`).
+async fn save_grant(tx: &mut sqlx::Transaction<'_, sqlx::Any>, backend: crate::db::Backend, grant: &Grant, now: OffsetDateTime) -> Result<()> {
     sqlx::query("UPDATE grants SET state = $1, grant_json = $2, updated_at = $3, expires_at = $4 WHERE id = $5")
         .bind(grant.state.as_str())
         .bind(grant_json(grant))
@@ -744,5 +746,8 @@ async fn save_grant(tx: &mut sqlx::Transaction<'_, sqlx::Any>, grant: &Grant, no
         .bind(grant.id.to_string())
         .execute(&mut **tx)
         .await?;
+    if backend == crate::db::Backend::Postgres {
+        sqlx::query("SELECT pg_notify($1, $2)").bind(crate::watch::GRANT_CHANNEL).bind(grant.id.to_string()).execute(&mut **tx).await?;
+    }
     Ok(())
 }

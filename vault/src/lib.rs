@@ -48,6 +48,7 @@ mod records;
 mod rows;
 mod text;
 mod vault;
+mod watch;
 
 pub use blobs::{BlobStoreConfig, S3Config, S3Credentials};
 pub use access::{ApiStore, Attempt, CollectionInfo, ContinuationRecord, DpoSessionRecord, GrantDecision, LoginLimits, SealedRecord, SessionRecord, TokenRecord};

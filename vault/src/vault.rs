@@ -92,6 +92,8 @@ pub(crate) struct Inner {
     policies: Mutex<HashMap<FamilyId, FamilyRules>>,
     /// Appends access decisions in group commits (see `ledger/queue.rs`).
     pub(crate) appender: crate::ledger::Appender,
+    /// Grant changes heard from the database (see `watch.rs`).
+    pub(crate) grant_notices: tokio::sync::broadcast::Sender<cartable_consent::GrantId>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -159,8 +161,12 @@ impl Vault {
                 origin: config.ledger_origin.clone(),
                 family_keys: Mutex::new(HashMap::new()),
                 policies: Mutex::new(HashMap::new()),
+                grant_notices: tokio::sync::broadcast::channel(1024).0,
             }),
         };
+        if backend == Backend::Postgres {
+            crate::watch::listen_for_grant_changes(&vault.inner, config.database_url());
+        }
         vault.remove_orphan_blobs().await.map_err(OpenError::BlobStore)?;
         // Values in the format before sealed values are upgraded before anything is served; then the one-time moves
         // of rows written before migration 0004 (each resumable: it looks only at rows not yet moved).
