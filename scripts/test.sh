@@ -82,6 +82,26 @@ if [ -z "${CARTABLE_TEST_S3_ENDPOINT:-}" ] && [ "${CARTABLE_NO_S3:-}" != "1" ]; 
   fi
 fi
 
+# axe-core for the browser tests' accessibility checks: the npm package, fetched once into target/ (not committed).
+if [ -z "${CARTABLE_TEST_AXE:-}" ] && [ "${CARTABLE_NO_BROWSER:-}" != "1" ]; then
+  axe_dir="$PWD/target/axe-core-4.14.1"
+  if [ ! -f "$axe_dir/package/axe.min.js" ]; then
+    if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "installing npm (Debian package npm) to fetch axe-core…"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null || true
+    fi
+    if command -v npm >/dev/null; then
+      mkdir -p "$axe_dir"
+      (cd "$axe_dir" && npm pack --silent axe-core@4.14.1 >/dev/null && tar xzf axe-core-4.14.1.tgz) || echo "axe-core could not be fetched: the accessibility checks are skipped" >&2
+    else
+      echo "npm is not installed and cannot be installed here: the accessibility checks are skipped" >&2
+    fi
+  fi
+  if [ -f "$axe_dir/package/axe.min.js" ]; then
+    export CARTABLE_TEST_AXE="$axe_dir/package/axe.min.js"
+  fi
+fi
+
 # A headless Chromium for the web UI's browser tests: Debian's chromium and chromedriver, installed when absent,
 # chromedriver on a free 127.0.0.1 port (tests skip with a message when it cannot run).
 if [ -z "${CARTABLE_TEST_WEBDRIVER:-}" ] && [ "${CARTABLE_NO_BROWSER:-}" != "1" ]; then

@@ -24,12 +24,13 @@ fn screenshots() -> PathBuf {
     dir
 }
 
-/// A page at both sizes, as `<name>-phone.png` and `<name>-desktop.png`.
+/// A page at both sizes, as `<name>-phone.png` and `<name>-desktop.png`, then its accessibility check.
 async fn shoot(driver: &WebDriver, name: &str) {
     for (size, width, height) in SIZES {
         driver.set_window_rect(0, 0, width, height).await.unwrap();
         driver.screenshot(&screenshots().join(format!("{name}-{size}.png"))).await.unwrap();
     }
+    web_support::axe::check(driver, name).await;
 }
 
 async fn chromium(webdriver: &str, profile: &std::path::Path) -> WebDriver {

@@ -152,6 +152,7 @@ async fn shoot(driver: &WebDriver, name: &str) {
         driver.set_window_rect(0, 0, width, height).await.unwrap();
         driver.screenshot(&screenshots().join(format!("{name}-{size}.png"))).await.unwrap();
     }
+    web_support::axe::check(driver, name).await;
 }
 
 async fn wait_for(driver: &WebDriver, needles: &[&str]) -> String {

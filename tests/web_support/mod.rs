@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod axe;
+
 use std::collections::BTreeMap;
 
 use crate::api_support::Server;
