@@ -31,6 +31,7 @@ async fn shoot(driver: &WebDriver, name: &str) {
         driver.screenshot(&screenshots().join(format!("{name}-{size}.png"))).await.unwrap();
     }
     web_support::axe::check(driver, name).await;
+    web_support::axe::no_csp_violation(driver, name).await;
 }
 
 async fn chromium(webdriver: &str, profile: &std::path::Path) -> WebDriver {
@@ -38,6 +39,8 @@ async fn chromium(webdriver: &str, profile: &std::path::Path) -> WebDriver {
     for arg in ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"] {
         caps.add_arg(arg).unwrap();
     }
+    // The console's messages, to look for CSP violations.
+    caps.set_browser_log_level(thirtyfour::LoggingPrefsLogLevel::All).unwrap();
     caps.add_arg(&format!("--user-data-dir={}", profile.display())).unwrap();
     if let Ok(binary) = std::env::var("CARTABLE_TEST_CHROMIUM") {
         caps.set_binary(&binary).unwrap();

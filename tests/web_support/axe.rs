@@ -27,3 +27,11 @@ pub async fn check(driver: &WebDriver, page: &str) {
     let violations: Vec<String> = serde_json::from_value(found.json().clone()).expect("a list of violations");
     assert!(violations.is_empty(), "{page}: serious or critical accessibility violations: {violations:#?}");
 }
+
+/// The Content-Security-Policy violations the browser's console reported since the last call (the session needs
+/// `caps.set_browser_log_level(LoggingPrefsLogLevel::All)`); panics naming them.
+pub async fn no_csp_violation(driver: &WebDriver, page: &str) {
+    let entries = driver.browser_log().await.expect("the browser's console log");
+    let violations: Vec<String> = entries.into_iter().map(|e| e.message).filter(|m| m.contains("Content Security Policy")).collect();
+    assert!(violations.is_empty(), "{page}: the console reports CSP violations: {violations:#?}");
+}
