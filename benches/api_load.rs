@@ -6,6 +6,8 @@
 //! cargo bench -p cartable --bench api_load
 //! ```
 //!
+//! Then the same reads through two servers on the one vault at once, next to one.
+//!
 //! `CARTABLE_BENCH_SECONDS` (10) and `CARTABLE_BENCH_CONNECTIONS` (16) tune the runs; `CARTABLE_BENCH_DATABASE_URL`
 //! runs the server on that (empty) PostgreSQL database instead of SQLite. Without `wrk` (Debian package `wrk`),
 //! the bench installs it when it can (root with apt-get) and otherwise says why it is skipped.
@@ -19,6 +21,33 @@ use cartable_sdk::{Client, NewAccessRequest};
 const PASSWORD: &str = "correct horse battery staple";
 
 struct Server(Child);
+
+/// A `cartable serve` on the data folder (and database); its address.
+fn start_server(data: &std::path::Path, database: Option<&str>) -> (Server, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cartable"));
+    command.arg("--data").arg(data);
+    if let Some(url) = database {
+        command.arg("--database-url").arg(url);
+    }
+    let mut child_process = command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("CARTABLE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the server");
+    let stdout = child_process.stdout.take().unwrap();
+    let server = Server(child_process);
+    let mut base = String::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if let Some(url) = line.strip_prefix("listening on ") {
+            base = url.trim().to_owned();
+            break;
+        }
+    }
+    assert!(!base.is_empty(), "the server did not start");
+    (server, base)
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -158,28 +187,7 @@ fn main() {
         .unwrap()
         .to_owned();
 
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cartable"));
-    command.arg("--data").arg(&data);
-    if let Some(url) = db {
-        command.arg("--database-url").arg(url);
-    }
-    let mut child_process = command
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("CARTABLE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the server");
-    let stdout = child_process.stdout.take().unwrap();
-    let server = Server(child_process);
-    let mut base = String::new();
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        if let Some(url) = line.strip_prefix("listening on ") {
-            base = url.trim().to_owned();
-            break;
-        }
-    }
-    assert!(!base.is_empty(), "the server did not start");
+    let (server, base) = start_server(&data, db);
 
     // A tutoring service gets a grant through the SDK and the family API.
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -221,5 +229,32 @@ fn main() {
     if reads.bad_status > 0 || grown < reads.requests {
         println!("WARNING: {} reads were refused or failed; the figures above are not all authorized reads", reads.bad_status);
     }
+
+    // The same reads through two servers on the one vault (database, blobs, keys), half the connections each, at
+    // once: what a second machine behind a load balancer would add (here both share these cores).
+    let (second, other) = start_server(&data, db);
+    let path = format!("/api/v1/families/{family}/records/{record}");
+    let half = (connections / 2).max(1);
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let bearer = format!("Bearer {token}");
+        let jobs: Vec<_> = [base.clone(), other.clone()]
+            .into_iter()
+            .enumerate()
+            .map(|(n, server)| {
+                let (url, bearer, dir) = (format!("{server}{path}"), bearer.clone(), tmp.path().join(format!("two-{n}")));
+                std::fs::create_dir_all(&dir).unwrap();
+                scope.spawn(move || wrk(&url, Some(&bearer), seconds, half, &dir))
+            })
+            .collect();
+        jobs.into_iter().map(|j| j.join().unwrap()).collect()
+    });
+    let two: f64 = runs.iter().map(Run::per_second).sum();
+    print("GET record through server A (of 2)", &runs[0]);
+    print("GET record through server B (of 2)", &runs[1]);
+    println!("two servers: {two:.0} req/s together vs one: {:.0} req/s; ratio {:.2} (on one machine: they share its cores)", reads.per_second(), two / reads.per_second());
+    if runs.iter().any(|r| r.bad_status > 0) {
+        println!("WARNING: reads through two servers were refused or failed");
+    }
+    drop(second);
     drop(server);
 }
