@@ -34,6 +34,11 @@ s3_region = ""
 s3_access_key_id = ""
 s3_secret_access_key = ""
 
+# How old, in seconds, a blob that no row names must be before a start removes it (what a crash between an
+# upload's blob and its row leaves). Another server's upload claims its blob a moment after writing it: keep this
+# well above the longest upload when several servers share the store. (CARTABLE_ORPHAN_BLOB_GRACE)
+orphan_blob_grace = 900
+
 # The master key file, which unlocks every family's key. Empty means <data>/keys/master.key.
 # Keep it apart from backups: a backup without it reveals nothing.
 master_key_file = ""
@@ -106,6 +111,7 @@ pub struct FileConfig {
     pub s3_region: Option<String>,
     pub s3_access_key_id: Option<String>,
     pub s3_secret_access_key: Option<String>,
+    pub orphan_blob_grace: Option<u64>,
     pub listen: Option<String>,
     pub public_url: Option<String>,
     pub access_token_ttl: Option<u64>,
@@ -135,7 +141,7 @@ pub struct Config {
 
 /// Each key of the configuration file and the `CARTABLE_*` variable that sets it. `resolve` finds a key's variable
 /// only here, and a test checks the table against the keys of `DEFAULT_CONFIG`, so the two cannot drift apart.
-const VARIABLES: [(&str, &str); 22] = [
+const VARIABLES: [(&str, &str); 23] = [
     ("data", "CARTABLE_DATA"),
     ("database_url", "CARTABLE_DATABASE_URL"),
     ("master_key_file", "CARTABLE_MASTER_KEY_FILE"),
@@ -155,6 +161,7 @@ const VARIABLES: [(&str, &str); 22] = [
     ("header_read_timeout", "CARTABLE_HEADER_READ_TIMEOUT"),
     ("body_idle_timeout", "CARTABLE_BODY_IDLE_TIMEOUT"),
     ("long_poll_recheck_ms", "CARTABLE_LONG_POLL_RECHECK_MS"),
+    ("orphan_blob_grace", "CARTABLE_ORPHAN_BLOB_GRACE"),
     ("max_connections", "CARTABLE_MAX_CONNECTIONS"),
     ("digital_consent_age", "CARTABLE_DIGITAL_CONSENT_AGE"),
     ("majority_age", "CARTABLE_MAJORITY_AGE"),
@@ -264,6 +271,11 @@ impl Config {
                 None => Ok(from_file),
             }
         };
+        let orphan_blob_grace = match number("orphan_blob_grace", file.orphan_blob_grace)? {
+            Some(seconds) if seconds > 30 * 86_400 => return Err(ConfigError::Rule("orphan_blob_grace must be at most 2592000 seconds".to_owned())),
+            Some(seconds) => std::time::Duration::from_secs(seconds),
+            None => VaultConfig::embedded(PathBuf::new()).orphan_blob_grace,
+        };
         let mut api = crate::api::ApiSettings::standard();
         api.secure_cookies = public_url.starts_with("https://");
         if let Some(seconds) = number("access_token_ttl", file.access_token_ttl)? {
@@ -313,7 +325,7 @@ impl Config {
             server.max_connections = count as usize;
         }
         Ok(Config {
-            vault: VaultConfig { data_dir: data, database_url, master_key_file, ledger_key_file, age_rules: rules, ledger_origin, blob_store },
+            vault: VaultConfig { data_dir: data, database_url, master_key_file, ledger_key_file, age_rules: rules, ledger_origin, blob_store, orphan_blob_grace },
             listen,
             public_url,
             api,
@@ -387,6 +399,7 @@ mod tests {
         assert_eq!(parsed.max_concurrent_sign_ins, Some(0));
         assert_eq!(parsed.registration.as_deref(), Some("open"));
         assert_eq!(parsed.long_poll_recheck_ms, Some(standard.long_poll_recheck.as_millis() as u64));
+        assert_eq!(parsed.orphan_blob_grace, Some(cartable_vault::VaultConfig::embedded(PathBuf::new()).orphan_blob_grace.as_secs()));
         assert_eq!(standard.registration, crate::api::Registration::Open);
         let server = crate::server::ServerSettings::standard();
         assert_eq!(parsed.header_read_timeout, Some(server.header_read_timeout.as_secs()));
@@ -483,6 +496,7 @@ mod tests {
             "header_read_timeout" => "5",
             "body_idle_timeout" => "9",
             "long_poll_recheck_ms" => "250",
+            "orphan_blob_grace" => "60",
             "max_connections" => "7",
             "digital_consent_age" => "14",
             "majority_age" => "19",

@@ -160,6 +160,12 @@ impl Server {
         sqlx::AnyPool::connect(&url).await.unwrap()
     }
 
+    /// Kills the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The server process's id (to read its memory from `/proc`).
     pub fn pid(&self) -> u32 {
         self.child.id()

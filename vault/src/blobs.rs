@@ -371,6 +371,20 @@ impl Blobs {
         Ok(())
     }
 
+    /// The blobs of one family in the store, by name, with when each was written.
+    pub(crate) async fn list_family(&self, family: FamilyId) -> Result<Vec<(String, time::OffsetDateTime)>> {
+        let prefix = ObjectPath::from(family.to_string());
+        let mut listed = self.store.list(Some(&prefix));
+        let mut out = Vec::new();
+        while let Some(meta) = listed.next().await {
+            let meta = meta.map_err(store_error("list a family's blobs"))?;
+            let Some(name) = meta.location.filename() else { continue };
+            let written = time::OffsetDateTime::from_unix_timestamp(meta.last_modified.timestamp()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            out.push((name.to_owned(), written));
+        }
+        Ok(out)
+    }
+
     /// The families that have blobs in the store (orphans are found from this at start).
     pub(crate) async fn families(&self) -> Result<Vec<FamilyId>> {
         let listed = self.store.list_with_delimiter(None).await.map_err(|e| {

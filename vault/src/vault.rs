@@ -35,6 +35,9 @@ pub struct VaultConfig {
     pub ledger_origin: String,
     /// Where file contents and large bodies go: the data folder's `blobs/` or an S3-compatible store.
     pub blob_store: BlobStoreConfig,
+    /// How old a blob without its row must be before the start removes it: an upload on another server completes
+    /// its blob a moment before its row commits, so a younger blob may be one about to be claimed.
+    pub orphan_blob_grace: std::time::Duration,
 }
 
 impl VaultConfig {
@@ -48,6 +51,7 @@ impl VaultConfig {
             age_rules: AgeRules::FRANCE,
             ledger_origin: "cartable.localhost".to_owned(),
             blob_store: BlobStoreConfig::DataFolder,
+            orphan_blob_grace: std::time::Duration::from_secs(15 * 60),
         }
     }
 
@@ -167,7 +171,7 @@ impl Vault {
         if backend == Backend::Postgres {
             crate::watch::listen_for_grant_changes(&vault.inner, config.database_url());
         }
-        vault.remove_orphan_blobs().await.map_err(OpenError::BlobStore)?;
+        vault.remove_orphan_blobs(config.orphan_blob_grace).await.map_err(OpenError::BlobStore)?;
         // Values in the format before sealed values are upgraded before anything is served; then the one-time moves
         // of rows written before migration 0004 (each resumable: it looks only at rows not yet moved).
         let upgrades = async {
@@ -365,11 +369,35 @@ impl Vault {
 
     /// Blobs of families that are gone (a crash between erasure and blob removal): remove them. The store is
     /// listed by family (one folder or key prefix each), on either store.
-    async fn remove_orphan_blobs(&self) -> Result<()> {
+    /// Removes what a crash left in the blob store: the blobs of a family whose erasure was cut short, and the blobs
+    /// of existing families that no row names (an upload cut short between its blob and its row, an update's old
+    /// version not yet removed), once older than `grace`.
+    async fn remove_orphan_blobs(&self, grace: std::time::Duration) -> Result<()> {
         for family in self.inner.blobs.families().await? {
             if !self.family_exists(family).await? {
                 tracing::info!(%family, "removing the blobs of an erased family");
                 self.inner.blobs.delete_family(family).await?;
+                continue;
+            }
+            // Listed before the rows are read: a blob whose row commits in between is then seen with its row.
+            let listed = self.inner.blobs.list_family(family).await?;
+            let named: std::collections::HashSet<String> = sqlx::query("SELECT blob_key FROM records WHERE family_id = $1 AND blob_key IS NOT NULL")
+                .bind(family.to_string())
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| r.get::<String, _>(0))
+                .collect();
+            let now = OffsetDateTime::now_utc();
+            let mut removed = 0;
+            for (name, written) in listed {
+                if !named.contains(&name) && now - written >= grace {
+                    self.inner.blobs.delete(family, &name).await;
+                    removed += 1;
+                }
+            }
+            if removed > 0 {
+                tracing::info!(%family, removed, "removed blobs that no row names");
             }
         }
         Ok(())
