@@ -248,3 +248,180 @@ async fn story() {
     let english = g.get(&format!("{base}/edu.grades")).await;
     assert!(english.body.contains("13.5/20") && english.body.contains("Tuesday 3 December 2030"), "{}", english.body);
 }
+
+// --- in a browser ------------------------------------------------------------------------------------------------
+
+mod browser {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use thirtyfour::prelude::*;
+
+    use super::api_support::{Backend, Server, within};
+    use super::web_support::{WEB_PASSWORD, invitation_path};
+    use super::{PDF, add_child, put};
+
+    const SIZES: [(&str, u32, u32); 2] = [("phone", 390, 844), ("desktop", 1280, 800)];
+
+    fn screenshots() -> PathBuf {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().expect("the target folder").join("screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A page at both sizes, as `child-<name>-phone.png` and `child-<name>-desktop.png`.
+    async fn shoot(driver: &WebDriver, name: &str) {
+        for (size, width, height) in SIZES {
+            driver.set_window_rect(0, 0, width, height).await.unwrap();
+            driver.screenshot(&screenshots().join(format!("child-{name}-{size}.png"))).await.unwrap();
+        }
+    }
+
+    async fn chromium(webdriver: &str, profile: &std::path::Path) -> WebDriver {
+        let mut caps = DesiredCapabilities::chrome();
+        for arg in ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"] {
+            caps.add_arg(arg).unwrap();
+        }
+        caps.add_arg(&format!("--user-data-dir={}", profile.display())).unwrap();
+        if let Ok(binary) = std::env::var("CARTABLE_TEST_CHROMIUM") {
+            caps.set_binary(&binary).unwrap();
+        }
+        WebDriver::new(webdriver, caps).await.expect("start a Chromium session")
+    }
+
+    async fn fill(driver: &WebDriver, id: &str, text: &str) {
+        let field = driver.find(By::Id(id)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    async fn wait_for(driver: &WebDriver, needles: &[&str]) -> String {
+        let mut text = String::new();
+        for _ in 0..100 {
+            if let Ok(main) = driver.find(By::Tag("main")).await
+                && let Ok(found) = main.text().await
+            {
+                text = found;
+                if needles.iter().all(|n| text.contains(n)) {
+                    return text;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page never said {needles:?}: {text}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_guardian_looks_at_a_childs_pages_in_a_browser() {
+        let Some(webdriver) = std::env::var("CARTABLE_TEST_WEBDRIVER").ok().filter(|v| !v.is_empty()) else {
+            eprintln!("browser test skipped: CARTABLE_TEST_WEBDRIVER is not set (scripts/test.sh starts Debian's chromedriver and sets it)");
+            return;
+        };
+        let server = Server::start(Backend::Sqlite).await;
+        let profile = tempfile::tempdir().unwrap();
+        let driver = chromium(&webdriver, profile.path()).await;
+        let result = within(240, "the child's pages in a browser", story(&server, &driver)).await;
+        driver.quit().await.unwrap();
+        result
+    }
+
+    async fn story(server: &Server, driver: &WebDriver) {
+        let url = |path: &str| format!("{}{path}", server.url);
+        let created = server.cli(&["family", "create", "--name", "Martin", "--invite"]);
+        let family = created["family_id"].as_str().unwrap().to_owned();
+        let leo = add_child(server, &family, "Léo", 11);
+        let today = time::OffsetDateTime::now_utc().date();
+        let month = format!("{:04}-{:02}", today.year(), u8::from(today.month()));
+        let subjects = ["Mathématiques", "Français", "Histoire-géographie", "Anglais"];
+        for (s, subject) in subjects.iter().enumerate() {
+            for n in 0..5 {
+                let grade = 9 + (s * 3 + n * 5) % 11;
+                let day = format!("{month}-{:02}", 1 + n * 4);
+                put(server, &family, &leo, "edu.grades", &format!(r#"{{"subject": "{subject}", "title": "Contrôle n° {}", "grade": {grade}, "out_of": 20, "coefficient": {}, "date": "{day}"}}"#, n + 1, 1 + n % 2));
+            }
+        }
+        for (day, body) in [(3, r#""kind": "absence", "half_days": 2, "justified": true, "reason": "Malade""#), (9, r#""kind": "retard", "minutes": 10, "justified": false"#), (16, r#""kind": "absence", "half_days": 1, "justified": false"#)] {
+            put(server, &family, &leo, "edu.attendance", &format!(r#"{{"date": "{month}-{day:02}", {body}}}"#));
+        }
+        let soon = (today + time::Duration::days(2)).to_string();
+        put(server, &family, &leo, "edu.homework", &format!(r#"{{"subject": "Mathématiques", "due": "{soon}", "description": "Exercices 4 à 7 page 52", "done": false}}"#));
+        put(server, &family, &leo, "edu.homework", r#"{"subject": "Anglais", "due": "2020-01-06", "description": "Vocabulaire de l'unité 2", "done": true}"#);
+        let hours = [("08:00", "09:00"), ("09:00", "10:00"), ("10:15", "11:15"), ("13:30", "14:30")];
+        for weekday in 1..=5 {
+            for (h, (start, end)) in hours.iter().enumerate() {
+                let subject = subjects[(weekday + h) % subjects.len()];
+                put(server, &family, &leo, "edu.timetable", &format!(r#"{{"weekday": {weekday}, "start": "{start}", "end": "{end}", "subject": "{subject}", "room": "B{}"}}"#, 10 + h));
+            }
+        }
+        put(server, &family, &leo, "edu.followup", r#"{"date": "2030-12-03", "author": "Mme Lefèvre, professeure principale", "text": "Bon début d'année. Léo participe davantage à l'oral."}"#);
+        put(server, &family, &leo, "edu.certificates", r#"{"title": "Certification Pix", "issuer": "Pix", "date": "2030-06-20", "level": "Niveau 3"}"#);
+        let dir = tempfile::tempdir().unwrap();
+        let pdf = dir.path().join("bulletin-T1.pdf");
+        std::fs::write(&pdf, PDF).unwrap();
+        server.cli(&["file", "put", "--family", &family, "--child", &leo, "--doctype", "edu.report-cards", pdf.to_str().unwrap()]);
+
+        driver.goto(url("/lang/fr?next=/sign-in")).await.unwrap();
+        driver.goto(url(&invitation_path(created["invitation"].as_str().unwrap()))).await.unwrap();
+        fill(driver, "name", "Claire Martin").await;
+        fill(driver, "login", "claire").await;
+        fill(driver, "password", WEB_PASSWORD).await;
+        fill(driver, "password2", WEB_PASSWORD).await;
+        driver.find(By::Css("main form button")).await.unwrap().click().await.unwrap();
+        wait_for(driver, &["Votre compte est créé"]).await;
+        fill(driver, "login", "claire").await;
+        fill(driver, "password", WEB_PASSWORD).await;
+        driver.find(By::Css("main form button")).await.unwrap().click().await.unwrap();
+        wait_for(driver, &["Bonjour Claire Martin", "Léo"]).await;
+
+        // From home to the child's page, then each collection.
+        driver.find(By::Css("a.child-page")).await.unwrap().click().await.unwrap();
+        wait_for(driver, &["Notes", "Carnet de suivi", "Emploi du temps"]).await;
+        shoot(driver, "overview").await;
+        driver.find(By::Id("tile-edu-grades")).await.unwrap().click().await.unwrap();
+        wait_for(driver, &["Les notes de Léo", "Moyenne générale"]).await;
+        assert_eq!(driver.find_all(By::Css("svg.chart")).await.unwrap().len(), subjects.len());
+        shoot(driver, "grades").await;
+        let base = format!("/family/{family}/children/{leo}");
+        driver.goto(url(&format!("{base}/edu.attendance"))).await.unwrap();
+        wait_for(driver, &["Absence", "Retard", "Mois précédent"]).await;
+        shoot(driver, "attendance").await;
+        driver.find(By::Id("previous-month")).await.unwrap().click().await.unwrap();
+        wait_for(driver, &["Ni absence ni retard ce mois-ci"]).await;
+        driver.goto(url(&format!("{base}/edu.homework"))).await.unwrap();
+        wait_for(driver, &["Exercices 4 à 7"]).await;
+        shoot(driver, "homework").await;
+        driver.goto(url(&format!("{base}/edu.timetable"))).await.unwrap();
+        wait_for(driver, &["Lundi", "Vendredi", "B10"]).await;
+        shoot(driver, "timetable").await;
+        driver.goto(url(&format!("{base}/edu.certificates"))).await.unwrap();
+        wait_for(driver, &["Certification Pix", "Niveau 3"]).await;
+        shoot(driver, "certificates").await;
+
+        // The follow-up notebook: an entry added from the form appears, signed.
+        driver.goto(url(&format!("{base}/edu.followup"))).await.unwrap();
+        wait_for(driver, &["Mme Lefèvre"]).await;
+        fill(driver, "note-text", "Léo sera absent vendredi matin (rendez-vous chez l'orthodontiste).").await;
+        driver.find(By::Id("note-submit")).await.unwrap().click().await.unwrap();
+        let text = wait_for(driver, &["Votre message est ajouté au carnet", "Léo sera absent vendredi matin"]).await;
+        assert!(text.contains("Claire Martin"), "{text}");
+        shoot(driver, "followup").await;
+
+        // The report cards: the PDF link opens the PDF in the browser itself.
+        driver.goto(url(&format!("{base}/edu.report-cards"))).await.unwrap();
+        wait_for(driver, &["bulletin-T1.pdf", "Télécharger", "Voir"]).await;
+        shoot(driver, "report-cards").await;
+        let view = driver.find(By::Css("a[id^='view-']")).await.unwrap();
+        let href = view.attr("href").await.unwrap().unwrap();
+        assert!(href.ends_with("/view"), "{href}");
+        view.click().await.unwrap();
+        for _ in 0..50 {
+            if driver.current_url().await.unwrap().as_str().ends_with("/view") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(driver.current_url().await.unwrap().as_str().ends_with("/view"), "the PDF opened in the browser");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        shoot(driver, "pdf").await;
+    }
+}
