@@ -102,7 +102,7 @@ async fn story() {
 
     let attendance = g.get(&format!("{base}/edu.attendance?month=2030-12")).await;
     assert_eq!(attendance.status, 200);
-    for needle in ["décembre 2030", "<span class=\"mark\">Absence</span>", "<span class=\"mark\">Retard</span>", "Absence de 2 demi-journées", "Retard de 10 min", "justifié", "Malade", "?month=2030-11", "?month=2031-01", "mardi 3 décembre 2030"] {
+    for needle in ["décembre 2030", "<abbr class=\"mark\" title=\"Absence\">Abs.</abbr>", "<abbr class=\"mark\" title=\"Retard\">Ret.</abbr>", "Absence de 2 demi-journées", "Retard de 10 min", "justifié", "Malade", "?month=2030-11", "?month=2031-01", "mardi 3 décembre 2030"] {
         assert!(attendance.body.contains(needle), "the calendar lacks {needle}: {}", attendance.body);
     }
     let homework = g.get(&format!("{base}/edu.homework")).await;
@@ -383,7 +383,7 @@ mod browser {
         shoot(driver, "grades").await;
         let base = format!("/family/{family}/children/{leo}");
         driver.goto(url(&format!("{base}/edu.attendance"))).await.unwrap();
-        wait_for(driver, &["Absence", "Retard", "Mois précédent"]).await;
+        wait_for(driver, &["Abs.", "Ret.", "Mois précédent"]).await;
         shoot(driver, "attendance").await;
         driver.find(By::Id("previous-month")).await.unwrap().click().await.unwrap();
         wait_for(driver, &["Ni absence ni retard ce mois-ci"]).await;

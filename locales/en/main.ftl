@@ -396,8 +396,10 @@ child-weekday-short-4 = Thu
 child-weekday-short-5 = Fri
 child-weekday-short-6 = Sat
 child-weekday-short-7 = Sun
-child-absence-short = Absent
+child-absence-short = Abs.
+child-absence-word = Absent
 child-late-short = Late
+child-late-word = Late
 child-absence = { $half_days ->
     [one] Absent for half a day
    *[other] Absent for { $half_days } half-days
@@ -413,6 +415,7 @@ child-attendance-totals = So far: { $half_days ->
     [one] 1 late arrival
    *[other] { $lates } late arrivals
 }.
+child-calendar-legend = In the calendar: “Abs.” for an absence, “Late” for a late arrival.
 child-month-events = This month
 child-no-events = No absence or late arrival this month.
 child-upcoming = To do

@@ -396,8 +396,10 @@ child-weekday-short-4 = jeu.
 child-weekday-short-5 = ven.
 child-weekday-short-6 = sam.
 child-weekday-short-7 = dim.
-child-absence-short = Absence
-child-late-short = Retard
+child-absence-short = Abs.
+child-absence-word = Absence
+child-late-short = Ret.
+child-late-word = Retard
 child-absence = { $half_days ->
     [one] Absence d'une demi-journée
    *[other] Absence de { $half_days } demi-journées
@@ -413,6 +415,7 @@ child-attendance-totals = Depuis le début : { $half_days ->
     [one] 1 retard
    *[other] { $lates } retards
 }.
+child-calendar-legend = Dans le calendrier : « Abs. » pour une absence, « Ret. » pour un retard.
 child-month-events = Ce mois-ci
 child-no-events = Ni absence ni retard ce mois-ci.
 child-upcoming = À faire

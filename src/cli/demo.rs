@@ -115,8 +115,15 @@ fn timetable(level: usize) -> Vec<Value> {
 fn report_card(child: &str, class: &str, averages: &[(&str, f64)]) -> anyhow::Result<Vec<u8>> {
     use lopdf::content::{Content, Operation};
     use lopdf::{Document, Object, Stream, dictionary};
-    // WinAnsi covers French: every character of these texts is in Latin-1.
-    let latin1 = |s: &str| -> Object { Object::string_literal(s.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect::<Vec<u8>>()) };
+    // WinAnsi covers French: Latin-1, and the dashes and quotes it puts in 0x80–0x9F.
+    let winansi = |c: char| match c {
+        '—' => 0x97,
+        '–' => 0x96,
+        '’' => 0x92,
+        '€' => 0x80,
+        c => u8::try_from(u32::from(c)).unwrap_or(b'?'),
+    };
+    let latin1 = |s: &str| -> Object { Object::string_literal(s.chars().map(winansi).collect::<Vec<u8>>()) };
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
     let font = doc.add_object(dictionary! {"Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica", "Encoding" => "WinAnsiEncoding"});

@@ -499,8 +499,8 @@ fn mark_line(lang: Lang, day: Option<Date>, title: &str, shown: &str, coefficien
 
 pub(crate) struct Day {
     number: u8,
-    /// Short words in the cell (`Absence`, `Retard`), never colour alone.
-    marks: Vec<String>,
+    /// Short words in the cell (`Abs.`, `Ret.`) with the full word, never colour alone.
+    marks: Vec<(String, String)>,
     class: &'static str,
     today: bool,
 }
@@ -564,12 +564,12 @@ async fn attendance(state: &ApiState, permit: &Permit, page: Page, mut frame: Fr
         let mut class = "";
         for (_, body) in in_month.iter().filter(|e| e.0 == day) {
             if text(body, "kind") == "retard" {
-                marks.push(lang.t("child-late-short"));
+                marks.push((lang.t("child-late-short"), lang.t("child-late-word")));
                 if class.is_empty() {
                     class = "late";
                 }
             } else {
-                marks.push(lang.t("child-absence-short"));
+                marks.push((lang.t("child-absence-short"), lang.t("child-absence-word")));
                 class = "absent";
             }
         }
