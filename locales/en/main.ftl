@@ -330,3 +330,118 @@ report-download = Download the file (receipts and proofs)
 report-grants = Permissions
 report-no-grants = No permission concerns this data.
 report-entries = Requests, decisions and accesses
+
+# A child's data (their page, a page per collection, the follow-up notebook, files)
+home-child-page = See their data
+child-intro = What the school and the family have put here for this child. Every look is written in the family's history.
+child-title-edu-grades = Grades
+child-title-edu-attendance = Absences and late arrivals
+child-title-edu-homework = Homework
+child-title-edu-timetable = Timetable
+child-title-edu-report-cards = Report cards
+child-title-edu-certificates = Certificates
+child-title-edu-competencies = Skills
+child-title-edu-documents = Documents
+child-title-edu-followup = Follow-up notebook
+child-title-health-pai = Individual care plan (health)
+child-heading-edu-grades = { $child }'s grades
+child-heading-edu-attendance = { $child }'s absences and late arrivals
+child-heading-edu-homework = { $child }'s homework
+child-heading-edu-timetable = { $child }'s timetable
+child-heading-edu-report-cards = { $child }'s report cards
+child-heading-edu-certificates = { $child }'s certificates
+child-heading-edu-competencies = { $child }'s skills
+child-heading-edu-documents = { $child }'s documents
+child-heading-edu-followup = { $child }'s follow-up notebook
+child-heading-health-pai = { $child }'s individual care plan
+child-pages = Pages
+child-first-page = First page
+child-next-page = Next page
+child-capped = This summary covers the first 2,000 items only.
+child-no-records = Nothing yet.
+child-yes = yes
+child-no = no
+child-size-bytes = { $size } bytes
+child-size-kb = { $size } KB
+child-size-mb = { $size } MB
+child-author-school = the school
+child-author-via = { $author } (through { $service })
+child-no-subject = No subject
+child-no-grades = No grades yet.
+child-overall = Overall average:
+child-average = Average:
+child-marks-count = { $count ->
+    [one] 1 grade
+   *[other] { $count } grades
+}
+child-chart-title = { $subject }: grades over time
+child-chart-desc = { $count ->
+    [one] 1 grade out of 20:
+   *[other] { $count } grades out of 20, oldest to newest:
+} { $values }
+child-coefficient = weight { $coefficient }
+child-col-date = Date
+child-col-subject = Subject
+child-col-test = Test
+child-col-grade = Grade
+child-all-marks = Every grade, in the order it was entered
+child-month = { $month } { $year }
+child-months = Months
+child-previous-month = Previous month
+child-next-month = Next month
+child-weekday-short-1 = Mon
+child-weekday-short-2 = Tue
+child-weekday-short-3 = Wed
+child-weekday-short-4 = Thu
+child-weekday-short-5 = Fri
+child-weekday-short-6 = Sat
+child-weekday-short-7 = Sun
+child-absence-short = Abs.
+child-absence-word = Absent
+child-late-short = Late
+child-late-word = Late
+child-absence = { $half_days ->
+    [one] Absent for half a day
+   *[other] Absent for { $half_days } half-days
+}
+child-late = Late by { $minutes } min
+child-justified = excused
+child-not-justified = not excused
+child-attendance-totals = So far: { $half_days ->
+    [one] 1 half-day of absence
+   *[other] { $half_days } half-days of absence
+} and { $lates ->
+    [0] no late arrival
+    [one] 1 late arrival
+   *[other] { $lates } late arrivals
+}.
+child-calendar-legend = In the calendar: “Abs.” for an absence, “Late” for a late arrival.
+child-month-events = This month
+child-no-events = No absence or late arrival this month.
+child-upcoming = To do
+child-no-upcoming = Nothing to do for the coming days.
+child-past = Past
+child-no-past = No past homework.
+child-due = Due
+child-done = done
+child-not-done = not marked as done
+child-no-lessons = No lessons.
+child-room = room
+child-followup-intro = What the family and the school wrote to each other, oldest first.
+child-no-notes = The notebook is empty.
+child-followup-write = Write in the notebook
+child-followup-submit = Add to the notebook
+child-followup-added = Your message is in the notebook.
+child-followup-invalid = The message is empty or too long (at most 4,000 characters).
+child-no-files = No file yet.
+child-download = Download
+child-view = View
+child-cert-issuer = Issued by
+child-cert-level = Level
+child-cert-date = Date
+child-upload-label = Add a file
+child-upload-limit = A file of at most { $size }.
+child-upload-submit = Send the file
+child-file-uploaded = The file is stored.
+child-upload-invalid = The file could not be read: choose one and try again.
+child-upload-too-large = This file is too large.

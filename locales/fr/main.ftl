@@ -330,3 +330,118 @@ report-download = Télécharger le fichier (reçus et preuves)
 report-grants = Autorisations
 report-no-grants = Aucune autorisation ne concerne ces données.
 report-entries = Demandes, décisions et accès
+
+# Les données d'un enfant (sa page, une page par collection, le carnet de suivi, les fichiers)
+home-child-page = Voir ses données
+child-intro = Ce que l'établissement et la famille ont déposé pour cet enfant. Chaque consultation est inscrite dans l'historique de la famille.
+child-title-edu-grades = Notes
+child-title-edu-attendance = Absences et retards
+child-title-edu-homework = Devoirs
+child-title-edu-timetable = Emploi du temps
+child-title-edu-report-cards = Bulletins
+child-title-edu-certificates = Attestations et certificats
+child-title-edu-competencies = Compétences
+child-title-edu-documents = Documents
+child-title-edu-followup = Carnet de suivi
+child-title-health-pai = Projet d'accueil individualisé (santé)
+child-heading-edu-grades = Les notes de { $child }
+child-heading-edu-attendance = Les absences et retards de { $child }
+child-heading-edu-homework = Les devoirs de { $child }
+child-heading-edu-timetable = L'emploi du temps de { $child }
+child-heading-edu-report-cards = Les bulletins de { $child }
+child-heading-edu-certificates = Les attestations et certificats de { $child }
+child-heading-edu-competencies = Les compétences de { $child }
+child-heading-edu-documents = Les documents de { $child }
+child-heading-edu-followup = Le carnet de suivi de { $child }
+child-heading-health-pai = Le projet d'accueil individualisé de { $child }
+child-pages = Pages
+child-first-page = Première page
+child-next-page = Page suivante
+child-capped = Ce résumé porte sur les 2 000 premiers éléments seulement.
+child-no-records = Rien pour l'instant.
+child-yes = oui
+child-no = non
+child-size-bytes = { $size } octets
+child-size-kb = { $size } Ko
+child-size-mb = { $size } Mo
+child-author-school = l'établissement
+child-author-via = { $author } (par { $service })
+child-no-subject = Sans matière
+child-no-grades = Aucune note pour l'instant.
+child-overall = Moyenne générale :
+child-average = Moyenne :
+child-marks-count = { $count ->
+    [one] 1 note
+   *[other] { $count } notes
+}
+child-chart-title = { $subject } : les notes dans le temps
+child-chart-desc = { $count ->
+    [one] 1 note sur 20 :
+   *[other] { $count } notes sur 20, de la plus ancienne à la plus récente :
+} { $values }
+child-coefficient = coef. { $coefficient }
+child-col-date = Date
+child-col-subject = Matière
+child-col-test = Évaluation
+child-col-grade = Note
+child-all-marks = Toutes les notes, dans l'ordre où elles ont été saisies
+child-month = { $month } { $year }
+child-months = Mois
+child-previous-month = Mois précédent
+child-next-month = Mois suivant
+child-weekday-short-1 = lun.
+child-weekday-short-2 = mar.
+child-weekday-short-3 = mer.
+child-weekday-short-4 = jeu.
+child-weekday-short-5 = ven.
+child-weekday-short-6 = sam.
+child-weekday-short-7 = dim.
+child-absence-short = Abs.
+child-absence-word = Absence
+child-late-short = Ret.
+child-late-word = Retard
+child-absence = { $half_days ->
+    [one] Absence d'une demi-journée
+   *[other] Absence de { $half_days } demi-journées
+}
+child-late = Retard de { $minutes } min
+child-justified = justifié
+child-not-justified = non justifié
+child-attendance-totals = Depuis le début : { $half_days ->
+    [one] 1 demi-journée d'absence
+   *[other] { $half_days } demi-journées d'absence
+} et { $lates ->
+    [0] aucun retard
+    [one] 1 retard
+   *[other] { $lates } retards
+}.
+child-calendar-legend = Dans le calendrier : « Abs. » pour une absence, « Ret. » pour un retard.
+child-month-events = Ce mois-ci
+child-no-events = Ni absence ni retard ce mois-ci.
+child-upcoming = À faire
+child-no-upcoming = Rien à faire pour les jours qui viennent.
+child-past = Déjà passés
+child-no-past = Aucun devoir passé.
+child-due = Pour le
+child-done = fait
+child-not-done = pas marqué comme fait
+child-no-lessons = Pas de cours.
+child-room = salle
+child-followup-intro = Les échanges entre la famille et l'établissement, du plus ancien au plus récent.
+child-no-notes = Le carnet est vide.
+child-followup-write = Écrire dans le carnet
+child-followup-submit = Ajouter au carnet
+child-followup-added = Votre message est ajouté au carnet.
+child-followup-invalid = Le message est vide ou trop long (4 000 caractères au plus).
+child-no-files = Aucun fichier pour l'instant.
+child-download = Télécharger
+child-view = Voir
+child-cert-issuer = Délivré par
+child-cert-level = Niveau
+child-cert-date = Date
+child-upload-label = Ajouter un fichier
+child-upload-limit = Un fichier de { $size } au plus.
+child-upload-submit = Envoyer le fichier
+child-file-uploaded = Le fichier est enregistré.
+child-upload-invalid = Le fichier n'a pas pu être lu : choisissez-en un et recommencez.
+child-upload-too-large = Ce fichier est trop gros.

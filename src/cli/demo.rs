@@ -1,8 +1,8 @@
 //! `cartable demo`: a family to look at, in French, made once, then the server.
 //!
 //! The Martin family: two guardians who can sign in, children aged 10, 15 and 17 (birth dates computed from
-//! today, so the ages stay true), a term of grades, attendance with a few absences, homework and follow-up notebook
-//! entries; a tutoring service holding an active grant on the youngest's grades that has read some of them, and a
+//! today, so the ages stay true), a term of grades, attendance with a few absences, homework, a week's timetable and
+//! follow-up notebook entries, Zoé's first-term report card (a real one-page PDF) and a PIX certificate; a tutoring service holding an active grant on the youngest's grades that has read some of them, and a
 //! learning platform whose request about the 15-year-old awaits a guardian's and her own approval. Every write and
 //! read goes through the same decisions as anyone's, so the history is real.
 
@@ -94,6 +94,80 @@ fn followup(today: Date) -> Vec<Value> {
     ]
 }
 
+/// One week of lessons: `{"weekday": 1..=5, "start", "end", "subject", "room"}`.
+fn timetable(level: usize) -> Vec<Value> {
+    let hours = [("08:00", "09:00"), ("09:00", "10:00"), ("10:15", "11:15"), ("11:15", "12:15"), ("13:30", "14:30"), ("14:30", "15:30")];
+    let rooms = ["B12", "C04", "A21", "Labo 2", "B07", "CDI"];
+    let mut out = Vec::new();
+    for weekday in 1..=5usize {
+        // Wednesday afternoons are free.
+        let lessons = if weekday == 3 { 4 } else { 6 };
+        for (h, (start, end)) in hours.iter().take(lessons).enumerate() {
+            let subject = SUBJECTS[(weekday * 2 + h + level) % SUBJECTS.len()];
+            out.push(json!({"weekday": weekday, "start": start, "end": end, "subject": subject, "room": rooms[(h + weekday) % rooms.len()]}));
+        }
+    }
+    out
+}
+
+/// A one-page PDF report card (Helvetica, WinAnsi text): the child's averages per subject and a word from the class
+/// council.
+fn report_card(child: &str, class: &str, averages: &[(&str, f64)]) -> anyhow::Result<Vec<u8>> {
+    use lopdf::content::{Content, Operation};
+    use lopdf::{Document, Object, Stream, dictionary};
+    // WinAnsi covers French: Latin-1, and the dashes and quotes it puts in 0x80–0x9F.
+    let winansi = |c: char| match c {
+        '—' => 0x97,
+        '–' => 0x96,
+        '’' => 0x92,
+        '€' => 0x80,
+        c => u8::try_from(u32::from(c)).unwrap_or(b'?'),
+    };
+    let latin1 = |s: &str| -> Object { Object::string_literal(s.chars().map(winansi).collect::<Vec<u8>>()) };
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font = doc.add_object(dictionary! {"Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica", "Encoding" => "WinAnsiEncoding"});
+    let bold = doc.add_object(dictionary! {"Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica-Bold", "Encoding" => "WinAnsiEncoding"});
+    let resources = doc.add_object(dictionary! {"Font" => dictionary! {"F1" => font, "F2" => bold}});
+    let mut ops = Vec::new();
+    let line = |ops: &mut Vec<Operation>, font: &str, size: i64, x: i64, y: i64, text: &str| {
+        ops.push(Operation::new("BT", vec![]));
+        ops.push(Operation::new("Tf", vec![font.into(), size.into()]));
+        ops.push(Operation::new("Td", vec![x.into(), y.into()]));
+        ops.push(Operation::new("Tj", vec![latin1(text)]));
+        ops.push(Operation::new("ET", vec![]));
+    };
+    line(&mut ops, "F2", 20, 60, 770, "Collège Jean-Moulin — Bulletin du 1er trimestre");
+    line(&mut ops, "F1", 13, 60, 740, &format!("Élève : {child}   ·   Classe : {class}"));
+    line(&mut ops, "F2", 12, 60, 700, "Matière");
+    line(&mut ops, "F2", 12, 400, 700, "Moyenne");
+    let mut y = 676;
+    for (subject, average) in averages {
+        line(&mut ops, "F1", 12, 60, y, subject);
+        line(&mut ops, "F1", 12, 400, y, &format!("{}/20", format!("{average:.1}").replace('.', ",")));
+        y -= 22;
+    }
+    let overall = averages.iter().map(|a| a.1).sum::<f64>() / averages.len().max(1) as f64;
+    line(&mut ops, "F2", 12, 60, y - 10, "Moyenne générale");
+    line(&mut ops, "F2", 12, 400, y - 10, &format!("{}/20", format!("{overall:.1}").replace('.', ",")));
+    line(&mut ops, "F1", 12, 60, y - 50, "Appréciation du conseil de classe : bon trimestre, des efforts réguliers. Continuez ainsi.");
+    ops.push(Operation::new("w", vec![1.into()]));
+    ops.push(Operation::new("m", vec![60.into(), 692.into()]));
+    ops.push(Operation::new("l", vec![535.into(), 692.into()]));
+    ops.push(Operation::new("S", vec![]));
+    let content = doc.add_object(Stream::new(dictionary! {}, Content { operations: ops }.encode()?));
+    let page = doc.add_object(dictionary! {"Type" => "Page", "Parent" => pages_id, "Contents" => content});
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {"Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1, "Resources" => resources, "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()]}),
+    );
+    let catalog = doc.add_object(dictionary! {"Type" => "Catalog", "Pages" => pages_id});
+    doc.trailer.set("Root", catalog);
+    let mut out = Vec::new();
+    doc.save_to(&mut out)?;
+    Ok(out)
+}
+
 /// Writes records into a child's collection under the operator's permit (decided and logged like any write).
 async fn put(vault: &Vault, family: FamilyId, child: MemberId, doctype: Doctype, bodies: Vec<Value>) -> anyhow::Result<Vec<cartable_consent::RecordId>> {
     let permit = vault.as_operator(family, Action::Write, Resource::Collection { child, doctype }).await?;
@@ -127,6 +201,16 @@ async fn create(vault: &Vault) -> anyhow::Result<()> {
         put(vault, family, child, Doctype::Homework, homework(today)).await?;
     }
     put(vault, family, zoe, Doctype::Followup, followup(today)).await?;
+    for (i, child) in [leo, zoe, ines].into_iter().enumerate() {
+        put(vault, family, child, Doctype::Timetable, timetable(i)).await?;
+    }
+    // Zoé's first-term report card, a real PDF; and her PIX certificate.
+    let averages: Vec<(&str, f64)> = SUBJECTS.iter().enumerate().map(|(i, s)| (*s, 11.0 + ((i * 7) % 6) as f64 * 1.25)).collect();
+    let pdf = report_card("Zoé Martin", "3e B", &averages)?;
+    let permit = vault.as_operator(family, Action::Write, Resource::Collection { child: zoe, doctype: Doctype::ReportCards }).await?;
+    vault.put_file(&permit, zoe, Doctype::ReportCards, "operator".to_owned(), "bulletin-1er-trimestre.pdf".to_owned(), Box::new(std::io::Cursor::new(pdf))).await?;
+    let certificate = json!({"title": "Certification Pix — compétences numériques", "issuer": "Pix", "date": (today - Duration::days(45)).to_string(), "level": "Niveau 3 (indépendant)"});
+    put(vault, family, zoe, Doctype::Certificates, vec![certificate]).await?;
 
     // A tutoring service with an active grant on Léo's grades, approved by Claire, which has read some of them.
     let tutoring = vault.register_service("Tutorat Plus", &crate::auth::hash_token(&crate::auth::new_secret()), true).await?;
@@ -169,4 +253,19 @@ async fn create(vault: &Vault) -> anyhow::Result<()> {
         })
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_report_card_is_a_one_page_pdf() {
+        let pdf = super::report_card("Zoé Martin", "3e B", &[("Mathématiques", 14.5), ("Français", 12.0)]).unwrap();
+        assert!(pdf.starts_with(b"%PDF-1.5"), "a PDF header");
+        assert!(pdf.windows(5).rev().take(16).any(|w| w == b"%%EOF"), "a PDF trailer");
+        let text = String::from_utf8_lossy(&pdf);
+        assert!(text.contains("/Count 1") && text.contains("WinAnsiEncoding"), "one page, French text");
+        if let Ok(out) = std::env::var("CARTABLE_DEMO_PDF_OUT") {
+            std::fs::write(out, &pdf).unwrap();
+        }
+    }
 }

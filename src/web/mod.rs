@@ -5,12 +5,14 @@
 //!   forms and their CSRF tokens ([`Posted`], [`AnonForm`]), error pages.
 //! - `access.rs`: getting in: sign-in and sign-out, invitations, the language switch, the stylesheet.
 //! - `pages.rs`: the family's pages (home, requests, grants, history) and the decisions made from them.
+//! - `child.rs`: a child's data: their page, a page per collection, the follow-up notebook, files and uploads.
 //!
 //! The web UI is a client of the same functions as the API: sessions are the API's (`api::session`, with its
 //! sign-in limits), and every family page passes the API's gate (`api::data::decide`), so every read is a logged
 //! decision and another family's member gets the same 404 as for a family that does not exist.
 
 mod access;
+mod child;
 mod dpo;
 mod i18n;
 mod pages;
@@ -38,6 +40,8 @@ const FORM_COOKIE: &str = "cartable_form";
 
 /// The web UI's routes on the API's shared state (sessions, limits, the vault).
 pub fn routes(state: ApiState) -> Router {
+    // A file sent with a page's form: the vault's limit is enforced on the file itself; this bounds the whole body.
+    let upload_limit = usize::try_from(state.settings().max_file_bytes).unwrap_or(usize::MAX).saturating_add(64 * 1024);
     Router::new()
         .route("/", get(access::root))
         .route("/sign-in", get(access::sign_in_page).post(access::sign_in))
@@ -54,6 +58,12 @@ pub fn routes(state: ApiState) -> Router {
         .route("/family/{family}/history", get(pages::history))
         .route("/family/{family}/children/{child}/report", get(pages::child_report))
         .route("/family/{family}/children/{child}/report.json", get(pages::child_report_file))
+        // A child's data (`child.rs`).
+        .route("/family/{family}/children/{child}", get(child::overview))
+        .route("/family/{family}/children/{child}/files/{record}", get(child::download))
+        .route("/family/{family}/children/{child}/files/{record}/view", get(child::view))
+        .route("/family/{family}/children/{child}/{doctype}", get(child::collection).post(child::add_entry))
+        .route("/family/{family}/children/{child}/{doctype}/upload", post(child::upload).layer(axum::extract::DefaultBodyLimit::max(upload_limit)))
         .route("/dpo", get(dpo::register))
         .route("/dpo/export/{format}", get(dpo::export))
         .route("/dpo/entries/{family}/{index}", get(dpo::receipt))

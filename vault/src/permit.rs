@@ -51,6 +51,22 @@ impl Permit {
         }
     }
 
+    /// The permit to read one record of the collection this permit reads.
+    /// INVARIANT: called only on a permit to read `Resource::Collection { child, doctype }`, for a record of that very
+    /// collection ([`crate::Vault::read_records`]): the collection's logged decision covers each of its records.
+    pub(crate) fn for_record_of_collection(&self, id: cartable_consent::RecordId) -> Option<Permit> {
+        match (self.action, self.resource) {
+            (Action::Read, Resource::Collection { child, doctype }) => Some(Permit {
+                family: self.family,
+                principal: self.principal,
+                action: Action::Read,
+                resource: Resource::Record { id, child, doctype },
+                decided_at: self.decided_at,
+            }),
+            _ => None,
+        }
+    }
+
     /// INVARIANT: only for reading the register of a family that was erased ([`crate::Vault::operator_register`]).
     pub(crate) fn unlogged_register_of_erased(family: FamilyId) -> Permit {
         Permit { family, principal: Principal::Operator, action: Action::List, resource: Resource::Register, decided_at: OffsetDateTime::now_utc() }

@@ -417,6 +417,33 @@ impl Vault {
             .collect()
     }
 
+    /// Reads one page of a child's collection with the records' contents (a file's record gives its metadata), by
+    /// id (creation order), after `after`, at most `limit` (1 to 1000). The permit must be for reading the collection:
+    /// one logged decision covers the page, instead of one per record.
+    pub async fn read_records(&self, permit: &Permit, after: Option<RecordId>, limit: u32) -> Result<Vec<RecordDocument>> {
+        check(permit, Action::Read)?;
+        let Resource::Collection { child, doctype } = permit.resource() else { return Err(Error::PermitMismatch("collection")) };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RECORD_COLUMNS}, id FROM records WHERE family_id = $1 AND child_id = $2 AND doctype = $3 AND ($4 IS NULL OR id > $4) \
+             ORDER BY id LIMIT $5"
+        )))
+        .bind(permit.family().to_string())
+        .bind(child.to_string())
+        .bind(doctype.as_str())
+        .bind(after.map(|a| a.to_string()))
+        .bind(i64::from(limit.clamp(1, MAX_PAGE)))
+        .fetch_all(self.pool())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            // The id comes after the columns `open_row` reads from index 0.
+            let id: RecordId = parse_id(&row.get::<String, _>(11))?;
+            let one = permit.for_record_of_collection(id).ok_or(Error::PermitMismatch("collection"))?;
+            out.push(self.open_row(&one, row).await?.0);
+        }
+        Ok(out)
+    }
+
     /// The collections a permit's principal may list, each decided by the same rules (not logged one by one).
     pub(crate) async fn listable_collections(&self, permit: &Permit) -> Result<Vec<(MemberId, Doctype)>> {
         let rules = self.rules(permit.family()).await?;

@@ -1,0 +1,427 @@
+//! A child's pages over plain HTTP, against the real server: every collection's page answers and says its values the
+//! French way (`13,5/20`, `mardi 3 décembre`), the grades' chart is in the page, a PDF downloads with its bytes and
+//! opens inline, a follow-up entry and a file added from the forms appear (and nothing changes without the CSRF
+//! token), a long collection is paged, another family's guardian gets 404 everywhere, and a guardian of an adult
+//! child is told the data is theirs now.
+
+mod api_support;
+mod cli_support;
+mod web_support;
+
+use api_support::{Backend, Server, within};
+use web_support::{Visitor, WebFamily};
+
+/// A small but well-formed PDF (one empty page), enough for bytes to be compared.
+const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n";
+
+fn put(server: &Server, family: &str, child: &str, doctype: &str, body: &str) -> String {
+    let out = server.cli_in(&["record", "put", "--family", family, "--child", child, "--doctype", doctype, "--body", "-"], Some(body));
+    out["record_id"].as_str().unwrap().to_owned()
+}
+
+fn add_child(server: &Server, family: &str, name: &str, age: i32) -> String {
+    let birth = api_support::born_years_ago(age);
+    let child = server.cli(&["member", "add", "--family", family, "--role", "child", "--name", name, "--birth-date", &birth]);
+    child["member_id"].as_str().unwrap().to_owned()
+}
+
+/// A raw request with the visitor's cookies (for bytes, multipart bodies and the API).
+fn raw(visitor: &Visitor, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    let cookies = visitor.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+    request.header("cookie", cookies)
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// A `multipart/form-data` body as a browser sends the upload form: `csrf` (when given) first, then the file.
+fn multipart(csrf: Option<&str>, name: &str, content: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----cartable-test-boundary-7d1f";
+    let mut body = Vec::new();
+    if let Some(csrf) = csrf {
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n").as_bytes());
+    }
+    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+    body.extend(content);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// The `href`s of the page that start with `prefix`.
+fn links(body: &str, prefix: &str) -> Vec<String> {
+    body.split("href=\"").skip(1).filter_map(|rest| rest.split('"').next()).filter(|h| h.starts_with(prefix)).map(|h| h.replace("&amp;", "&")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_childs_pages_show_their_data_and_take_entries_and_files() {
+    within(240, "the child's pages", story()).await;
+}
+
+async fn story() {
+    let server = Server::start(Backend::Sqlite).await;
+    let mut martin = WebFamily::create(&server, "Martin", "claire").await;
+    let family = martin.family.clone();
+    let leo = add_child(&server, &family, "Léo", 11);
+    let g = &mut martin.guardian;
+
+    // Grades: maths (12 ×1, 16 ×3) = 15, French 12: the overall average is 13,5.
+    put(&server, &family, &leo, "edu.grades", r#"{"subject": "Mathématiques", "title": "Contrôle n° 1", "grade": 12, "out_of": 20, "coefficient": 1, "date": "2030-12-03"}"#);
+    put(&server, &family, &leo, "edu.grades", r#"{"subject": "Mathématiques", "title": "Contrôle n° 2", "grade": 8, "out_of": 10, "coefficient": 3, "date": "2030-12-10"}"#);
+    put(&server, &family, &leo, "edu.grades", r#"{"subject": "Français", "title": "Dictée", "grade": 12, "out_of": 20, "coefficient": 1, "date": "2030-12-05"}"#);
+    put(&server, &family, &leo, "edu.attendance", r#"{"date": "2030-12-03", "kind": "absence", "half_days": 2, "justified": true, "reason": "Malade"}"#);
+    put(&server, &family, &leo, "edu.attendance", r#"{"date": "2030-12-05", "kind": "retard", "minutes": 10, "justified": false}"#);
+    put(&server, &family, &leo, "edu.homework", r#"{"subject": "Mathématiques", "due": "2099-01-05", "description": "Exercices 4 à 7 page 52", "done": false}"#);
+    put(&server, &family, &leo, "edu.homework", r#"{"subject": "Anglais", "due": "2020-01-06", "description": "Vocabulaire de l'unité 2", "done": true}"#);
+    put(&server, &family, &leo, "edu.timetable", r#"{"weekday": 1, "start": "08:00", "end": "09:00", "subject": "Mathématiques", "room": "B12"}"#);
+    put(&server, &family, &leo, "edu.timetable", r#"{"weekday": 3, "start": "10:00", "end": "11:00", "subject": "Éducation musicale", "room": "Auditorium"}"#);
+    put(&server, &family, &leo, "edu.followup", r#"{"date": "2030-12-03", "author": "Mme Lefèvre, professeure principale", "text": "Bon début d'année."}"#);
+    put(&server, &family, &leo, "edu.certificates", r#"{"title": "PIX — Compétences numériques", "issuer": "Pix", "date": "2030-06-20", "level": "Niveau 3"}"#);
+    let dir = tempfile::tempdir().unwrap();
+    let pdf_path = dir.path().join("bulletin-T1.pdf");
+    std::fs::write(&pdf_path, PDF).unwrap();
+    server.cli(&["file", "put", "--family", &family, "--child", &leo, "--doctype", "edu.report-cards", pdf_path.to_str().unwrap()]);
+
+    // Home links to the child's page; the child's page to each collection.
+    let base = format!("/family/{family}/children/{leo}");
+    let home = g.get(&format!("/family/{family}")).await;
+    assert!(home.body.contains(&format!("href=\"{base}\"")), "no link to the child's page: {}", home.body);
+    let overview = g.get(&base).await;
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    for doctype in ["edu.grades", "edu.attendance", "edu.homework", "edu.timetable", "edu.followup", "edu.report-cards", "edu.certificates", "edu.documents"] {
+        assert!(overview.body.contains(&format!("href=\"{base}/{doctype}\"")), "no link to {doctype}: {}", overview.body);
+    }
+    let mut pages = vec![base.clone()];
+
+    let grades = g.get(&format!("{base}/edu.grades")).await;
+    assert_eq!(grades.status, 200, "{}", grades.body);
+    for needle in ["13,5/20", "15/20", "12/20", "8/10", "coef. 3", "mardi 3 décembre", "<svg", "<polyline", "Mathématiques : les notes dans le temps", "2 notes sur 20"] {
+        assert!(grades.body.contains(needle), "the grades page lacks {needle}: {}", grades.body);
+    }
+    assert!(!grades.body.contains("<script"), "no script");
+
+    let attendance = g.get(&format!("{base}/edu.attendance?month=2030-12")).await;
+    assert_eq!(attendance.status, 200);
+    for needle in ["décembre 2030", "<abbr class=\"mark\" title=\"Absence\">Abs.</abbr>", "<abbr class=\"mark\" title=\"Retard\">Ret.</abbr>", "Absence de 2 demi-journées", "Retard de 10 min", "justifié", "Malade", "?month=2030-11", "?month=2031-01", "mardi 3 décembre 2030"] {
+        assert!(attendance.body.contains(needle), "the calendar lacks {needle}: {}", attendance.body);
+    }
+    let homework = g.get(&format!("{base}/edu.homework")).await;
+    assert_eq!(homework.status, 200);
+    let (upcoming, past) = (homework.body.find("Exercices 4 à 7").unwrap(), homework.body.find("Vocabulaire de l&#39;unité 2").unwrap());
+    assert!(upcoming < past, "upcoming homework comes first");
+    assert!(homework.body.contains("lundi 5 janvier 2099"), "{}", homework.body);
+    let timetable = g.get(&format!("{base}/edu.timetable")).await;
+    assert_eq!(timetable.status, 200);
+    for needle in ["lundi", "mercredi", "vendredi", "08:00–09:00", "B12", "Éducation musicale"] {
+        assert!(timetable.body.contains(needle), "the timetable lacks {needle}: {}", timetable.body);
+    }
+    let certificates = g.get(&format!("{base}/edu.certificates")).await;
+    assert!(certificates.body.contains("PIX — Compétences numériques") && certificates.body.contains("Niveau 3") && certificates.body.contains("jeudi 20 juin 2030"), "{}", certificates.body);
+    pages.extend([format!("{base}/edu.grades"), format!("{base}/edu.attendance"), format!("{base}/edu.homework"), format!("{base}/edu.timetable"), format!("{base}/edu.certificates")]);
+
+    // The report card: listed with its size, downloaded with the same bytes, shown inline as a PDF.
+    let cards = g.get(&format!("{base}/edu.report-cards")).await;
+    assert_eq!(cards.status, 200);
+    assert!(cards.body.contains("bulletin-T1.pdf") && cards.body.contains(&format!("{} octets", PDF.len())), "{}", cards.body);
+    let files = links(&cards.body, &format!("{base}/files/"));
+    let download = files.iter().find(|l| !l.ends_with("/view")).unwrap().clone();
+    let view = files.iter().find(|l| l.ends_with("/view")).unwrap().clone();
+    let got = raw(g, http().get(format!("{}{download}", server.url))).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(got.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert_eq!(got.bytes().await.unwrap().as_ref(), PDF);
+    let shown = raw(g, http().get(format!("{}{view}", server.url))).send().await.unwrap();
+    assert_eq!(shown.status(), 200);
+    assert_eq!(shown.headers()["content-type"], "application/pdf");
+    assert_eq!(shown.headers()["content-disposition"], "inline; filename*=UTF-8''bulletin-T1.pdf");
+    assert_eq!(shown.bytes().await.unwrap().as_ref(), PDF);
+    pages.push(format!("{base}/edu.report-cards"));
+
+    // The follow-up notebook: the school's entry; a guardian's entry added by the form, signed with her name; none
+    // without the token.
+    let notebook = format!("{base}/edu.followup");
+    let page = g.get(&notebook).await;
+    assert!(page.body.contains("Mme Lefèvre, professeure principale") && page.body.contains("mardi 3 décembre 2030"), "{}", page.body);
+    let csrf = page.csrf();
+    for forged in ["", "not-the-token"] {
+        let refused = g.post(&notebook, &[("csrf", forged), ("text", "Un message refusé")]).await;
+        assert_eq!(refused.status, 403, "{}", refused.body);
+    }
+    assert!(!g.get(&notebook).await.body.contains("Un message refusé"), "a form without its token changed something");
+    let added = g.post(&notebook, &[("csrf", &csrf), ("text", "Léo sera absent vendredi matin (rendez-vous).")]).await;
+    assert_eq!((added.status, added.location()), (303, format!("{notebook}?done=added")), "{}", added.body);
+    let page = g.get(&added.location()).await;
+    assert!(page.body.contains("Votre message est ajouté au carnet"), "{}", page.body);
+    let entry = page.body.find("Léo sera absent vendredi matin").expect("the new entry");
+    let author = page.body[..entry].rfind("class=\"author\">").unwrap();
+    assert!(page.body[author..entry].contains("Claire Martin"), "the entry is signed with the guardian's name: {}", &page.body[author..entry]);
+    assert_eq!(g.post(&notebook, &[("csrf", &csrf), ("text", "   ")]).await.status, 400);
+    pages.push(notebook.clone());
+
+    // An upload through the form is listed; one without the token is refused and not stored.
+    let documents = format!("{base}/edu.documents");
+    let upload = format!("{}{documents}/upload", server.url);
+    for forged in [None, Some("not-the-token")] {
+        let (kind, body) = multipart(forged, "refuse.txt", b"nope");
+        let refused = raw(g, http().post(&upload).header("content-type", kind).body(body)).send().await.unwrap();
+        assert_eq!(refused.status(), 403);
+    }
+    let (kind, body) = multipart(Some(&csrf), "autorisation de sortie.txt", "Sortie au musée le 12 mars.".as_bytes());
+    let sent = raw(g, http().post(&upload).header("content-type", kind).body(body)).send().await.unwrap();
+    assert_eq!(sent.status(), 303);
+    assert_eq!(sent.headers()["location"], format!("{documents}?done=uploaded").as_str());
+    let listed = g.get(&format!("{documents}?done=uploaded")).await;
+    assert!(listed.body.contains("autorisation de sortie.txt") && listed.body.contains("Le fichier est enregistré"), "{}", listed.body);
+    assert!(!listed.body.contains("refuse.txt"), "a refused upload was stored");
+    let document = links(&listed.body, &format!("{base}/files/")).into_iter().next().unwrap();
+    assert!(!listed.body.contains(&format!("{document}/view")), "only a PDF is shown inline");
+    let got = raw(g, http().get(format!("{}{document}", server.url))).send().await.unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), "Sortie au musée le 12 mars.".as_bytes());
+    pages.push(documents.clone());
+
+    // A long collection is paged: 120 grades of another child, written through the API with the session.
+    let zoe = add_child(&server, &family, "Zoé", 9);
+    let api = format!("{}/api/v1/families/{family}/children/{zoe}/collections/edu.grades/records", server.url);
+    let token = g.cookies["cartable_csrf"].clone();
+    for n in 0..120 {
+        let body = serde_json::json!({"subject": "Mathématiques", "title": format!("Exercice {n}"), "grade": 10 + n % 10, "out_of": 20, "date": "2030-11-04"});
+        let written = raw(g, http().post(&api).header("x-csrf-token", &token).json(&body)).send().await.unwrap();
+        assert_eq!(written.status(), 201, "{}", written.text().await.unwrap());
+    }
+    let mut path = format!("/family/{family}/children/{zoe}/edu.grades");
+    let mut sizes = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let page = g.get(&path).await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("120 notes"), "the average counts every grade: {}", page.body);
+        let rows: Vec<&str> = page.body.split("<tr class=\"mark\">").skip(1).collect();
+        for row in &rows {
+            let title = row.split("Exercice ").nth(1).unwrap().split('<').next().unwrap().to_owned();
+            assert!(seen.insert(title), "a grade shown twice");
+        }
+        sizes.push(rows.len());
+        match links(&page.body, &format!("/family/{family}/children/{zoe}/edu.grades?after=")).first() {
+            Some(next) => path = next.clone(),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, vec![50, 50, 20]);
+    assert_eq!(seen.len(), 120);
+
+    // Another family's guardian: 404 on every page, download and form, with ids taken from the first family's pages.
+    let mut durand = WebFamily::create(&server, "Durand", "bob").await;
+    let other = &mut durand.guardian;
+    let own = other.get(&format!("/family/{}", durand.family)).await;
+    let other_csrf = own.csrf();
+    pages.extend([download.clone(), view.clone(), document.clone(), format!("{base}/edu.followup?after=00000000-0000-0000-0000-000000000000")]);
+    for path in &pages {
+        let answer = other.get(path).await;
+        assert_eq!(answer.status, 404, "{path}: {}", answer.body);
+        assert!(!answer.body.contains("Léo") && !answer.body.contains("bulletin"), "{path} told something");
+    }
+    // The same record under the outsider's own family is not found either.
+    let record = download.rsplit('/').next().unwrap();
+    assert_eq!(other.get(&format!("/family/{}/children/{leo}/files/{record}", durand.family)).await.status, 404);
+    let refused = other.post(&notebook, &[("csrf", &other_csrf), ("text", "Intrus")]).await;
+    assert_eq!(refused.status, 404);
+    let (kind, body) = multipart(Some(&other_csrf), "intrus.txt", b"x");
+    let refused = raw(other, http().post(&upload).header("content-type", kind).body(body)).send().await.unwrap();
+    assert_eq!(refused.status(), 404);
+    let page = g.get(&notebook).await;
+    assert!(!page.body.contains("Intrus"), "an outsider wrote in the notebook");
+    assert!(!g.get(&documents).await.body.contains("intrus.txt"), "an outsider uploaded");
+
+    // A guardian of an adult child sees the sentence, not the data.
+    let ines = add_child(&server, &family, "Inès", 19);
+    put(&server, &family, &ines, "edu.grades", r#"{"subject": "Philosophie", "grade": 14, "out_of": 20, "date": "2030-12-03"}"#);
+    for path in [format!("/family/{family}/children/{ines}"), format!("/family/{family}/children/{ines}/edu.grades")] {
+        let page = g.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("Inès est majeur : ses données lui appartiennent"), "{}", page.body);
+        assert!(!page.body.contains("Philosophie") && !page.body.contains("14/20"), "{}", page.body);
+    }
+
+    // In English, the same page in English conventions.
+    g.language = Some("en");
+    g.cookies.remove("cartable_lang");
+    let english = g.get(&format!("{base}/edu.grades")).await;
+    assert!(english.body.contains("13.5/20") && english.body.contains("Tuesday 3 December 2030"), "{}", english.body);
+}
+
+// --- in a browser ------------------------------------------------------------------------------------------------
+
+mod browser {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use thirtyfour::prelude::*;
+
+    use super::api_support::{Backend, Server, within};
+    use super::web_support::{WEB_PASSWORD, invitation_path};
+    use super::{PDF, add_child, put};
+
+    const SIZES: [(&str, u32, u32); 2] = [("phone", 390, 844), ("desktop", 1280, 800)];
+
+    fn screenshots() -> PathBuf {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().expect("the target folder").join("screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A page at both sizes, as `child-<name>-phone.png` and `child-<name>-desktop.png`.
+    async fn shoot(driver: &WebDriver, name: &str) {
+        for (size, width, height) in SIZES {
+            driver.set_window_rect(0, 0, width, height).await.unwrap();
+            driver.screenshot(&screenshots().join(format!("child-{name}-{size}.png"))).await.unwrap();
+        }
+    }
+
+    async fn chromium(webdriver: &str, profile: &std::path::Path) -> WebDriver {
+        let mut caps = DesiredCapabilities::chrome();
+        for arg in ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"] {
+            caps.add_arg(arg).unwrap();
+        }
+        caps.add_arg(&format!("--user-data-dir={}", profile.display())).unwrap();
+        if let Ok(binary) = std::env::var("CARTABLE_TEST_CHROMIUM") {
+            caps.set_binary(&binary).unwrap();
+        }
+        WebDriver::new(webdriver, caps).await.expect("start a Chromium session")
+    }
+
+    async fn fill(driver: &WebDriver, id: &str, text: &str) {
+        let field = driver.find(By::Id(id)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    async fn wait_for(driver: &WebDriver, needles: &[&str]) -> String {
+        let mut text = String::new();
+        for _ in 0..100 {
+            if let Ok(main) = driver.find(By::Tag("main")).await
+                && let Ok(found) = main.text().await
+            {
+                text = found;
+                if needles.iter().all(|n| text.contains(n)) {
+                    return text;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page never said {needles:?}: {text}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_guardian_looks_at_a_childs_pages_in_a_browser() {
+        let Some(webdriver) = std::env::var("CARTABLE_TEST_WEBDRIVER").ok().filter(|v| !v.is_empty()) else {
+            eprintln!("browser test skipped: CARTABLE_TEST_WEBDRIVER is not set (scripts/test.sh starts Debian's chromedriver and sets it)");
+            return;
+        };
+        let server = Server::start(Backend::Sqlite).await;
+        let profile = tempfile::tempdir().unwrap();
+        let driver = chromium(&webdriver, profile.path()).await;
+        let result = within(240, "the child's pages in a browser", story(&server, &driver)).await;
+        driver.quit().await.unwrap();
+        result
+    }
+
+    async fn story(server: &Server, driver: &WebDriver) {
+        let url = |path: &str| format!("{}{path}", server.url);
+        let created = server.cli(&["family", "create", "--name", "Martin", "--invite"]);
+        let family = created["family_id"].as_str().unwrap().to_owned();
+        let leo = add_child(server, &family, "Léo", 11);
+        let today = time::OffsetDateTime::now_utc().date();
+        let month = format!("{:04}-{:02}", today.year(), u8::from(today.month()));
+        let subjects = ["Mathématiques", "Français", "Histoire-géographie", "Anglais"];
+        for (s, subject) in subjects.iter().enumerate() {
+            for n in 0..5 {
+                let grade = 9 + (s * 3 + n * 5) % 11;
+                let day = format!("{month}-{:02}", 1 + n * 4);
+                put(server, &family, &leo, "edu.grades", &format!(r#"{{"subject": "{subject}", "title": "Contrôle n° {}", "grade": {grade}, "out_of": 20, "coefficient": {}, "date": "{day}"}}"#, n + 1, 1 + n % 2));
+            }
+        }
+        for (day, body) in [(3, r#""kind": "absence", "half_days": 2, "justified": true, "reason": "Malade""#), (9, r#""kind": "retard", "minutes": 10, "justified": false"#), (16, r#""kind": "absence", "half_days": 1, "justified": false"#)] {
+            put(server, &family, &leo, "edu.attendance", &format!(r#"{{"date": "{month}-{day:02}", {body}}}"#));
+        }
+        let soon = (today + time::Duration::days(2)).to_string();
+        put(server, &family, &leo, "edu.homework", &format!(r#"{{"subject": "Mathématiques", "due": "{soon}", "description": "Exercices 4 à 7 page 52", "done": false}}"#));
+        put(server, &family, &leo, "edu.homework", r#"{"subject": "Anglais", "due": "2020-01-06", "description": "Vocabulaire de l'unité 2", "done": true}"#);
+        let hours = [("08:00", "09:00"), ("09:00", "10:00"), ("10:15", "11:15"), ("13:30", "14:30")];
+        for weekday in 1..=5 {
+            for (h, (start, end)) in hours.iter().enumerate() {
+                let subject = subjects[(weekday + h) % subjects.len()];
+                put(server, &family, &leo, "edu.timetable", &format!(r#"{{"weekday": {weekday}, "start": "{start}", "end": "{end}", "subject": "{subject}", "room": "B{}"}}"#, 10 + h));
+            }
+        }
+        put(server, &family, &leo, "edu.followup", r#"{"date": "2030-12-03", "author": "Mme Lefèvre, professeure principale", "text": "Bon début d'année. Léo participe davantage à l'oral."}"#);
+        put(server, &family, &leo, "edu.certificates", r#"{"title": "Certification Pix", "issuer": "Pix", "date": "2030-06-20", "level": "Niveau 3"}"#);
+        let dir = tempfile::tempdir().unwrap();
+        let pdf = dir.path().join("bulletin-T1.pdf");
+        std::fs::write(&pdf, PDF).unwrap();
+        server.cli(&["file", "put", "--family", &family, "--child", &leo, "--doctype", "edu.report-cards", pdf.to_str().unwrap()]);
+
+        driver.goto(url("/lang/fr?next=/sign-in")).await.unwrap();
+        driver.goto(url(&invitation_path(created["invitation"].as_str().unwrap()))).await.unwrap();
+        fill(driver, "name", "Claire Martin").await;
+        fill(driver, "login", "claire").await;
+        fill(driver, "password", WEB_PASSWORD).await;
+        fill(driver, "password2", WEB_PASSWORD).await;
+        driver.find(By::Css("main form button")).await.unwrap().click().await.unwrap();
+        wait_for(driver, &["Votre compte est créé"]).await;
+        fill(driver, "login", "claire").await;
+        fill(driver, "password", WEB_PASSWORD).await;
+        driver.find(By::Css("main form button")).await.unwrap().click().await.unwrap();
+        wait_for(driver, &["Bonjour Claire Martin", "Léo"]).await;
+
+        // From home to the child's page, then each collection.
+        driver.find(By::Css("a.child-page")).await.unwrap().click().await.unwrap();
+        wait_for(driver, &["Notes", "Carnet de suivi", "Emploi du temps"]).await;
+        shoot(driver, "overview").await;
+        driver.find(By::Id("tile-edu-grades")).await.unwrap().click().await.unwrap();
+        wait_for(driver, &["Les notes de Léo", "Moyenne générale"]).await;
+        assert_eq!(driver.find_all(By::Css("svg.chart")).await.unwrap().len(), subjects.len());
+        shoot(driver, "grades").await;
+        let base = format!("/family/{family}/children/{leo}");
+        driver.goto(url(&format!("{base}/edu.attendance"))).await.unwrap();
+        wait_for(driver, &["Abs.", "Ret.", "Mois précédent"]).await;
+        shoot(driver, "attendance").await;
+        driver.find(By::Id("previous-month")).await.unwrap().click().await.unwrap();
+        wait_for(driver, &["Ni absence ni retard ce mois-ci"]).await;
+        driver.goto(url(&format!("{base}/edu.homework"))).await.unwrap();
+        wait_for(driver, &["Exercices 4 à 7"]).await;
+        shoot(driver, "homework").await;
+        driver.goto(url(&format!("{base}/edu.timetable"))).await.unwrap();
+        wait_for(driver, &["Lundi", "Vendredi", "B10"]).await;
+        shoot(driver, "timetable").await;
+        driver.goto(url(&format!("{base}/edu.certificates"))).await.unwrap();
+        wait_for(driver, &["Certification Pix", "Niveau 3"]).await;
+        shoot(driver, "certificates").await;
+
+        // The follow-up notebook: an entry added from the form appears, signed.
+        driver.goto(url(&format!("{base}/edu.followup"))).await.unwrap();
+        wait_for(driver, &["Mme Lefèvre"]).await;
+        fill(driver, "note-text", "Léo sera absent vendredi matin (rendez-vous chez l'orthodontiste).").await;
+        driver.find(By::Id("note-submit")).await.unwrap().click().await.unwrap();
+        let text = wait_for(driver, &["Votre message est ajouté au carnet", "Léo sera absent vendredi matin"]).await;
+        assert!(text.contains("Claire Martin"), "{text}");
+        shoot(driver, "followup").await;
+
+        // The report cards: the PDF link opens the PDF in the browser itself.
+        driver.goto(url(&format!("{base}/edu.report-cards"))).await.unwrap();
+        wait_for(driver, &["bulletin-T1.pdf", "Télécharger", "Voir"]).await;
+        shoot(driver, "report-cards").await;
+        let view = driver.find(By::Css("a[id^='view-']")).await.unwrap();
+        let href = view.attr("href").await.unwrap().unwrap();
+        assert!(href.ends_with("/view"), "{href}");
+        view.click().await.unwrap();
+        for _ in 0..50 {
+            if driver.current_url().await.unwrap().as_str().ends_with("/view") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(driver.current_url().await.unwrap().as_str().ends_with("/view"), "the PDF opened in the browser");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        shoot(driver, "pdf").await;
+    }
+}
