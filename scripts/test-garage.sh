@@ -68,6 +68,7 @@ export CARTABLE_TEST_S3_ACCESS_KEY_ID="$key_id"
 export CARTABLE_TEST_S3_SECRET_ACCESS_KEY="$secret"
 echo "Garage ready on 127.0.0.1:$s3port"
 
-# The blob-store suite (its S3 cases), the storage story and the memory test; PostgreSQL only if its variable is set.
-cargo test -p cartable-vault --lib blobs::suite
-cargo test -p cartable-vault --test story --test blob_memory
+# The blob-store suite (its S3 cases), the storage story, the memory test and the two servers on one vault; the
+# PostgreSQL legs only if CARTABLE_TEST_DATABASE_URL is set. (`--workspace` keeps the build the test suite's own.)
+cargo test --workspace --lib blobs::suite
+cargo test --workspace --test story --test blob_memory --test integrity --test multi_server
