@@ -11,8 +11,6 @@ mod api_support;
 mod cli_support;
 mod web_support;
 
-use std::time::Duration;
-
 use api_support::{Backend, Server, backends, born_years_ago, within};
 use web_support::{Answer, Visitor, WEB_PASSWORD, WebFamily, grades_request, invitation_path, sign_in};
 
@@ -233,7 +231,9 @@ async fn story(backend: Backend) {
     // The history: filters narrow it; the ledger verifies; a proof downloaded from it checks offline.
     let history = format!("/family/{family}/history");
     let all = claire.get(&history).await;
-    assert!(all.body.contains("a demandé l&#39;accès") && all.body.contains("a donné son accord") && all.body.contains("a changé une règle"), "{}", all.body);
+    assert!(all.body.contains("a donné son accord") && all.body.contains("a changé une règle"), "{}", all.body);
+    let requests = claire.get(&format!("{history}?event=request")).await;
+    assert!(requests.body.contains("<strong>Lycée en ligne</strong> a demandé l&#39;accès") && !requests.body.contains("a donné son accord"), "{}", requests.body);
     let approvals = claire.get(&format!("{history}?event=approve")).await;
     assert!(approvals.body.contains("a donné son accord") && !approvals.body.contains("a demandé l&#39;accès") && !approvals.body.contains("a changé une règle"), "{}", approvals.body);
     let about_leo = claire.get(&format!("{history}?child={leo}")).await;

@@ -524,7 +524,10 @@ pub(crate) async fn history(State(state): State<ApiState>, member: Member, Path(
     // A DPO's reading of the register stays: the family sees who reviewed its consents.
     let own_read = |r: &Receipt| r.event == EventType::AccessAllowed && r.data_categories.is_empty() && matches!(r.actor, Actor::Guardian(_) | Actor::Child(_));
     let wanted = filter.event;
-    let (receipts, number, pages): (Vec<(u64, Receipt)>, u64, u64) = if query.is_filtered() {
+    // A child sees only the entries about them, scattered in the family's ledger: their history is listed as a
+    // filtered one (pages of what they see), not as windows of the ledger's indexes that would often be empty.
+    let narrowed = household.viewer_role() != Some(Role::Guardian);
+    let (receipts, number, pages): (Vec<(u64, Receipt)>, u64, u64) = if query.is_filtered() || narrowed {
         let all = filtered_entries(&state, &permit, &filter, |r| wanted == Some(EventType::AccessAllowed) || !own_read(r), lang).await?;
         let pages = (all.len() as u64).div_ceil(HISTORY_PAGE).max(1);
         let number = query.page.unwrap_or(0).min(pages - 1);
