@@ -140,7 +140,7 @@ async fn story(backend: Backend) {
     // Zoé accepts (her name is known: not asked), signs in on the same page and sees her own home.
     let mut teen = Visitor::new(&server);
     let welcome = teen.get(&zoe_link).await;
-    assert!(welcome.body.contains("Tes parents t&#39;invitent") && !welcome.body.contains("id=\"name\""), "{}", welcome.body);
+    assert!(welcome.body.contains("Vos parents vous invitent") && !welcome.body.contains("id=\"name\""), "{}", welcome.body);
     let mut teen = accept(&server, &zoe_link, None, "zoe").await;
     assert_eq!(teen.get(&zoe_link).await.status, 404, "an invitation is used once");
     let home = teen.get(&format!("/family/{family}")).await;
@@ -415,6 +415,14 @@ mod browser {
         driver.find(By::LinkText("Réglages")).await.unwrap().click().await.unwrap();
         wait_for(driver, &["Réglages de la famille", "Zoé", "Ne jamais partager", "Supprimer la famille"]).await;
         shoot(driver, "settings-page").await;
+        for (section, name) in [("prohibitions", "settings-prohibitions"), ("delete", "settings-delete")] {
+            for (size, width, height) in SIZES {
+                driver.set_window_rect(0, 0, width, height).await.unwrap();
+                driver.find(By::Id(section)).await.unwrap().scroll_into_view().await.unwrap();
+                driver.screenshot(&screenshots().join(format!("{name}-{size}.png"))).await.unwrap();
+            }
+        }
+        driver.set_window_rect(0, 0, 1280, 800).await.unwrap();
         click(driver, &format!("invite-{zoe}")).await;
         wait_for(driver, &["Lien d'invitation pour Zoé"]).await;
         shoot(driver, "settings-invitation-link").await;
@@ -425,7 +433,7 @@ mod browser {
 
         // Zoé accepts her invitation and signs in.
         driver.goto(format!("{url}{}", invitation_path(&link))).await.unwrap();
-        wait_for(driver, &["Tes parents t'invitent"]).await;
+        wait_for(driver, &["Vos parents vous invitent"]).await;
         shoot(driver, "teen-invitation").await;
         fill(driver, "login", "zoe").await;
         fill(driver, "password", WEB_PASSWORD).await;
@@ -441,7 +449,7 @@ mod browser {
         shoot(driver, "teen-approved").await;
         assert_eq!(super::grant_state(server, &family, &grant), "requested", "a guardian's approval is still needed");
         driver.goto(format!("{url}/family/{family}/settings")).await.unwrap();
-        wait_for(driver, &["Ce que tes parents ont interdit", "jamais partagé"]).await;
+        wait_for(driver, &["Ce que vos parents ont interdit", "jamais partagé"]).await;
         shoot(driver, "teen-settings").await;
         sign_out(driver).await;
 

@@ -349,6 +349,7 @@ settings-invitation-guardian = Another parent
 settings-invitation-child = { $name }'s access
 settings-link-guardian = Invitation link for the other parent
 settings-link-child = Invitation link for { $name }
+settings-family-name = Family: { $name }
 settings-link-once = Give this link to the person you invite, in a safe way. It works once, for 7 days, and will not be shown again.
 settings-child-too-young = A child can have their own access only from the age of 15.
 settings-child-password = Choose a new password
