@@ -613,7 +613,7 @@ fn policy_text_shows_what_is_in_force() {
     }
     // The text parses back as Cedar: what an operator reads is what is enforced.
     let reparsed: cedar_policy::PolicySet = text.parse().unwrap();
-    assert_eq!(reparsed.policies().count(), 8 + 1 + 10);
+    assert_eq!(reparsed.policies().count(), 9 + 1 + 10);
 }
 
 #[test]
