@@ -305,6 +305,59 @@ async fn story(backend: Backend) {
     assert_eq!(other.guardian.get(&format!("/family/{}", other.family)).await.status, 200);
 }
 
+/// Starts `cartable demo` on a data folder; returns the process, the address it serves and what it printed.
+fn start_demo(data: &std::path::Path) -> (std::process::Child, String, Vec<String>) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cartable"))
+        .arg("--data")
+        .arg(data)
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env_remove("CARTABLE_DATABASE_URL")
+        .env_remove("CARTABLE_LISTEN")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(url) = line.strip_prefix("listening on ") {
+            return (child, url.trim().to_owned(), lines);
+        }
+        lines.push(line);
+    }
+    panic!("the demo did not start: {lines:?}");
+}
+
+/// The demo's Zoé (15) signs in herself and co-approves the platform's request about her, after Claire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demos_teenager_co_approves_from_her_own_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut demo, url, said) = start_demo(&dir.path().join("data"));
+    assert!(said.iter().any(|l| l.contains("zoe / cartable-demo")), "{said:?}");
+    let mut zoe = Visitor::at(&url);
+    let signed = sign_in(&mut zoe, "zoe", "cartable-demo").await;
+    let family = signed.location();
+    let home = zoe.get(&family).await;
+    for words in ["Bonjour Zoé", "Mes données", "le carnet de suivi", "Lycée en ligne", "Proposer des exercices adaptés"] {
+        assert!(home.body.contains(words), "`{words}` is not on Zoé's home: {}", home.body);
+    }
+    assert!(!home.body.contains("Léo") && !home.body.contains("Inès"), "{}", home.body);
+    let at = home.body.find("/approve\"").expect("an approve button");
+    let start = home.body[..at].rfind('"').unwrap() + 1;
+    let approve = home.body[start..at + "/approve".len()].to_owned();
+    let done = zoe.post(&approve, &[("csrf", &home.csrf())]).await;
+    assert_eq!(done.location(), format!("{family}/requests?done=approved"), "{}", done.body);
+    let mut claire = Visitor::at(&url);
+    sign_in(&mut claire, "claire", "cartable-demo").await;
+    let csrf = claire.get(&family).await.csrf();
+    let done = claire.post(&approve, &[("csrf", &csrf)]).await;
+    assert_eq!(done.location(), format!("{family}/requests?done=active"), "{}", done.body);
+    let _ = demo.kill();
+    let _ = demo.wait();
+}
+
 // --- in a browser ------------------------------------------------------------------------------------------------
 
 mod browser {
