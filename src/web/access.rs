@@ -290,13 +290,24 @@ pub(crate) async fn change_password(State(state): State<ApiState>, headers: Head
         let page = member.page(lang.t("password-title"), "settings", None);
         Ok(render(status, &PasswordPage { page, family: family.to_string(), error: Some(lang.t(key)) }))
     };
-    let stored = state.vault().password_hash(session.member).await.in_lang(lang)?.map(|(_, hash)| hash).unwrap_or_default();
+    // The current password is checked under the member's sign-in limits, as a sign-in is: a stolen session cannot
+    // try passwords faster than the sign-in page allows.
+    let subject = format!("member:{}", session.member);
+    let (now, limits) = (OffsetDateTime::now_utc(), state.settings().member_login);
+    if let cartable_vault::Attempt::Locked(_) = state.vault().api().count_attempt(&subject, now, limits).await.in_lang(lang)? {
+        return refuse("sign-in-locked", StatusCode::TOO_MANY_REQUESTS, session);
+    }
+    let Some(verifying) = state.try_start_verification() else { return Err(WebError::new(lang, StatusCode::SERVICE_UNAVAILABLE, "error-busy")) };
+    let stored = state.vault().password_hash(session.member).await.in_lang(lang)?.map(|(_, hash)| hash).unwrap_or_else(|| state.dummy_hash().to_owned());
     let current = form.current.clone();
     let matches = tokio::task::spawn_blocking(move || verify_password(&current, &stored)).await.map_err(|_| WebError::new(lang, StatusCode::INTERNAL_SERVER_ERROR, "error-internal"))?;
+    drop(verifying);
     if !matches {
+        state.vault().api().login_failed(&subject, now, limits).await.in_lang(lang)?;
         tracing::info!(member = %session.member, "a password change with a wrong current password was refused");
         return refuse("password-wrong-current", StatusCode::FORBIDDEN, session);
     }
+    state.vault().api().login_succeeded(&subject).await.in_lang(lang)?;
     let hash = match super::settings::new_password_hash(&form.password, &form.password2, lang).await? {
         Ok(hash) => hash,
         Err(key) => return refuse(key, StatusCode::BAD_REQUEST, session),
