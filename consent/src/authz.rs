@@ -869,13 +869,14 @@ mod tests {
                 "base.child-own",
                 "base.child-manage",
                 "base.child-register",
+                "base.child-family",
                 "base.adult-owner",
                 "base.dpo-register",
                 "base.operator"
             ]
         );
         assert_eq!(a.base_guardian.num_of_policies(), 2);
-        assert_eq!(a.base_child.num_of_policies(), 4);
+        assert_eq!(a.base_child.num_of_policies(), 5);
     }
 
 

@@ -75,6 +75,19 @@ A  kid15            list    register                     2026-03-09T23:59:59Z  d
 A  kid14            read    register                     T0                    deny   default-deny
 A  kid18            write   register                     T0                    deny   default-deny
 A  kid14            manage  family                       T0                    deny   default-deny
+# From 15 a child signs in: they read who is in the family and list its collections (the vault narrows them to
+# their own), never run it; before 15, nothing of the family.
+A  kid15            read    family                       T0                    allow  base.child-family
+A  kid17            list    family                       T0                    allow  base.child-family
+A  kid18            read    family                       T0                    allow  base.child-family
+A  kid14            read    family                       2026-08-31T23:59:59Z  deny   default-deny
+A  kid14            read    family                       2026-09-01T00:00:00Z  allow  base.child-family
+A  kid14            list    family                       T0                    deny   default-deny
+A  kid15            manage  family                       T0                    deny   default-deny
+A  kid17            export  family                       T0                    deny   default-deny
+A  kid18            manage  family                       T0                    deny   default-deny
+A  kid18            write   family                       T0                    deny   default-deny
+B  kid15            read    family                       T0                    deny   principal outside the family
 # Services: only what an active, unexpired grant says.
 A  service:school   read    record:kid14:edu.grades      T0                    allow  grant.school14
 A  service:school   list    collection:kid14:edu.homework T0                   allow  grant.school14
@@ -600,7 +613,7 @@ fn policy_text_shows_what_is_in_force() {
     }
     // The text parses back as Cedar: what an operator reads is what is enforced.
     let reparsed: cedar_policy::PolicySet = text.parse().unwrap();
-    assert_eq!(reparsed.policies().count(), 8 + 1 + 10);
+    assert_eq!(reparsed.policies().count(), 9 + 1 + 10);
 }
 
 #[test]

@@ -17,6 +17,8 @@ use super::console::Console;
 /// The demo's password for every sign-in it creates (the demo is for a machine of one's own).
 const PASSWORD: &str = "cartable-demo";
 const GUARDIANS: [(&str, &str); 2] = [("claire", "Claire Martin"), ("karim", "Karim Martin")];
+/// The 15-year-old's own sign-in.
+const ZOE: (&str, &str) = ("zoe", "Zoé");
 
 /// Creates the demo family unless it exists, prints how to sign in, and serves.
 pub(super) async fn run(console: &Console, listen: Option<String>) -> anyhow::Result<()> {
@@ -34,6 +36,7 @@ pub(super) async fn run(console: &Console, listen: Option<String>) -> anyhow::Re
     for (login, name) in GUARDIANS {
         println!("  {login} / {PASSWORD}   ({name}, guardian)");
     }
+    println!("  {} / {PASSWORD}   ({}, 15, co-approves the requests about her)", ZOE.0, ZOE.1);
     crate::server::serve(config).await
 }
 
@@ -189,6 +192,9 @@ async fn create(vault: &Vault) -> anyhow::Result<()> {
     }
     let leo = vault.add_member(&manage, Role::Child, "Léo", Some(born(today, 10, 4))).await?;
     let zoe = vault.add_member(&manage, Role::Child, "Zoé", Some(born(today, 15, 2))).await?;
+    // Zoé (15) signs in herself: she co-approves the requests about her.
+    vault.set_password_hash(&manage, zoe, &password).await?;
+    vault.set_login(&manage, zoe, ZOE.0).await?;
     let ines = vault.add_member(&manage, Role::Child, "Inès", Some(born(today, 17, 6))).await?;
     let mut dice = Dice(2026);
     let mut leo_grades = Vec::new();

@@ -11,11 +11,14 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::i18n::{Arg, LANG_COOKIE};
-use super::{AnonForm, CSRF_COOKIE, InLang as _, Lang, Menu, Page, Posted, Visitor, WebError, form_token, local_path, render};
+use super::{AnonForm, CSRF_COOKIE, InLang as _, Lang, Member, Menu, Page, Posted, Visitor, WebError, form_token, local_path, render};
 use crate::api::ApiState;
+use crate::api::data::decide;
+use crate::api::extract::Caller;
+use cartable_consent::{Action, FamilyId, Resource};
 use crate::api::extract::{ClientIp, DPO_SESSION_COOKIE, SESSION_COOKIE, cookie_dpo_session, cookie_session};
 use crate::api::session::{Claimant, SignedAs, cleared_cookie, open_session, session_cookie};
-use crate::auth::{hash_password, hash_token};
+use crate::auth::{hash_password, hash_token, verify_password};
 
 /// `/`: the family's home or the DPO's console when signed in, else the sign-in page.
 pub(crate) async fn root(State(state): State<ApiState>, headers: HeaderMap) -> Response {
@@ -59,6 +62,7 @@ pub(crate) async fn sign_in_page(Visitor(lang): Visitor, headers: HeaderMap, Que
     let notice = match query.done.as_deref() {
         Some("signed-out") => Some(lang.t("signed-out")),
         Some("account") => Some(lang.t("invitation-done")),
+        Some("erased") => Some(lang.t("settings-erased")),
         _ => None,
     };
     let page = anonymous_page(lang, "sign-in-title", csrf, "/sign-in".to_owned(), notice);
@@ -139,8 +143,10 @@ struct InvitationPage {
     token: String,
     /// When it ends, in words; `None` when the invitation cannot be used.
     valid_until: Option<String>,
-    /// A DPO's invitation: their name was given by the operator, so it is not asked.
-    dpo: bool,
+    /// What the invitation is for, in words.
+    intro: String,
+    /// A DPO's or a child's invitation: their name is known already, so it is not asked.
+    ask_name: bool,
     error: Option<String>,
     name: String,
     login: String,
@@ -151,17 +157,39 @@ fn plausible_token(token: &str) -> bool {
     (32..=64).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// When a usable invitation ends, in words, and whether it is a DPO's.
-async fn invitation_until(state: &ApiState, token: &str, lang: Lang) -> Result<(Option<String>, bool), WebError> {
-    if !plausible_token(token) {
-        return Ok((None, false));
-    }
-    let invitation = state.vault().invitation(&hash_token(token), OffsetDateTime::now_utc()).await.in_lang(lang)?;
-    let dpo = invitation.as_ref().is_some_and(|i| matches!(i.kind, cartable_vault::InvitationKind::Dpo(_)));
-    Ok((invitation.map(|i| lang.t_with("invitation-valid-until", &[("date", Arg::Text(lang.date(i.expires_at)))])), dpo))
+/// Whose invitation it is: the words that introduce it.
+#[derive(Clone, Copy)]
+enum Invited {
+    Guardian,
+    Child,
+    Dpo,
 }
 
-fn invitation_response(lang: Lang, csrf: (String, Option<HeaderValue>), token: String, (valid_until, dpo): (Option<String>, bool), error: Option<&str>, form: (String, String)) -> Response {
+impl Invited {
+    fn intro_key(self) -> &'static str {
+        match self {
+            Invited::Guardian => "invitation-intro",
+            Invited::Child => "invitation-intro-child",
+            Invited::Dpo => "invitation-intro-dpo",
+        }
+    }
+}
+
+/// When a usable invitation ends, in words, and whose it is.
+async fn invitation_until(state: &ApiState, token: &str, lang: Lang) -> Result<(Option<String>, Invited), WebError> {
+    if !plausible_token(token) {
+        return Ok((None, Invited::Guardian));
+    }
+    let invitation = state.vault().invitation(&hash_token(token), OffsetDateTime::now_utc()).await.in_lang(lang)?;
+    let invited = match invitation.as_ref().map(|i| i.kind) {
+        Some(cartable_vault::InvitationKind::Dpo(_)) => Invited::Dpo,
+        Some(cartable_vault::InvitationKind::FamilyChild(..)) => Invited::Child,
+        _ => Invited::Guardian,
+    };
+    Ok((invitation.map(|i| lang.t_with("invitation-valid-until", &[("date", Arg::Text(lang.date(i.expires_at)))])), invited))
+}
+
+fn invitation_response(lang: Lang, csrf: (String, Option<HeaderValue>), token: String, (valid_until, invited): (Option<String>, Invited), error: Option<&str>, form: (String, String)) -> Response {
     let status = match (&valid_until, error) {
         (None, _) => StatusCode::NOT_FOUND,
         (Some(_), Some(_)) => StatusCode::BAD_REQUEST,
@@ -169,7 +197,8 @@ fn invitation_response(lang: Lang, csrf: (String, Option<HeaderValue>), token: S
     };
     // The page's own path carries the token: the language switch comes back to it.
     let page = anonymous_page(lang, "invitation-title", csrf.0, format!("/invitation/{token}"), None);
-    let body = InvitationPage { page, token, valid_until, dpo, error: error.map(|k| lang.t(k)), name: form.0, login: form.1 };
+    let ask_name = matches!(invited, Invited::Guardian);
+    let body = InvitationPage { page, token, valid_until, intro: lang.t(invited.intro_key()), ask_name, error: error.map(|k| lang.t(k)), name: form.0, login: form.1 };
     with_cookie(render(status, &body), csrf.1)
 }
 
@@ -181,7 +210,7 @@ pub(crate) async fn invitation_page(State(state): State<ApiState>, Visitor(lang)
 
 #[derive(Deserialize)]
 pub(crate) struct InvitationForm {
-    /// Absent from a DPO's invitation.
+    /// Absent from a DPO's and a child's invitation.
     #[serde(default)]
     name: String,
     login: String,
@@ -194,7 +223,7 @@ pub(crate) async fn accept_invitation(State(state): State<ApiState>, Path(token)
     let valid = invitation_until(&state, &token, lang).await?;
     let refuse = |key: &str| Ok(invitation_response(lang, form_token(&headers), token.clone(), valid.clone(), Some(key), (form.name.clone(), form.login.clone())));
     if valid.0.is_none() {
-        return Ok(invitation_response(lang, form_token(&headers), String::new(), (None, false), None, Default::default()));
+        return Ok(invitation_response(lang, form_token(&headers), String::new(), (None, Invited::Guardian), None, Default::default()));
     }
     if form.password != form.password2 {
         return refuse("invitation-password-mismatch");
@@ -207,6 +236,7 @@ pub(crate) async fn accept_invitation(State(state): State<ApiState>, Path(token)
         Ok(accepted) => {
             match accepted {
                 Accepted::Guardian { family, member } => tracing::info!(family = %family, member = %member, "invitation accepted"),
+                Accepted::Child { family, member } => tracing::info!(family = %family, member = %member, "a child's invitation accepted"),
                 Accepted::Dpo(dpo) => tracing::info!(dpo = %dpo, "DPO invitation accepted"),
                 _ => tracing::info!("invitation accepted"),
             }
@@ -214,9 +244,77 @@ pub(crate) async fn accept_invitation(State(state): State<ApiState>, Path(token)
         }
         Err(cartable_vault::Error::LoginTaken) => refuse("invitation-login-taken"),
         Err(cartable_vault::Error::InvalidInput(_)) => refuse("invitation-bad-input"),
-        Err(cartable_vault::Error::InvitationInvalid) => Ok(invitation_response(lang, form_token(&headers), String::new(), (None, false), None, Default::default())),
+        Err(cartable_vault::Error::InvitationInvalid) => Ok(invitation_response(lang, form_token(&headers), String::new(), (None, Invited::Guardian), None, Default::default())),
         Err(e) => Err(WebError::from_api(lang, e.into())),
     }
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    page: Page,
+    family: String,
+    error: Option<String>,
+}
+
+/// The member's own family, decided like the change (a family member reads their family: a guardian, a child from
+/// the age of digital consent); another family's is a 404.
+async fn own_family(state: &ApiState, session: &crate::api::extract::MemberSession, family: &str, lang: Lang) -> Result<(FamilyId, cartable_vault::Permit), WebError> {
+    let family: FamilyId = super::pages::parse(family, lang)?;
+    let permit = decide(state, &Caller::Member(session.clone()), family, Action::Read, Resource::Family).await.in_lang(lang)?;
+    Ok((family, permit))
+}
+
+/// `/family/{family}/password`: the member changes their own password.
+pub(crate) async fn password_page(State(state): State<ApiState>, member: Member, Path(family): Path<String>) -> Result<Response, WebError> {
+    let lang = member.lang;
+    let (family, _) = own_family(&state, &member.session, &family, lang).await?;
+    let page = member.page(lang.t("password-title"), "settings", None);
+    Ok(render(StatusCode::OK, &PasswordPage { page, family: family.to_string(), error: None }))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PasswordForm {
+    current: String,
+    password: String,
+    password2: String,
+}
+
+/// Changes the member's own password once the current one is given: their other sessions end, this one stays.
+pub(crate) async fn change_password(State(state): State<ApiState>, headers: HeaderMap, Path(family): Path<String>, posted: Posted<PasswordForm>) -> Result<Response, WebError> {
+    let Posted { session, lang, form } = posted;
+    let (family, permit) = own_family(&state, &session, &family, lang).await?;
+    let refuse = |key: &str, status: StatusCode, session: crate::api::extract::MemberSession| {
+        let csrf = crate::api::extract::cookie(&headers, CSRF_COOKIE).unwrap_or_default();
+        let member = Member { session, csrf, lang, path: format!("/family/{family}/password") };
+        let page = member.page(lang.t("password-title"), "settings", None);
+        Ok(render(status, &PasswordPage { page, family: family.to_string(), error: Some(lang.t(key)) }))
+    };
+    // The current password is checked under the member's sign-in limits, as a sign-in is: a stolen session cannot
+    // try passwords faster than the sign-in page allows.
+    let subject = format!("member:{}", session.member);
+    let (now, limits) = (OffsetDateTime::now_utc(), state.settings().member_login);
+    if let cartable_vault::Attempt::Locked(_) = state.vault().api().count_attempt(&subject, now, limits).await.in_lang(lang)? {
+        return refuse("sign-in-locked", StatusCode::TOO_MANY_REQUESTS, session);
+    }
+    let Some(verifying) = state.try_start_verification() else { return Err(WebError::new(lang, StatusCode::SERVICE_UNAVAILABLE, "error-busy")) };
+    let stored = state.vault().password_hash(session.member).await.in_lang(lang)?.map(|(_, hash)| hash).unwrap_or_else(|| state.dummy_hash().to_owned());
+    let current = form.current.clone();
+    let matches = tokio::task::spawn_blocking(move || verify_password(&current, &stored)).await.map_err(|_| WebError::new(lang, StatusCode::INTERNAL_SERVER_ERROR, "error-internal"))?;
+    drop(verifying);
+    if !matches {
+        state.vault().api().login_failed(&subject, now, limits).await.in_lang(lang)?;
+        tracing::info!(member = %session.member, "a password change with a wrong current password was refused");
+        return refuse("password-wrong-current", StatusCode::FORBIDDEN, session);
+    }
+    state.vault().api().login_succeeded(&subject).await.in_lang(lang)?;
+    let hash = match super::settings::new_password_hash(&form.password, &form.password2, lang).await? {
+        Ok(hash) => hash,
+        Err(key) => return refuse(key, StatusCode::BAD_REQUEST, session),
+    };
+    state.vault().change_own_password(&permit, &hash, &session.token_hash).await.in_lang(lang)?;
+    tracing::info!(member = %session.member, "password changed; the member's other sessions ended");
+    Ok(Redirect::to(&format!("/family/{family}/settings?done=password")).into_response())
 }
 
 #[derive(Deserialize)]

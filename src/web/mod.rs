@@ -4,8 +4,11 @@
 //! - `mod.rs`: the routes, the page frame every template shares ([`Page`]), the signed-in member ([`Member`]),
 //!   forms and their CSRF tokens ([`Posted`], [`AnonForm`]), error pages.
 //! - `access.rs`: getting in: sign-in and sign-out, invitations, the language switch, the stylesheet.
-//! - `pages.rs`: the family's pages (home, requests, grants, history) and the decisions made from them.
+//! - `pages.rs`: the family's pages (home, requests, grants, history with its receipts and proofs) and the decisions
+//!   made from them.
 //! - `child.rs`: a child's data: their page, a page per collection, the follow-up notebook, files and uploads.
+//! - `settings.rs`: the family's settings: members and invitations, a minor's password, prohibitions, erasure.
+//! - `dpo.rs`: the DPO's console.
 //!
 //! The web UI is a client of the same functions as the API: sessions are the API's (`api::session`, with its
 //! sign-in limits), and every family page passes the API's gate (`api::data::decide`), so every read is a logged
@@ -16,6 +19,7 @@ mod child;
 mod dpo;
 mod i18n;
 mod pages;
+mod settings;
 
 use askama::Template;
 use axum::Router;
@@ -56,6 +60,16 @@ pub fn routes(state: ApiState) -> Router {
         .route("/family/{family}/grants", get(pages::grants))
         .route("/family/{family}/grants/{grant}/revoke", post(pages::revoke))
         .route("/family/{family}/history", get(pages::history))
+        // The family's settings, a member's password, the history's receipts and proofs.
+        .route("/family/{family}/settings", get(settings::settings))
+        .route("/family/{family}/settings/invite-guardian", post(settings::invite_guardian))
+        .route("/family/{family}/settings/invite-child", post(settings::invite_child))
+        .route("/family/{family}/settings/prohibitions", post(settings::prohibition))
+        .route("/family/{family}/settings/children/{child}/password", post(settings::child_password))
+        .route("/family/{family}/settings/delete", post(settings::delete))
+        .route("/family/{family}/password", get(access::password_page).post(access::change_password))
+        .route("/family/{family}/history/{index}", get(pages::history_entry))
+        .route("/family/{family}/history/{index}/proof", get(pages::history_proof))
         .route("/family/{family}/children/{child}/report", get(pages::child_report))
         .route("/family/{family}/children/{child}/report.json", get(pages::child_report_file))
         // A child's data (`child.rs`).
@@ -128,6 +142,11 @@ pub(crate) struct Page {
 impl Page {
     pub fn t(&self, key: &str) -> String {
         self.lang.t(key)
+    }
+
+    /// The label of `key` with a `$name` placeholder.
+    pub fn t_with_name(&self, key: &str, name: &str) -> String {
+        self.lang.t_with(key, &[("name", i18n::Arg::Text(name.to_owned()))])
     }
 
     /// The label of `key` for `count` things (its `$count` placeholder).

@@ -27,28 +27,34 @@ const HISTORY_PAGE: u64 = 50;
 /// How far back the home page looks for services' accesses (entries of the ledger).
 const RECENT_WINDOW: u64 = 500;
 
-fn parse<T: std::str::FromStr>(text: &str, lang: Lang) -> Result<T, WebError> {
+pub(crate) fn parse<T: std::str::FromStr>(text: &str, lang: Lang) -> Result<T, WebError> {
     text.parse().map_err(|_| WebError::new(lang, StatusCode::NOT_FOUND, "error-not-found"))
 }
 
 /// What a page of one family knows about it: who is in it, and the services it deals with.
-struct Household {
-    family: FamilyId,
-    viewer: MemberId,
-    members: Vec<MemberInfo>,
-    services: HashMap<ServiceId, String>,
-    now: OffsetDateTime,
+pub(crate) struct Household {
+    pub family: FamilyId,
+    pub viewer: MemberId,
+    pub members: Vec<MemberInfo>,
+    pub services: HashMap<ServiceId, String>,
+    pub now: OffsetDateTime,
 }
 
 impl Household {
-    /// Reads the family's members, a decision of its own (logged), for the viewer.
-    async fn read(state: &ApiState, session: &MemberSession, family: FamilyId, lang: Lang) -> Result<Household, WebError> {
-        let permit = decide(state, &Caller::Member(session.clone()), family, Action::Read, Resource::Family).await.in_lang(lang)?;
-        let members = state.vault().list_members(&permit).await.in_lang(lang)?;
-        Ok(Household { family, viewer: session.member, members, services: HashMap::new(), now: OffsetDateTime::now_utc() })
+    /// Reads the family's members, a decision of its own (logged), for the viewer (a guardian, or a child from the
+    /// age of digital consent: `base.child-family`).
+    pub async fn read(state: &ApiState, session: &MemberSession, family: FamilyId, lang: Lang) -> Result<Household, WebError> {
+        Ok(Household::read_with_permit(state, session, family, lang).await?.0)
     }
 
-    async fn know_services(&mut self, state: &ApiState, ids: impl Iterator<Item = ServiceId>, lang: Lang) -> Result<(), WebError> {
+    /// The same, with the permit of the reading (for more of the family's own: its name, its invitations).
+    pub async fn read_with_permit(state: &ApiState, session: &MemberSession, family: FamilyId, lang: Lang) -> Result<(Household, Permit), WebError> {
+        let permit = decide(state, &Caller::Member(session.clone()), family, Action::Read, Resource::Family).await.in_lang(lang)?;
+        let members = state.vault().list_members(&permit).await.in_lang(lang)?;
+        Ok((Household { family, viewer: session.member, members, services: HashMap::new(), now: OffsetDateTime::now_utc() }, permit))
+    }
+
+    pub async fn know_services(&mut self, state: &ApiState, ids: impl Iterator<Item = ServiceId>, lang: Lang) -> Result<(), WebError> {
         let mut ids: Vec<ServiceId> = ids.collect();
         ids.sort();
         ids.dedup();
@@ -56,11 +62,11 @@ impl Household {
         Ok(())
     }
 
-    fn member(&self, id: MemberId) -> Option<&MemberInfo> {
+    pub fn member(&self, id: MemberId) -> Option<&MemberInfo> {
         self.members.iter().find(|m| m.id == id)
     }
 
-    fn name(&self, id: MemberId, lang: Lang) -> String {
+    pub fn name(&self, id: MemberId, lang: Lang) -> String {
         self.member(id).map_or_else(|| lang.t("actor-unknown"), |m| m.name.clone())
     }
 
@@ -68,7 +74,7 @@ impl Household {
         self.services.get(&id).cloned().unwrap_or_else(|| lang.t("actor-unknown-service"))
     }
 
-    fn viewer_role(&self) -> Option<Role> {
+    pub fn viewer_role(&self) -> Option<Role> {
         self.member(self.viewer).map(|m| m.role)
     }
 
@@ -76,7 +82,7 @@ impl Household {
         cartable_consent::Member { id: m.id, family: self.family, role: m.role, birth_date: m.birth_date }
     }
 
-    fn age(&self, m: &MemberInfo) -> Option<i32> {
+    pub fn age(&self, m: &MemberInfo) -> Option<i32> {
         let birth = m.birth_date?;
         let today = self.now.date();
         let mut years = today.year() - birth.year();
@@ -86,13 +92,13 @@ impl Household {
         Some(years)
     }
 
-    fn stage(&self, child: MemberId, state: &ApiState) -> Option<AgeStage> {
+    pub fn stage(&self, child: MemberId, state: &ApiState) -> Option<AgeStage> {
         self.member(child).and_then(|m| age_stage(&self.as_rules_member(m), state.vault().age_rules(), self.now))
     }
 }
 
 /// The family's register (grants and ledger), one logged decision for the page.
-async fn register(state: &ApiState, session: &MemberSession, family: FamilyId, lang: Lang) -> Result<Permit, WebError> {
+pub(crate) async fn register(state: &ApiState, session: &MemberSession, family: FamilyId, lang: Lang) -> Result<Permit, WebError> {
     decide(state, &Caller::Member(session.clone()), family, Action::List, Resource::Register).await.in_lang(lang)
 }
 
@@ -333,6 +339,8 @@ pub(crate) struct EntryLine {
     what: String,
     data: String,
     about: String,
+    /// The entry's receipt page (in the history; empty elsewhere).
+    receipt: String,
 }
 
 fn actor_name(household: &Household, actor: Actor, lang: Lang) -> String {
@@ -357,18 +365,55 @@ fn entry_line(household: &Household, receipt: &Receipt, lang: Lang) -> EntryLine
         what,
         data: lang.list(&receipt.data_categories.iter().map(|d| lang.doctype(*d)).collect::<Vec<_>>()),
         about: receipt.principal.map(|c| lang.t_with("history-about", &[("child", Arg::Text(household.name(c, lang)))])).unwrap_or_default(),
+        receipt: String::new(),
     }
 }
 
 /// The entries of the ledger with indexes in `[start, end)` that the permit's member may see, newest first.
 async fn entries_between(state: &ApiState, permit: &Permit, start: u64, end: u64, event: Option<EventType>, lang: Lang) -> Result<Vec<Receipt>, WebError> {
+    Ok(indexed_between(state, permit, start, end, event, lang).await?.into_iter().map(|(_, r)| r).collect())
+}
+
+async fn indexed_between(state: &ApiState, permit: &Permit, start: u64, end: u64, event: Option<EventType>, lang: Lang) -> Result<Vec<(u64, Receipt)>, WebError> {
     let filter = LedgerFilter { event, after_index: start.checked_sub(1), limit: Some((end - start).min(1000) as u32), ..Default::default() };
     let entries = state.vault().ledger_entries(permit, &filter).await.in_lang(lang)?;
-    Ok(entries.into_iter().filter(|e| e.index < end).rev().map(|e| e.receipt).collect())
+    Ok(entries.into_iter().filter(|e| e.index < end).rev().map(|e| (e.index, e.receipt)).collect())
 }
 
 fn services_of(receipts: &[Receipt]) -> impl Iterator<Item = ServiceId> + '_ {
     receipts.iter().filter_map(|r| r.service)
+}
+
+/// The events the history can be narrowed to, in the order the filter lists them.
+const HISTORY_EVENTS: [EventType; 11] = [
+    EventType::Request,
+    EventType::Approve,
+    EventType::Confirm,
+    EventType::Deny,
+    EventType::Revoke,
+    EventType::Expire,
+    EventType::PolicyChange,
+    EventType::AccessAllowed,
+    EventType::AccessDenied,
+    EventType::Export,
+    EventType::RecordWrite,
+];
+
+/// How many entries a filtered history goes through at most (the newest of them are kept).
+const FILTERED_WINDOW: usize = 5000;
+
+/// One choice of a filter's list: its value, its words, whether it is the one chosen.
+pub(crate) struct Choice {
+    value: String,
+    label: String,
+    selected: bool,
+}
+
+/// The ledger's verification, as the history shows it on demand.
+pub(crate) struct Verification {
+    passed: bool,
+    words: String,
+    checkpoint: String,
 }
 
 #[derive(Template)]
@@ -377,36 +422,252 @@ struct HistoryPage {
     page: Page,
     family: String,
     entries: Vec<EntryLine>,
-    newer: Option<u64>,
-    older: Option<u64>,
+    newer: Option<String>,
+    older: Option<String>,
+    children: Vec<Choice>,
+    services: Vec<Choice>,
+    events: Vec<Choice>,
+    from: String,
+    to: String,
+    filtered: bool,
+    verification: Option<Verification>,
+    verify_href: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, Clone)]
 pub(crate) struct HistoryQuery {
     page: Option<u64>,
+    #[serde(default)]
+    child: String,
+    #[serde(default)]
+    service: String,
+    #[serde(default)]
+    event: String,
+    /// The first day shown (YYYY-MM-DD), included.
+    #[serde(default)]
+    from: String,
+    /// The last day shown (YYYY-MM-DD), included.
+    #[serde(default)]
+    to: String,
+    /// Replay the ledger and show its checkpoint.
+    verify: Option<String>,
 }
 
-/// The family's ledger, newest first, a window of its indexes per page (the vault narrows what each member sees).
+fn day(text: &str) -> Option<time::Date> {
+    time::Date::parse(text.trim(), &time::format_description::well_known::Iso8601::DATE).ok()
+}
+
+impl HistoryQuery {
+    /// The query of this filter at another page (empty values left out).
+    fn at_page(&self, page: u64) -> String {
+        let mut pairs: Vec<(&str, String)> = vec![("page", page.to_string())];
+        for (key, value) in [("child", &self.child), ("service", &self.service), ("event", &self.event), ("from", &self.from), ("to", &self.to)] {
+            if !value.is_empty() {
+                pairs.push((key, value.clone()));
+            }
+        }
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    }
+
+    fn filter(&self, lang: Lang) -> Result<LedgerFilter, WebError> {
+        let invalid = || WebError::new(lang, StatusCode::BAD_REQUEST, "error-invalid");
+        let optional = |v: &str| if v.is_empty() { None } else { Some(v.to_owned()) };
+        Ok(LedgerFilter {
+            subject: optional(&self.child).map(|c| c.parse().map_err(|_| invalid())).transpose()?,
+            service: optional(&self.service).map(|c| c.parse().map_err(|_| invalid())).transpose()?,
+            event: optional(&self.event).map(|c| c.parse().map_err(|_| invalid())).transpose()?,
+            since: optional(&self.from).map(|d| day(&d).map(|d| d.midnight().assume_utc()).ok_or_else(invalid)).transpose()?,
+            until: optional(&self.to).map(|d| day(&d).and_then(|d| d.next_day()).map(|d| d.midnight().assume_utc()).ok_or_else(invalid)).transpose()?,
+            ..Default::default()
+        })
+    }
+
+    fn is_filtered(&self) -> bool {
+        !(self.child.is_empty() && self.service.is_empty() && self.event.is_empty() && self.from.is_empty() && self.to.is_empty())
+    }
+}
+
+/// The newest entries matching `filter` that the permit's member may see, at most [`FILTERED_WINDOW`], newest first.
+async fn filtered_entries(state: &ApiState, permit: &Permit, filter: &LedgerFilter, keep: impl Fn(&Receipt) -> bool, lang: Lang) -> Result<Vec<(u64, Receipt)>, WebError> {
+    let mut kept = std::collections::VecDeque::new();
+    let mut after = None;
+    loop {
+        let page = LedgerFilter { after_index: after, limit: Some(1000), ..filter.clone() };
+        let entries = state.vault().ledger_entries(permit, &page).await.in_lang(lang)?;
+        let full = entries.len() == 1000;
+        after = entries.last().map(|e| e.index);
+        for e in entries {
+            if keep(&e.receipt) {
+                kept.push_back((e.index, e.receipt));
+                if kept.len() > FILTERED_WINDOW {
+                    kept.pop_front();
+                }
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(kept.into_iter().rev().collect())
+}
+
+/// The family's ledger, newest first, a window of its indexes per page (the vault narrows what each member sees),
+/// narrowed by child, service, event and period; each entry opens its receipt and proof; on demand, the ledger is
+/// replayed and its signed checkpoint shown.
 pub(crate) async fn history(State(state): State<ApiState>, member: Member, Path(family): Path<String>, Query(query): Query<HistoryQuery>) -> Result<Response, WebError> {
     let lang = member.lang;
     let family = parse(&family, lang)?;
     let mut household = Household::read(&state, &member.session, family, lang).await?;
     let permit = register(&state, &member.session, family, lang).await?;
-    let size = state.vault().ledger_size(family).await.in_lang(lang)?;
-    let pages = size.div_ceil(HISTORY_PAGE).max(1);
-    let number = query.page.unwrap_or(0).min(pages - 1);
-    let end = size - number * HISTORY_PAGE;
-    let start = end.saturating_sub(HISTORY_PAGE);
+    let filter = query.filter(lang)?;
     // Members' own reads of the family and its register (these very pages) say nothing of a child's data: left out.
     // A DPO's reading of the register stays: the family sees who reviewed its consents.
     let own_read = |r: &Receipt| r.event == EventType::AccessAllowed && r.data_categories.is_empty() && matches!(r.actor, Actor::Guardian(_) | Actor::Child(_));
-    let receipts: Vec<Receipt> = entries_between(&state, &permit, start, end, None, lang).await?.into_iter().filter(|r| !own_read(r)).collect();
-    household.know_services(&state, services_of(&receipts), lang).await?;
-    let entries = receipts.iter().map(|r| entry_line(&household, r, lang)).collect();
+    let wanted = filter.event;
+    // A child sees only the entries about them, scattered in the family's ledger: their history is listed as a
+    // filtered one (pages of what they see), not as windows of the ledger's indexes that would often be empty.
+    let narrowed = household.viewer_role() != Some(Role::Guardian);
+    let (receipts, number, pages): (Vec<(u64, Receipt)>, u64, u64) = if query.is_filtered() || narrowed {
+        let all = filtered_entries(&state, &permit, &filter, |r| wanted == Some(EventType::AccessAllowed) || !own_read(r), lang).await?;
+        let pages = (all.len() as u64).div_ceil(HISTORY_PAGE).max(1);
+        let number = query.page.unwrap_or(0).min(pages - 1);
+        let shown = all.into_iter().skip((number * HISTORY_PAGE) as usize).take(HISTORY_PAGE as usize).collect();
+        (shown, number, pages)
+    } else {
+        let size = state.vault().ledger_size(family).await.in_lang(lang)?;
+        let pages = size.div_ceil(HISTORY_PAGE).max(1);
+        let number = query.page.unwrap_or(0).min(pages - 1);
+        let end = size - number * HISTORY_PAGE;
+        let start = end.saturating_sub(HISTORY_PAGE);
+        (indexed_between(&state, &permit, start, end, None, lang).await?.into_iter().filter(|(_, r)| !own_read(r)).collect(), number, pages)
+    };
+    // The services the filter offers: those of the family's grants the member sees, and those of the entries shown.
+    let grants = state.vault().list_grants(&permit).await.in_lang(lang)?;
+    let shown: Vec<Receipt> = receipts.iter().map(|(_, r)| r.clone()).collect();
+    let mut service_ids: Vec<ServiceId> = grants.iter().filter_map(service_of).chain(services_of(&shown)).collect();
+    if let Some(s) = filter.service {
+        service_ids.push(s);
+    }
+    household.know_services(&state, service_ids.into_iter(), lang).await?;
+    let entries = receipts
+        .iter()
+        .map(|(index, r)| EntryLine { receipt: format!("/family/{family}/history/{index}"), ..entry_line(&household, r, lang) })
+        .collect();
+    let viewer_is_guardian = household.viewer_role() == Some(Role::Guardian);
+    let children = household
+        .members
+        .iter()
+        .filter(|m| m.role == Role::Child && (viewer_is_guardian || m.id == household.viewer))
+        .map(|m| Choice { value: m.id.to_string(), label: m.name.clone(), selected: query.child == m.id.to_string() })
+        .collect();
+    let mut services: Vec<Choice> = household.services.iter().map(|(id, name)| Choice { value: id.to_string(), label: name.clone(), selected: query.service == id.to_string() }).collect();
+    services.sort_by(|a, b| a.label.cmp(&b.label));
+    let events = HISTORY_EVENTS
+        .iter()
+        .map(|e| Choice { value: e.as_str().to_owned(), label: lang.t(&format!("history-event-{}", e.as_str())), selected: query.event == e.as_str() })
+        .collect();
+    let verification = if query.verify.is_some() { Some(verification(&state, &permit, family, lang).await?) } else { None };
     let page = member.page(lang.t("history-title"), "history", None);
-    let newer = number.checked_sub(1);
-    let older = (number + 1 < pages).then_some(number + 1);
-    Ok(render(StatusCode::OK, &HistoryPage { page, family: family.to_string(), entries, newer, older }))
+    let link = |n: u64| format!("/family/{family}/history?{}", query.at_page(n));
+    let newer = number.checked_sub(1).map(link);
+    let older = (number + 1 < pages).then(|| link(number + 1));
+    let verify_href = format!("/family/{family}/history?{}&verify=1#verification", query.at_page(number));
+    Ok(render(
+        StatusCode::OK,
+        &HistoryPage {
+            page,
+            family: family.to_string(),
+            entries,
+            newer,
+            older,
+            children,
+            services,
+            events,
+            from: query.from.clone(),
+            to: query.to.clone(),
+            filtered: query.is_filtered(),
+            verification,
+            verify_href,
+        },
+    ))
+}
+
+/// The ledger replayed whole (`verify_ledger`) and a fresh signed checkpoint of it.
+async fn verification(state: &ApiState, permit: &Permit, family: FamilyId, lang: Lang) -> Result<Verification, WebError> {
+    let checkpoint = state.vault().checkpoint(permit).await.in_lang(lang)?;
+    let size = checkpoint.lines().nth(1).and_then(|l| l.parse::<u64>().ok()).unwrap_or(0);
+    let (passed, words) = match state.vault().verify_ledger(family).await {
+        Ok(_) => (true, lang.t_with("history-verified", &[("count", Arg::Number(size as f64))])),
+        Err(e) => {
+            tracing::warn!(family = %family, error = %e, "a family's ledger failed its verification");
+            (false, lang.t("history-verify-failed"))
+        }
+    };
+    Ok(Verification { passed, words, checkpoint })
+}
+
+#[derive(Template)]
+#[template(path = "history_receipt.html")]
+struct ReceiptPage {
+    page: Page,
+    family: String,
+    line: EntryLine,
+    facts: Vec<(String, String)>,
+    canonical: String,
+    proof: String,
+    proof_href: String,
+}
+
+/// The entry at `index` if the permit's member may see it, with its proof; one they may not see is one that does not
+/// exist (404).
+async fn entry_with_proof(state: &ApiState, permit: &Permit, index: u64, lang: Lang) -> Result<(Receipt, String), WebError> {
+    let not_found = || WebError::new(lang, StatusCode::NOT_FOUND, "error-not-found");
+    let filter = LedgerFilter { after_index: index.checked_sub(1), limit: Some(1), ..Default::default() };
+    let entry = state.vault().ledger_entries(permit, &filter).await.in_lang(lang)?.into_iter().find(|e| e.index == index).ok_or_else(not_found)?;
+    let proof = state.vault().inclusion_proof(permit, index).await.map_err(|_| not_found())?;
+    Ok((entry.receipt, proof))
+}
+
+/// `/family/{family}/history/{index}`: one entry's receipt, in words and as signed, with its proof.
+pub(crate) async fn history_entry(State(state): State<ApiState>, member: Member, Path((family, index)): Path<(String, String)>) -> Result<Response, WebError> {
+    let lang = member.lang;
+    let family: FamilyId = parse(&family, lang)?;
+    let index: u64 = parse(&index, lang)?;
+    let mut household = Household::read(&state, &member.session, family, lang).await?;
+    let permit = register(&state, &member.session, family, lang).await?;
+    let (receipt, proof) = entry_with_proof(&state, &permit, index, lang).await?;
+    household.know_services(&state, receipt.service.into_iter(), lang).await?;
+    let mut facts = vec![(lang.t("receipt-index"), index.to_string()), (lang.t("receipt-id"), receipt.receipt_id.to_string())];
+    if let Some(grant) = receipt.grant {
+        facts.push((lang.t("receipt-grant"), grant.to_string()));
+    }
+    if let Some(basis) = receipt.legal_basis {
+        facts.push((lang.t("request-basis"), lang.legal_basis(basis)));
+    }
+    if !receipt.reasons.is_empty() {
+        facts.push((lang.t("receipt-reasons"), receipt.reasons.join(", ")));
+    }
+    let canonical = String::from_utf8_lossy(&receipt.canonical_bytes()).into_owned();
+    let line = entry_line(&household, &receipt, lang);
+    let page = member.page(lang.t("receipt-title"), "history", None);
+    let proof_href = format!("/family/{family}/history/{index}/proof");
+    Ok(render(StatusCode::OK, &ReceiptPage { page, family: family.to_string(), line, facts, canonical, proof, proof_href }))
+}
+
+/// `/family/{family}/history/{index}/proof`: the proof as a file (C2SP tlog-proof), for `cartable ledger check-proof`.
+pub(crate) async fn history_proof(State(state): State<ApiState>, member: Member, Path((family, index)): Path<(String, String)>) -> Result<Response, WebError> {
+    let lang = member.lang;
+    let family: FamilyId = parse(&family, lang)?;
+    let index: u64 = parse(&index, lang)?;
+    let permit = register(&state, &member.session, family, lang).await?;
+    let (_, proof) = entry_with_proof(&state, &permit, index, lang).await?;
+    let disposition = format!("attachment; filename=\"cartable-{family}-{index}.tlog-proof\"");
+    let mut response = proof.into_response();
+    response.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    if let Ok(value) = axum::http::HeaderValue::from_str(&disposition) {
+        response.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
 }
 
 // --- home --------------------------------------------------------------------------------------------------------
@@ -426,6 +687,8 @@ struct HomePage {
     page: Page,
     family: String,
     hello: String,
+    /// "The children" for a guardian, "My data" for a child.
+    children_heading: String,
     children: Vec<ChildCard>,
     pending: Vec<RequestCard>,
     recent: Vec<EntryLine>,
@@ -447,10 +710,11 @@ pub(crate) async fn home(State(state): State<ApiState>, member: Member, Path(fam
     household.know_services(&state, grants.iter().filter_map(service_of).chain(services_of(&accesses)), lang).await?;
 
     let viewer_is_guardian = household.viewer_role() == Some(Role::Guardian);
+    // A child's own home shows their own data (the vault lists only their collections anyway), not their siblings'.
     let children = household
         .members
         .iter()
-        .filter(|m| m.role == Role::Child)
+        .filter(|m| m.role == Role::Child && (viewer_is_guardian || m.id == household.viewer))
         .map(|child| {
             let stage = household.stage(child.id, &state);
             let adult = stage == Some(AgeStage::Adult);
@@ -474,7 +738,8 @@ pub(crate) async fn home(State(state): State<ApiState>, member: Member, Path(fam
     let recent = accesses.iter().map(|r| entry_line(&household, r, lang)).collect();
     let hello = lang.t_with("home-hello", &[("name", Arg::Text(household.name(household.viewer, lang)))]);
     let page = member.page(lang.t("home-title"), "home", None);
-    Ok(render(StatusCode::OK, &HomePage { page, family: family.to_string(), hello, children, pending, recent }))
+    let children_heading = lang.t(if viewer_is_guardian { "home-children" } else { "home-own-data" });
+    Ok(render(StatusCode::OK, &HomePage { page, family: family.to_string(), hello, children_heading, children, pending, recent }))
 }
 
 // --- a child's consent history (GDPR art. 15) ---------------------------------------------------------------------

@@ -2,10 +2,15 @@
 //!
 //! Only digests are stored: the SHA-256 of an invitation link's token (256 random bits, made and hashed by the
 //! caller, as for sessions) and the SHA-256 of a sign-in name's normalized form. Invitations have a kind: a family's
-//! guardian's or a DPO's (later ones, a second guardian's or a child's, reuse the table). Members and DPOs sign in
-//! with names of one namespace: a name is taken once, by either.
+//! guardian's (the operator's for the first one, a guardian's for a second one), a child's from the age of digital
+//! consent (the sign-in of an existing child member) or a DPO's. Members and DPOs sign in with names of one
+//! namespace: a name is taken once, by either.
+//!
+//! Passwords change here too: a member's own (the caller checked the current one; the member's other sessions
+//! end) and a minor child's, set by a guardian (the child's sessions end).
 
-use cartable_consent::{Action, DpoId, FamilyId, MemberId, Resource, Role};
+use cartable_consent::lifecycle::{AgeStage, age_stage};
+use cartable_consent::{Action, DpoId, FamilyId, MemberId, Principal, Resource, Role};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -20,24 +25,37 @@ use crate::vault::{Vault, parse_id};
 pub enum InvitationKind {
     /// Become a guardian of the family (the operator invites a family's first guardian).
     FamilyGuardian(FamilyId),
+    /// Set the sign-in name and password of a child member of the family, from the age of digital consent (a
+    /// guardian invites them from the family's settings).
+    FamilyChild(FamilyId, MemberId),
     /// Set the sign-in name and password of a DPO the operator appointed (`cartable dpo add`).
     Dpo(DpoId),
 }
 
 impl InvitationKind {
-    /// The stored `kind`, `family_id` and `dpo_id`.
-    fn columns(self) -> (&'static str, Option<String>, Option<String>) {
+    /// The stored `kind`, `family_id`, `dpo_id` and `member_id`.
+    fn columns(self) -> (&'static str, Option<String>, Option<String>, Option<String>) {
         match self {
-            InvitationKind::FamilyGuardian(family) => ("family_guardian", Some(family.to_string()), None),
-            InvitationKind::Dpo(dpo) => ("dpo", None, Some(dpo.to_string())),
+            InvitationKind::FamilyGuardian(family) => ("family_guardian", Some(family.to_string()), None, None),
+            InvitationKind::FamilyChild(family, child) => ("family_child", Some(family.to_string()), None, Some(child.to_string())),
+            InvitationKind::Dpo(dpo) => ("dpo", None, Some(dpo.to_string()), None),
         }
     }
 
-    fn from_columns(kind: &str, family: Option<String>, dpo: Option<String>) -> Result<Self> {
-        match (kind, family, dpo) {
-            ("family_guardian", Some(family), _) => Ok(InvitationKind::FamilyGuardian(parse_id(&family)?)),
-            ("dpo", _, Some(dpo)) => Ok(InvitationKind::Dpo(parse_id(&dpo)?)),
+    fn from_columns(kind: &str, family: Option<String>, dpo: Option<String>, member: Option<String>) -> Result<Self> {
+        match (kind, family, dpo, member) {
+            ("family_guardian", Some(family), _, _) => Ok(InvitationKind::FamilyGuardian(parse_id(&family)?)),
+            ("family_child", Some(family), _, Some(child)) => Ok(InvitationKind::FamilyChild(parse_id(&family)?, parse_id(&child)?)),
+            ("dpo", _, Some(dpo), _) => Ok(InvitationKind::Dpo(parse_id(&dpo)?)),
             _ => Err(Error::Corrupt("an invitation's kind")),
+        }
+    }
+
+    /// The family the invitation lets someone into, if it is a family's.
+    pub fn family(self) -> Option<FamilyId> {
+        match self {
+            InvitationKind::FamilyGuardian(family) | InvitationKind::FamilyChild(family, _) => Some(family),
+            InvitationKind::Dpo(_) => None,
         }
     }
 }
@@ -54,7 +72,19 @@ pub struct Invitation {
 #[non_exhaustive]
 pub enum Accepted {
     Guardian { family: FamilyId, member: MemberId },
+    /// A child member of the family now signs in.
+    Child { family: FamilyId, member: MemberId },
     Dpo(DpoId),
+}
+
+/// An invitation of a family still waiting to be accepted, as its settings page lists it (never its token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingInvitation {
+    pub kind: InvitationKind,
+    /// `None` for the operator's.
+    pub invited_by: Option<MemberId>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
 }
 
 /// What the person who accepts an invitation chose.
@@ -86,18 +116,39 @@ impl Vault {
     pub async fn create_invitation(&self, kind: InvitationKind, token_hash: &str, expires_at: OffsetDateTime) -> Result<()> {
         match kind {
             InvitationKind::FamilyGuardian(family) if !self.family_exists(family).await? => return Err(Error::FamilyNotFound(family)),
+            InvitationKind::FamilyChild(family, child) => self.invitable_child(family, child).await?,
             InvitationKind::Dpo(dpo) if self.dpo(dpo).await?.is_none() => return Err(Error::DpoNotFound(dpo)),
             _ => {}
         }
+        self.store_invitation(kind, token_hash, "operator", expires_at).await
+    }
+
+    /// A family member's invitation (a guardian's of another guardian or of a child from the age of digital
+    /// consent), under their permit to manage the family, which must be the invitation's family; the invitation
+    /// remembers who issued it.
+    pub async fn invite(&self, permit: &crate::Permit, kind: InvitationKind, token_hash: &str, expires_at: OffsetDateTime) -> Result<()> {
+        permit.require_family_management()?;
+        let family = permit.family();
+        let Principal::Member(by) = permit.principal() else { return Err(Error::Denied("only a family member invites from the family".to_owned())) };
+        match kind {
+            InvitationKind::FamilyGuardian(f) if f == family => {}
+            InvitationKind::FamilyChild(f, child) if f == family => self.invitable_child(family, child).await?,
+            _ => return Err(Error::PermitMismatch("family")),
+        }
+        self.store_invitation(kind, token_hash, &format!("member:{by}"), expires_at).await
+    }
+
+    async fn store_invitation(&self, kind: InvitationKind, token_hash: &str, invited_by: &str, expires_at: OffsetDateTime) -> Result<()> {
         let now = OffsetDateTime::now_utc();
         sqlx::query("DELETE FROM invitations WHERE expires_at <= $1 AND used_at IS NULL").bind(to_millis(now)).execute(self.pool()).await?;
-        let (stored, family, dpo) = kind.columns();
-        sqlx::query("INSERT INTO invitations (token_hash, kind, family_id, dpo_id, invited_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        let (stored, family, dpo, member) = kind.columns();
+        sqlx::query("INSERT INTO invitations (token_hash, kind, family_id, dpo_id, member_id, invited_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(token_hash)
             .bind(stored)
             .bind(family)
             .bind(dpo)
-            .bind("operator")
+            .bind(member)
+            .bind(invited_by)
             .bind(to_millis(now))
             .bind(to_millis(expires_at))
             .execute(self.pool())
@@ -105,20 +156,106 @@ impl Vault {
         Ok(())
     }
 
+    /// A child may be invited to sign in from the age of digital consent (before it, a guardian decides for them
+    /// and they have no session of their own).
+    async fn invitable_child(&self, family: FamilyId, child: MemberId) -> Result<()> {
+        let member = self.child(family, child).await?;
+        match age_stage(&member, self.age_rules(), OffsetDateTime::now_utc()) {
+            Some(AgeStage::ConsentAge | AgeStage::Adult) => Ok(()),
+            _ => Err(Error::Denied("a child signs in from the age of digital consent".to_owned())),
+        }
+    }
+
+    /// The family's invitations still waiting to be accepted, newest first; the permit must cover the family.
+    pub async fn pending_invitations(&self, permit: &crate::Permit) -> Result<Vec<PendingInvitation>> {
+        if !matches!(permit.resource(), Resource::Family) {
+            return Err(Error::PermitMismatch("family"));
+        }
+        let rows = sqlx::query(
+            "SELECT kind, family_id, dpo_id, member_id, invited_by, created_at, expires_at FROM invitations \
+             WHERE family_id = $1 AND used_at IS NULL AND expires_at > $2 ORDER BY created_at DESC",
+        )
+        .bind(permit.family().to_string())
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let invited_by: String = row.get(4);
+                Ok(PendingInvitation {
+                    kind: InvitationKind::from_columns(&row.get::<String, _>(0), row.get(1), row.get(2), row.get(3))?,
+                    invited_by: invited_by.strip_prefix("member:").and_then(|m| m.parse().ok()),
+                    created_at: from_millis(row.get(5)),
+                    expires_at: from_millis(row.get(6)),
+                })
+            })
+            .collect()
+    }
+
+    /// The members of the family who have a sign-in name; the permit must cover the family.
+    pub async fn members_signing_in(&self, permit: &crate::Permit) -> Result<Vec<MemberId>> {
+        if !matches!(permit.resource(), Resource::Family) {
+            return Err(Error::PermitMismatch("family"));
+        }
+        let rows = sqlx::query("SELECT member_id FROM member_logins WHERE family_id = $1").bind(permit.family().to_string()).fetch_all(self.pool()).await?;
+        rows.iter().map(|r| parse_id(&r.get::<String, _>(0))).collect()
+    }
+
+    /// A member changes their own password (the caller checked the current one): the permit must be one decided
+    /// for this very member on their family, and every other session of the member ends, in the same transaction
+    /// (`keep`, the hash of the session making the change, stays open).
+    pub async fn change_own_password(&self, permit: &crate::Permit, hash: &str, keep: &str) -> Result<()> {
+        let Principal::Member(member) = permit.principal() else { return Err(Error::PermitMismatch("member")) };
+        if !matches!(permit.resource(), Resource::Family) {
+            return Err(Error::PermitMismatch("family"));
+        }
+        let family = permit.family();
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE members SET password_hash = $1 WHERE id = $2 AND family_id = $3")
+            .bind(hash)
+            .bind(member.to_string())
+            .bind(family.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::MemberNotFound(member));
+        }
+        sqlx::query("DELETE FROM api_sessions WHERE member_id = $1 AND family_id = $2 AND token_hash <> $3")
+            .bind(member.to_string())
+            .bind(family.to_string())
+            .bind(keep)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A guardian sets a new password for a child who is still a minor (under the permit to manage the family);
+    /// every session of the child ends. An adult child's own password is theirs alone: [`Error::Denied`].
+    pub async fn set_minor_password(&self, permit: &crate::Permit, child: MemberId, hash: &str) -> Result<()> {
+        permit.require_family_management()?;
+        let member = self.child(permit.family(), child).await?;
+        if age_stage(&member, self.age_rules(), OffsetDateTime::now_utc()) == Some(AgeStage::Adult) {
+            return Err(Error::Denied("an adult's password is theirs alone".to_owned()));
+        }
+        self.set_password_hash(permit, child, hash).await
+    }
+
     /// The invitation of this token if it is unused and has not expired at `now` (clear ids only, read before any
     /// decision).
     pub async fn invitation(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<Invitation>> {
-        let row = sqlx::query("SELECT kind, family_id, dpo_id, expires_at FROM invitations WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2")
+        let row = sqlx::query("SELECT kind, family_id, dpo_id, member_id, expires_at FROM invitations WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2")
             .bind(token_hash)
             .bind(to_millis(now))
             .fetch_optional(self.pool())
             .await?;
-        row.map(|row| Ok(Invitation { kind: InvitationKind::from_columns(&row.get::<String, _>(0), row.get(1), row.get(2))?, expires_at: from_millis(row.get(3)) }))
+        row.map(|row| Ok(Invitation { kind: InvitationKind::from_columns(&row.get::<String, _>(0), row.get(1), row.get(2), row.get(3))?, expires_at: from_millis(row.get(4)) }))
             .transpose()
     }
 
     /// Accepts an invitation: in one transaction the invitation is used up, the sign-in name is taken and the
-    /// account is made (a guardian added with their password, or a DPO's name and password set). A guardian's
+    /// account is made (a guardian added with their password, a child's or a DPO's name and password set). A
+    /// child's invitation is checked again against the child's age and standing in the family. A guardian's
     /// invitation stands for the operator who issued it: the member is added under the operator's permit, decided and
     /// logged like the console's. An unknown, used or expired invitation is [`Error::InvitationInvalid`]; a sign-in
     /// name already taken (by a member or a DPO) is [`Error::LoginTaken`] and leaves the invitation usable.
@@ -128,6 +265,12 @@ impl Vault {
         let login = login_digest(acceptance.login)?;
         let permit = match invitation.kind {
             InvitationKind::FamilyGuardian(family) => {
+                let permit = self.as_operator(family, Action::Manage, Resource::Family).await?;
+                permit.require_family_management()?;
+                Some(permit)
+            }
+            InvitationKind::FamilyChild(family, child) => {
+                self.invitable_child(family, child).await.map_err(|_| Error::InvitationInvalid)?;
                 let permit = self.as_operator(family, Action::Manage, Resource::Family).await?;
                 permit.require_family_management()?;
                 Some(permit)
@@ -165,6 +308,30 @@ impl Vault {
                     .map_err(taken)?;
                 Accepted::Guardian { family, member }
             }
+            (InvitationKind::FamilyChild(family, child), Some(_)) => {
+                let set = sqlx::query("UPDATE members SET password_hash = $1 WHERE id = $2 AND family_id = $3 AND role = $4")
+                    .bind(acceptance.password_hash)
+                    .bind(child.to_string())
+                    .bind(family.to_string())
+                    .bind(Role::Child.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                if set.rows_affected() == 0 {
+                    return Err(Error::InvitationInvalid);
+                }
+                // A child invited again (a lost password) keeps one sign-in name: the new one.
+                sqlx::query("DELETE FROM member_logins WHERE member_id = $1").bind(child.to_string()).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO member_logins (login_hash, member_id, family_id, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&login)
+                    .bind(child.to_string())
+                    .bind(family.to_string())
+                    .bind(to_millis(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(taken)?;
+                sqlx::query("DELETE FROM api_sessions WHERE member_id = $1 AND family_id = $2").bind(child.to_string()).bind(family.to_string()).execute(&mut *tx).await?;
+                Accepted::Child { family, member: child }
+            }
             (InvitationKind::Dpo(dpo), _) => {
                 sqlx::query("UPDATE dpos SET login_hash = $1, password_hash = $2 WHERE id = $3")
                     .bind(&login)
@@ -175,7 +342,7 @@ impl Vault {
                     .map_err(taken)?;
                 Accepted::Dpo(dpo)
             }
-            (InvitationKind::FamilyGuardian(_), None) => return Err(Error::InvitationInvalid),
+            (InvitationKind::FamilyGuardian(_) | InvitationKind::FamilyChild(..), None) => return Err(Error::InvitationInvalid),
         };
         tx.commit().await?;
         Ok(accepted)
@@ -277,5 +444,60 @@ mod tests {
         assert_eq!(vault.dpo_by_login("DPO-Martin").await.unwrap(), Some(dpo));
         assert!(vault.dpo_password_hash(dpo).await.unwrap().is_some());
         assert_eq!(vault.member_by_login("dpo-martin").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_child_is_invited_from_the_age_of_digital_consent_and_passwords_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(crate::VaultConfig::embedded(dir.path().join("data"))).await.unwrap();
+        let family = vault.create_family("Martin").await.unwrap();
+        let other = vault.create_family("Durand").await.unwrap();
+        let manage = vault.as_operator(family, Action::Manage, Resource::Family).await.unwrap();
+        let today = OffsetDateTime::now_utc().date();
+        let born = |years: i32| today.replace_day(1).unwrap().replace_year(today.year() - years).unwrap();
+        let claire = vault.add_member(&manage, Role::Guardian, "Claire", None).await.unwrap();
+        let zoe = vault.add_member(&manage, Role::Child, "Zoé", Some(born(15))).await.unwrap();
+        let leo = vault.add_member(&manage, Role::Child, "Léo", Some(born(11))).await.unwrap();
+        let ines = vault.add_member(&manage, Role::Child, "Inès", Some(born(19))).await.unwrap();
+        let later = OffsetDateTime::now_utc() + time::Duration::days(7);
+        let as_claire = vault.authorize(family, Principal::Member(claire), Action::Manage, Resource::Family).await.unwrap().into_permit().unwrap();
+
+        // Under 15: refused; a guardian, another family's child: refused.
+        assert!(matches!(vault.invite(&as_claire, InvitationKind::FamilyChild(family, leo), "leo", later).await, Err(Error::Denied(_))));
+        assert!(matches!(vault.invite(&as_claire, InvitationKind::FamilyChild(family, claire), "claire", later).await, Err(Error::NotAChild(_))));
+        assert!(matches!(vault.invite(&as_claire, InvitationKind::FamilyGuardian(other), "other", later).await, Err(Error::PermitMismatch(_))));
+        vault.invite(&as_claire, InvitationKind::FamilyChild(family, zoe), "zoe", later).await.unwrap();
+        vault.invite(&as_claire, InvitationKind::FamilyGuardian(family), "karim", later).await.unwrap();
+        let pending = vault.pending_invitations(&as_claire).await.unwrap();
+        assert_eq!(pending.len(), 2);
+        assert!(pending.iter().all(|p| p.invited_by == Some(claire)));
+        assert!(pending.iter().any(|p| p.kind == InvitationKind::FamilyChild(family, zoe)));
+
+        let accepted = vault.accept_invitation("zoe", Acceptance { name: "ignored", login: "zoe", password_hash: "$argon2id$zoe" }).await.unwrap();
+        assert_eq!(accepted, Accepted::Child { family, member: zoe });
+        assert_eq!(vault.member_by_login("zoe").await.unwrap(), Some(zoe));
+        assert_eq!(vault.password_hash(zoe).await.unwrap(), Some((family, "$argon2id$zoe".to_owned())));
+        assert_eq!(vault.api().member_role(family, zoe).await.unwrap(), Some(Role::Child), "no new member was made");
+        assert_eq!(vault.members_signing_in(&as_claire).await.unwrap(), vec![zoe]);
+        assert_eq!(vault.pending_invitations(&as_claire).await.unwrap().len(), 1);
+
+        // A guardian resets a minor's password, never an adult's.
+        vault.set_minor_password(&as_claire, zoe, "$argon2id$new").await.unwrap();
+        assert_eq!(vault.password_hash(zoe).await.unwrap().map(|(_, h)| h).as_deref(), Some("$argon2id$new"));
+        assert!(matches!(vault.set_minor_password(&as_claire, ines, "$argon2id$x").await, Err(Error::Denied(_))));
+        assert!(matches!(vault.set_minor_password(&as_claire, claire, "$argon2id$x").await, Err(Error::NotAChild(_))));
+
+        // One's own password: the other sessions end, the one kept stays. The permit is one decided for the member
+        // on their family (a 15-year-old reads the family's members), and only for them.
+        vault.api().create_session("one", "c1", zoe, family, later).await.unwrap();
+        vault.api().create_session("two", "c2", zoe, family, later).await.unwrap();
+        let as_zoe = vault.authorize(family, Principal::Member(zoe), Action::Read, Resource::Register).await.unwrap().into_permit().unwrap();
+        assert!(matches!(vault.change_own_password(&as_zoe, "$argon2id$z", "one").await, Err(Error::PermitMismatch(_))));
+        let as_zoe = vault.authorize(family, Principal::Member(zoe), Action::Read, Resource::Family).await.unwrap().into_permit().unwrap();
+        vault.change_own_password(&as_zoe, "$argon2id$mine", "one").await.unwrap();
+        assert_eq!(vault.password_hash(zoe).await.unwrap().map(|(_, h)| h).as_deref(), Some("$argon2id$mine"));
+        let now = OffsetDateTime::now_utc();
+        assert!(vault.api().session("one", now).await.unwrap().is_some());
+        assert!(vault.api().session("two", now).await.unwrap().is_none());
     }
 }

@@ -57,7 +57,7 @@ pub use dpos::{Dpo, LogState};
 pub use envelope::SEALED_OVERHEAD;
 pub use error::{Error, OpenError, Result};
 pub use grants::{ApprovalResult, GrantOutline, NewRequest};
-pub use invitations::{Acceptance, Accepted, Invitation, InvitationKind};
+pub use invitations::{Acceptance, Accepted, Invitation, InvitationKind, PendingInvitation};
 pub use keys::MasterKey;
 pub use ledger::{LedgerEntry, LedgerFilter, VerifyError, VerifyReport};
 pub use permit::{Decision, Permit};
