@@ -252,64 +252,15 @@ async fn story() {
 // --- in a browser ------------------------------------------------------------------------------------------------
 
 mod browser {
-    use std::path::PathBuf;
     use std::time::Duration;
 
     use thirtyfour::prelude::*;
 
     use super::api_support::{Backend, Server, within};
+    use super::web_support::browser::{chromium, fill, screenshots_only, shoot, wait_for};
     use super::web_support::{WEB_PASSWORD, invitation_path};
     use super::{PDF, add_child, put};
 
-    const SIZES: [(&str, u32, u32); 2] = [("phone", 390, 844), ("desktop", 1280, 800)];
-
-    fn screenshots() -> PathBuf {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().expect("the target folder").join("screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    /// A page at both sizes, as `child-<name>-phone.png` and `child-<name>-desktop.png`.
-    async fn shoot(driver: &WebDriver, name: &str) {
-        for (size, width, height) in SIZES {
-            driver.set_window_rect(0, 0, width, height).await.unwrap();
-            driver.screenshot(&screenshots().join(format!("child-{name}-{size}.png"))).await.unwrap();
-        }
-    }
-
-    async fn chromium(webdriver: &str, profile: &std::path::Path) -> WebDriver {
-        let mut caps = DesiredCapabilities::chrome();
-        for arg in ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"] {
-            caps.add_arg(arg).unwrap();
-        }
-        caps.add_arg(&format!("--user-data-dir={}", profile.display())).unwrap();
-        if let Ok(binary) = std::env::var("CARTABLE_TEST_CHROMIUM") {
-            caps.set_binary(&binary).unwrap();
-        }
-        WebDriver::new(webdriver, caps).await.expect("start a Chromium session")
-    }
-
-    async fn fill(driver: &WebDriver, id: &str, text: &str) {
-        let field = driver.find(By::Id(id)).await.unwrap();
-        field.clear().await.unwrap();
-        field.send_keys(text).await.unwrap();
-    }
-
-    async fn wait_for(driver: &WebDriver, needles: &[&str]) -> String {
-        let mut text = String::new();
-        for _ in 0..100 {
-            if let Ok(main) = driver.find(By::Tag("main")).await
-                && let Ok(found) = main.text().await
-            {
-                text = found;
-                if needles.iter().all(|n| text.contains(n)) {
-                    return text;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the page never said {needles:?}: {text}");
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_guardian_looks_at_a_childs_pages_in_a_browser() {
@@ -376,26 +327,26 @@ mod browser {
         // From home to the child's page, then each collection.
         driver.find(By::Css("a.child-page")).await.unwrap().click().await.unwrap();
         wait_for(driver, &["Notes", "Carnet de suivi", "Emploi du temps"]).await;
-        shoot(driver, "overview").await;
+        shoot(driver, "child-overview").await;
         driver.find(By::Id("tile-edu-grades")).await.unwrap().click().await.unwrap();
         wait_for(driver, &["Les notes de Léo", "Moyenne générale"]).await;
         assert_eq!(driver.find_all(By::Css("svg.chart")).await.unwrap().len(), subjects.len());
-        shoot(driver, "grades").await;
+        shoot(driver, "child-grades").await;
         let base = format!("/family/{family}/children/{leo}");
         driver.goto(url(&format!("{base}/edu.attendance"))).await.unwrap();
         wait_for(driver, &["Abs.", "Ret.", "Mois précédent"]).await;
-        shoot(driver, "attendance").await;
+        shoot(driver, "child-attendance").await;
         driver.find(By::Id("previous-month")).await.unwrap().click().await.unwrap();
         wait_for(driver, &["Ni absence ni retard ce mois-ci"]).await;
         driver.goto(url(&format!("{base}/edu.homework"))).await.unwrap();
         wait_for(driver, &["Exercices 4 à 7"]).await;
-        shoot(driver, "homework").await;
+        shoot(driver, "child-homework").await;
         driver.goto(url(&format!("{base}/edu.timetable"))).await.unwrap();
         wait_for(driver, &["Lundi", "Vendredi", "B10"]).await;
-        shoot(driver, "timetable").await;
+        shoot(driver, "child-timetable").await;
         driver.goto(url(&format!("{base}/edu.certificates"))).await.unwrap();
         wait_for(driver, &["Certification Pix", "Niveau 3"]).await;
-        shoot(driver, "certificates").await;
+        shoot(driver, "child-certificates").await;
 
         // The follow-up notebook: an entry added from the form appears, signed.
         driver.goto(url(&format!("{base}/edu.followup"))).await.unwrap();
@@ -404,12 +355,12 @@ mod browser {
         driver.find(By::Id("note-submit")).await.unwrap().click().await.unwrap();
         let text = wait_for(driver, &["Votre message est ajouté au carnet", "Léo sera absent vendredi matin"]).await;
         assert!(text.contains("Claire Martin"), "{text}");
-        shoot(driver, "followup").await;
+        shoot(driver, "child-followup").await;
 
         // The report cards: the PDF link opens the PDF in the browser itself.
         driver.goto(url(&format!("{base}/edu.report-cards"))).await.unwrap();
         wait_for(driver, &["bulletin-T1.pdf", "Télécharger", "Voir"]).await;
-        shoot(driver, "report-cards").await;
+        shoot(driver, "child-report-cards").await;
         let view = driver.find(By::Css("a[id^='view-']")).await.unwrap();
         let href = view.attr("href").await.unwrap().unwrap();
         assert!(href.ends_with("/view"), "{href}");
@@ -422,6 +373,6 @@ mod browser {
         }
         assert!(driver.current_url().await.unwrap().as_str().ends_with("/view"), "the PDF opened in the browser");
         tokio::time::sleep(Duration::from_millis(800)).await;
-        shoot(driver, "pdf").await;
+        screenshots_only(driver, "child-pdf").await;
     }
 }

@@ -7,11 +7,11 @@ mod api_support;
 mod cli_support;
 mod web_support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use api_support::{Backend, FamilyFixture, PASSWORD, Server, within};
 use thirtyfour::prelude::*;
+use web_support::browser::{chromium, fill, shoot, wait_for};
 use web_support::{Visitor, invitation_path, sign_in};
 
 /// Two families and two services: Tutorat Plus reads a grade in A, Lycée en ligne's request in B is denied.
@@ -139,44 +139,6 @@ async fn a_dpo_uses_the_console_pages() {
     .await;
 }
 
-const SIZES: [(&str, u32, u32); 2] = [("phone", 390, 844), ("desktop", 1280, 800)];
-
-fn screenshots() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().expect("the target folder").join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn shoot(driver: &WebDriver, name: &str) {
-    for (size, width, height) in SIZES {
-        driver.set_window_rect(0, 0, width, height).await.unwrap();
-        driver.screenshot(&screenshots().join(format!("{name}-{size}.png"))).await.unwrap();
-    }
-    web_support::axe::check(driver, name).await;
-    web_support::axe::no_csp_violation(driver, name).await;
-}
-
-async fn wait_for(driver: &WebDriver, needles: &[&str]) -> String {
-    let mut text = String::new();
-    for _ in 0..100 {
-        if let Ok(main) = driver.find(By::Tag("main")).await
-            && let Ok(found) = main.text().await
-        {
-            text = found;
-            if needles.iter().all(|n| text.contains(n)) {
-                return text;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the page never said {needles:?}: {text}");
-}
-
-async fn fill(driver: &WebDriver, id: &str, text: &str) {
-    let field = driver.find(By::Id(id)).await.unwrap();
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dpo_uses_the_console_in_a_browser() {
@@ -186,17 +148,7 @@ async fn a_dpo_uses_the_console_in_a_browser() {
     };
     let server = Server::start(Backend::Sqlite).await;
     let profile = tempfile::tempdir().unwrap();
-    let mut caps = DesiredCapabilities::chrome();
-    for arg in ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"] {
-        caps.add_arg(arg).unwrap();
-    }
-    // The console's messages, to look for CSP violations.
-    caps.set_browser_log_level(thirtyfour::LoggingPrefsLogLevel::All).unwrap();
-    caps.add_arg(&format!("--user-data-dir={}", profile.path().display())).unwrap();
-    if let Ok(binary) = std::env::var("CARTABLE_TEST_CHROMIUM") {
-        caps.set_binary(&binary).unwrap();
-    }
-    let driver = WebDriver::new(&webdriver, caps).await.expect("start a Chromium session");
+    let driver = chromium(&webdriver, profile.path()).await;
     let result = within(240, "the DPO in a browser", browser_story(&server, &driver)).await;
     driver.quit().await.unwrap();
     result

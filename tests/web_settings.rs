@@ -361,63 +361,12 @@ async fn the_demos_teenager_co_approves_from_her_own_session() {
 // --- in a browser ------------------------------------------------------------------------------------------------
 
 mod browser {
-    use std::path::PathBuf;
-    use std::time::Duration;
-
     use thirtyfour::prelude::*;
 
     use super::api_support::{Backend, Server, within};
+    use super::web_support::browser::{SIZES, chromium, fill, screenshots, shoot, wait_for};
     use super::web_support::{WEB_PASSWORD, WebFamily, grades_request, invitation_path};
 
-    const SIZES: [(&str, u32, u32); 2] = [("phone", 390, 844), ("desktop", 1280, 800)];
-
-    fn screenshots() -> PathBuf {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().expect("the target folder").join("screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    async fn shoot(driver: &WebDriver, name: &str) {
-        for (size, width, height) in SIZES {
-            driver.set_window_rect(0, 0, width, height).await.unwrap();
-            driver.screenshot(&screenshots().join(format!("{name}-{size}.png"))).await.unwrap();
-        }
-        driver.set_window_rect(0, 0, 1280, 800).await.unwrap();
-    }
-
-    async fn chromium(webdriver: &str, profile: &std::path::Path) -> WebDriver {
-        let mut caps = DesiredCapabilities::chrome();
-        for arg in ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic"] {
-            caps.add_arg(arg).unwrap();
-        }
-        caps.add_arg(&format!("--user-data-dir={}", profile.display())).unwrap();
-        if let Ok(binary) = std::env::var("CARTABLE_TEST_CHROMIUM") {
-            caps.set_binary(&binary).unwrap();
-        }
-        WebDriver::new(webdriver, caps).await.expect("start a Chromium session")
-    }
-
-    async fn fill(driver: &WebDriver, id: &str, text: &str) {
-        let field = driver.find(By::Id(id)).await.unwrap();
-        field.clear().await.unwrap();
-        field.send_keys(text).await.unwrap();
-    }
-
-    async fn wait_for(driver: &WebDriver, needles: &[&str]) -> String {
-        let mut text = String::new();
-        for _ in 0..100 {
-            if let Ok(main) = driver.find(By::Tag("main")).await
-                && let Ok(found) = main.text().await
-            {
-                text = found;
-                if needles.iter().all(|n| text.contains(n)) {
-                    return text;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the page never said {needles:?}: {text}");
-    }
 
     async fn click(driver: &WebDriver, id: &str) {
         driver.find(By::Id(id)).await.unwrap().click().await.unwrap();
