@@ -10,22 +10,16 @@ mod web_support;
 
 use std::time::Duration;
 
-use api_support::{Backend, Server, within};
+use api_support::{Server, within};
 use cartable_sdk::SdkError;
 use thirtyfour::prelude::*;
-use web_support::browser::{chromium, fill, shoot, wait_for};
+use web_support::browser::{fill, shoot, wait_for};
 use web_support::{WEB_PASSWORD, WebFamily, grades_request, invitation_path};
 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guardian_uses_the_web_ui_in_a_browser() {
-    let Some(webdriver) = std::env::var("CARTABLE_TEST_WEBDRIVER").ok().filter(|v| !v.is_empty()) else {
-        eprintln!("browser test skipped: CARTABLE_TEST_WEBDRIVER is not set (scripts/test.sh starts Debian's chromedriver and sets it)");
-        return;
-    };
-    let server = Server::start(Backend::Sqlite).await;
-    let profile = tempfile::tempdir().unwrap();
-    let driver = chromium(&webdriver, profile.path()).await;
+    let Some((server, _profile, driver)) = web_support::browser::start().await else { return };
     let result = within(240, "the browser story", story(&server, &driver)).await;
     driver.quit().await.unwrap();
     result

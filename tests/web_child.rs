@@ -256,21 +256,15 @@ mod browser {
 
     use thirtyfour::prelude::*;
 
-    use super::api_support::{Backend, Server, within};
-    use super::web_support::browser::{chromium, fill, screenshots_only, shoot, wait_for};
+    use super::api_support::{Server, within};
+    use super::web_support::browser::{fill, screenshots_only, shoot, wait_for};
     use super::web_support::{WEB_PASSWORD, invitation_path};
     use super::{PDF, add_child, put};
 
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_guardian_looks_at_a_childs_pages_in_a_browser() {
-        let Some(webdriver) = std::env::var("CARTABLE_TEST_WEBDRIVER").ok().filter(|v| !v.is_empty()) else {
-            eprintln!("browser test skipped: CARTABLE_TEST_WEBDRIVER is not set (scripts/test.sh starts Debian's chromedriver and sets it)");
-            return;
-        };
-        let server = Server::start(Backend::Sqlite).await;
-        let profile = tempfile::tempdir().unwrap();
-        let driver = chromium(&webdriver, profile.path()).await;
+        let Some((server, _profile, driver)) = super::web_support::browser::start().await else { return };
         let result = within(240, "the child's pages in a browser", story(&server, &driver)).await;
         driver.quit().await.unwrap();
         result

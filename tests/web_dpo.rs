@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use api_support::{Backend, FamilyFixture, PASSWORD, Server, within};
 use thirtyfour::prelude::*;
-use web_support::browser::{chromium, fill, shoot, wait_for};
+use web_support::browser::{fill, shoot, wait_for};
 use web_support::{Visitor, invitation_path, sign_in};
 
 /// Two families and two services: Tutorat Plus reads a grade in A, Lycée en ligne's request in B is denied.
@@ -142,13 +142,7 @@ async fn a_dpo_uses_the_console_pages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dpo_uses_the_console_in_a_browser() {
-    let Some(webdriver) = std::env::var("CARTABLE_TEST_WEBDRIVER").ok().filter(|v| !v.is_empty()) else {
-        eprintln!("browser test skipped: CARTABLE_TEST_WEBDRIVER is not set (scripts/test.sh starts Debian's chromedriver and sets it)");
-        return;
-    };
-    let server = Server::start(Backend::Sqlite).await;
-    let profile = tempfile::tempdir().unwrap();
-    let driver = chromium(&webdriver, profile.path()).await;
+    let Some((server, _profile, driver)) = web_support::browser::start().await else { return };
     let result = within(240, "the DPO in a browser", browser_story(&server, &driver)).await;
     driver.quit().await.unwrap();
     result

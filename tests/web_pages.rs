@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use api_support::{Backend, Server, backends, within};
 use cartable_sdk::SdkError;
-use web_support::{Visitor, WEB_PASSWORD, WebFamily, grades_request, invitation_path, sign_in};
+use web_support::{Visitor, WEB_PASSWORD, WebFamily, grades_request, invitation_path, sign_in, start_demo};
 
 fn grant_state(server: &Server, family: &str, grant: &str) -> String {
     let list = server.cli(&["grant", "list", "--family", family]);
@@ -179,31 +179,6 @@ async fn story(backend: Backend) {
     // Unknown pages are pages; unknown API paths stay JSON.
     assert!(claire.get("/nowhere").await.body.contains("<html"));
     assert!(claire.get("/api/v1/nowhere").await.body.contains("\"not_found\""));
-}
-
-/// Starts `cartable demo` on a data folder; returns the process and the address it serves.
-fn start_demo(data: &std::path::Path) -> (std::process::Child, String, Vec<String>) {
-    use std::io::BufRead as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cartable"))
-        .arg("--data")
-        .arg(data)
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .env_remove("CARTABLE_DATABASE_URL")
-        .env_remove("CARTABLE_LISTEN")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = Vec::new();
-    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            return (child, url.trim().to_owned(), lines);
-        }
-        lines.push(line);
-    }
-    panic!("the demo did not start: {lines:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

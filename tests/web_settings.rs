@@ -12,7 +12,7 @@ mod cli_support;
 mod web_support;
 
 use api_support::{Backend, Server, backends, born_years_ago, within};
-use web_support::{Answer, Visitor, WEB_PASSWORD, WebFamily, grades_request, invitation_path, sign_in};
+use web_support::{Answer, Visitor, WEB_PASSWORD, WebFamily, grades_request, invitation_path, sign_in, start_demo};
 
 const NEW_PASSWORD: &str = "un tout autre mot de passe";
 
@@ -305,31 +305,6 @@ async fn story(backend: Backend) {
     assert_eq!(other.guardian.get(&format!("/family/{}", other.family)).await.status, 200);
 }
 
-/// Starts `cartable demo` on a data folder; returns the process, the address it serves and what it printed.
-fn start_demo(data: &std::path::Path) -> (std::process::Child, String, Vec<String>) {
-    use std::io::BufRead as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cartable"))
-        .arg("--data")
-        .arg(data)
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .env_remove("CARTABLE_DATABASE_URL")
-        .env_remove("CARTABLE_LISTEN")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = Vec::new();
-    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(url) = line.strip_prefix("listening on ") {
-            return (child, url.trim().to_owned(), lines);
-        }
-        lines.push(line);
-    }
-    panic!("the demo did not start: {lines:?}");
-}
-
 /// The demo's Zoé (15) signs in herself and co-approves the platform's request about her, after Claire.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demos_teenager_co_approves_from_her_own_session() {
@@ -363,8 +338,8 @@ async fn the_demos_teenager_co_approves_from_her_own_session() {
 mod browser {
     use thirtyfour::prelude::*;
 
-    use super::api_support::{Backend, Server, within};
-    use super::web_support::browser::{SIZES, chromium, fill, screenshots, shoot, wait_for};
+    use super::api_support::{Server, within};
+    use super::web_support::browser::{SIZES, fill, screenshots, shoot, wait_for};
     use super::web_support::{WEB_PASSWORD, WebFamily, grades_request, invitation_path};
 
 
@@ -387,13 +362,7 @@ mod browser {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_teenager_co_approves_from_her_own_session_in_a_browser() {
-        let Some(webdriver) = std::env::var("CARTABLE_TEST_WEBDRIVER").ok().filter(|v| !v.is_empty()) else {
-            eprintln!("browser test skipped: CARTABLE_TEST_WEBDRIVER is not set");
-            return;
-        };
-        let server = Server::start(Backend::Sqlite).await;
-        let profile = tempfile::tempdir().unwrap();
-        let driver = chromium(&webdriver, profile.path()).await;
+        let Some((server, _profile, driver)) = super::web_support::browser::start().await else { return };
         within(240, "the teenager's story", story(&server, &driver)).await;
         driver.quit().await.unwrap();
     }

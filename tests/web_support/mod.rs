@@ -136,3 +136,28 @@ pub fn grades_request(family: &str, child: &str, purpose: &str, days: u32) -> ca
         duration_days: days,
     }
 }
+
+/// Starts `cartable demo` on a data folder; returns the process, the address it serves and what it printed before.
+pub fn start_demo(data: &std::path::Path) -> (std::process::Child, String, Vec<String>) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cartable"))
+        .arg("--data")
+        .arg(data)
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env_remove("CARTABLE_DATABASE_URL")
+        .env_remove("CARTABLE_LISTEN")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(url) = line.strip_prefix("listening on ") {
+            return (child, url.trim().to_owned(), lines);
+        }
+        lines.push(line);
+    }
+    panic!("the demo did not start: {lines:?}");
+}
