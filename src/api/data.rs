@@ -378,14 +378,8 @@ pub async fn download_file(
     Ok(response)
 }
 
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// A file name for `filename*=UTF-8''…` (RFC 5987): every byte but the unreserved ones percent-encoded.
+pub(crate) fn percent_encode(s: &str) -> String {
+    const RFC5987: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    percent_encoding::utf8_percent_encode(s, RFC5987).to_string()
 }

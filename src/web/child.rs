@@ -865,7 +865,7 @@ async fn send_file(state: &ApiState, member: &Member, family: &str, child: &str,
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(if inline { "application/pdf" } else { "application/octet-stream" }));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
-    let encoded = percent_encode(&info.name);
+    let encoded = crate::api::data::percent_encode(&info.name);
     if let Ok(v) = HeaderValue::from_str(&format!("{}; filename*=UTF-8''{encoded}", if inline { "inline" } else { "attachment" })) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -884,17 +884,6 @@ pub(crate) async fn view(State(state): State<ApiState>, member: Member, Path((fa
     send_file(&state, &member, &family, &child, &record, true).await
 }
 
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 /// A file sent with the page's form (`multipart/form-data`: the `csrf` field first, then `file`), streamed into the
 /// vault with the API's size limit; a form without the session's token is refused before anything is read.

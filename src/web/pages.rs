@@ -384,21 +384,6 @@ fn services_of(receipts: &[Receipt]) -> impl Iterator<Item = ServiceId> + '_ {
     receipts.iter().filter_map(|r| r.service)
 }
 
-/// The events the history can be narrowed to, in the order the filter lists them.
-const HISTORY_EVENTS: [EventType; 11] = [
-    EventType::Request,
-    EventType::Approve,
-    EventType::Confirm,
-    EventType::Deny,
-    EventType::Revoke,
-    EventType::Expire,
-    EventType::PolicyChange,
-    EventType::AccessAllowed,
-    EventType::AccessDenied,
-    EventType::Export,
-    EventType::RecordWrite,
-];
-
 /// How many entries a filtered history goes through at most (the newest of them are kept).
 const FILTERED_WINDOW: usize = 5000;
 
@@ -562,7 +547,7 @@ pub(crate) async fn history(State(state): State<ApiState>, member: Member, Path(
         .collect();
     let mut services: Vec<Choice> = household.services.iter().map(|(id, name)| Choice { value: id.to_string(), label: name.clone(), selected: query.service == id.to_string() }).collect();
     services.sort_by(|a, b| a.label.cmp(&b.label));
-    let events = HISTORY_EVENTS
+    let events = EventType::ALL
         .iter()
         .map(|e| Choice { value: e.as_str().to_owned(), label: lang.t(&format!("history-event-{}", e.as_str())), selected: query.event == e.as_str() })
         .collect();
