@@ -209,25 +209,7 @@ impl Vault {
         if !matches!(permit.resource(), Resource::Family) {
             return Err(Error::PermitMismatch("family"));
         }
-        let family = permit.family();
-        let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE members SET password_hash = $1 WHERE id = $2 AND family_id = $3")
-            .bind(hash)
-            .bind(member.to_string())
-            .bind(family.to_string())
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(Error::MemberNotFound(member));
-        }
-        sqlx::query("DELETE FROM api_sessions WHERE member_id = $1 AND family_id = $2 AND token_hash <> $3")
-            .bind(member.to_string())
-            .bind(family.to_string())
-            .bind(keep)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        self.store_password(permit.family(), member, hash, Some(keep)).await
     }
 
     /// A guardian sets a new password for a child who is still a minor (under the permit to manage the family);

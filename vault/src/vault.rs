@@ -594,7 +594,12 @@ impl Vault {
     /// the family.
     pub async fn set_password_hash(&self, permit: &crate::Permit, member: MemberId, hash: &str) -> Result<()> {
         permit.require_family_management()?;
-        let family = permit.family();
+        self.store_password(permit.family(), member, hash, None).await
+    }
+
+    /// Stores a member's password hash and, in the same transaction, ends their sessions but `keep` (the hash of
+    /// the session making the change, if it is theirs).
+    pub(crate) async fn store_password(&self, family: FamilyId, member: MemberId, hash: &str, keep: Option<&str>) -> Result<()> {
         let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE members SET password_hash = $1 WHERE id = $2 AND family_id = $3")
             .bind(hash)
@@ -605,9 +610,10 @@ impl Vault {
         if done.rows_affected() == 0 {
             return Err(Error::MemberNotFound(member));
         }
-        sqlx::query("DELETE FROM api_sessions WHERE member_id = $1 AND family_id = $2")
+        sqlx::query("DELETE FROM api_sessions WHERE member_id = $1 AND family_id = $2 AND ($3 IS NULL OR token_hash <> $3)")
             .bind(member.to_string())
             .bind(family.to_string())
+            .bind(keep)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
