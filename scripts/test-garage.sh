@@ -2,9 +2,8 @@
 # Runs the blob-store suite and the storage story against Garage 2.5.0 (a one-node cluster in a temporary folder)
 # instead of s3s-fs. It needs the `garage` binary on PATH (`cargo install garage --version 2.5.0 --locked`, about
 # 17 minutes on 2 cores); it does not install it.
-#
-# UNTESTED: written from Garage's documented one-node setup; it has not been run yet (Garage was not installed on the
-# machine it was written on). Expect to adjust the parsing of `garage key create` if its output differs.
+# Run with Garage 2.5.0 (one node, lmdb) on 2026-12-02: every suite passed (the closing note of that day has the
+# output). CI runs the same suites against s3s-fs (`scripts/test.sh`), which installs in minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
