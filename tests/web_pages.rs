@@ -152,6 +152,10 @@ async fn story(backend: Backend) {
     // Revoking: one button, and the service's next read is refused.
     let grants = claire.get(&format!("/family/{family}/grants")).await;
     assert!(grants.body.contains(&format!("grant.{grant}")), "the grant's Cedar policy is shown: {}", grants.body);
+    // The grant's own accesses: the service's list and read, under this grant.
+    let card = &grants.body[grants.body.find(&format!("id=\"grant-{grant}\"")).unwrap()..];
+    let card = &card[..card.find("</article>").unwrap()];
+    assert!(card.contains("accès récents") && card.contains("a consulté (lire) les notes de Léo"), "the grant's accesses: {card}");
     assert_eq!(claire.post(&revoke, &[("csrf", "forged")]).await.status, 403);
     assert_eq!(grant_state(&server, &family, &grant), "active");
     let done = claire.post(&revoke, &[("csrf", &grants.csrf())]).await;

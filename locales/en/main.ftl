@@ -534,3 +534,10 @@ receipt-proof-intro = This file proves that this receipt is in the family's sign
 receipt-proof-download = Download the proof
 receipt-proof-show = See the proof
 receipt-canonical-show = See the receipt as it is signed
+
+# Accesses per grant
+grant-no-access = No recent access under this permission.
+grant-accesses = { $count ->
+    [one] 1 recent access (show)
+   *[other] { $count } recent accesses (show the latest)
+}

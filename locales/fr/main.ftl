@@ -534,3 +534,10 @@ receipt-proof-intro = Ce fichier prouve que ce reçu est dans le registre signé
 receipt-proof-download = Télécharger la preuve
 receipt-proof-show = Voir la preuve
 receipt-canonical-show = Voir le reçu tel qu'il est signé
+
+# Accès par autorisation
+grant-no-access = Aucun accès récent sous cette autorisation.
+grant-accesses = { $count ->
+    [one] 1 accès récent (voir)
+   *[other] { $count } accès récents (voir les derniers)
+}

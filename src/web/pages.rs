@@ -24,6 +24,9 @@ use crate::api::family::manage_grant;
 
 /// Entries per page of the history.
 const HISTORY_PAGE: u64 = 50;
+/// How far back the grants page looks for each grant's accesses (entries of the ledger), and how many it shows.
+const GRANT_ACCESS_WINDOW: u64 = 1000;
+const GRANT_ACCESSES_SHOWN: usize = 5;
 /// How far back the home page looks for services' accesses (entries of the ledger).
 const RECENT_WINDOW: u64 = 500;
 
@@ -260,6 +263,9 @@ pub(crate) struct GrantCard {
     facts: Vec<(String, String)>,
     /// The Cedar policy the grant became (only for a grant in force).
     policy: String,
+    /// The grantee's latest accesses under this grant, newest first (at most a few), and how many the window holds.
+    accesses: Vec<EntryLine>,
+    access_count: usize,
 }
 
 #[derive(Template)]
@@ -296,6 +302,8 @@ fn grant_card(household: &Household, grant: &Grant, lang: Lang, policies: &str) 
         heading: lang.t_with("grant-heading", &[("service", Arg::Text(who)), ("child", Arg::Text(child))]),
         facts,
         policy: if in_force { policy_of(policies, grant.id) } else { String::new() },
+        accesses: Vec::new(),
+        access_count: 0,
     }
 }
 
@@ -307,11 +315,18 @@ pub(crate) async fn grants(State(state): State<ApiState>, member: Member, Path(f
     let grants = state.vault().list_grants(&permit).await.in_lang(lang)?;
     let policies = state.vault().policy_text(&permit).await.in_lang(lang)?;
     household.know_services(&state, grants.iter().filter_map(service_of), lang).await?;
+    // Each grant's accesses, from the latest entries of the log: the allowed accesses whose policies name the grant.
+    let size = state.vault().ledger_size(family).await.in_lang(lang)?;
+    let accesses = entries_between(&state, &permit, size.saturating_sub(GRANT_ACCESS_WINDOW), size, Some(EventType::AccessAllowed), lang).await?;
     let (mut active, mut ended) = (Vec::new(), Vec::new());
     for grant in grants.iter().rev() {
+        let mut card = grant_card(&household, grant, lang, &policies);
+        let under: Vec<&Receipt> = accesses.iter().filter(|r| r.grants().any(|g| g == grant.id)).collect();
+        card.access_count = under.len();
+        card.accesses = under.iter().take(GRANT_ACCESSES_SHOWN).map(|r| entry_line(&household, r, lang)).collect();
         match grant.state {
-            GrantState::Active | GrantState::AwaitingConfirmation => active.push(grant_card(&household, grant, lang, &policies)),
-            GrantState::Revoked | GrantState::Expired | GrantState::Denied => ended.push(grant_card(&household, grant, lang, &policies)),
+            GrantState::Active | GrantState::AwaitingConfirmation => active.push(card),
+            GrantState::Revoked | GrantState::Expired | GrantState::Denied => ended.push(card),
             GrantState::Requested => {}
         }
     }
