@@ -371,8 +371,30 @@ impl Blobs {
         Ok(())
     }
 
-    /// The blobs of one family in the store, by name, with when each was written.
+    /// The blobs of one family in the store, by name, with when each was written. On the data folder this reads the
+    /// folder itself: `object_store`'s listing hides the staging files (`<name>#<n>`) an upload cut short leaves.
     pub(crate) async fn list_family(&self, family: FamilyId) -> Result<Vec<(String, time::OffsetDateTime)>> {
+        if let Some(root) = &self.local {
+            let folder = root.join(family.to_string());
+            return tokio::task::spawn_blocking(move || -> Result<Vec<(String, time::OffsetDateTime)>> {
+                let entries = match std::fs::read_dir(&folder) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    other => other?,
+                };
+                let mut out = Vec::new();
+                for entry in entries {
+                    let entry = entry?;
+                    let meta = entry.metadata()?;
+                    if meta.is_file() {
+                        let written = meta.modified().map(time::OffsetDateTime::from).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+                        out.push((entry.file_name().to_string_lossy().into_owned(), written));
+                    }
+                }
+                Ok(out)
+            })
+            .await
+            .map_err(interrupted)?;
+        }
         let prefix = ObjectPath::from(family.to_string());
         let mut listed = self.store.list(Some(&prefix));
         let mut out = Vec::new();
@@ -383,6 +405,16 @@ impl Blobs {
             out.push((name.to_owned(), written));
         }
         Ok(out)
+    }
+
+    /// Removes a blob no row names, found by [`Blobs::list_family`] (on the data folder, a staging file too).
+    pub(crate) async fn remove_unnamed(&self, family: FamilyId, name: &str) {
+        if let Some(root) = &self.local {
+            let file = root.join(family.to_string()).join(name);
+            let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(file)).await;
+            return;
+        }
+        self.delete(family, name).await;
     }
 
     /// The families that have blobs in the store (orphans are found from this at start).

@@ -392,7 +392,7 @@ impl Vault {
             let mut removed = 0;
             for (name, written) in listed {
                 if !named.contains(&name) && now - written >= grace {
-                    self.inner.blobs.delete(family, &name).await;
+                    self.inner.blobs.remove_unnamed(family, &name).await;
                     removed += 1;
                 }
             }
