@@ -349,18 +349,8 @@ pub async fn download_file(
     let (family, record) = (family_id(family), record_id(record));
     let sealed = load_record(&state, &caller, family, record).await?;
     let permit = decide(&state, &caller, family, Action::Read, sealed.resource()).await?;
-    let (info, mut plain) = state.vault().open_file(&permit).await?;
-    let (writer, reader) = tokio::io::duplex(64 * 1024);
-    // Made here, where the runtime is known; used on a blocking thread.
-    let mut bridge = tokio_util::io::SyncIoBridge::new(writer);
-    tokio::task::spawn_blocking(move || {
-        // A failure (a blob altered on disk) ends the stream short of its length: the client sees a broken body.
-        if std::io::copy(&mut plain, &mut bridge).is_err() {
-            tracing::error!(record = %record, "a stored file could not be read to its end");
-        }
-        let _ = bridge.shutdown();
-    });
-    let mut response = Body::from_stream(tokio_util::io::ReaderStream::new(reader)).into_response();
+    let (info, plain) = state.vault().open_file(&permit).await?;
+    let mut response = stream_file(plain, record).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
@@ -376,6 +366,21 @@ pub async fn download_file(
         headers.insert(file_headers::SHA256, v);
     }
     Ok(response)
+}
+
+/// A file's plaintext, read by the vault on a blocking thread, as a streamed body (the API's downloads and the pages').
+/// A failure (a blob altered on disk) ends the stream short of its length: the client sees a broken body.
+pub(crate) fn stream_file(mut plain: Box<dyn std::io::Read + Send>, record: RecordId) -> Body {
+    let (writer, reader) = tokio::io::duplex(64 * 1024);
+    // Made here, where the runtime is known; used on a blocking thread.
+    let mut bridge = tokio_util::io::SyncIoBridge::new(writer);
+    tokio::task::spawn_blocking(move || {
+        if std::io::copy(&mut plain, &mut bridge).is_err() {
+            tracing::error!(record = %record, "a stored file could not be read to its end");
+        }
+        let _ = bridge.shutdown();
+    });
+    Body::from_stream(tokio_util::io::ReaderStream::new(reader))
 }
 
 /// A file name for `filename*=UTF-8''…` (RFC 5987): every byte but the unreserved ones percent-encoded.

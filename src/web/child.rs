@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use askama::Template;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -851,17 +851,9 @@ async fn send_file(state: &ApiState, member: &Member, family: &str, child: &str,
         return Err(not_found(lang));
     }
     let permit = decide(state, &caller, family, Action::Read, sealed.resource()).await.in_lang(lang)?;
-    let (info, mut plain) = state.vault().open_file(&permit).await.in_lang(lang)?;
-    let (writer, reader) = tokio::io::duplex(64 * 1024);
-    let mut bridge = tokio_util::io::SyncIoBridge::new(writer);
-    tokio::task::spawn_blocking(move || {
-        if std::io::copy(&mut plain, &mut bridge).is_err() {
-            tracing::error!(record = %record, "a stored file could not be read to its end");
-        }
-        let _ = bridge.shutdown();
-    });
+    let (info, plain) = state.vault().open_file(&permit).await.in_lang(lang)?;
     let inline = inline && is_pdf(&info.name);
-    let mut response = Body::from_stream(tokio_util::io::ReaderStream::new(reader)).into_response();
+    let mut response = crate::api::data::stream_file(plain, record).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(if inline { "application/pdf" } else { "application/octet-stream" }));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(info.size));
