@@ -58,7 +58,7 @@ async fn story(server: &Server, driver: &WebDriver) {
 
     // A service asks; the guardian approves on the requests page.
     let client = server.client();
-    let service = client.service(client.register_service("Tutorat Plus").await.unwrap());
+    let service = client.service(client.register_described_service("Tutorat Plus", "Soutien scolaire en ligne, du CP à la terminale").await.unwrap());
     let request = grades_request(&family, &child, "Adapter les séances de soutien", 90);
     let pending = service.request_access(&request).await.unwrap();
     let grant = pending.request_id.0.to_string();
@@ -66,6 +66,7 @@ async fn story(server: &Server, driver: &WebDriver) {
     shoot(driver, "home").await;
     driver.goto(url(&format!("/family/{family}/requests"))).await.unwrap();
     shoot(driver, "requests").await;
+    wait_for(driver, &["Ce que le service dit de lui", "Soutien scolaire en ligne, du CP à la terminale"]).await;
     driver.find(By::Id(format!("approve-{grant}"))).await.unwrap().click().await.unwrap();
     wait_for(driver, &["L'autorisation est maintenant active"]).await;
 
@@ -80,6 +81,7 @@ async fn story(server: &Server, driver: &WebDriver) {
     // Revoking on the grants page: the service's next read is refused.
     driver.goto(url(&format!("/family/{family}/grants"))).await.unwrap();
     shoot(driver, "grants").await;
+    wait_for(driver, &["Soutien scolaire en ligne, du CP à la terminale"]).await;
     driver.find(By::Id(format!("revoke-{grant}"))).await.unwrap().click().await.unwrap();
     wait_for(driver, &["L'autorisation est retirée"]).await;
     assert!(matches!(access.read_record(listed.records[0].record_id).await, Err(SdkError::Revoked { .. })));

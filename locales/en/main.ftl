@@ -67,6 +67,7 @@ requests-intro = Services ask to see some data. Nothing is shared without your c
 requests-none = No pending request.
 request-heading = { $service } asks for access to { $child }'s data
 request-who = Who asks
+request-service-description = What the service says it is
 request-child = About
 request-data = Which data
 request-actions = To do what

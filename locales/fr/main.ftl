@@ -67,6 +67,7 @@ requests-intro = Des services demandent à voir certaines données. Rien n'est p
 requests-none = Aucune demande en attente.
 request-heading = { $service } demande l'accès aux données de { $child }
 request-who = Qui demande
+request-service-description = Ce que le service dit de lui
 request-child = À propos de
 request-data = Quelles données
 request-actions = Pour faire quoi
