@@ -23,7 +23,7 @@ use super::pages::{Household, parse, register};
 use super::{CSRF_COOKIE, InLang as _, Lang, Member, Posted, WebError, render};
 use crate::api::ApiState;
 use crate::api::data::decide;
-use crate::api::extract::{Caller, MemberSession, SESSION_COOKIE, cookie};
+use crate::api::extract::{Caller, MemberSession, SESSION_COOKIE};
 use crate::api::session::cleared_cookie;
 use crate::auth::{hash_password, hash_token, new_secret};
 
@@ -162,10 +162,9 @@ pub(crate) async fn settings(State(state): State<ApiState>, member: Member, Path
     settings_page(&state, &member, family, Extra { notice: notice(lang, query.done.as_deref()), ..Default::default() }, StatusCode::OK).await
 }
 
-/// The member of a posted form, to show the settings page again (its CSRF token is the cookie's, already checked).
+/// The member of a posted form, to show the settings page again.
 fn member_of(session: MemberSession, lang: Lang, headers: &HeaderMap, family: FamilyId) -> Member {
-    let csrf = cookie(headers, CSRF_COOKIE).unwrap_or_default();
-    Member { session, csrf, lang, path: format!("/family/{family}/settings") }
+    Member::after_form(session, lang, headers, format!("/family/{family}/settings"))
 }
 
 async fn manage(state: &ApiState, session: &MemberSession, family: FamilyId, lang: Lang) -> Result<cartable_vault::Permit, WebError> {
