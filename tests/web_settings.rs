@@ -162,6 +162,33 @@ async fn story(backend: Backend) {
     assert_eq!(done.location(), format!("/family/{family}/requests?done=approved"), "{}", done.body);
     assert_eq!(grant_state(&server, &family, &grant), "requested");
     let teen_csrf = teen.get(&format!("/family/{family}/requests")).await.csrf();
+    // Zoé reads her family: every member's name and role, her own birth date and nobody else's, on the page and
+    // through the API (where her parents see every child's).
+    let line = |body: &str, member: &str| -> String {
+        let at = body.find(&format!("id=\"member-{member}\"")).unwrap_or_else(|| panic!("no line for {member} in {body}"));
+        body[at..at + body[at..].find("</li>").unwrap()].to_owned()
+    };
+    assert!(line(&teen_settings.body, &zoe).contains("15 ans"), "{}", teen_settings.body);
+    for (sibling, name) in [(&leo, "Léo"), (&ines, "Inès")] {
+        let shown = line(&teen_settings.body, sibling);
+        assert!(shown.contains(name) && !shown.contains(" ans"), "Zoé sees {name}'s name, not their age: {shown}");
+        assert!(line(&claire.get(&settings).await.body, sibling).contains(" ans"), "their parents see {name}'s age");
+    }
+    let birth_dates = |visitor_body: &str| -> Vec<(String, String, Option<String>)> {
+        let family: cartable_sdk::Family = serde_json::from_str(visitor_body).unwrap_or_else(|e| panic!("{e}: {visitor_body}"));
+        let mut members: Vec<_> = family.members.into_iter().map(|m| (m.name, m.role, m.birth_date)).collect();
+        members.sort();
+        members
+    };
+    let api = format!("/api/v1/families/{family}");
+    let (zoe_birth, leo_birth, ines_birth) = (api_support::born_years_ago(15), api_support::born_years_ago(11), api_support::born_years_ago(19));
+    let seen_by_zoe = teen.get(&api).await;
+    assert_eq!(seen_by_zoe.status, 200, "{}", seen_by_zoe.body);
+    let guardian = ("Claire Martin".to_owned(), "guardian".to_owned(), None);
+    let child = |name: &str, birth: Option<&String>| (name.to_owned(), "child".to_owned(), birth.cloned());
+    assert_eq!(birth_dates(&seen_by_zoe.body), vec![guardian.clone(), child("Inès", None), child("Léo", None), child("Zoé", Some(&zoe_birth))]);
+    let seen_by_claire = claire.get(&api).await;
+    assert_eq!(birth_dates(&seen_by_claire.body), vec![guardian, child("Inès", Some(&ines_birth)), child("Léo", Some(&leo_birth)), child("Zoé", Some(&zoe_birth))]);
     let done = teen.post(&approve, &[("csrf", &teen_csrf)]).await;
     assert_eq!(done.location(), format!("/family/{family}/requests?done=active"), "{}", done.body);
     assert_eq!(grant_state(&server, &family, &grant), "active");

@@ -359,7 +359,7 @@ pub struct Member {
     /// `guardian` or `child`.
     pub role: String,
     pub name: String,
-    /// `YYYY-MM-DD`, for children.
+    /// `YYYY-MM-DD`, for children; a child reading their family sees their own only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<String>,
 }
