@@ -32,11 +32,16 @@ fn add_child(server: &Server, family: &str, name: &str, years: i32) -> String {
     child["member_id"].as_str().unwrap().to_owned()
 }
 
-/// The invitation link a settings page shows once.
-fn shown_link(answer: &Answer) -> String {
+/// The invitation link a settings page shows once, whole.
+fn shown_full_link(answer: &Answer) -> String {
     let at = answer.body.find("id=\"invitation-link\">").unwrap_or_else(|| panic!("no invitation link in {}", answer.body));
     let rest = &answer.body[at + "id=\"invitation-link\">".len()..];
-    invitation_path(&rest[..rest.find('<').unwrap()])
+    rest[..rest.find('<').unwrap()].to_owned()
+}
+
+/// The path of the invitation link a settings page shows once.
+fn shown_link(answer: &Answer) -> String {
+    invitation_path(&shown_full_link(answer))
 }
 
 /// Accepts an invitation as a new visitor and signs in.
@@ -125,6 +130,8 @@ async fn story(backend: Backend) {
     let invited = claire.post(&format!("{settings}/invite-child"), &[("csrf", &csrf), ("child", &zoe)]).await;
     assert_eq!(invited.status, 200, "{}", invited.body);
     assert!(invited.body.contains("Lien d&#39;invitation pour Zoé"), "{}", invited.body);
+    // Without a configured public address, the link is built from the address the guardian used.
+    assert!(shown_full_link(&invited).starts_with(&format!("{}/invitation/", server.url)), "{}", shown_full_link(&invited));
     let zoe_link = shown_link(&invited);
     let page = claire.get(&settings).await;
     assert!(page.body.contains("Invitations en attente") && page.body.contains("Accès de Zoé"), "{}", page.body);
@@ -155,13 +162,6 @@ async fn story(backend: Backend) {
     }
     let teen_settings = teen.get(&settings).await;
     assert!(!teen_settings.body.contains("id=\"delete-family\"") && !teen_settings.body.contains("id=\"invite-guardian\""), "a child does not run the family");
-
-    // Claire approves first: the request waits for Zoé; Zoé co-approves from her session: the grant is active.
-    let approve = format!("/family/{family}/requests/{grant}/approve");
-    let done = claire.post(&approve, &[("csrf", &csrf)]).await;
-    assert_eq!(done.location(), format!("/family/{family}/requests?done=approved"), "{}", done.body);
-    assert_eq!(grant_state(&server, &family, &grant), "requested");
-    let teen_csrf = teen.get(&format!("/family/{family}/requests")).await.csrf();
     // Zoé reads her family: every member's name and role, her own birth date and nobody else's, on the page and
     // through the API (where her parents see every child's).
     let line = |body: &str, member: &str| -> String {
@@ -189,6 +189,13 @@ async fn story(backend: Backend) {
     assert_eq!(birth_dates(&seen_by_zoe.body), vec![guardian.clone(), child("Inès", None), child("Léo", None), child("Zoé", Some(&zoe_birth))]);
     let seen_by_claire = claire.get(&api).await;
     assert_eq!(birth_dates(&seen_by_claire.body), vec![guardian, child("Inès", Some(&ines_birth)), child("Léo", Some(&leo_birth)), child("Zoé", Some(&zoe_birth))]);
+
+    // Claire approves first: the request waits for Zoé; Zoé co-approves from her session: the grant is active.
+    let approve = format!("/family/{family}/requests/{grant}/approve");
+    let done = claire.post(&approve, &[("csrf", &csrf)]).await;
+    assert_eq!(done.location(), format!("/family/{family}/requests?done=approved"), "{}", done.body);
+    assert_eq!(grant_state(&server, &family, &grant), "requested");
+    let teen_csrf = teen.get(&format!("/family/{family}/requests")).await.csrf();
     let done = teen.post(&approve, &[("csrf", &teen_csrf)]).await;
     assert_eq!(done.location(), format!("/family/{family}/requests?done=active"), "{}", done.body);
     assert_eq!(grant_state(&server, &family, &grant), "active");
@@ -330,6 +337,32 @@ async fn story(backend: Backend) {
     assert_eq!(nobody.post("/sign-in", &[("csrf", &page.csrf()), ("login", "zoe"), ("password", NEW_PASSWORD)]).await.status, 401);
     // The other family is untouched.
     assert_eq!(other.guardian.get(&format!("/family/{}", other.family)).await.status, 200);
+}
+
+/// With `public_url` configured, the links the settings hand out start with it, whatever address the guardian used;
+/// the link's path is the server's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitation_links_start_with_the_configured_public_url() {
+    for backend in backends() {
+        within(120, "links from the public address", async {
+            let server = Server::start_with(backend, &[("CARTABLE_PUBLIC_URL", "https://cartable.example.org/")]).await;
+            let WebFamily { family, guardian: mut claire, .. } = WebFamily::create(&server, "Martin", "claire").await;
+            let zoe = add_child(&server, &family, "Zoé", 15);
+            let settings = format!("/family/{family}/settings");
+            let csrf = claire.get(&settings).await.csrf();
+            for (form, fields) in [("invite-guardian", vec![("csrf", csrf.as_str())]), ("invite-child", vec![("csrf", csrf.as_str()), ("child", zoe.as_str())])] {
+                let invited = claire.post(&format!("{settings}/{form}"), &fields).await;
+                assert_eq!(invited.status, 200, "{}", invited.body);
+                let link = shown_full_link(&invited);
+                assert!(link.starts_with("https://cartable.example.org/invitation/") && !link.contains(&server.url), "{form}: {link}");
+            }
+            // The guardian's link, used on this server, lets the second guardian in.
+            let invited = claire.post(&format!("{settings}/invite-guardian"), &[("csrf", &csrf)]).await;
+            let mut karim = accept(&server, &shown_link(&invited), Some("Karim Martin"), "karim").await;
+            assert!(karim.get(&format!("/family/{family}")).await.body.contains("Bonjour Karim Martin"));
+        })
+        .await;
+    }
 }
 
 /// The demo's Zoé (15) signs in herself and co-approves the platform's request about her, after Claire.

@@ -171,8 +171,12 @@ async fn manage(state: &ApiState, session: &MemberSession, family: FamilyId, lan
     decide(state, &Caller::Member(session.clone()), family, Action::Manage, Resource::Family).await.in_lang(lang)
 }
 
-/// The link of an invitation on this server, from the address the guardian is using.
+/// The link of an invitation on this server: from the configured public address, else from the address the guardian
+/// is using.
 fn invitation_link(state: &ApiState, headers: &HeaderMap, token: &str) -> String {
+    if let Some(base) = &state.settings().public_url {
+        return format!("{base}/invitation/{token}");
+    }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)));
     let scheme = if state.settings().secure_cookies { "https" } else { "http" };
     match host {
