@@ -260,8 +260,8 @@ impl Config {
             return Err(ConfigError::Rule("the ages must satisfy 0 < digital_consent_age <= majority_age <= 25".to_owned()));
         }
         let listen = flag_or_var(&overrides.listen, "listen")?.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-        let public_url = var("public_url")?.or(file.public_url).filter(|u| !u.is_empty()).unwrap_or_else(|| format!("http://{listen}"));
-        let public_url = public_url.trim_end_matches('/').to_owned();
+        let configured_url = var("public_url")?.or(file.public_url).filter(|u| !u.is_empty()).map(|u| u.trim_end_matches('/').to_owned());
+        let public_url = configured_url.clone().unwrap_or_else(|| format!("http://{listen}"));
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             return Err(ConfigError::Rule("public_url must start with http:// or https://".to_owned()));
         }
@@ -278,6 +278,7 @@ impl Config {
         };
         let mut api = crate::api::ApiSettings::standard();
         api.secure_cookies = public_url.starts_with("https://");
+        api.public_url = configured_url;
         if let Some(seconds) = number("access_token_ttl", file.access_token_ttl)? {
             if !(1..=86_400).contains(&seconds) {
                 return Err(ConfigError::Rule("access_token_ttl must be 1 to 86400 seconds".to_owned()));

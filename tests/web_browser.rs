@@ -2,6 +2,7 @@
 //! `scripts/test.sh`, which exports its address as `CARTABLE_TEST_WEBDRIVER`), against the real server: a guardian
 //! accepts the invitation, signs in, approves a service's request (whose SDK read then shows in the history),
 //! revokes it (the service's next read is refused), switches to English; another family's guardian finds nothing.
+//! And the demo family: every page linked from a guardian's home and from each child's page opens.
 //! Screenshots of each page at phone and desktop sizes go to `target/screenshots/`.
 
 mod api_support;
@@ -14,7 +15,7 @@ use api_support::{Server, within};
 use cartable_sdk::SdkError;
 use thirtyfour::prelude::*;
 use web_support::browser::{fill, shoot, wait_for};
-use web_support::{WEB_PASSWORD, WebFamily, grades_request, invitation_path};
+use web_support::{Visitor, WEB_PASSWORD, WebFamily, grades_request, invitation_path, sign_in, start_demo};
 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,13 +59,14 @@ async fn story(server: &Server, driver: &WebDriver) {
 
     // A service asks; the guardian approves on the requests page.
     let client = server.client();
-    let service = client.service(client.register_service("Tutorat Plus").await.unwrap());
+    let service = client.service(client.register_described_service("Tutorat Plus", "Soutien scolaire en ligne, du CP à la terminale").await.unwrap());
     let request = grades_request(&family, &child, "Adapter les séances de soutien", 90);
     let pending = service.request_access(&request).await.unwrap();
     let grant = pending.request_id.0.to_string();
     driver.goto(url(&format!("/family/{family}"))).await.unwrap();
     shoot(driver, "home").await;
     driver.goto(url(&format!("/family/{family}/requests"))).await.unwrap();
+    wait_for(driver, &["Ce que le service dit de lui", "Soutien scolaire en ligne, du CP à la terminale"]).await;
     shoot(driver, "requests").await;
     driver.find(By::Id(format!("approve-{grant}"))).await.unwrap().click().await.unwrap();
     wait_for(driver, &["L'autorisation est maintenant active"]).await;
@@ -79,6 +81,7 @@ async fn story(server: &Server, driver: &WebDriver) {
 
     // Revoking on the grants page: the service's next read is refused.
     driver.goto(url(&format!("/family/{family}/grants"))).await.unwrap();
+    wait_for(driver, &["Soutien scolaire en ligne, du CP à la terminale"]).await;
     shoot(driver, "grants").await;
     driver.find(By::Id(format!("revoke-{grant}"))).await.unwrap().click().await.unwrap();
     wait_for(driver, &["L'autorisation est retirée"]).await;
@@ -108,4 +111,92 @@ async fn story(server: &Server, driver: &WebDriver) {
         assert!(!text.contains("Léo") && !text.contains("Tutorat"), "{page}: {text}");
     }
     shoot(driver, "not-found").await;
+}
+
+/// `cartable demo`, and a guardian opening every page linked from her home and from each child's page (each
+/// collection, each consent history, requests, grants, history, settings): each answers 200 over HTTP and is no error
+/// page in the browser, and each is screenshot, checked by axe-core and by the console.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_of_the_demo_opens_in_a_browser() {
+    let Some((_profile, driver)) = web_support::browser::browser().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (mut demo, url, _) = start_demo(&dir.path().join("data"));
+    let result = within(480, "the demo's pages", every_demo_page(&url, &driver)).await;
+    driver.quit().await.unwrap();
+    let _ = demo.kill();
+    let _ = demo.wait();
+    result
+}
+
+/// The local links of the page the browser shows under `selector`, in order, without the language switch.
+async fn links(driver: &WebDriver, selector: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for link in driver.find_all(By::Css(selector)).await.unwrap() {
+        if let Some(href) = link.attr("href").await.unwrap()
+            && href.starts_with("/family/")
+            && !out.contains(&href)
+        {
+            out.push(href);
+        }
+    }
+    out
+}
+
+/// A screenshot's name for a page of the demo: its path without the family's id, a child's id as their name.
+fn shot_name(path: &str, family: &str, children: &[(String, String)]) -> String {
+    let mut name = path.trim_start_matches(family).to_owned();
+    for (id, child) in children {
+        name = name.replace(&format!("/children/{id}"), &format!("/{child}"));
+    }
+    let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    format!("demo{}", name.trim_end_matches('-')).replace("--", "-")
+}
+
+async fn every_demo_page(url: &str, driver: &WebDriver) {
+    // Over HTTP, the same guardian, for each page's status.
+    let mut claire = Visitor::at(url);
+    let family = sign_in(&mut claire, "claire", "cartable-demo").await.location();
+    driver.goto(format!("{url}/lang/fr?next=/sign-in")).await.unwrap();
+    fill(driver, "login", "claire").await;
+    fill(driver, "password", "cartable-demo").await;
+    driver.find(By::Css("main form button")).await.unwrap().click().await.unwrap();
+    wait_for(driver, &["Bonjour Claire Martin", "Léo", "Zoé", "Inès"]).await;
+
+    // Home's links (the menu's, each child's page and consent history, the history), then each child's page's.
+    let mut pages = links(driver, "a[href]").await;
+    let child_pages: Vec<String> = links(driver, "a.child-page").await;
+    assert_eq!(child_pages.len(), 3, "a page for each of the three children: {pages:?}");
+    let mut children = Vec::new();
+    for child in &child_pages {
+        driver.goto(format!("{url}{child}")).await.unwrap();
+        // The heading is the child's name and age.
+        let heading = driver.find(By::Tag("h1")).await.unwrap().text().await.unwrap();
+        let name = heading.split_whitespace().next().unwrap_or_default().to_owned();
+        let id = child.rsplit('/').next().unwrap().to_owned();
+        let ascii: String = name.to_lowercase().replace(['é', 'è'], "e");
+        children.push((id, ascii));
+        let tiles = links(driver, "main a[href]").await;
+        assert!(tiles.iter().filter(|t| t.starts_with(&format!("{child}/edu."))).count() >= 5, "{name}'s page links to their collections: {tiles:?}");
+        for tile in tiles {
+            if !pages.contains(&tile) {
+                pages.push(tile);
+            }
+        }
+    }
+    for wanted in ["/requests", "/grants", "/history", "/settings"] {
+        assert!(pages.contains(&format!("{family}{wanted}")), "home links to {wanted}: {pages:?}");
+    }
+    assert!(pages.iter().filter(|p| p.ends_with("/report")).count() == 3, "each child's consent history: {pages:?}");
+
+    let error_title = "Un problème est survenu";
+    for path in &pages {
+        let answer = claire.get(path).await;
+        assert_eq!(answer.status, 200, "{path}: {}", answer.body);
+        assert!(!answer.body.contains(error_title), "{path} is an error page: {}", answer.body);
+        driver.goto(format!("{url}{path}")).await.unwrap();
+        let heading = driver.find(By::Tag("h1")).await.unwrap().text().await.unwrap();
+        assert!(!heading.is_empty() && heading != error_title, "{path} shows an error in the browser: {heading}");
+        shoot(driver, &shot_name(path, &family, &children)).await;
+    }
+    assert!(pages.len() >= 25, "the demo's pages: {pages:?}");
 }

@@ -8,7 +8,7 @@ mod api_support;
 mod cli_support;
 mod web_support;
 
-use api_support::{Backend, Server, within};
+use api_support::{Backend, Server, backends, within};
 use web_support::{Visitor, WebFamily};
 
 /// A small but well-formed PDF (one empty page), enough for bytes to be compared.
@@ -249,6 +249,137 @@ async fn story() {
     assert!(english.body.contains("13.5/20") && english.body.contains("Tuesday 3 December 2030"), "{}", english.body);
 }
 
+/// The records of one collection of a child, as the operator's CLI reads them (body and source), oldest first.
+fn records(server: &Server, family: &str, child: &str, doctype: &str) -> Vec<serde_json::Value> {
+    let listed = server.cli(&["record", "list", "--family", family, "--child", child, "--doctype", doctype]);
+    let ids: Vec<String> = listed["records"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+    ids.iter().map(|id| server.cli(&["record", "get", "--family", family, "--id", id])).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grades_homework_and_absences_are_added_from_the_pages() {
+    for backend in backends() {
+        within(240, "records added from the pages", added_from_the_pages(backend)).await;
+    }
+}
+
+async fn added_from_the_pages(backend: Backend) {
+    let server = Server::start(backend).await;
+    let mut martin = WebFamily::create(&server, "Martin", "claire").await;
+    let family = martin.family.clone();
+    let leo = add_child(&server, &family, "Léo", 11);
+    let ines = add_child(&server, &family, "Inès", 19);
+    let g = &mut martin.guardian;
+    let base = format!("/family/{family}/children/{leo}");
+    let guardian = server.cli(&["member", "list", "--family", &family])["members"].as_array().unwrap().iter().find(|m| m["role"] == "guardian").unwrap()["id"].as_str().unwrap().to_owned();
+
+    // A grade: the form on the grades page, with its usual scale and coefficient filled in.
+    let grades = format!("{base}/edu.grades");
+    let page = g.get(&grades).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for needle in ["Ajouter une note", "name=\"subject\"", "name=\"grade\"", "name=\"out_of\" value=\"20\"", "name=\"coefficient\" value=\"1\"", "type=\"date\""] {
+        assert!(page.body.contains(needle), "the grades page's form lacks {needle}: {}", page.body);
+    }
+    let csrf = page.csrf();
+    let grade = |grade: &'static str, out_of: &'static str, date: &'static str| {
+        vec![("subject", "Mathématiques"), ("grade", grade), ("out_of", out_of), ("coefficient", "2"), ("date", date)]
+    };
+    // Without the token, or with another, nothing is written.
+    for forged in ["", "not-the-token"] {
+        let mut form = grade("15,5", "20", "2030-12-03");
+        form.push(("csrf", forged));
+        assert_eq!(g.post(&grades, &form).await.status, 403);
+    }
+    // Above its scale, or on a day that does not exist: refused with what to fix, the form as it was typed.
+    let mut form = grade("25", "20", "2030-12-03");
+    form.push(("csrf", &csrf));
+    let refused = g.post(&grades, &form).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("role=\"alert\"") && refused.body.contains("La note 25 dépasse le barème : elle est sur 20."), "{}", refused.body);
+    assert!(refused.body.contains("name=\"grade\" value=\"25\"") && refused.body.contains("value=\"Mathématiques\""), "the form keeps what was typed: {}", refused.body);
+    let mut form = grade("15,5", "20", "2030-02-30");
+    form.push(("csrf", &csrf));
+    let refused = g.post(&grades, &form).await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("La date n&#39;est pas une date valide"), "{}", refused.body);
+    for (field, value, says) in [("grade", "quinze", "La note doit être un nombre"), ("out_of", "0", "Le barème doit être"), ("coefficient", "-1", "Le coefficient doit être"), ("subject", " ", "Indiquez la matière")] {
+        let mut form: Vec<(&str, &str)> = grade("15,5", "20", "2030-12-03").into_iter().filter(|(k, _)| *k != field).collect();
+        form.extend([(field, value), ("csrf", &csrf)]);
+        let refused = g.post(&grades, &form).await;
+        assert_eq!(refused.status, 400, "{field}={value}");
+        assert!(refused.body.contains(says), "{field}={value}: {}", refused.body);
+    }
+    assert!(records(&server, &family, &leo, "edu.grades").is_empty(), "a refused form wrote something");
+    // In English, the same refusal in English.
+    g.language = Some("en");
+    let mut form = grade("12.5", "10", "2030-12-03");
+    form.push(("csrf", &csrf));
+    let refused = g.post(&grades, &form).await;
+    assert!(refused.body.contains("The grade 12.5 is above its scale: it is out of 10."), "{}", refused.body);
+    g.language = None;
+    // Accepted: on the page at once, in the shape the page reads, written as the guardian.
+    let mut form = grade("15,5", "20", "2030-12-03");
+    form.push(("csrf", &csrf));
+    let added = g.post(&grades, &form).await;
+    assert_eq!((added.status, added.location()), (303, format!("{grades}?done=added")), "{}", added.body);
+    let page = g.get(&added.location()).await;
+    for needle in ["La note est ajoutée", "15,5/20", "coef. 2", "mardi 3 décembre 2030", "Mathématiques : les notes dans le temps"] {
+        assert!(page.body.contains(needle), "the grades page lacks {needle}: {}", page.body);
+    }
+    let written = records(&server, &family, &leo, "edu.grades");
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0]["body"], serde_json::json!({"subject": "Mathématiques", "grade": 15.5, "out_of": 20, "coefficient": 2, "date": "2030-12-03"}));
+    assert_eq!(written[0]["source"], format!("member:{guardian}"));
+
+    // Homework: subject, due date and what to do.
+    let homework = format!("{base}/edu.homework");
+    let csrf = g.get(&homework).await.csrf();
+    let refused = g.post(&homework, &[("csrf", &csrf), ("subject", "Français"), ("due", "2099-03-10"), ("text", "  ")]).await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("Le texte est vide ou trop long"), "{}", refused.body);
+    let refused = g.post(&homework, &[("csrf", &csrf), ("subject", "Français"), ("due", "10/03/2099"), ("text", "Réciter la poésie")]).await;
+    assert!(refused.status == 400 && refused.body.contains("La date n&#39;est pas une date valide"), "{}", refused.body);
+    let added = g.post(&homework, &[("csrf", &csrf), ("subject", "Français"), ("due", "2099-03-10"), ("text", "Réciter la poésie")]).await;
+    assert_eq!(added.location(), format!("{homework}?done=added"), "{}", added.body);
+    let page = g.get(&added.location()).await;
+    assert!(page.body.contains("Le devoir est ajouté") && page.body.contains("mardi 10 mars 2099") && page.body.contains("Réciter la poésie"), "{}", page.body);
+    let written = records(&server, &family, &leo, "edu.homework");
+    assert_eq!(written[0]["body"], serde_json::json!({"subject": "Français", "due": "2099-03-10", "description": "Réciter la poésie", "done": false}));
+
+    // Attendance: a late arrival, excused, and an absence that is not; each on its month's calendar.
+    let attendance = format!("{base}/edu.attendance");
+    let csrf = g.get(&attendance).await.csrf();
+    let refused = g.post(&attendance, &[("csrf", &csrf), ("date", "2030-11-14"), ("kind", "vacances")]).await;
+    assert!(refused.status == 400 && refused.body.contains("Choisissez « Absence » ou « Retard »"), "{}", refused.body);
+    let added = g.post(&attendance, &[("csrf", &csrf), ("date", "2030-11-14"), ("kind", "retard"), ("justified", "yes")]).await;
+    assert_eq!(added.location(), format!("{attendance}?done=added&month=2030-11"), "{}", added.body);
+    g.post(&attendance, &[("csrf", &csrf), ("date", "2030-11-20"), ("kind", "absence")]).await;
+    let page = g.get(&added.location()).await;
+    for needle in ["C&#39;est noté dans le calendrier", "novembre 2030", "title=\"Retard\">Ret.</abbr>", "title=\"Absence\">Abs.</abbr>", "jeudi 14 novembre 2030", "<strong>Retard</strong> · justifié", "<strong>Absence</strong> · non justifié"] {
+        assert!(page.body.contains(needle), "the calendar lacks {needle}: {}", page.body);
+    }
+    let written: Vec<serde_json::Value> = records(&server, &family, &leo, "edu.attendance").into_iter().map(|r| r["body"].clone()).collect();
+    assert_eq!(written, vec![serde_json::json!({"date": "2030-11-14", "kind": "retard", "justified": true}), serde_json::json!({"date": "2030-11-20", "kind": "absence", "justified": false})]);
+
+    // A guardian of an adult child: no form, and a form sent anyway is refused by the gate.
+    let adult = format!("/family/{family}/children/{ines}/edu.grades");
+    let page = g.get(&adult).await;
+    assert!(page.body.contains("Inès est majeur") && !page.body.contains("entry-submit"), "{}", page.body);
+    let mut form = grade("15", "20", "2030-12-03");
+    form.push(("csrf", &csrf));
+    assert_eq!(g.post(&adult, &form).await.status, 403);
+    assert!(records(&server, &family, &ines, "edu.grades").is_empty(), "a guardian wrote an adult's data");
+
+    // Another family's guardian: 404, and nothing written.
+    let mut durand = WebFamily::create(&server, "Durand", "bob").await;
+    let other_csrf = durand.guardian.get(&format!("/family/{}", durand.family)).await.csrf();
+    let mut form = grade("15", "20", "2030-12-03");
+    form.push(("csrf", &other_csrf));
+    assert_eq!(durand.guardian.post(&grades, &form).await.status, 404);
+    assert_eq!(durand.guardian.post(&homework, &[("csrf", &other_csrf), ("subject", "x"), ("due", "2099-03-10"), ("text", "x")]).await.status, 404);
+    assert_eq!(records(&server, &family, &leo, "edu.grades").len(), 1);
+}
+
 // --- in a browser ------------------------------------------------------------------------------------------------
 
 mod browser {
@@ -326,15 +457,39 @@ mod browser {
         wait_for(driver, &["Les notes de Léo", "Moyenne générale"]).await;
         assert_eq!(driver.find_all(By::Css("svg.chart")).await.unwrap().len(), subjects.len());
         shoot(driver, "child-grades").await;
+        // A grade added from the form: above its scale it is refused with what to fix, then corrected.
+        fill(driver, "entry-subject", "Physique-chimie").await;
+        fill(driver, "entry-grade", "23").await;
+        driver.find(By::Id("entry-submit")).await.unwrap().click().await.unwrap();
+        wait_for(driver, &["La note 23 dépasse le barème : elle est sur 20."]).await;
+        shoot(driver, "child-grades-refused").await;
+        assert_eq!(driver.find(By::Id("entry-subject")).await.unwrap().value().await.unwrap().as_deref(), Some("Physique-chimie"), "the form keeps what was typed");
+        fill(driver, "entry-grade", "16,5").await;
+        driver.find(By::Id("entry-submit")).await.unwrap().click().await.unwrap();
+        let text = wait_for(driver, &["La note est ajoutée", "Physique-chimie", "16,5/20"]).await;
+        assert!(!text.contains("dépasse le barème"), "{text}");
         let base = format!("/family/{family}/children/{leo}");
         driver.goto(url(&format!("{base}/edu.attendance"))).await.unwrap();
         wait_for(driver, &["Abs.", "Ret.", "Mois précédent"]).await;
         shoot(driver, "child-attendance").await;
+        // A late arrival, excused, marked from the form (dated today, as the form has it).
+        driver.find(By::Id("entry-late")).await.unwrap().click().await.unwrap();
+        driver.find(By::Id("entry-justified")).await.unwrap().click().await.unwrap();
+        driver.find(By::Id("entry-submit")).await.unwrap().click().await.unwrap();
+        wait_for(driver, &["C'est noté dans le calendrier", "Retard · justifié"]).await;
+        shoot(driver, "child-attendance-added").await;
         driver.find(By::Id("previous-month")).await.unwrap().click().await.unwrap();
         wait_for(driver, &["Ni absence ni retard ce mois-ci"]).await;
         driver.goto(url(&format!("{base}/edu.homework"))).await.unwrap();
         wait_for(driver, &["Exercices 4 à 7"]).await;
         shoot(driver, "child-homework").await;
+        // Homework added from the form, due tomorrow (typed as the date field's value: its format is the browser's).
+        let tomorrow = (today + time::Duration::days(1)).to_string();
+        fill(driver, "entry-subject", "Histoire-géographie").await;
+        driver.execute("document.getElementById('entry-due').value = arguments[0];", vec![serde_json::json!(tomorrow)]).await.unwrap();
+        fill(driver, "entry-text", "Apprendre la leçon sur la Révolution").await;
+        driver.find(By::Id("entry-submit")).await.unwrap().click().await.unwrap();
+        wait_for(driver, &["Le devoir est ajouté", "Apprendre la leçon sur la Révolution"]).await;
         driver.goto(url(&format!("{base}/edu.timetable"))).await.unwrap();
         wait_for(driver, &["Lundi", "Vendredi", "B10"]).await;
         shoot(driver, "child-timetable").await;

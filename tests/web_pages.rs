@@ -201,6 +201,10 @@ async fn the_demo_is_made_once_and_its_pages_open() {
     let family = signed.location();
     let requests = claire.get(&format!("{family}/requests")).await;
     assert!(requests.body.contains("Zoé a 15 ans : son accord est nécessaire"), "{}", requests.body);
+    // Each service says what it is, in French.
+    assert!(requests.body.contains("Plateforme d&#39;exercices en ligne pour réviser les programmes du collège et du lycée"), "{}", requests.body);
+    let grants = claire.get(&format!("{family}/grants")).await;
+    assert!(grants.body.contains("Cours de soutien scolaire à domicile et en ligne, du CP à la terminale"), "{}", grants.body);
     for page in ["/grants", "/history"] {
         assert_eq!(claire.get(&format!("{family}{page}")).await.status, 200);
     }
@@ -211,4 +215,62 @@ async fn the_demo_is_made_once_and_its_pages_open() {
     assert!(said.iter().any(|l| l.contains("exists already")), "{said:?}");
     let _ = second.kill();
     let _ = second.wait();
+}
+
+/// A service's description: given at registration (over the API or by the operator's CLI), refused with invisible
+/// formatting characters, control characters or beyond 500 characters, and shown beside the service's name on the
+/// request cards (requests page and home) and the grants page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_services_description_is_shown_where_it_asks() {
+    for backend in backends() {
+        within(180, "services' descriptions", descriptions(backend)).await;
+    }
+}
+
+async fn descriptions(backend: Backend) {
+    let server = Server::start(backend).await;
+    let WebFamily { family, guardian: mut claire, .. } = WebFamily::create(&server, "Martin", "claire").await;
+    let child = child_with_grades(&server, &family);
+    let client = server.client();
+
+    // Refused over the API, each with its reason; a description of 500 characters passes.
+    for (description, reason) in [("Soutien\u{202E}scolaire", "formatting"), ("Soutien\nscolaire", "control"), (&"é".repeat(501)[..], "500 characters")] {
+        let err = client.register_described_service("Soutien", description).await.unwrap_err();
+        assert!(matches!(err, SdkError::InvalidRequest { .. }) && err.to_string().contains(reason), "{description:?}: {err:?}");
+    }
+    client.register_described_service("Au plus long", &"é".repeat(500)).await.unwrap();
+    let described = "Cours particuliers en ligne, du CP à la terminale";
+    let tutoring = client.service(client.register_described_service("Tutorat Plus", described).await.unwrap());
+    let plain = client.service(client.register_service("Sans description").await.unwrap());
+    // By the operator, who approves it at once.
+    let by_cli = "Orientation au lycée : rendez-vous et conseils";
+    let registered = server.cli(&["service", "register", "--name", "Orientation", "--description", by_cli]);
+    let error = server.cli_fails(&["service", "register", "--name", "Orientation", "--description", "Orientation\u{2066}"]);
+    assert!(error.contains("formatting"), "{error}");
+
+    let tutoring_grant = tutoring.request_access(&grades_request(&family, &child, "soutien scolaire", 30)).await.unwrap().request_id.0.to_string();
+    plain.request_access(&grades_request(&family, &child, "sans description", 30)).await.unwrap();
+    let service = registered["service_id"].as_str().unwrap();
+    server.cli(&["request", "create", "--service", service, "--family", &family, "--child", &child, "--doctype", "edu.grades", "--actions", "read", "--purpose", "orientation", "--days", "30"]);
+
+    let requests = claire.get(&format!("/family/{family}/requests")).await;
+    for words in ["Ce que le service dit de lui", described, "Orientation au lycée : rendez-vous et conseils", "Sans description"] {
+        assert!(requests.body.contains(words), "`{words}` is not on the requests page: {}", requests.body);
+    }
+    // Only the services that gave one have a description line: one for each of the two.
+    assert_eq!(requests.body.matches("Ce que le service dit de lui").count(), 2, "{}", requests.body);
+    assert!(claire.get(&format!("/family/{family}")).await.body.contains(described), "the home page's request card");
+
+    let csrf = requests.csrf();
+    let done = claire.post(&format!("/family/{family}/requests/{tutoring_grant}/approve"), &[("csrf", &csrf)]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let grants = claire.get(&format!("/family/{family}/grants")).await;
+    let card = &grants.body[grants.body.find(&format!("id=\"grant-{tutoring_grant}\"")).expect("the grant's card")..];
+    assert!(card[..card.find("</article>").unwrap()].contains(described), "{}", grants.body);
+
+    // In English, the same description (as the service wrote it) under an English label.
+    claire.language = Some("en");
+    claire.cookies.remove("cartable_lang");
+    let english = claire.get(&format!("/family/{family}/grants")).await;
+    assert!(english.body.contains("What the service says it is") && english.body.contains(described), "{}", english.body);
 }

@@ -32,11 +32,16 @@ fn add_child(server: &Server, family: &str, name: &str, years: i32) -> String {
     child["member_id"].as_str().unwrap().to_owned()
 }
 
-/// The invitation link a settings page shows once.
-fn shown_link(answer: &Answer) -> String {
+/// The invitation link a settings page shows once, whole.
+fn shown_full_link(answer: &Answer) -> String {
     let at = answer.body.find("id=\"invitation-link\">").unwrap_or_else(|| panic!("no invitation link in {}", answer.body));
     let rest = &answer.body[at + "id=\"invitation-link\">".len()..];
-    invitation_path(&rest[..rest.find('<').unwrap()])
+    rest[..rest.find('<').unwrap()].to_owned()
+}
+
+/// The path of the invitation link a settings page shows once.
+fn shown_link(answer: &Answer) -> String {
+    invitation_path(&shown_full_link(answer))
 }
 
 /// Accepts an invitation as a new visitor and signs in.
@@ -125,6 +130,8 @@ async fn story(backend: Backend) {
     let invited = claire.post(&format!("{settings}/invite-child"), &[("csrf", &csrf), ("child", &zoe)]).await;
     assert_eq!(invited.status, 200, "{}", invited.body);
     assert!(invited.body.contains("Lien d&#39;invitation pour Zoé"), "{}", invited.body);
+    // Without a configured public address, the link is built from the address the guardian used.
+    assert!(shown_full_link(&invited).starts_with(&format!("{}/invitation/", server.url)), "{}", shown_full_link(&invited));
     let zoe_link = shown_link(&invited);
     let page = claire.get(&settings).await;
     assert!(page.body.contains("Invitations en attente") && page.body.contains("Accès de Zoé"), "{}", page.body);
@@ -155,6 +162,33 @@ async fn story(backend: Backend) {
     }
     let teen_settings = teen.get(&settings).await;
     assert!(!teen_settings.body.contains("id=\"delete-family\"") && !teen_settings.body.contains("id=\"invite-guardian\""), "a child does not run the family");
+    // Zoé reads her family: every member's name and role, her own birth date and nobody else's, on the page and
+    // through the API (where her parents see every child's).
+    let line = |body: &str, member: &str| -> String {
+        let at = body.find(&format!("id=\"member-{member}\"")).unwrap_or_else(|| panic!("no line for {member} in {body}"));
+        body[at..at + body[at..].find("</li>").unwrap()].to_owned()
+    };
+    assert!(line(&teen_settings.body, &zoe).contains("15 ans"), "{}", teen_settings.body);
+    for (sibling, name) in [(&leo, "Léo"), (&ines, "Inès")] {
+        let shown = line(&teen_settings.body, sibling);
+        assert!(shown.contains(name) && !shown.contains(" ans"), "Zoé sees {name}'s name, not their age: {shown}");
+        assert!(line(&claire.get(&settings).await.body, sibling).contains(" ans"), "their parents see {name}'s age");
+    }
+    let birth_dates = |visitor_body: &str| -> Vec<(String, String, Option<String>)> {
+        let family: cartable_sdk::Family = serde_json::from_str(visitor_body).unwrap_or_else(|e| panic!("{e}: {visitor_body}"));
+        let mut members: Vec<_> = family.members.into_iter().map(|m| (m.name, m.role, m.birth_date)).collect();
+        members.sort();
+        members
+    };
+    let api = format!("/api/v1/families/{family}");
+    let (zoe_birth, leo_birth, ines_birth) = (api_support::born_years_ago(15), api_support::born_years_ago(11), api_support::born_years_ago(19));
+    let seen_by_zoe = teen.get(&api).await;
+    assert_eq!(seen_by_zoe.status, 200, "{}", seen_by_zoe.body);
+    let guardian = ("Claire Martin".to_owned(), "guardian".to_owned(), None);
+    let child = |name: &str, birth: Option<&String>| (name.to_owned(), "child".to_owned(), birth.cloned());
+    assert_eq!(birth_dates(&seen_by_zoe.body), vec![guardian.clone(), child("Inès", None), child("Léo", None), child("Zoé", Some(&zoe_birth))]);
+    let seen_by_claire = claire.get(&api).await;
+    assert_eq!(birth_dates(&seen_by_claire.body), vec![guardian, child("Inès", Some(&ines_birth)), child("Léo", Some(&leo_birth)), child("Zoé", Some(&zoe_birth))]);
 
     // Claire approves first: the request waits for Zoé; Zoé co-approves from her session: the grant is active.
     let approve = format!("/family/{family}/requests/{grant}/approve");
@@ -303,6 +337,32 @@ async fn story(backend: Backend) {
     assert_eq!(nobody.post("/sign-in", &[("csrf", &page.csrf()), ("login", "zoe"), ("password", NEW_PASSWORD)]).await.status, 401);
     // The other family is untouched.
     assert_eq!(other.guardian.get(&format!("/family/{}", other.family)).await.status, 200);
+}
+
+/// With `public_url` configured, the links the settings hand out start with it, whatever address the guardian used;
+/// the link's path is the server's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitation_links_start_with_the_configured_public_url() {
+    for backend in backends() {
+        within(120, "links from the public address", async {
+            let server = Server::start_with(backend, &[("CARTABLE_PUBLIC_URL", "https://cartable.example.org/")]).await;
+            let WebFamily { family, guardian: mut claire, .. } = WebFamily::create(&server, "Martin", "claire").await;
+            let zoe = add_child(&server, &family, "Zoé", 15);
+            let settings = format!("/family/{family}/settings");
+            let csrf = claire.get(&settings).await.csrf();
+            for (form, fields) in [("invite-guardian", vec![("csrf", csrf.as_str())]), ("invite-child", vec![("csrf", csrf.as_str()), ("child", zoe.as_str())])] {
+                let invited = claire.post(&format!("{settings}/{form}"), &fields).await;
+                assert_eq!(invited.status, 200, "{}", invited.body);
+                let link = shown_full_link(&invited);
+                assert!(link.starts_with("https://cartable.example.org/invitation/") && !link.contains(&server.url), "{form}: {link}");
+            }
+            // The guardian's link, used on this server, lets the second guardian in.
+            let invited = claire.post(&format!("{settings}/invite-guardian"), &[("csrf", &csrf)]).await;
+            let mut karim = accept(&server, &shown_link(&invited), Some("Karim Martin"), "karim").await;
+            assert!(karim.get(&format!("/family/{family}")).await.body.contains("Bonjour Karim Martin"));
+        })
+        .await;
+    }
 }
 
 /// The demo's Zoé (15) signs in herself and co-approves the platform's request about her, after Claire.

@@ -71,8 +71,17 @@ impl Client {
 
     /// Registers a new service. Keep the returned secret: it is shown once.
     pub async fn register_service(&self, name: &str) -> Result<ServiceCredentials, SdkError> {
-        let body = RegisterService { name: name.to_owned() };
-        self.call(reqwest::Method::POST, "/api/v1/services", Auth::None, Some(&body), &[]).await
+        self.register(&RegisterService { name: name.to_owned(), description: None }).await
+    }
+
+    /// Registers a new service with a description families read beside its name when it asks them (one line, at
+    /// most 500 characters). Keep the returned secret: it is shown once.
+    pub async fn register_described_service(&self, name: &str, description: &str) -> Result<ServiceCredentials, SdkError> {
+        self.register(&RegisterService { name: name.to_owned(), description: Some(description.to_owned()) }).await
+    }
+
+    async fn register(&self, body: &RegisterService) -> Result<ServiceCredentials, SdkError> {
+        self.call(reqwest::Method::POST, "/api/v1/services", Auth::None, Some(body), &[]).await
     }
 
     /// Acts as the service with these credentials.

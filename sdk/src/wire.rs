@@ -170,6 +170,11 @@ pub struct RegisterService {
     /// Shown to families when the service asks for access.
     #[cfg_attr(feature = "openapi", schema(example = "Tutorat Plus"))]
     pub name: String,
+    /// What the service is, shown to families beside its name: one line, at most 500 characters, without
+    /// invisible formatting characters. Optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(example = "Soutien scolaire en ligne, du CP à la terminale"))]
+    pub description: Option<String>,
 }
 
 /// A service's credentials. The secret is shown once; the server keeps only its hash.
@@ -354,7 +359,7 @@ pub struct Member {
     /// `guardian` or `child`.
     pub role: String,
     pub name: String,
-    /// `YYYY-MM-DD`, for children.
+    /// `YYYY-MM-DD`, for children; a child reading their family sees their own only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<String>,
 }

@@ -21,7 +21,8 @@ use super::{ApiState, family_id, grant_id, member_id, parse_doctype, parse_role,
 type FamilyPath = ApiPath<cartable_sdk::FamilyId>;
 type GrantPath = ApiPath<(cartable_sdk::FamilyId, cartable_sdk::GrantId)>;
 
-/// The family's name and members, with names and birth dates (guardians).
+/// The family's name and members, with names, roles and the children's birth dates; a child (from the age of
+/// digital consent) sees their own birth date only.
 #[utoipa::path(
     get, path = "/api/v1/families/{family}", tag = "family",
     params(("family" = String, Path, description = "family id")),

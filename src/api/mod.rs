@@ -69,6 +69,9 @@ pub struct ApiSettings {
     pub registrations_per_hour: u32,
     /// Session cookies carry `Secure` (the configured public address is https).
     pub secure_cookies: bool,
+    /// The configured public address (`public_url`, without a trailing slash) that links handed out on the pages
+    /// start with (invitations); `None` when none is configured, and links take the request's `Host`.
+    pub public_url: Option<String>,
 }
 
 /// Who may register a service over the API.
@@ -96,6 +99,7 @@ impl ApiSettings {
             registration: Registration::Open,
             registrations_per_hour: 10,
             secure_cookies: false,
+            public_url: None,
         }
     }
 }

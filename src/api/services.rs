@@ -26,7 +26,7 @@ use crate::auth::{hash_token, new_secret};
     request_body = RegisterService,
     responses(
         (status = 201, description = "registered; keep the secret, it is shown once", body = ServiceCredentials),
-        (status = 400, description = "malformed body or invalid name", body = ErrorResponse),
+        (status = 400, description = "malformed body, invalid name or description", body = ErrorResponse),
         (status = 429, description = "too many registrations from this address; retry after `Retry-After`", body = ErrorResponse),
     )
 )]
@@ -45,7 +45,7 @@ pub async fn register(
     }
     let secret = new_secret();
     let approved = state.settings().registration == Registration::Open;
-    let id = state.vault().register_service(&body.name, &hash_token(&secret), approved).await?;
+    let id = state.vault().register_service(&body.name, body.description.as_deref(), &hash_token(&secret), approved).await?;
     tracing::info!(service = %id, approved, "service registered");
     Ok((StatusCode::CREATED, Json(ServiceCredentials { service_id: wire_service(id), secret })))
 }

@@ -18,6 +18,10 @@ pub(super) enum ServiceCmd {
     Register {
         #[arg(long)]
         name: String,
+        /// What the service is, shown to families beside its name when it asks them (one line, at most 500
+        /// characters).
+        #[arg(long)]
+        description: Option<String>,
     },
     /// Lets a service registered under `registration = "operator-approved"` ask families for access.
     Approve {
@@ -157,10 +161,10 @@ impl ServiceCmd {
         let out = &console.out;
         let (vault, _) = console.open().await?;
         match self {
-            ServiceCmd::Register { name } => {
+            ServiceCmd::Register { name, description } => {
                 let secret = crate::auth::new_secret();
                 // Registered by the operator: approved at once.
-                let id = vault.register_service(&name, &crate::auth::hash_token(&secret), true).await?;
+                let id = vault.register_service(&name, description.as_deref(), &crate::auth::hash_token(&secret), true).await?;
                 out.emit(json!({"service_id": id, "secret": secret}), || {
                     format!("service {id}\nsecret {secret}\n(the secret is shown once; store it now)")
                 });

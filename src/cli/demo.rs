@@ -19,6 +19,9 @@ const PASSWORD: &str = "cartable-demo";
 const GUARDIANS: [(&str, &str); 2] = [("claire", "Claire Martin"), ("karim", "Karim Martin")];
 /// The 15-year-old's own sign-in.
 const ZOE: (&str, &str) = ("zoe", "Zoé");
+/// What the two services say they are (families read it on their requests and grants).
+const TUTORING_DESCRIPTION: &str = "Cours de soutien scolaire à domicile et en ligne, du CP à la terminale";
+const PLATFORM_DESCRIPTION: &str = "Plateforme d'exercices en ligne pour réviser les programmes du collège et du lycée";
 
 /// Creates the demo family unless it exists, prints how to sign in, and serves.
 pub(super) async fn run(console: &Console, listen: Option<String>) -> anyhow::Result<()> {
@@ -219,7 +222,8 @@ async fn create(vault: &Vault) -> anyhow::Result<()> {
     put(vault, family, zoe, Doctype::Certificates, vec![certificate]).await?;
 
     // A tutoring service with an active grant on Léo's grades, approved by Claire, which has read some of them.
-    let tutoring = vault.register_service("Tutorat Plus", &crate::auth::hash_token(&crate::auth::new_secret()), true).await?;
+    let tutoring = vault
+        .register_service("Tutorat Plus", Some(TUTORING_DESCRIPTION), &crate::auth::hash_token(&crate::auth::new_secret()), true).await?;
     let doctypes = vec![Doctype::Grades, Doctype::Homework];
     let actions = vec![Action::Read, Action::List];
     let request = NewRequest {
@@ -245,7 +249,8 @@ async fn create(vault: &Vault) -> anyhow::Result<()> {
     }
 
     // A learning platform asks about Zoé (15): a guardian and Zoé herself must approve.
-    let platform = vault.register_service("Lycée en ligne", &crate::auth::hash_token(&crate::auth::new_secret()), true).await?;
+    let platform = vault
+        .register_service("Lycée en ligne", Some(PLATFORM_DESCRIPTION), &crate::auth::hash_token(&crate::auth::new_secret()), true).await?;
     vault
         .create_request(NewRequest {
             service: platform,

@@ -18,11 +18,11 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use cartable_consent::lifecycle::{AgeStage, age_stage};
-use cartable_consent::{Action, Doctype, FamilyId, MemberId, RecordId, Resource, Role, ServiceId};
+use cartable_consent::{AccessRequest, Action, Doctype, FamilyId, MemberId, Principal, RecordId, Resource, Role, ServiceId};
 use cartable_vault::{MemberInfo, NewRecord, Permit, RecordDocument};
 use futures::StreamExt as _;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use time::{Date, Month, OffsetDateTime};
 
 use super::i18n::Arg;
@@ -284,14 +284,14 @@ pub(crate) async fn overview(State(state): State<ApiState>, member: Member, Path
 
 // --- a collection's page -----------------------------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub(crate) struct CollectionQuery {
     after: Option<String>,
     month: Option<String>,
     done: Option<String>,
 }
 
-/// What every collection page shows above its data.
+/// What every collection page shows around its data.
 pub(crate) struct Frame {
     heading: String,
     child_name: String,
@@ -304,6 +304,8 @@ pub(crate) struct Frame {
     later: bool,
     /// A summary stopped at [`SUMMARY_CAP`] records.
     capped: bool,
+    /// The form that adds a record, for a viewer who may write to the collection (see [`WITH_FORM`]).
+    entry: Option<Entry>,
 }
 
 impl Frame {
@@ -316,6 +318,7 @@ impl Frame {
             next: None,
             later: false,
             capped: false,
+            entry: None,
         }
     }
 }
@@ -324,10 +327,13 @@ fn after(query: &CollectionQuery, lang: Lang) -> Result<Option<RecordId>, WebErr
     query.after.as_deref().filter(|a| !a.is_empty()).map(|a| parse(a, lang)).transpose()
 }
 
-fn notice(lang: Lang, done: Option<&str>) -> Option<String> {
-    match done? {
-        "added" => Some(lang.t("child-followup-added")),
-        "uploaded" => Some(lang.t("child-file-uploaded")),
+fn notice(lang: Lang, doctype: Doctype, done: Option<&str>) -> Option<String> {
+    match (done?, doctype) {
+        ("added", Doctype::Followup) => Some(lang.t("child-followup-added")),
+        ("added", Doctype::Grades) => Some(lang.t("child-grade-added")),
+        ("added", Doctype::Homework) => Some(lang.t("child-homework-added")),
+        ("added", Doctype::Attendance) => Some(lang.t("child-attendance-added")),
+        ("uploaded", _) => Some(lang.t("child-file-uploaded")),
         _ => None,
     }
 }
@@ -339,25 +345,44 @@ pub(crate) async fn collection(
     Path((family, child, doctype)): Path<(String, String, String)>,
     Query(query): Query<CollectionQuery>,
 ) -> Result<Response, WebError> {
+    let doctype: Doctype = parse(&doctype, member.lang)?;
+    collection_page(&state, &member, &family, &child, doctype, &query, None).await
+}
+
+/// A collection's page; with `refused`, the form that was just refused, shown again with what was typed and why.
+async fn collection_page(
+    state: &ApiState,
+    member: &Member,
+    family: &str,
+    child: &str,
+    doctype: Doctype,
+    query: &CollectionQuery,
+    refused: Option<(EntryForm, EntryError)>,
+) -> Result<Response, WebError> {
     let lang = member.lang;
-    let doctype: Doctype = parse(&doctype, lang)?;
-    let child = match open_child(&state, &member, &family, &child).await? {
+    let child = match open_child(state, member, family, child).await? {
         Opened::Child(c) => c,
         Opened::Adult(page) => return Ok(page),
     };
-    let permit = read_permit(&state, &member.session, &child, doctype, lang).await?;
+    let permit = read_permit(state, &member.session, &child, doctype, lang).await?;
     let mut frame = Frame::new(&child, doctype, lang);
+    if WITH_FORM.contains(&doctype) && may_write(state, &child, doctype, lang).await? {
+        frame.entry = Some(match refused {
+            Some((values, error)) => Entry { values, error: Some(error.message(lang)) },
+            None => Entry { values: EntryForm::fresh(doctype, OffsetDateTime::now_utc().date()), error: None },
+        });
+    }
     let title = lang.t(&format!("child-title-{}", page_id(doctype)));
-    let page = member.page(format!("{title} · {}", child.info.name), "home", notice(lang, query.done.as_deref()));
+    let page = member.page(format!("{title} · {}", child.info.name), "home", notice(lang, doctype, query.done.as_deref()));
     match doctype {
-        Doctype::Grades => grades(&state, &permit, page, frame, &query, lang).await,
-        Doctype::Attendance => attendance(&state, &permit, page, frame, &query, lang).await,
-        Doctype::Homework => homework(&state, &permit, page, frame, lang).await,
-        Doctype::Timetable => timetable(&state, &permit, page, frame, lang).await,
-        Doctype::Followup => followup(&state, &permit, &child, page, frame, &query, lang).await,
-        Doctype::ReportCards | Doctype::Documents | Doctype::Certificates => files(&state, &permit, &child, doctype, page, frame, &query, lang).await,
+        Doctype::Grades => grades(state, &permit, page, frame, query, lang).await,
+        Doctype::Attendance => attendance(state, &permit, page, frame, query, lang).await,
+        Doctype::Homework => homework(state, &permit, page, frame, lang).await,
+        Doctype::Timetable => timetable(state, &permit, page, frame, lang).await,
+        Doctype::Followup => followup(state, &permit, &child, page, frame, query, lang).await,
+        Doctype::ReportCards | Doctype::Documents | Doctype::Certificates => files(state, &permit, &child, doctype, page, frame, query, lang).await,
         Doctype::Competencies | Doctype::HealthPai => {
-            let (docs, next) = read_page(&state, &permit, after(&query, lang)?, PAGE, lang).await?;
+            let (docs, next) = read_page(state, &permit, after(query, lang)?, PAGE, lang).await?;
             (frame.next, frame.later) = (next, query.after.is_some());
             let records = docs.iter().map(|d| generic(d, lang)).collect();
             Ok(render(StatusCode::OK, &OtherPage { page, frame, records }))
@@ -585,10 +610,12 @@ async fn attendance(state: &ApiState, permit: &Permit, page: Page, mut frame: Fr
     let events = in_month
         .iter()
         .map(|(day, body)| {
-            let what = if text(body, "kind") == "retard" {
-                lang.t_with("child-late", &[("minutes", Arg::Number(number(body, "minutes").unwrap_or(0.0)))])
-            } else {
-                lang.t_with("child-absence", &[("half_days", Arg::Number(number(body, "half_days").unwrap_or(1.0)))])
+            // Its length when the record says it (an entry from the page's form gives none).
+            let what = match (text(body, "kind") == "retard", number(body, "minutes"), number(body, "half_days")) {
+                (true, Some(minutes), _) => lang.t_with("child-late", &[("minutes", Arg::Number(minutes))]),
+                (true, None, _) => lang.t("child-late-word"),
+                (false, _, Some(half_days)) => lang.t_with("child-absence", &[("half_days", Arg::Number(half_days))]),
+                (false, _, None) => lang.t("child-absence-word"),
             };
             Event {
                 date: long_date(lang, *day),
@@ -711,7 +738,6 @@ struct FollowupPage {
     page: Page,
     frame: Frame,
     notes: Vec<Note>,
-    can_write: bool,
 }
 
 async fn followup(state: &ApiState, permit: &Permit, child: &Child, page: Page, mut frame: Frame, query: &CollectionQuery, lang: Lang) -> Result<Response, WebError> {
@@ -727,43 +753,230 @@ async fn followup(state: &ApiState, permit: &Permit, child: &Child, page: Page, 
             text: text(&d.body, "text"),
         })
         .collect();
-    let can_write = child.members.iter().any(|m| m.id == child.viewer && m.role == Role::Guardian);
-    Ok(render(StatusCode::OK, &FollowupPage { page, frame, notes, can_write }))
+    Ok(render(StatusCode::OK, &FollowupPage { page, frame, notes }))
 }
 
-#[derive(Deserialize)]
-pub(crate) struct NoteForm {
-    text: String,
-}
+// --- records added from the pages ---------------------------------------------------------------------------------
+
+/// The collections whose pages have a form that adds a record (for a viewer who may write to them).
+const WITH_FORM: [Doctype; 4] = [Doctype::Grades, Doctype::Homework, Doctype::Attendance, Doctype::Followup];
 
 /// The longest follow-up entry accepted from the form.
 const NOTE_LIMIT: usize = 4000;
+/// The longest homework accepted from the form.
+const HOMEWORK_LIMIT: usize = 2000;
+/// The longest subject accepted from a form.
+const SUBJECT_LIMIT: usize = 100;
+/// The largest scale and coefficient a grade may have.
+const SCALE_LIMIT: f64 = 1000.0;
+const COEFFICIENT_LIMIT: f64 = 100.0;
 
-/// A guardian's entry in the follow-up notebook, dated today, signed with their name (and their id as its source).
+/// A record's form on a collection's page: the fields of every kind, as typed (each page sends its own, the others
+/// stay empty), so that a refused form is shown again as it was.
+#[derive(Deserialize, Default, Debug, Clone)]
+#[serde(default)]
+pub(crate) struct EntryForm {
+    /// A follow-up entry's text, or the homework to do.
+    text: String,
+    subject: String,
+    grade: String,
+    out_of: String,
+    coefficient: String,
+    /// A grade's or an absence's date, `YYYY-MM-DD`.
+    date: String,
+    /// Homework's due date.
+    due: String,
+    /// `absence` or `retard`.
+    kind: String,
+    /// A checkbox: present when checked.
+    justified: Option<String>,
+}
+
+impl EntryForm {
+    /// An empty form with what most entries say (a grade out of 20, coefficient 1, dated today; an absence today).
+    fn fresh(doctype: Doctype, today: Date) -> EntryForm {
+        let mut form = EntryForm::default();
+        match doctype {
+            Doctype::Grades => (form.out_of, form.coefficient, form.date) = ("20".to_owned(), "1".to_owned(), today.to_string()),
+            Doctype::Attendance => (form.kind, form.date) = ("absence".to_owned(), today.to_string()),
+            _ => {}
+        }
+        form
+    }
+
+    pub fn is_late(&self) -> bool {
+        self.kind == "retard"
+    }
+
+    pub fn is_justified(&self) -> bool {
+        self.justified.is_some()
+    }
+}
+
+/// The form of a collection's page and, after a refused post, what to fix.
+pub(crate) struct Entry {
+    values: EntryForm,
+    error: Option<String>,
+}
+
+/// Why a record's form was refused (nothing is written); each says what to fix.
+#[derive(Debug, Clone, PartialEq)]
+enum EntryError {
+    Subject,
+    Grade,
+    Scale,
+    AboveScale { grade: f64, out_of: f64 },
+    Coefficient,
+    Date,
+    Text(usize),
+    Kind,
+}
+
+impl EntryError {
+    fn message(&self, lang: Lang) -> String {
+        match self {
+            EntryError::Subject => lang.t_with("child-entry-subject-invalid", &[("limit", Arg::Number(SUBJECT_LIMIT as f64))]),
+            EntryError::Grade => lang.t("child-entry-grade-invalid"),
+            EntryError::Scale => lang.t("child-entry-scale-invalid"),
+            EntryError::AboveScale { grade, out_of } => {
+                lang.t_with("child-entry-above-scale", &[("grade", Arg::Text(lang.number(*grade))), ("out_of", Arg::Text(lang.number(*out_of)))])
+            }
+            EntryError::Coefficient => lang.t("child-entry-coefficient-invalid"),
+            EntryError::Date => lang.t("child-entry-date-invalid"),
+            EntryError::Text(limit) => lang.t_with("child-entry-text-invalid", &[("limit", Arg::Number(*limit as f64))]),
+            EntryError::Kind => lang.t("child-entry-kind-invalid"),
+        }
+    }
+}
+
+/// A number as people type it (`15,5` or `15.5`); `default` when left empty.
+fn typed_number(text: &str, default: Option<f64>) -> Option<f64> {
+    let text = text.trim();
+    if text.is_empty() {
+        return default;
+    }
+    text.replace(',', ".").parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+/// A date as a date field sends it, `YYYY-MM-DD`.
+fn typed_date(text: &str) -> Result<Date, EntryError> {
+    Date::parse(text.trim(), time::macros::format_description!("[year]-[month]-[day]")).map_err(|_| EntryError::Date)
+}
+
+fn typed_subject(text: &str) -> Result<String, EntryError> {
+    let subject = text.trim();
+    if subject.is_empty() || subject.chars().count() > SUBJECT_LIMIT || subject.chars().any(char::is_control) {
+        return Err(EntryError::Subject);
+    }
+    Ok(subject.to_owned())
+}
+
+fn typed_text(text: &str, limit: usize) -> Result<String, EntryError> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > limit {
+        return Err(EntryError::Text(limit));
+    }
+    Ok(text.to_owned())
+}
+
+/// A whole number stays one in the body (`16`, not `16.0`), as the school's records have them.
+fn body_number(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 1e15 { json!(n as i64) } else { json!(n) }
+}
+
+/// The body of the record a form adds, in the shape the collection's page reads (the demo's and the schools'), or
+/// why it is refused; `None` for a collection without a form. A follow-up entry is signed by the caller.
+fn entry_body(doctype: Doctype, form: &EntryForm, today: Date) -> Option<Result<Value, EntryError>> {
+    Some(match doctype {
+        Doctype::Grades => grade_body(form),
+        Doctype::Homework => homework_body(form),
+        Doctype::Attendance => attendance_body(form),
+        Doctype::Followup => typed_text(&form.text, NOTE_LIMIT).map(|text| json!({"date": today.to_string(), "text": text})),
+        _ => return None,
+    })
+}
+
+/// `{"subject", "grade", "out_of", "coefficient", "date"}`: a grade within its scale.
+fn grade_body(form: &EntryForm) -> Result<Value, EntryError> {
+    let subject = typed_subject(&form.subject)?;
+    let grade = typed_number(&form.grade, None).filter(|g| *g >= 0.0).ok_or(EntryError::Grade)?;
+    let out_of = typed_number(&form.out_of, Some(20.0)).filter(|o| *o > 0.0 && *o <= SCALE_LIMIT).ok_or(EntryError::Scale)?;
+    if grade > out_of {
+        return Err(EntryError::AboveScale { grade, out_of });
+    }
+    let coefficient = typed_number(&form.coefficient, Some(1.0)).filter(|c| *c > 0.0 && *c <= COEFFICIENT_LIMIT).ok_or(EntryError::Coefficient)?;
+    let date = typed_date(&form.date)?;
+    Ok(json!({"subject": subject, "grade": body_number(grade), "out_of": body_number(out_of), "coefficient": body_number(coefficient), "date": date.to_string()}))
+}
+
+/// `{"subject", "due", "description", "done": false}`.
+fn homework_body(form: &EntryForm) -> Result<Value, EntryError> {
+    let subject = typed_subject(&form.subject)?;
+    let due = typed_date(&form.due)?;
+    let description = typed_text(&form.text, HOMEWORK_LIMIT)?;
+    Ok(json!({"subject": subject, "due": due.to_string(), "description": description, "done": false}))
+}
+
+/// `{"date", "kind": "absence" | "retard", "justified"}`.
+fn attendance_body(form: &EntryForm) -> Result<Value, EntryError> {
+    let date = typed_date(&form.date)?;
+    if !matches!(form.kind.as_str(), "absence" | "retard") {
+        return Err(EntryError::Kind);
+    }
+    Ok(json!({"date": date.to_string(), "kind": form.kind, "justified": form.is_justified()}))
+}
+
+/// Whether the viewer may add to the collection: the rules' answer (a guardian of a minor, an adult over their own
+/// data), asked without a decision, only to show the form; writing is decided and logged when the form is sent.
+async fn may_write(state: &ApiState, child: &Child, doctype: Doctype, lang: Lang) -> Result<bool, WebError> {
+    let request = AccessRequest {
+        principal: Principal::Member(child.viewer),
+        action: Action::Write,
+        resource: Resource::Collection { child: child.info.id, doctype },
+        now: OffsetDateTime::now_utc(),
+    };
+    Ok(state.vault().explain(child.family, &request).await.in_lang(lang)?.is_allowed())
+}
+
+/// A record added from a collection's form (a grade, homework, an absence or a lateness, a follow-up entry), written
+/// under a logged `write` decision with the member as its source; a form that does not hold together changes
+/// nothing and the page comes back with what was typed and what to fix.
 pub(crate) async fn add_entry(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     Path((family, child, doctype)): Path<(String, String, String)>,
-    posted: Posted<NoteForm>,
+    posted: Posted<EntryForm>,
 ) -> Result<Response, WebError> {
     let Posted { session, lang, form } = posted;
     let doctype: Doctype = parse(&doctype, lang)?;
-    let (family, child): (FamilyId, MemberId) = (parse(&family, lang)?, parse(&child, lang)?);
-    if doctype != Doctype::Followup {
-        return Err(not_found(lang));
-    }
-    let text = form.text.trim();
-    if text.is_empty() || text.chars().count() > NOTE_LIMIT {
-        return Err(WebError::new(lang, StatusCode::BAD_REQUEST, "child-followup-invalid"));
-    }
+    let (family_id, child_id): (FamilyId, MemberId) = (parse(&family, lang)?, parse(&child, lang)?);
+    let today = OffsetDateTime::now_utc().date();
+    let mut body = match entry_body(doctype, &form, today) {
+        Some(Ok(body)) => body,
+        Some(Err(error)) => {
+            let here = format!("/family/{family}/children/{child}/{}", doctype.as_str());
+            let member = Member::after_form(session, lang, &headers, here);
+            let mut page = collection_page(&state, &member, &family, &child, doctype, &CollectionQuery::default(), Some((form, error))).await?;
+            if page.status() == StatusCode::OK {
+                *page.status_mut() = StatusCode::BAD_REQUEST;
+            }
+            return Ok(page);
+        }
+        None => return Err(not_found(lang)),
+    };
     let caller = Caller::Member(session.clone());
-    let members = decide(&state, &caller, family, Action::Read, Resource::Family).await.in_lang(lang)?;
-    let members = state.vault().list_members(&members).await.in_lang(lang)?;
-    let name = members.iter().find(|m| m.id == session.member).map(|m| m.name.clone()).unwrap_or_default();
-    let permit = decide(&state, &caller, family, Action::Write, Resource::Collection { child, doctype }).await.in_lang(lang)?;
-    let body = serde_json::json!({"date": OffsetDateTime::now_utc().date().to_string(), "author": name, "text": text});
-    let id = state.vault().put_record(&permit, NewRecord { child, doctype, source: format!("member:{}", session.member), body }).await.in_lang(lang)?;
-    tracing::info!(family = %family, record = %id, "follow-up entry written from the web UI");
-    Ok(Redirect::to(&format!("/family/{family}/children/{child}/{}?done=added", doctype.as_str())).into_response())
+    if doctype == Doctype::Followup {
+        // An entry of the notebook is signed with its author's name.
+        let members = decide(&state, &caller, family_id, Action::Read, Resource::Family).await.in_lang(lang)?;
+        let members = state.vault().list_members(&members).await.in_lang(lang)?;
+        body["author"] = json!(members.iter().find(|m| m.id == session.member).map(|m| m.name.clone()).unwrap_or_default());
+    }
+    let permit = decide(&state, &caller, family_id, Action::Write, Resource::Collection { child: child_id, doctype }).await.in_lang(lang)?;
+    // An absence is shown on its month's calendar.
+    let month = if doctype == Doctype::Attendance { date(&body, "date").map(|d| format!("&month={}", month_key(d))).unwrap_or_default() } else { String::new() };
+    let id = state.vault().put_record(&permit, NewRecord { child: child_id, doctype, source: format!("member:{}", session.member), body }).await.in_lang(lang)?;
+    tracing::info!(family = %family_id, record = %id, doctype = doctype.as_str(), "record written from the web UI");
+    Ok(Redirect::to(&format!("/family/{family_id}/children/{child_id}/{}?done=added{month}", doctype.as_str())).into_response())
 }
 
 // --- files -------------------------------------------------------------------------------------------------------
@@ -1008,6 +1221,41 @@ mod tests {
         let c = chart(Lang::Fr, "Maths", &marks);
         assert_eq!(c.points, "20.0,60.0 290.0,10.0");
         assert!(c.desc.contains("10 ; 20"), "{}", c.desc);
+    }
+
+    #[test]
+    fn a_forms_record_has_the_shape_its_page_reads_or_says_what_to_fix() {
+        let today = time::macros::date!(2030 - 12 - 03);
+        let form = |fields: &[(&str, &str)]| -> EntryForm { serde_urlencoded::from_str(&serde_urlencoded::to_string(fields).unwrap()).unwrap() };
+        let grade = |g: &str, o: &str, c: &str, d: &str| form(&[("subject", " Maths "), ("grade", g), ("out_of", o), ("coefficient", c), ("date", d), ("csrf", "x")]);
+        let body = entry_body(Doctype::Grades, &grade("15,5", "20", "2", "2030-12-03"), today).unwrap().unwrap();
+        assert_eq!(body, json!({"subject": "Maths", "grade": 15.5, "out_of": 20, "coefficient": 2, "date": "2030-12-03"}));
+        assert_eq!(mark_of(Lang::Fr, &body).map(|m| m.1), Some("15,5/20".to_owned()), "the grades page reads it");
+        assert_eq!(entry_body(Doctype::Grades, &grade("8", "", "", "2030-12-03"), today).unwrap().unwrap()["out_of"], 20, "out of 20 unless said");
+        for (g, o, c, d, error) in [
+            ("21", "20", "1", "2030-12-03", EntryError::AboveScale { grade: 21.0, out_of: 20.0 }),
+            ("-1", "20", "1", "2030-12-03", EntryError::Grade),
+            ("", "20", "1", "2030-12-03", EntryError::Grade),
+            ("NaN", "20", "1", "2030-12-03", EntryError::Grade),
+            ("5", "0", "1", "2030-12-03", EntryError::Scale),
+            ("5", "20", "0", "2030-12-03", EntryError::Coefficient),
+            ("5", "20", "1", "2030-02-30", EntryError::Date),
+            ("5", "20", "1", "", EntryError::Date),
+        ] {
+            assert_eq!(entry_body(Doctype::Grades, &grade(g, o, c, d), today).unwrap(), Err(error.clone()), "{g} {o} {c} {d}");
+            assert!(!error.message(Lang::Fr).is_empty() && error.message(Lang::Fr) != error.message(Lang::En));
+        }
+        let homework = entry_body(Doctype::Homework, &form(&[("subject", "Français"), ("due", "2030-12-10"), ("text", "Lire")]), today).unwrap().unwrap();
+        assert_eq!(homework, json!({"subject": "Français", "due": "2030-12-10", "description": "Lire", "done": false}));
+        let late = entry_body(Doctype::Attendance, &form(&[("date", "2030-12-01"), ("kind", "retard"), ("justified", "yes")]), today).unwrap().unwrap();
+        assert_eq!(late, json!({"date": "2030-12-01", "kind": "retard", "justified": true}));
+        assert_eq!(entry_body(Doctype::Attendance, &form(&[("date", "2030-12-01"), ("kind", "sortie")]), today).unwrap(), Err(EntryError::Kind));
+        let note = entry_body(Doctype::Followup, &form(&[("text", " Bonjour ")]), today).unwrap().unwrap();
+        assert_eq!(note, json!({"date": "2030-12-03", "text": "Bonjour"}));
+        // Every collection with a form, and only those, makes a record.
+        for doctype in Doctype::ALL {
+            assert_eq!(entry_body(doctype, &EntryForm::fresh(doctype, today), today).is_some(), WITH_FORM.contains(&doctype), "{doctype:?}");
+        }
     }
 
     #[test]

@@ -286,6 +286,13 @@ impl Member {
     pub fn page(&self, title: String, nav: &'static str, notice: Option<String>) -> Page {
         Page { lang: self.lang, title, csrf: self.csrf.clone(), menu: Menu::Family(self.session.family.to_string()), nav, path: self.path.clone(), notice }
     }
+
+    /// The member who posted a form, to show the page at `path` again (the form's CSRF token, already checked, is
+    /// the cookie's).
+    pub fn after_form(session: MemberSession, lang: Lang, headers: &HeaderMap, path: String) -> Member {
+        let csrf = cookie(headers, CSRF_COOKIE).unwrap_or_default();
+        Member { session, csrf, lang, path }
+    }
 }
 
 impl Officer {

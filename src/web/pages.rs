@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use cartable_consent::ledger::{Actor, EventType, Receipt};
 use cartable_consent::lifecycle::{AgeStage, age_stage, missing_approvals};
 use cartable_consent::{Action, FamilyId, Grant, GrantId, GrantState, Grantee, MemberId, Resource, Role, ServiceId};
-use cartable_vault::{LedgerFilter, MemberInfo, Permit};
+use cartable_vault::{LedgerFilter, MemberInfo, Permit, ServiceProfile};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -39,7 +39,8 @@ pub(crate) struct Household {
     pub family: FamilyId,
     pub viewer: MemberId,
     pub members: Vec<MemberInfo>,
-    pub services: HashMap<ServiceId, String>,
+    /// The services' names and descriptions.
+    pub services: HashMap<ServiceId, ServiceProfile>,
     pub now: OffsetDateTime,
 }
 
@@ -61,7 +62,7 @@ impl Household {
         let mut ids: Vec<ServiceId> = ids.collect();
         ids.sort();
         ids.dedup();
-        self.services = state.vault().service_names(&ids).await.in_lang(lang)?;
+        self.services = state.vault().service_profiles(&ids).await.in_lang(lang)?;
         Ok(())
     }
 
@@ -74,7 +75,12 @@ impl Household {
     }
 
     fn service(&self, id: ServiceId, lang: Lang) -> String {
-        self.services.get(&id).cloned().unwrap_or_else(|| lang.t("actor-unknown-service"))
+        self.services.get(&id).map_or_else(|| lang.t("actor-unknown-service"), |s| s.name.clone())
+    }
+
+    /// What the service says it is, if it said.
+    fn service_description(&self, id: ServiceId) -> Option<&str> {
+        self.services.get(&id).and_then(|s| s.description.as_deref())
     }
 
     pub fn viewer_role(&self) -> Option<Role> {
@@ -133,23 +139,30 @@ fn grantee_name(household: &Household, grant: &Grant, lang: Lang) -> String {
     }
 }
 
+/// Who asks, in facts of a card: the grantee's name, and the service's description when it gave one.
+fn who_asks(household: &Household, grant: &Grant, lang: Lang) -> Vec<(String, String)> {
+    let mut facts = vec![(lang.t("request-who"), grantee_name(household, grant, lang))];
+    if let Some(description) = service_of(grant).and_then(|s| household.service_description(s)) {
+        facts.push((lang.t("request-service-description"), description.to_owned()));
+    }
+    facts
+}
+
 fn request_card(state: &ApiState, household: &Household, grant: &Grant, lang: Lang) -> RequestCard {
     let child = household.name(grant.child, lang);
     let who = grantee_name(household, grant, lang);
     let data = lang.list(&grant.doctypes.iter().map(|d| lang.doctype(*d)).collect::<Vec<_>>());
     let actions = lang.list(&grant.actions.iter().map(|a| lang.action(*a)).collect::<Vec<_>>());
-    let mut facts = vec![
-        (lang.t("request-who"), who.clone()),
+    let purpose = if lang == Lang::En { format!("“{}”", grant.purpose) } else { format!("«\u{a0}{}\u{a0}»", grant.purpose) };
+    let mut facts = who_asks(household, grant, lang);
+    facts.extend([
         (lang.t("request-child"), child.clone()),
         (lang.t("request-data"), data),
         (lang.t("request-actions"), actions),
-        (lang.t("request-purpose"), format!("«\u{a0}{}\u{a0}»", grant.purpose)),
+        (lang.t("request-purpose"), purpose),
         (lang.t("request-basis"), lang.legal_basis(grant.legal_basis)),
         (lang.t("request-duration"), lang.t_with("request-days", &[("days", Arg::Number(f64::from(grant.duration_days)))])),
-    ];
-    if lang == Lang::En {
-        facts[4].1 = format!("“{}”", grant.purpose);
-    }
+    ]);
     let mut notes = vec![lang.t_with("request-asked-on", &[("date", Arg::Text(lang.date(grant.requested_at)))])];
     let child_info = household.member(grant.child);
     let missing = child_info.map(|c| missing_approvals(grant, &household.as_rules_member(c), state.vault().age_rules(), household.now)).unwrap_or_default();
@@ -286,13 +299,14 @@ fn policy_of(text: &str, grant: GrantId) -> String {
 fn grant_card(household: &Household, grant: &Grant, lang: Lang, policies: &str) -> GrantCard {
     let child = household.name(grant.child, lang);
     let who = grantee_name(household, grant, lang);
-    let mut facts = vec![
+    let mut facts = who_asks(household, grant, lang);
+    facts.extend([
         (lang.t("grant-state"), lang.t(&format!("state-{}", grant.state.as_str()))),
         (lang.t("request-data"), lang.list(&grant.doctypes.iter().map(|d| lang.doctype(*d)).collect::<Vec<_>>())),
         (lang.t("request-actions"), lang.list(&grant.actions.iter().map(|a| lang.action(*a)).collect::<Vec<_>>())),
         (lang.t("request-purpose"), grant.purpose.clone()),
         (lang.t("request-basis"), lang.legal_basis(grant.legal_basis)),
-    ];
+    ]);
     if let Some(end) = grant.expires_at {
         facts.push((lang.t("request-duration"), lang.t_with("grant-until", &[("date", Arg::Text(lang.date(end)))])));
     }
@@ -560,7 +574,8 @@ pub(crate) async fn history(State(state): State<ApiState>, member: Member, Path(
         .filter(|m| m.role == Role::Child && (viewer_is_guardian || m.id == household.viewer))
         .map(|m| Choice { value: m.id.to_string(), label: m.name.clone(), selected: query.child == m.id.to_string() })
         .collect();
-    let mut services: Vec<Choice> = household.services.iter().map(|(id, name)| Choice { value: id.to_string(), label: name.clone(), selected: query.service == id.to_string() }).collect();
+    let mut services: Vec<Choice> =
+        household.services.iter().map(|(id, s)| Choice { value: id.to_string(), label: s.name.clone(), selected: query.service == id.to_string() }).collect();
     services.sort_by(|a, b| a.label.cmp(&b.label));
     let events = EventType::ALL
         .iter()

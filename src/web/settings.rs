@@ -23,7 +23,7 @@ use super::pages::{Household, parse, register};
 use super::{CSRF_COOKIE, InLang as _, Lang, Member, Posted, WebError, render};
 use crate::api::ApiState;
 use crate::api::data::decide;
-use crate::api::extract::{Caller, MemberSession, SESSION_COOKIE, cookie};
+use crate::api::extract::{Caller, MemberSession, SESSION_COOKIE};
 use crate::api::session::cleared_cookie;
 use crate::auth::{hash_password, hash_token, new_secret};
 
@@ -162,18 +162,21 @@ pub(crate) async fn settings(State(state): State<ApiState>, member: Member, Path
     settings_page(&state, &member, family, Extra { notice: notice(lang, query.done.as_deref()), ..Default::default() }, StatusCode::OK).await
 }
 
-/// The member of a posted form, to show the settings page again (its CSRF token is the cookie's, already checked).
+/// The member of a posted form, to show the settings page again.
 fn member_of(session: MemberSession, lang: Lang, headers: &HeaderMap, family: FamilyId) -> Member {
-    let csrf = cookie(headers, CSRF_COOKIE).unwrap_or_default();
-    Member { session, csrf, lang, path: format!("/family/{family}/settings") }
+    Member::after_form(session, lang, headers, format!("/family/{family}/settings"))
 }
 
 async fn manage(state: &ApiState, session: &MemberSession, family: FamilyId, lang: Lang) -> Result<cartable_vault::Permit, WebError> {
     decide(state, &Caller::Member(session.clone()), family, Action::Manage, Resource::Family).await.in_lang(lang)
 }
 
-/// The link of an invitation on this server, from the address the guardian is using.
+/// The link of an invitation on this server: from the configured public address, else from the address the guardian
+/// is using.
 fn invitation_link(state: &ApiState, headers: &HeaderMap, token: &str) -> String {
+    if let Some(base) = &state.settings().public_url {
+        return format!("{base}/invitation/{token}");
+    }
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)));
     let scheme = if state.settings().secure_cookies { "https" } else { "http" };
     match host {

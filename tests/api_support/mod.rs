@@ -142,8 +142,16 @@ impl Server {
     }
 
     pub fn cli_in(&self, args: &[&str], stdin: Option<&str>) -> Value {
-        let cli = crate::cli_support::Cli { data: self.data.clone(), database_url: self.database_url.clone() };
-        cli.json_in(args, stdin)
+        self.command_line().json_in(args, stdin)
+    }
+
+    /// Runs a CLI command on the same vault that must fail; returns its one-line error.
+    pub fn cli_fails(&self, args: &[&str]) -> String {
+        self.command_line().fails(args)
+    }
+
+    fn command_line(&self) -> crate::cli_support::Cli {
+        crate::cli_support::Cli { data: self.data.clone(), database_url: self.database_url.clone() }
     }
 
     /// The same vault, opened in this process (for what HTTP cannot do, like moving the clock of a sweep).

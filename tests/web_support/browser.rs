@@ -13,14 +13,20 @@ pub const SIZES: [(&str, u32, u32); 2] = [("phone", 390, 844), ("desktop", 1280,
 /// A server on SQLite and a browser for a story, or `None` (with a message) when there is no chromedriver
 /// (`CARTABLE_TEST_WEBDRIVER`, set by `scripts/test.sh`). Keep the profile folder until the driver quits.
 pub async fn start() -> Option<(crate::api_support::Server, tempfile::TempDir, WebDriver)> {
+    let (profile, driver) = browser().await?;
+    let server = crate::api_support::Server::start(crate::api_support::Backend::Sqlite).await;
+    Some((server, profile, driver))
+}
+
+/// A browser alone (for a server the test starts itself), or `None` with a message when there is no chromedriver.
+pub async fn browser() -> Option<(tempfile::TempDir, WebDriver)> {
     let Some(webdriver) = std::env::var("CARTABLE_TEST_WEBDRIVER").ok().filter(|v| !v.is_empty()) else {
         eprintln!("browser test skipped: CARTABLE_TEST_WEBDRIVER is not set (scripts/test.sh starts Debian's chromedriver and sets it)");
         return None;
     };
-    let server = crate::api_support::Server::start(crate::api_support::Backend::Sqlite).await;
     let profile = tempfile::tempdir().unwrap();
     let driver = chromium(&webdriver, profile.path()).await;
-    Some((server, profile, driver))
+    Some((profile, driver))
 }
 
 /// A fresh headless Chromium session with a profile of its own, keeping its console's messages.

@@ -52,21 +52,42 @@ pub struct ApprovalResult {
     pub missing: Vec<String>,
 }
 
+/// The longest description a service may give itself, in characters.
+pub const SERVICE_DESCRIPTION_LIMIT: usize = 500;
+
+/// A registered service as families are shown it: its name and, if it gave one, its description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceProfile {
+    pub name: String,
+    pub description: Option<String>,
+}
+
 impl Vault {
     // --- services -------------------------------------------------------------------------------------------
 
-    /// Registers a service; the caller hashes its secret (only the hash is stored). An unapproved service can
-    /// ask families for nothing until the operator approves it ([`Vault::approve_service`]).
-    pub async fn register_service(&self, name: &str, secret_hash: &str, approved: bool) -> Result<ServiceId> {
+    /// Registers a service with an optional description (what it is, shown to families beside its name); the caller
+    /// hashes its secret (only the hash is stored). An unapproved service can ask families for nothing until the
+    /// operator approves it ([`Vault::approve_service`]). A blank description counts as none.
+    pub async fn register_service(&self, name: &str, description: Option<&str>, secret_hash: &str, approved: bool) -> Result<ServiceId> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
             return Err(Error::InvalidInput("a service name must be 1 to 200 characters, without control characters".to_owned()));
         }
         crate::text::refuse_format_characters(name, "a service name")?;
+        let description = description.map(str::trim).filter(|d| !d.is_empty());
+        if let Some(description) = description {
+            if description.chars().count() > SERVICE_DESCRIPTION_LIMIT || description.chars().any(char::is_control) {
+                return Err(Error::InvalidInput(format!(
+                    "a service description must be at most {SERVICE_DESCRIPTION_LIMIT} characters, on one line, without control characters"
+                )));
+            }
+            crate::text::refuse_format_characters(description, "a service description")?;
+        }
         let id = ServiceId::new();
-        sqlx::query("INSERT INTO services (id, name, secret_hash, created_at, approved) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("INSERT INTO services (id, name, description, secret_hash, created_at, approved) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id.to_string())
             .bind(name)
+            .bind(description)
             .bind(secret_hash)
             .bind(to_millis(OffsetDateTime::now_utc()))
             .bind(i64::from(approved))
@@ -92,17 +113,22 @@ impl Vault {
 
     /// The names of these services, in one query (a grant listing names each grant's service).
     pub async fn service_names(&self, ids: &[ServiceId]) -> Result<std::collections::HashMap<ServiceId, String>> {
+        Ok(self.service_profiles(ids).await?.into_iter().map(|(id, profile)| (id, profile.name)).collect())
+    }
+
+    /// These services as families are shown them (name and description), in one query per 500.
+    pub async fn service_profiles(&self, ids: &[ServiceId]) -> Result<std::collections::HashMap<ServiceId, ServiceProfile>> {
         let mut out = std::collections::HashMap::new();
         for chunk in ids.chunks(500) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!("SELECT id, name FROM services WHERE id IN ({})", placeholders.join(", "));
+            let sql = format!("SELECT id, name, description FROM services WHERE id IN ({})", placeholders.join(", "));
             // Placeholders only: the ids are bound below.
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in chunk {
                 query = query.bind(id.to_string());
             }
             for row in query.fetch_all(self.pool()).await? {
-                out.insert(parse_id(&row.get::<String, _>(0))?, row.get(1));
+                out.insert(parse_id(&row.get::<String, _>(0))?, ServiceProfile { name: row.get(1), description: row.get(2) });
             }
         }
         Ok(out)

@@ -56,7 +56,7 @@ pub use db::Backend;
 pub use dpos::{Dpo, LogState};
 pub use envelope::SEALED_OVERHEAD;
 pub use error::{Error, OpenError, Result};
-pub use grants::{ApprovalResult, GrantOutline, NewRequest};
+pub use grants::{ApprovalResult, GrantOutline, NewRequest, SERVICE_DESCRIPTION_LIMIT, ServiceProfile};
 pub use invitations::{Acceptance, Accepted, Invitation, InvitationKind, PendingInvitation};
 pub use keys::MasterKey;
 pub use ledger::{LedgerEntry, LedgerFilter, VerifyError, VerifyReport};

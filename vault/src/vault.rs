@@ -524,7 +524,9 @@ impl Vault {
         Ok(id)
     }
 
-    /// The family's members with their names; the permit must cover the family.
+    /// The family's members with their names; the permit must cover the family. A child (who reads their family
+    /// from the age of digital consent, `base.child-family`) sees every member's name and role and their own birth
+    /// date, not the others'.
     pub async fn list_members(&self, permit: &crate::Permit) -> Result<Vec<MemberInfo>> {
         if !matches!(permit.resource(), Resource::Family) {
             return Err(Error::PermitMismatch("family"));
@@ -544,6 +546,15 @@ impl Vault {
             let name = String::from_utf8(key.open(&place, &row.get::<Vec<u8>, _>(2))?.to_vec()).map_err(|_| Error::Decrypt)?;
             let m = members.iter().find(|m| m.id == id).ok_or(Error::MemberNotFound(id))?;
             out.push(MemberInfo { id, role: m.role, name, birth_date: m.birth_date });
+        }
+        let viewer = match permit.principal() {
+            Principal::Member(viewer) => members.iter().find(|m| m.id == viewer),
+            _ => None,
+        };
+        if let Some(child) = viewer.filter(|v| v.role == Role::Child) {
+            for other in out.iter_mut().filter(|m| m.id != child.id) {
+                other.birth_date = None;
+            }
         }
         Ok(out)
     }

@@ -25,7 +25,7 @@ async fn fixture(postgres: bool) -> Fixture {
     let family = vault.create_family("Ledger").await.unwrap();
     let guardian = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Guardian, "Parent", None).await.unwrap();
     let child = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Enfant", Some(date!(2015 - 03 - 01))).await.unwrap();
-    let service = vault.register_service("Tutorat", "hash", true).await.unwrap();
+    let service = vault.register_service("Tutorat", None, "hash", true).await.unwrap();
     // A grant's life: request, approve, accesses, revoke; a denied request; a prohibition; some writes.
     let request = |doctypes: Vec<Doctype>| NewRequest {
         service,

@@ -19,7 +19,7 @@ async fn grants_expire_and_come_to_the_adult_child_for_confirmation() {
     // 14 years and a half: a guardian approves alone; in 18 months the child is 16, an adult under these rules.
     let birth = (now - Duration::days(14 * 365 + 180)).date();
     let child = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Enfant", Some(birth)).await.unwrap();
-    let service = vault.register_service("Plateforme", "hash", true).await.unwrap();
+    let service = vault.register_service("Plateforme", None, "hash", true).await.unwrap();
     let write = vault
         .authorize(family, Principal::Operator, Action::Write, Resource::Collection { child, doctype: Doctype::Grades })
         .await
@@ -111,7 +111,7 @@ async fn a_guardian_does_not_see_the_grants_of_an_adult_child() {
     let guardian = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Guardian, "Parent", None).await.unwrap();
     let minor = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Petit", Some(time::macros::date!(2016 - 01 - 01))).await.unwrap();
     let adult = vault.add_member(&vault.as_operator(family, cartable_consent::Action::Manage, cartable_consent::Resource::Family).await.unwrap(), Role::Child, "Grand", Some(time::macros::date!(2004 - 01 - 01))).await.unwrap();
-    let service = vault.register_service("Plateforme", "hash", true).await.unwrap();
+    let service = vault.register_service("Plateforme", None, "hash", true).await.unwrap();
     for child in [minor, adult] {
         let request = NewRequest {
             service,
