@@ -5,7 +5,7 @@ use std::ops::{Bound, Range};
 use std::sync::{Arc, Mutex};
 
 use tantivy::collector::{Count, FacetCollector, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, RangeQuery, RegexQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, PhraseQuery, RangeQuery, RegexQuery, TermQuery};
 use tantivy::schema::{
     FacetOptions, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED,
 };
@@ -368,7 +368,7 @@ impl FamilyIndex {
     /// Words analyzed as the text was: one term, or a phrase of several (with the gaps stop words left), in any of
     /// `fields`. `None` when nothing is left (only stop words).
     fn words_query(&self, text: &str, fields: &[Field]) -> Option<Box<dyn tantivy::query::Query>> {
-        let tokens = analyze(&mut french::french(), text);
+        let tokens = analyze(&mut self.analyzer(FRENCH), text);
         if tokens.is_empty() {
             return None;
         }
@@ -387,7 +387,7 @@ impl FamilyIndex {
 
     /// A prefix: words before the last must match, the last begins a word.
     fn prefix_query(&self, prefix: &str) -> Result<Option<Box<dyn tantivy::query::Query>>, SearchError> {
-        let tokens = analyze(&mut french::folded(), prefix);
+        let tokens = analyze(&mut self.analyzer(FOLDED), prefix);
         let Some(((_, last), before)) = tokens.split_last() else { return Ok(None) };
         let mut clauses: Vec<(Occur, Box<dyn tantivy::query::Query>)> = before
             .iter()
@@ -418,10 +418,14 @@ impl FamilyIndex {
             let bound = |day: Option<time::Date>| day.map_or(Bound::Unbounded, |d| Bound::Included(Term::from_field_i64(f.day, julian(d))));
             clauses.push((Occur::Must, Box::new(RangeQuery::new(bound(from), bound(to)))));
         }
-        if scope.is_empty() {
-            return Box::new(EmptyQuery);
-        }
         Box::new(BooleanQuery::new(clauses))
+    }
+}
+
+impl FamilyIndex {
+    /// The analyzer registered at open (a clone shares its stop words; building one anew would not).
+    fn analyzer(&self, name: &str) -> tantivy::tokenizer::TextAnalyzer {
+        self.index.tokenizers().get(name).expect("the analyzers are registered at open")
     }
 }
 
