@@ -326,7 +326,17 @@ impl Config {
             server.max_connections = count as usize;
         }
         Ok(Config {
-            vault: VaultConfig { data_dir: data, database_url, master_key_file, ledger_key_file, age_rules: rules, ledger_origin, blob_store, orphan_blob_grace },
+            vault: VaultConfig {
+                data_dir: data,
+                database_url,
+                master_key_file,
+                ledger_key_file,
+                age_rules: rules,
+                ledger_origin,
+                blob_store,
+                orphan_blob_grace,
+                pdf_text: pdf_extractor(),
+            },
             listen,
             public_url,
             api,
@@ -381,6 +391,13 @@ fn blob_store(
         region: region.unwrap_or_else(|| "us-east-1".to_owned()),
         credentials,
     }))
+}
+
+/// PDFs' text is read by this very program, run again with a hidden command in a process of its own
+/// (`crate::pdf_text`); without a path to it, PDFs are found by their names only.
+fn pdf_extractor() -> Option<cartable_vault::TextExtractor> {
+    let program = std::env::current_exe().ok()?;
+    Some(cartable_vault::TextExtractor { program, args: vec!["extract-pdf-text".to_owned()] })
 }
 
 #[cfg(test)]
@@ -575,3 +592,4 @@ mod tests {
         }
     }
 }
+

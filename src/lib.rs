@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 mod ledger_check;
 mod logging;
+pub mod pdf_text;
 pub mod register;
 pub mod server;
 pub mod web;

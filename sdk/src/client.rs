@@ -513,6 +513,15 @@ impl Access {
         decode(response).await
     }
 
+    /// Searches the collections this access's grant covers (all words must match; `"a phrase"`, `-word`, `prefix*`).
+    /// Each search is decided and logged like a read; after a revocation it is refused.
+    pub async fn search(&self, words: &str, options: &crate::wire::SearchOptions) -> Result<crate::wire::SearchResults, SdkError> {
+        let path = format!("/api/v1/families/{}/search", self.family_id());
+        let query = options.query_pairs(words);
+        let response = self.send(|t| self.client.request(reqwest::Method::GET, &path, Auth::Bearer(t)).query(&query)).await?;
+        decode(response).await
+    }
+
     /// Writes a new record (a JSON object) into a granted collection.
     pub async fn write_record(&self, doctype: &str, body: &serde_json::Value) -> Result<RecordId, SdkError> {
         let (records, _) = data_paths(self.family_id(), self.child_id(), doctype);

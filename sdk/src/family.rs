@@ -12,7 +12,7 @@ use crate::error::SdkError;
 use crate::wire::{
     AccessReport, Checkpoint, Collection, Collections, ConsistencyProof, Family, FamilyId, GrantId, GrantList, GrantOutcome, GrantView,
     InclusionProof, LedgerPage, Login, MemberCreated, MemberId, NewMember, NewProhibition, Prohibitions, Record,
-    RecordCreated, RecordId, RecordPage, SessionInfo,
+    RecordCreated, RecordId, RecordPage, SearchOptions, SearchResults, SessionInfo,
 };
 
 /// A signed-in member's session (the cookie and its CSRF token).
@@ -109,6 +109,11 @@ impl FamilySession {
 
     pub async fn read_record(&self, id: RecordId) -> Result<Record, SdkError> {
         self.get(&self.family_path(&format!("/records/{id}")), &[]).await
+    }
+
+    /// Searches what this member may see of the family (all words must match; `"a phrase"`, `-word`, `prefix*`).
+    pub async fn search(&self, words: &str, options: &SearchOptions) -> Result<SearchResults, SdkError> {
+        self.get(&self.family_path("/search"), &options.query_pairs(words)).await
     }
 
     pub async fn write_record(&self, child: MemberId, doctype: &str, body: &serde_json::Value) -> Result<RecordId, SdkError> {

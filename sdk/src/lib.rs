@@ -57,7 +57,7 @@ pub use wire::{
     LedgerPage, LogStatus, LogStatuses, Login, Member, MemberCreated, MemberId, NewAccessRequest, NewMember, NewProhibition,
     PersonCategories, ProcessingActivity, ProcessingRecord, Prohibition, Prohibitions, Record, RecordCreated, RecordId,
     RecordPage, RecordSummary, RegisterEntry, ReportEntry, RegisterFilter, RegisterPage, RegisterReceipt, RegisterService, RequestStatus,
-    ServiceCredentials, ServiceId, SessionInfo,
+    FacetCount, Highlight, SearchHit, SearchOptions, SearchResults, ServiceCredentials, ServiceId, SessionInfo,
 };
 
 #[cfg(feature = "client")]

@@ -448,6 +448,87 @@ pub struct Record {
     pub body: serde_json::Value,
 }
 
+// --- search -------------------------------------------------------------------------------------------------------
+
+/// A page of search results, best first, with the counts of the whole search. Ask for the next page with
+/// `offset = next_offset`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SearchResults {
+    /// How many records match, in all pages.
+    pub total: u64,
+    pub hits: Vec<SearchHit>,
+    /// Matches per child and per doctype among the collections searched, before the `child` and `doctype` filters.
+    pub by_child: Vec<FacetCount>,
+    pub by_doctype: Vec<FacetCount>,
+    /// Files in the collections searched whose text could not be read (broken, or not text): found by name only.
+    pub unreadable_files: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<u32>,
+}
+
+/// One record found: what it is, and a passage of its text with the words found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SearchHit {
+    pub record_id: RecordId,
+    pub version: i64,
+    pub child_id: MemberId,
+    pub doctype: String,
+    /// The record's day (its date, due date, or the day it was written), `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<String>,
+    /// The record's subject and title, or a file's name.
+    pub title: String,
+    /// BM25.
+    pub score: f32,
+    pub snippet: String,
+    /// Byte ranges of `snippet` where the words found are.
+    pub highlights: Vec<Highlight>,
+}
+
+/// The filters and page of a search (`GET /api/v1/families/{family}/search`), beside its words.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchOptions {
+    pub child: Option<MemberId>,
+    pub doctype: Option<String>,
+    /// `YYYY-MM-DD`, both ends included.
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub offset: Option<u32>,
+    pub limit: Option<u32>,
+}
+
+impl SearchOptions {
+    /// The query string's pairs, the words first.
+    pub fn query_pairs(&self, words: &str) -> Vec<(&'static str, String)> {
+        let mut pairs = vec![("q", words.to_owned())];
+        pairs.extend(self.child.map(|c| ("child", c.to_string())));
+        pairs.extend(self.doctype.clone().map(|d| ("doctype", d)));
+        pairs.extend(self.from.clone().map(|d| ("from", d)));
+        pairs.extend(self.to.clone().map(|d| ("to", d)));
+        pairs.extend(self.offset.map(|n| ("offset", n.to_string())));
+        pairs.extend(self.limit.map(|n| ("limit", n.to_string())));
+        pairs
+    }
+}
+
+/// A byte range `[start, end)` of a snippet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Highlight {
+    pub start: usize,
+    pub end: usize,
+}
+
+/// How many results have this value (a child's member id, or a doctype).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FacetCount {
+    pub value: String,
+    pub count: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct FileInfo {

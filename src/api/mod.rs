@@ -15,6 +15,7 @@ mod error;
 pub(crate) mod extract;
 pub(crate) mod family;
 pub(crate) mod register;
+pub(crate) mod search;
 mod services;
 pub(crate) mod session;
 
@@ -343,6 +344,7 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(data::read_record))
         .routes(routes!(data::upload_file))
         .routes(routes!(data::download_file))
+        .routes(routes!(search::search))
         .routes(routes!(family::grants))
         .routes(routes!(family::approve))
         .routes(routes!(family::deny))

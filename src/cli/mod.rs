@@ -12,6 +12,7 @@ mod keys;
 mod ledger;
 mod output;
 mod register;
+mod search;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,6 +98,10 @@ enum Command {
     /// The consent register across families: list, export (CSV, JSON lines), the record of processing, verify all.
     #[command(subcommand)]
     Register(register::RegisterCmd),
+    /// Search a family's data (the operator's search is decided and logged like anyone's).
+    Search(search::SearchCmd),
+    /// Rebuild the search index of a family, or of every family, from the vault.
+    Reindex(search::ReindexCmd),
     /// Print the commented default configuration.
     DefaultConfig,
     /// Create a demo family in French once (two guardians, three children, two services), then serve.
@@ -111,6 +116,9 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// The search index's PDF reader: a PDF on standard input, its text on standard output (run by the vault).
+    #[command(hide = true)]
+    ExtractPdfText,
 }
 
 /// Runs the command line; errors are one line on stderr and a non-zero exit.
@@ -132,6 +140,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if matches!(cli.command, Command::ExtractPdfText) {
+        // Before any runtime, thread or log: the child does one thing, within its own limits.
+        return crate::pdf_text::child_main();
+    }
     let serve = matches!(cli.command, Command::Serve { .. } | Command::Demo { .. });
     crate::logging::init(if serve { "info" } else { "warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -183,6 +195,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Register(cmd) => cmd.run(&console).await?,
         Command::Key(cmd) => cmd.run(&console).await?,
         Command::Audit(cmd) => cmd.run(&console).await?,
+        Command::Search(cmd) => cmd.run(&console).await?,
+        Command::Reindex(cmd) => cmd.run(&console).await?,
+        Command::ExtractPdfText => unreachable!("handled before the runtime starts"),
     }
     Ok(())
 }

@@ -316,12 +316,25 @@ impl Blobs {
         name: &str,
         head: &BlobHead,
     ) -> Result<Box<dyn Read + Send>> {
+        self.open_reader_of(key, family, name, head, format!("blob of record `{record}`")).await
+    }
+
+    /// [`Blobs::open_reader`] for a blob that is not a record's (a search index file): `what` names it by ids in an
+    /// integrity error.
+    pub(crate) async fn open_reader_of(
+        &self,
+        key: Arc<FamilyKey>,
+        family: FamilyId,
+        name: &str,
+        head: &BlobHead,
+        what: String,
+    ) -> Result<Box<dyn Read + Send>> {
         let mut raw = self.raw_reader(family, name).await?;
         let expected = *head;
         tokio::task::spawn_blocking(move || {
-            let (found, start) = read_head(&mut raw).map_err(|_| integrity(family, format!("blob of record `{record}`")))?;
+            let (found, start) = read_head(&mut raw).map_err(|_| integrity(family, what.clone()))?;
             if found != expected {
-                return Err(integrity(family, format!("blob of record `{record}`")));
+                return Err(integrity(family, what));
             }
             key.decrypt_reader(BufReader::with_capacity(CHUNK, io::Cursor::new(start).chain(raw)))
         })

@@ -106,6 +106,8 @@ pub(crate) enum Field<'a> {
     /// A record's `body_enc`: the body itself (inline), the digest of its blob's age header (a large body), or a
     /// file's metadata.
     Record(&'a RecordPlace<'a>),
+    /// The head of a search index file's blob, bound to the file's name, its blob and its size.
+    SearchFile { name: &'a str, blob: &'a str, size: i64 },
 }
 
 /// The clear columns of a record row, all of them bound into the associated data of its `body_enc`.
@@ -137,6 +139,7 @@ impl Place<'_> {
             Field::MemberBirthDate { member, .. } => format!("birth date of member `{member}`"),
             Field::GrantPurpose { grant } => format!("purpose of grant `{grant}`"),
             Field::Record(r) => format!("record `{}`", r.id),
+            Field::SearchFile { name, .. } => format!("search index file `{name}`"),
         }
     }
 
@@ -167,6 +170,9 @@ impl Place<'_> {
                     Some(key) => aad.str("blob").str(key),
                 };
                 aad.int(r.size).int(r.created_at).int(r.updated_at);
+            }
+            Field::SearchFile { name, blob, size } => {
+                aad.str("search_files").str("head_enc").str(&family).str(name).str(blob).int(size);
             }
         }
         aad.0

@@ -62,6 +62,9 @@ pub enum Error {
     Stopped(&'static str),
     #[error("storage error: {0}")]
     Io(String),
+    /// A family's search index could not be opened, kept or searched (what failed, never a word of it).
+    #[error("the search index failed: {0}")]
+    SearchIndex(&'static str),
 }
 
 /// Why [`crate::Vault::open`] failed: each kind is something else for the operator to check, and none names a path.

@@ -185,7 +185,9 @@ impl Vault {
             }
             return Err(e);
         }
-        Ok(prepared.into_iter().map(|p| p.id).collect())
+        let ids: Vec<RecordId> = prepared.into_iter().map(|p| p.id).collect();
+        self.records_changed(family, &ids);
+        Ok(ids)
     }
 
     /// Rewrites a record's body and source, as its next version; the permit must be for writing that record (or its
@@ -267,6 +269,7 @@ impl Vault {
                     {
                         self.inner.blobs.delete(family, old).await;
                     }
+                    self.records_changed(family, &[id]);
                     return Ok(version);
                 }
                 Ok(false) | Err(_) => {
@@ -312,6 +315,19 @@ impl Vault {
         if stored.child != child.to_string() || stored.doctype != doctype.as_str() {
             return Err(Error::PermitMismatch("record"));
         }
+        self.open_stored(family, id, child, doctype, stored).await
+    }
+
+    /// Opens a stored row without a permit: only for what the vault does itself with the data (the search index,
+    /// whose every search takes permits). Never returned to a caller as is.
+    pub(crate) async fn open_stored(
+        &self,
+        family: FamilyId,
+        id: RecordId,
+        child: MemberId,
+        doctype: Doctype,
+        stored: StoredRow,
+    ) -> Result<(RecordDocument, Option<(String, BlobHead)>)> {
         let key = self.family_key(family).await?;
         let id_s = id.to_string();
         let place = Place { family, field: Field::Record(&stored.place(&id_s)) };
@@ -516,6 +532,7 @@ impl Vault {
             self.inner.blobs.delete(family, &blob).await;
             return Err(e);
         }
+        self.records_changed(family, &[id]);
         Ok(id)
     }
 

@@ -38,6 +38,8 @@ pub struct VaultConfig {
     /// How old a blob without its row must be before the start removes it: an upload on another server completes
     /// its blob a moment before its row commits, so a younger blob may be one about to be claimed.
     pub orphan_blob_grace: std::time::Duration,
+    /// How a PDF's text is read for the search index (a child process); `None`: PDFs are found by their names only.
+    pub pdf_text: Option<crate::TextExtractor>,
 }
 
 impl VaultConfig {
@@ -52,6 +54,7 @@ impl VaultConfig {
             ledger_origin: "cartable.localhost".to_owned(),
             blob_store: BlobStoreConfig::DataFolder,
             orphan_blob_grace: std::time::Duration::from_secs(15 * 60),
+            pdf_text: None,
         }
     }
 
@@ -98,6 +101,8 @@ pub(crate) struct Inner {
     pub(crate) appender: crate::ledger::Appender,
     /// Grant changes heard from the database (see `watch.rs`).
     pub(crate) grant_notices: tokio::sync::broadcast::Sender<cartable_consent::GrantId>,
+    /// The families' search indexes this process keeps (see `search/`).
+    pub(crate) search: crate::search::Indexes,
 }
 
 impl std::fmt::Debug for Vault {
@@ -166,6 +171,7 @@ impl Vault {
                 family_keys: Mutex::new(HashMap::new()),
                 policies: Mutex::new(HashMap::new()),
                 grant_notices: tokio::sync::broadcast::channel(1024).0,
+                search: crate::search::Indexes::new(config.pdf_text.clone()),
             }),
         };
         if backend == Backend::Postgres {
@@ -349,6 +355,8 @@ impl Vault {
             "DELETE FROM collections WHERE family_id = $1",
             "DELETE FROM grants WHERE family_id = $1",
             "DELETE FROM prohibitions WHERE family_id = $1",
+            "DELETE FROM search_files WHERE family_id = $1",
+            "DELETE FROM search_writers WHERE family_id = $1",
             "DELETE FROM members WHERE family_id = $1",
             "DELETE FROM families WHERE id = $1",
         ] {
@@ -365,6 +373,7 @@ impl Vault {
     fn forget(&self, family: FamilyId) {
         self.inner.family_keys.lock().expect("key cache lock").remove(&family);
         self.inner.policies.lock().expect("policy cache lock").remove(&family);
+        self.inner.search.forget(family);
     }
 
     /// Blobs of families that are gone (a crash between erasure and blob removal): remove them. The store is
@@ -381,13 +390,14 @@ impl Vault {
             }
             // Listed before the rows are read: a blob whose row commits in between is then seen with its row.
             let listed = self.inner.blobs.list_family(family).await?;
-            let named: std::collections::HashSet<String> = sqlx::query("SELECT blob_key FROM records WHERE family_id = $1 AND blob_key IS NOT NULL")
+            let mut named: std::collections::HashSet<String> = sqlx::query("SELECT blob_key FROM records WHERE family_id = $1 AND blob_key IS NOT NULL")
                 .bind(family.to_string())
                 .fetch_all(self.pool())
                 .await?
                 .iter()
                 .map(|r| r.get::<String, _>(0))
                 .collect();
+            named.extend(crate::search::index_blobs(self, family).await?);
             let now = OffsetDateTime::now_utc();
             let mut removed = 0;
             for (name, written) in listed {
