@@ -131,7 +131,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    serve_on(listener, router_with(vault, settings), &config.server, shutdown).await
+    serve_on(listener, router_with(vault.clone(), settings), &config.server, shutdown).await?;
+    // A clean stop gives up the search index leases: the next start keeps the indexes at once.
+    vault.close().await?;
+    Ok(())
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets in-flight requests finish (for at most

@@ -34,7 +34,8 @@ pub(super) async fn run(console: &Console, listen: Option<String>) -> anyhow::Re
             println!("demo family created");
         }
     }
-    drop(vault);
+    // Its index leases given up, so the server that starts next keeps the demo family's index at once.
+    vault.close().await?;
     println!("open {} and sign in:", config.public_url);
     for (login, name) in GUARDIANS {
         println!("  {login} / {PASSWORD}   ({name}, guardian)");

@@ -68,6 +68,7 @@ impl SearchCmd {
         cartable_search::Query::parse(&query.text).map_err(|e| anyhow!("{e}"))?;
         let permit = vault.as_operator(self.family, Action::Search, resource).await?;
         let outcome = vault.search(&[&permit], &query).await?;
+        vault.close().await?;
         let results = crate::api::search::wire_results(outcome, query.offset, query.limit);
         let value = serde_json::to_value(&results)?;
         console.out.emit(value, || {
@@ -134,6 +135,7 @@ impl ReindexCmd {
             bar.finish_and_clear();
             lines.push(json!({"family_id": family, "indexed": indexed}));
         }
+        vault.close().await?;
         console.out.emit(json!({"families": lines}), || {
             lines.iter().map(|l| format!("{}  {} records indexed", l["family_id"].as_str().unwrap_or_default(), l["indexed"])).collect::<Vec<_>>().join("\n")
         });

@@ -31,7 +31,8 @@ pub(crate) enum FileText {
     Text(String),
     /// A file of a kind whose text is not indexed (an image, an archive): found by its name.
     NotText,
-    /// A file that should have had text but whose text could not be read (broken, hostile, too big, timed out).
+    /// A file that should have had text but whose text could not be read (broken, hostile, too big, timed out, or
+    /// a PDF without any text, such as scanned pages).
     Unreadable,
 }
 
@@ -61,6 +62,8 @@ pub(crate) fn plain_text(bytes: &[u8]) -> FileText {
 pub(crate) async fn pdf_text(extractor: Option<&TextExtractor>, pdf: Vec<u8>) -> FileText {
     let Some(extractor) = extractor else { return FileText::Unreadable };
     match tokio::time::timeout(PDF_TIME, run(extractor, pdf)).await {
+        // A PDF without a word of text (scanned pages, or what a broken one leaves) is not searchable: said so.
+        Ok(Some(text)) if text.trim().is_empty() => FileText::Unreadable,
         Ok(Some(text)) => FileText::Text(text),
         Ok(None) => FileText::Unreadable,
         Err(_) => {

@@ -17,7 +17,7 @@ use crate::keys::FamilyKey;
 use crate::vault::{Inner, Vault};
 
 /// How long a writer lease lasts without a write or a search renewing it.
-pub(crate) const LEASE: time::Duration = time::Duration::seconds(60);
+pub(crate) const LEASE: time::Duration = time::Duration::seconds(30);
 
 /// A family's index files, sealed to its key. Called from tantivy's threads (blocking), it runs the vault's async
 /// calls on the runtime it was made on. It holds the vault weakly: the index it serves lives in the vault.
@@ -72,6 +72,12 @@ pub(crate) async fn lease(vault: &Vault, family: FamilyId, holder: &str) -> Resu
 /// Gives the lease up (a `cartable reindex` that is done), so that a server need not wait for it to expire.
 pub(crate) async fn release(vault: &Vault, family: FamilyId, holder: &str) -> Result<()> {
     sqlx::query("DELETE FROM search_writers WHERE family_id = $1 AND holder = $2").bind(family.to_string()).bind(holder).execute(vault.pool()).await?;
+    Ok(())
+}
+
+/// Gives up every lease `holder` has (a vault closing).
+pub(crate) async fn release_all(vault: &Vault, holder: &str) -> Result<()> {
+    sqlx::query("DELETE FROM search_writers WHERE holder = $1").bind(holder).execute(vault.pool()).await?;
     Ok(())
 }
 
