@@ -98,6 +98,9 @@ const INSIDERS: &[(&str, &str, (u16, ErrorCode), Guardian, Dpo)] = &[
     ("GET", "/ledger/checkpoint", DENIED, Guardian::FamilyLevel, Dpo::ReadsTheRegister),
     ("GET", "/ledger/consistency", DENIED, Guardian::FamilyLevel, Dpo::ReadsTheRegister),
     ("GET", "/children/{child}/access-report", DENIED, Guardian::NarrowedAway, Dpo::ReadsTheRegister),
+    // The revoked grant never covered searching; a guardian's search of the family is allowed, then narrowed to the
+    // children the guardian may see, which leaves nothing of the adult.
+    ("GET", "/search", DENIED, Guardian::NarrowedAway, Dpo::Refused),
 ];
 
 const DENIED: (u16, ErrorCode) = (403, ErrorCode::Denied);
@@ -188,6 +191,7 @@ impl Fill {
             "old" => Some("1"),
             "new" => Some("2"),
             "child" => Some(&self.adult),
+            "q" => Some("gate"),
             _ => None,
         }
     }

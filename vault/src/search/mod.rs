@@ -350,24 +350,33 @@ impl Vault {
     /// A file's text for the index: plain text, or a PDF's through the extractor; anything else is found by name.
     async fn file_text(&self, family: FamilyId, id: RecordId, info: &crate::FileInfo, blob: &str, head: &crate::blobs::BlobHead) -> Result<FileText> {
         let plain = extract::is_plain_text_name(&info.name);
+        let pdf_name = info.name.to_lowercase().ends_with(".pdf");
         let key = self.family_key(family).await?;
         let reader = match self.inner.blobs.open_reader(key, family, id, blob, head).await {
             Ok(reader) => reader,
             Err(Error::Integrity(_) | Error::BlobCorrupt) => return Ok(FileText::Unreadable),
             Err(e) => return Err(e),
         };
-        let bytes = tokio::task::spawn_blocking(move || {
+        // Its first bytes say whether it is a PDF; a file of another kind is not read further.
+        let bytes = tokio::task::spawn_blocking(move || -> std::io::Result<Option<Vec<u8>>> {
             use std::io::Read;
+            let mut reader = reader.take(extract::MAX_FILE_BYTES + 1);
             let mut bytes = Vec::new();
-            reader.take(extract::MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map(|_| bytes)
+            (&mut reader).take(8).read_to_end(&mut bytes)?;
+            if !plain && !pdf_name && !extract::is_pdf(&bytes) {
+                return Ok(None);
+            }
+            reader.read_to_end(&mut bytes)?;
+            Ok(Some(bytes))
         })
         .await
         .map_err(|_| Error::Stopped("a file read for the index"))?;
-        let Ok(bytes) = bytes else { return Ok(FileText::Unreadable) };
-        let pdf = extract::is_pdf(&bytes) || info.name.to_lowercase().ends_with(".pdf");
-        if !plain && !pdf {
-            return Ok(FileText::NotText);
-        }
+        let bytes = match bytes {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(FileText::NotText),
+            Err(_) => return Ok(FileText::Unreadable),
+        };
+        let pdf = pdf_name || extract::is_pdf(&bytes);
         if bytes.len() as u64 > extract::MAX_FILE_BYTES {
             return Ok(FileText::Unreadable);
         }
@@ -393,6 +402,12 @@ impl Vault {
                 Resource::Family => scope.extend(self.searchable_collections(permit).await?),
                 _ => return Err(Error::PermitMismatch("collection")),
             }
+        }
+        if let Some(child) = query.child
+            && !scope.iter().any(|(c, _)| *c == child)
+        {
+            // Nothing of this child may be searched by this principal (a guardian and an adult child).
+            return Err(Error::Denied("the family's rules do not let this search see this child's data".to_owned()));
         }
         let parsed = Query::parse(&query.text).map_err(|e| Error::InvalidInput(e.to_string()))?;
         if let (Some(from), Some(to)) = (query.from, query.to)
