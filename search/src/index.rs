@@ -5,7 +5,7 @@ use std::ops::{Bound, Range};
 use std::sync::{Arc, Mutex};
 
 use tantivy::collector::{Count, FacetCollector, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, PhraseQuery, RangeQuery, RegexQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, PhraseQuery, RangeQuery, RegexQuery, TermQuery, TermSetQuery};
 use tantivy::schema::{
     FacetOptions, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED,
 };
@@ -122,6 +122,8 @@ struct Fields {
     version: Field,
     child: Field,
     doctype: Field,
+    /// The document's collection, (child, doctype) as one term: what a scope is matched on; not stored.
+    collection: Field,
     day: Field,
     title: Field,
     body: Field,
@@ -145,6 +147,7 @@ fn schema() -> (Schema, Fields) {
         version: builder.add_u64_field("version", STORED),
         child: builder.add_text_field("child", STRING | STORED),
         doctype: builder.add_text_field("doctype", STRING | STORED),
+        collection: builder.add_text_field("collection", STRING),
         day: builder.add_i64_field("day", INDEXED | STORED | FAST),
         title: builder.add_text_field("title", text(FRENCH, true)),
         body: builder.add_text_field("body", text(FRENCH, true)),
@@ -250,6 +253,7 @@ impl FamilyIndex {
         doc.add_u64(f.version, d.version);
         doc.add_text(f.child, &d.child);
         doc.add_text(f.doctype, &d.doctype);
+        doc.add_text(f.collection, collection(&d.child, &d.doctype));
         let mut extra = format!("{} {}", french::doctype_words(&d.doctype), french::same_words(&format!("{}\n{}", d.title, d.body)));
         if let Some(day) = d.day {
             doc.add_i64(f.day, julian(day));
@@ -275,35 +279,50 @@ impl FamilyIndex {
             return Ok(empty);
         }
         let text = self.text_query(request.query)?;
-        let scope = self.scope_query(request.scope, request.from, request.to);
         let searcher = self.reader.searcher();
 
-        // Counts before the child and doctype filters, so the facets say what narrowing gives.
+        // Counts per child and doctype before the child and doctype filters, so the facets say what narrowing gives.
         let mut facets = FacetCollector::for_field("facets");
         facets.add_facet("/child");
         facets.add_facet("/doctype");
-        let in_scope = BooleanQuery::new(vec![(Occur::Must, text.box_clone()), (Occur::Must, scope.box_clone())]);
-        let counts = searcher.search(&in_scope, &facets)?;
+        let in_scope = BooleanQuery::new(vec![(Occur::Must, text.box_clone()), (Occur::Must, self.scope_query(request.scope, request.from, request.to))]);
+        let top = TopDocs::with_limit(request.limit.max(1)).and_offset(request.offset).order_by_score();
+        let (found, total, counts) = if request.child.is_none() && request.doctype.is_none() {
+            // Unfiltered (the usual case): one pass gives the page, the total and the counts.
+            searcher.search(&in_scope, &(top, Count, facets))?
+        } else {
+            // The filters narrow the scope to the collections of that child or doctype.
+            let narrowed: Vec<(String, String)> = request
+                .scope
+                .iter()
+                .filter(|(child, doctype)| request.child.is_none_or(|c| c == child) && request.doctype.is_none_or(|d| d == doctype))
+                .cloned()
+                .collect();
+            let counts = searcher.search(&in_scope, &facets)?;
+            let (found, total) = if narrowed.is_empty() {
+                (Vec::new(), 0)
+            } else {
+                let query = BooleanQuery::new(vec![(Occur::Must, text.box_clone()), (Occur::Must, self.scope_query(&narrowed, request.from, request.to))]);
+                searcher.search(&query, &(top, Count))?
+            };
+            (found, total, counts)
+        };
         let count_of = |prefix: &str| {
             counts.get(prefix).filter_map(|(facet, n)| facet.to_path().last().map(|v| ((*v).to_owned(), n))).collect::<Vec<_>>()
         };
         let (by_child, by_doctype) = (count_of("/child"), count_of("/doctype"));
-        let unreadable_files = BooleanQuery::new(vec![
-            (Occur::Must, scope.box_clone()),
-            (Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(f.unreadable, 1), IndexRecordOption::Basic))),
-        ]);
-        let unreadable = searcher.search(&unreadable_files, &Count)? as u64;
 
-        let mut clauses = vec![(Occur::Must, text.box_clone()), (Occur::Must, scope)];
-        if let Some(child) = request.child {
-            clauses.push((Occur::Must, Box::new(TermQuery::new(Term::from_field_text(f.child, child), IndexRecordOption::Basic))));
-        }
-        if let Some(doctype) = request.doctype {
-            clauses.push((Occur::Must, Box::new(TermQuery::new(Term::from_field_text(f.doctype, doctype), IndexRecordOption::Basic))));
-        }
-        let query = BooleanQuery::new(clauses);
-        let top = TopDocs::with_limit(request.limit.max(1)).and_offset(request.offset).order_by_score();
-        let (found, total) = searcher.search(&query, &(top, Count))?;
+        // Files of the scope whose text could not be read (none in most indexes: then no search at all).
+        let unreadable_term = Term::from_field_u64(f.unreadable, 1);
+        let unreadable = if searcher.doc_freq(&unreadable_term)? == 0 {
+            0
+        } else {
+            let unreadable_files = BooleanQuery::new(vec![
+                (Occur::Must, self.scope_query(request.scope, request.from, request.to)),
+                (Occur::Must, Box::new(TermQuery::new(unreadable_term, IndexRecordOption::Basic))),
+            ]);
+            searcher.search(&unreadable_files, &Count)? as u64
+        };
 
         let mut snippets = SnippetGenerator::create(&searcher, &*text, f.body)?;
         snippets.set_max_num_chars(SNIPPET_CHARS);
@@ -400,26 +419,24 @@ impl FamilyIndex {
         Ok(Some(Box::new(BooleanQuery::new(clauses))))
     }
 
-    /// Documents of the scope's collections (and of the period, when one is given).
+    /// Documents of the scope's collections (and of the period, when one is given). A filter: it adds nothing to
+    /// the score. The collections are one term each, matched as a set (one bitset per segment), not a union of
+    /// (child ∧ doctype) conjunctions.
     fn scope_query(&self, scope: &[(String, String)], from: Option<time::Date>, to: Option<time::Date>) -> Box<dyn tantivy::query::Query> {
         let f = self.fields;
-        let collections: Vec<(Occur, Box<dyn tantivy::query::Query>)> = scope
-            .iter()
-            .map(|(child, doctype)| -> (Occur, Box<dyn tantivy::query::Query>) {
-                let both = BooleanQuery::new(vec![
-                    (Occur::Must, Box::new(TermQuery::new(Term::from_field_text(f.child, child), IndexRecordOption::Basic))),
-                    (Occur::Must, Box::new(TermQuery::new(Term::from_field_text(f.doctype, doctype), IndexRecordOption::Basic))),
-                ]);
-                (Occur::Should, Box::new(both))
-            })
-            .collect();
-        let mut clauses: Vec<(Occur, Box<dyn tantivy::query::Query>)> = vec![(Occur::Must, Box::new(BooleanQuery::new(collections)))];
+        let collections = TermSetQuery::new(scope.iter().map(|(child, doctype)| Term::from_field_text(f.collection, &collection(child, doctype))));
+        let mut clauses: Vec<(Occur, Box<dyn tantivy::query::Query>)> = vec![(Occur::Must, Box::new(collections))];
         if from.is_some() || to.is_some() {
             let bound = |day: Option<time::Date>| day.map_or(Bound::Unbounded, |d| Bound::Included(Term::from_field_i64(f.day, julian(d))));
             clauses.push((Occur::Must, Box::new(RangeQuery::new(bound(from), bound(to)))));
         }
-        Box::new(BooleanQuery::new(clauses))
+        Box::new(ConstScoreQuery::new(Box::new(BooleanQuery::new(clauses)), 0.0))
     }
+}
+
+/// A collection's term: the child's id and the doctype, each prefixed by its length so that no two pairs meet.
+fn collection(child: &str, doctype: &str) -> String {
+    format!("{}:{child}{}:{doctype}", child.len(), doctype.len())
 }
 
 impl FamilyIndex {

@@ -535,7 +535,7 @@ impl Vault {
 
 /// The count of a family's records and the sum of their versions.
 async fn records_fingerprint(vault: &Vault, family: FamilyId) -> Result<(i64, i64)> {
-    let row = sqlx::query("SELECT COUNT(*), COALESCE(SUM(version), 0) FROM records WHERE family_id = $1").bind(family.to_string()).fetch_one(vault.pool()).await?;
+    let row = sqlx::query("SELECT COUNT(*), CAST(COALESCE(SUM(version), 0) AS BIGINT) FROM records WHERE family_id = $1").bind(family.to_string()).fetch_one(vault.pool()).await?;
     Ok((row.try_get::<i64, _>(0)?, row.try_get::<i64, _>(1)?))
 }
 
