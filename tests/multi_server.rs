@@ -200,7 +200,8 @@ async fn killed_mid_write() {
     assert!(before.contains(&orphan));
     let restarted = b.start_beside(&[("CARTABLE_ORPHAN_BLOB_GRACE", "0")]);
     let db = restarted.database().await;
-    let named: Vec<String> = sqlx::query("SELECT blob_key FROM records WHERE family_id = $1 AND blob_key IS NOT NULL")
+    // Records' blobs, and the search index's files (named by `search_files`).
+    let named: Vec<String> = sqlx::query("SELECT blob_key FROM records WHERE family_id = $1 AND blob_key IS NOT NULL UNION ALL SELECT blob_key FROM search_files WHERE family_id = $1")
         .bind(family.family.to_string())
         .fetch_all(&db)
         .await

@@ -336,6 +336,7 @@ impl Vault {
         permit.require_family_management()?;
         let (family, actor) = (permit.family(), permit.principal());
         let id = family.to_string();
+        self.stop_indexing(family).await;
         let mut tx = self.write_tx().await?;
         let destroyed = sqlx::query("UPDATE families SET wrapped_key = $1, version = version + 1 WHERE id = $2")
             .bind(Vec::<u8>::new())

@@ -105,6 +105,8 @@ struct Slot {
     pending: Mutex<Vec<RecordId>>,
     /// A background update is on its way.
     scheduled: AtomicBool,
+    /// The family is being erased: nothing is written to its index any more.
+    erased: AtomicBool,
     /// The index, open; one change or check of it at a time.
     state: tokio::sync::Mutex<Option<Open>>,
 }
@@ -187,6 +189,9 @@ impl Vault {
         let mut state = slot.state.lock().await;
         if self.inner.search.closed.load(Ordering::Acquire) {
             return Err(Error::Stopped("the search index (the vault was closed)"));
+        }
+        if slot.erased.load(Ordering::Acquire) {
+            return Err(Error::FamilyNotFound(family));
         }
         let lease_due = state.as_ref().is_none_or(|open| open.leased_at.elapsed() >= LEASE_EVERY);
         if lease_due {
@@ -482,6 +487,16 @@ impl Vault {
             }
         }
         Ok(out)
+    }
+
+    /// Stops indexing a family about to be erased: waits for a change being applied, and lets none start, so that
+    /// no index file is written while the family's blobs are removed.
+    pub(crate) async fn stop_indexing(&self, family: FamilyId) {
+        let slot = self.inner.search.slots.lock().expect("search slots lock").remove(&family);
+        if let Some(slot) = slot {
+            slot.erased.store(true, Ordering::Release);
+            *slot.state.lock().await = None;
+        }
     }
 
     /// Gives up this process's hold on the families' indexes, so that the next process to start keeps them at once
