@@ -5,13 +5,16 @@ use std::ops::{Bound, Range};
 use std::sync::{Arc, Mutex};
 
 use tantivy::collector::{Count, FacetCollector, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, ConstScoreQuery, Occur, PhraseQuery, RangeQuery, RegexQuery, TermQuery, TermSetQuery};
+use tantivy::query::{
+    AllQuery, BitSetDocSet, BooleanQuery, ConstScoreQuery, ConstScorer, EnableScoring, Explanation, InvertedIndexRangeQuery, Occur,
+    PhraseQuery, RangeQuery, Scorer, TermQuery, Weight,
+};
 use tantivy::schema::{
     FacetOptions, Field, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value, FAST, INDEXED,
 };
 use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::TokenStream;
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{BitSet, DocAddress, DocId, DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Score, SegmentReader, TantivyDocument, Term};
 
 use crate::directory::SealedDirectory;
 use crate::french::{self, FOLDED, FRENCH};
@@ -138,7 +141,10 @@ struct Fields {
 fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
     let text = |analyzer: &str, stored: bool| {
-        let indexing = TextFieldIndexing::default().set_tokenizer(analyzer).set_index_option(IndexRecordOption::WithFreqsAndPositions);
+        // Positions for phrases; the prefix field is never searched by phrase nor scored by frequency (see
+        // `prefix_query`), so it keeps the documents only.
+        let option = if analyzer == FOLDED { IndexRecordOption::Basic } else { IndexRecordOption::WithFreqsAndPositions };
+        let indexing = TextFieldIndexing::default().set_tokenizer(analyzer).set_index_option(option);
         let options = TextOptions::default().set_indexing_options(indexing);
         if stored { options.set_stored() } else { options }
     };
@@ -165,6 +171,7 @@ pub struct FamilyIndex {
     reader: IndexReader,
     fields: Fields,
     writing: Mutex<()>,
+    scopes: Arc<ScopeCache>,
 }
 
 impl std::fmt::Debug for FamilyIndex {
@@ -205,13 +212,15 @@ impl FamilyIndex {
     fn ready(index: Index, fields: Fields) -> Result<FamilyIndex, SearchError> {
         french::register(&index);
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(|e: tantivy::TantivyError| SearchError::Damaged(e.to_string()))?;
-        Ok(FamilyIndex { index, reader, fields, writing: Mutex::new(()) })
+        Ok(FamilyIndex { index, reader, fields, writing: Mutex::new(()), scopes: Arc::default() })
     }
 
     /// The records indexed, with the version indexed of each: what the vault compares with what it holds.
     pub fn indexed(&self) -> Result<HashMap<String, u64>, SearchError> {
         let searcher = self.reader.searcher();
-        let addresses = searcher.search(&AllQuery, &tantivy::collector::DocSetCollector)?;
+        let mut addresses: Vec<DocAddress> = searcher.search(&AllQuery, &tantivy::collector::DocSetCollector)?.into_iter().collect();
+        // In the store's order, so that each compressed block is read once (the set comes in no order).
+        addresses.sort_unstable();
         let mut indexed = HashMap::with_capacity(addresses.len());
         for address in addresses {
             let doc: TantivyDocument = searcher.doc(address)?;
@@ -414,17 +423,23 @@ impl FamilyIndex {
                 (Occur::Must, Box::new(TermQuery::new(Term::from_field_text(self.fields.prefix, word), IndexRecordOption::Basic)))
             })
             .collect();
-        // Folded tokens hold letters and digits only, so the pattern needs no escaping.
-        clauses.push((Occur::Must, Box::new(RegexQuery::from_pattern(&format!("{last}.*"), self.fields.prefix)?)));
+        // The words that begin with `last`: the terms from `last` up to the first that sorts after all of them
+        // (read from the term dictionary; no automaton to build).
+        let first = Bound::Included(Term::from_field_text(self.fields.prefix, last));
+        // Only the bytes of a bound are compared, so the end, which may not be UTF-8, is given as bytes.
+        let end = after_prefix(last.as_bytes()).map_or(Bound::Unbounded, |end| Bound::Excluded(Term::from_field_bytes(self.fields.prefix, &end)));
+        clauses.push((Occur::Must, Box::new(InvertedIndexRangeQuery::new(first, end))));
         Ok(Some(Box::new(BooleanQuery::new(clauses))))
     }
 
     /// Documents of the scope's collections (and of the period, when one is given). A filter: it adds nothing to
-    /// the score. The collections are one term each, matched as a set (one bitset per segment), not a union of
-    /// (child ∧ doctype) conjunctions.
+    /// the score.
     fn scope_query(&self, scope: &[(String, String)], from: Option<time::Date>, to: Option<time::Date>) -> Box<dyn tantivy::query::Query> {
         let f = self.fields;
-        let collections = TermSetQuery::new(scope.iter().map(|(child, doctype)| Term::from_field_text(f.collection, &collection(child, doctype))));
+        let mut terms: Vec<Term> = scope.iter().map(|(child, doctype)| Term::from_field_text(f.collection, &collection(child, doctype))).collect();
+        terms.sort_unstable();
+        terms.dedup();
+        let collections = Collections { field: f.collection, terms: Arc::new(terms), cache: self.scopes.clone() };
         let mut clauses: Vec<(Occur, Box<dyn tantivy::query::Query>)> = vec![(Occur::Must, Box::new(collections))];
         if from.is_some() || to.is_some() {
             let bound = |day: Option<time::Date>| day.map_or(Bound::Unbounded, |d| Bound::Included(Term::from_field_i64(f.day, julian(d))));
@@ -434,9 +449,102 @@ impl FamilyIndex {
     }
 }
 
+/// The least byte string greater than every string that starts with `prefix` (`None`: there is none).
+fn after_prefix(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
 /// A collection's term: the child's id and the doctype, each prefixed by its length so that no two pairs meet.
 fn collection(child: &str, doctype: &str) -> String {
     format!("{}:{child}{}:{doctype}", child.len(), doctype.len())
+}
+
+/// The most scopes' bitsets kept (then all are forgotten): a bitset is a bit per document of a segment.
+const SCOPES_KEPT: usize = 64;
+
+/// The documents of a scope in each segment, by segment and the scope's sorted terms. A segment never changes once
+/// written (its deletions are applied by the collectors, not here) and a caller's scope is the same from one query to
+/// the next, so a scope is read from the postings once per segment.
+#[derive(Default)]
+struct ScopeCache {
+    bitsets: Mutex<HashMap<ScopeKey, Arc<BitSet>>>,
+}
+
+/// A segment and a scope's sorted terms.
+type ScopeKey = (tantivy::index::SegmentId, Arc<Vec<Term>>);
+
+/// The documents of some collections: in each segment, one bitset filled from the collections' postings (one term
+/// each), which the text's matches are then checked against. It scores nothing. (tantivy's `TermSetQuery` does the
+/// same but builds an FST of the terms for every query, which cost more than the search; a union of term queries
+/// is seeked term by term.)
+#[derive(Clone)]
+struct Collections {
+    field: Field,
+    /// Sorted, once each.
+    terms: Arc<Vec<Term>>,
+    cache: Arc<ScopeCache>,
+}
+
+impl std::fmt::Debug for Collections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Collections({})", self.terms.len())
+    }
+}
+
+impl Collections {
+    fn documents(&self, reader: &SegmentReader) -> tantivy::Result<Arc<BitSet>> {
+        let key = (reader.segment_id(), self.terms.clone());
+        if let Some(docs) = self.cache.bitsets.lock().expect("scope cache lock").get(&key) {
+            return Ok(docs.clone());
+        }
+        let postings = reader.inverted_index(self.field)?;
+        let mut docs = BitSet::with_max_value(reader.max_doc());
+        for term in self.terms.iter() {
+            let Some(info) = postings.get_term_info(term)? else { continue };
+            let mut blocks = postings.read_block_postings_from_terminfo(&info, IndexRecordOption::Basic)?;
+            while !blocks.docs().is_empty() {
+                blocks.docs().iter().for_each(|&doc| {
+                    docs.insert(doc);
+                });
+                blocks.advance();
+            }
+        }
+        let docs = Arc::new(docs);
+        let mut cache = self.cache.bitsets.lock().expect("scope cache lock");
+        if cache.len() >= SCOPES_KEPT {
+            cache.clear();
+        }
+        cache.insert(key, docs.clone());
+        Ok(docs)
+    }
+}
+
+impl tantivy::query::Query for Collections {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+impl Weight for Collections {
+    fn scorer(&self, reader: &SegmentReader, _: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let docs = BitSet::clone(&*self.documents(reader)?);
+        Ok(Box::new(ConstScorer::new(BitSetDocSet::from(docs), 0.0)))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        if self.scorer(reader, 0.0)?.seek(doc) == doc {
+            Ok(Explanation::new("in the scope", 0.0))
+        } else {
+            Err(tantivy::TantivyError::InvalidArgument("not in the scope".to_owned()))
+        }
+    }
 }
 
 impl FamilyIndex {
@@ -461,4 +569,19 @@ fn julian(day: time::Date) -> i64 {
 
 fn from_julian(day: i64) -> Option<time::Date> {
     time::Date::from_julian_day(i32::try_from(day).ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_range_ends_after_its_words() {
+        assert_eq!(after_prefix(b"geom").as_deref(), Some(&b"geon"[..]));
+        assert_eq!(after_prefix(&[b'a', 0xff, 0xff]).as_deref(), Some(&b"b"[..]));
+        assert_eq!(after_prefix(&[0xff]), None);
+        // A word that stays non-ASCII once folded (Greek): between its words and the next.
+        let end = after_prefix("αβ".as_bytes()).unwrap();
+        assert!("αβω".as_bytes() < end.as_slice() && end.as_slice() <= "αγ".as_bytes());
+    }
 }

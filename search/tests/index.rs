@@ -174,3 +174,26 @@ fn an_unreadable_file_is_found_by_its_name_and_counted() {
     assert_eq!(ids(&results), ["f1"]);
     assert_eq!(results.unreadable, 1);
 }
+
+#[test]
+fn the_scope_filters_without_changing_scores_and_filters_narrow_it() {
+    let (_, index) = family();
+    let all = all_scope();
+    let two = [("lea".to_owned(), "edu.grades".to_owned()), ("tom".to_owned(), "edu.homework".to_owned())];
+    let scores = |scope: &[(String, String)]| {
+        let mut hits: Vec<(String, f32)> = search(&index, scope, "géométrie").hits.into_iter().map(|h| (h.id, h.score)).collect();
+        hits.sort_by(|a, b| a.0.cmp(&b.0));
+        hits
+    };
+    assert_eq!(scores(&all), scores(&two), "the scope adds nothing to a score");
+
+    let query = Query::parse("géométrie").unwrap();
+    let base = SearchRequest { query: &query, scope: &two, child: None, doctype: None, from: None, to: None, offset: 0, limit: 20 };
+    let outside = index.search(&SearchRequest { child: Some("tom"), doctype: Some("edu.grades"), ..base.clone() }).unwrap();
+    assert!(outside.hits.is_empty() && outside.total == 0, "tom's grades are not in the scope");
+    assert_eq!(outside.by_child, [("lea".to_owned(), 1), ("tom".to_owned(), 1)], "counts are of the scope, before the filters");
+    let stranger = index.search(&SearchRequest { child: Some("zoe"), ..base.clone() }).unwrap();
+    assert!(stranger.hits.is_empty());
+    let lea = index.search(&SearchRequest { child: Some("lea"), doctype: Some("edu.grades"), ..base }).unwrap();
+    assert_eq!(ids(&lea), ["g1"]);
+}
