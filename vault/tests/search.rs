@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use cartable_consent::{Action, Doctype, FamilyId, MemberId, Principal, RecordId, Resource, Role};
 use cartable_vault::{Error, NewRecord, SearchOutcome, SearchQuery, Vault};
-use support::{Fixture, Leg, fixture_on, legs, operator};
+use support::{Fixture, Leg, all_bytes_under, contains, fixture_on, legs, operator, pg_dump};
 use time::macros::date;
 
 async fn put(vault: &Vault, family: FamilyId, child: MemberId, doctype: Doctype, body: serde_json::Value) -> RecordId {
@@ -33,33 +33,6 @@ async fn ids(vault: &Vault, family: FamilyId, text: &str) -> Vec<RecordId> {
 fn sorted(mut ids: Vec<RecordId>) -> Vec<RecordId> {
     ids.sort();
     ids
-}
-
-fn files_under(root: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push((path.clone(), std::fs::read(&path).unwrap_or_default()));
-            }
-        }
-    }
-    out
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn pg_dump(url: &str) -> Vec<u8> {
-    let bin = std::env::var("CARTABLE_PG_DUMP").unwrap_or_else(|_| "pg_dump".to_owned());
-    let out = std::process::Command::new(bin).arg("--data-only").arg(url).output().expect("pg_dump runs");
-    assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
 }
 
 struct Family {
@@ -163,7 +136,7 @@ async fn found_and_sealed(leg: Leg) {
     let mut sql = fx.sql().await;
     let files: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM search_files WHERE family_id = $1").bind(family.to_string()).fetch_one(&mut sql).await.unwrap();
     assert!(files > 0, "the index is kept in the store, not only in memory");
-    let mut stored = files_under(&fx.config.data_dir);
+    let mut stored = all_bytes_under(&fx.config.data_dir);
     stored.extend(fx.s3_objects().await.into_iter().map(|(k, v)| (k.into(), v)));
     if leg.postgres {
         stored.push(("pg_dump".into(), pg_dump(&fx.database_url())));

@@ -2,7 +2,6 @@
 //! the blobs in the data folder and, when `CARTABLE_TEST_S3_ENDPOINT` is set, in an S3 store.
 
 use std::io::{Cursor, Read};
-use std::path::{Path, PathBuf};
 
 use cartable_consent::{Action, Doctype, FamilyId, Principal, Resource, Role};
 use cartable_vault::{Error, NewRecord, RecordFilter, Vault};
@@ -10,34 +9,7 @@ use time::macros::date;
 
 mod support;
 
-use support::{Fixture, Leg, LogSink, backends, fixture, fixture_on, legs, operator};
-
-fn all_bytes_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((p.clone(), std::fs::read(&p).unwrap_or_default()));
-            }
-        }
-    }
-    out
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn pg_dump(url: &str) -> Vec<u8> {
-    let bin = std::env::var("CARTABLE_PG_DUMP").unwrap_or_else(|_| "pg_dump".to_owned());
-    let out = std::process::Command::new(bin).arg("--data-only").arg(url).output().expect("pg_dump runs");
-    assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
-}
+use support::{Fixture, Leg, LogSink, all_bytes_under, backends, contains, fixture, fixture_on, legs, operator, pg_dump};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_storage_story_runs_on_every_backend_and_no_plaintext_reaches_disk_or_logs() {

@@ -188,6 +188,36 @@ impl Fixture {
     }
 }
 
+/// Every file under `dir` with its bytes (what someone with the disk reads).
+pub fn all_bytes_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        // A file or folder removed meanwhile (the indexer replacing a file) is not stored any more.
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The database's data as `pg_dump` writes it.
+pub fn pg_dump(url: &str) -> Vec<u8> {
+    let bin = std::env::var("CARTABLE_PG_DUMP").unwrap_or_else(|_| "pg_dump".to_owned());
+    let out = std::process::Command::new(bin).arg("--data-only").arg(url).output().expect("pg_dump runs");
+    assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
 pub async fn operator(vault: &Vault, family: FamilyId, action: Action, resource: Resource) -> Permit {
     vault.authorize(family, Principal::Operator, action, resource).await.unwrap().into_permit().unwrap()
 }
