@@ -1,8 +1,10 @@
 //! The web UI in a real headless Chromium, driven through WebDriver (Debian's `chromedriver`, started by
 //! `scripts/test.sh`, which exports its address as `CARTABLE_TEST_WEBDRIVER`), against the real server: a guardian
-//! accepts the invitation, signs in, approves a service's request (whose SDK read then shows in the history),
-//! revokes it (the service's next read is refused), switches to English; another family's guardian finds nothing.
-//! And the demo family: every page linked from a guardian's home and from each child's page opens.
+//! accepts the invitation, signs in, searches from the header's box (the words found marked), approves a service's
+//! request (whose SDK read then shows in the history), revokes it (the service's next read is refused), switches to
+//! English; another family's guardian finds nothing.
+//! And the demo family: every page linked from a guardian's home and from each child's page opens, and the search
+//! page without a query, with one and with a malformed one.
 //! Screenshots of each page at phone and desktop sizes go to `target/screenshots/`.
 
 mod api_support;
@@ -56,6 +58,15 @@ async fn story(server: &Server, driver: &WebDriver) {
     fill(driver, "password", WEB_PASSWORD).await;
     driver.find(By::Css("main form button")).await.unwrap().click().await.unwrap();
     wait_for(driver, &["Bonjour Claire Martin", "Léo", "les notes"]).await;
+
+    // The header's search box, from home: an accent-free query finds the grades, the words marked.
+    fill(driver, "site-search", "mathematiques").await;
+    driver.find(By::Css("form.site-search button")).await.unwrap().click().await.unwrap();
+    wait_for(driver, &["3 résultats", "Léo · Notes"]).await;
+    let marked = driver.find_all(By::Css("ol.results mark")).await.unwrap();
+    assert_eq!(marked.len(), 3, "each result marks the word found");
+    assert_eq!(marked[0].text().await.unwrap(), "Mathématiques");
+    shoot(driver, "search").await;
 
     // A service asks; the guardian approves on the requests page.
     let client = server.client();
@@ -114,7 +125,8 @@ async fn story(server: &Server, driver: &WebDriver) {
 }
 
 /// `cartable demo`, and a guardian opening every page linked from her home and from each child's page (each
-/// collection, each consent history, requests, grants, history, settings): each answers 200 over HTTP and is no error
+/// collection, each consent history, requests, grants, history, settings) and the search page (empty, with results,
+/// with a malformed query): each answers 200 over HTTP and is no error
 /// page in the browser, and each is screenshot, checked by axe-core and by the console.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_of_the_demo_opens_in_a_browser() {
@@ -187,6 +199,11 @@ async fn every_demo_page(url: &str, driver: &WebDriver) {
         assert!(pages.contains(&format!("{family}{wanted}")), "home links to {wanted}: {pages:?}");
     }
     assert!(pages.iter().filter(|p| p.ends_with("/report")).count() == 3, "each child's consent history: {pages:?}");
+
+    // The search: its page without a query (how to search), and with one (results, counts, marks).
+    for query in ["", "?q=mathematiques", "?q=%22unclosed"] {
+        pages.push(format!("{family}/search{query}"));
+    }
 
     let error_title = "Un problème est survenu";
     for path in &pages {

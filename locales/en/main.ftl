@@ -568,3 +568,49 @@ grant-accesses = { $count ->
     [one] 1 recent access (show)
    *[other] { $count } recent accesses (show the latest)
 }
+
+# Search
+search-title = Search
+search-label = Search the family's data
+search-button = Search
+search-placeholder = Word, subject…
+search-help = Words, "a phrase", -word to leave it out, pre* for the start of a word.
+search-period = Period
+search-from = From
+search-to = To
+search-explain-title = How to search
+search-explain-words = what holds all of these words
+search-explain-phrase = this exact phrase, in quotation marks
+search-explain-exclude = without this word (a dash before it)
+search-explain-prefix = words that start with “math” (at least two letters before the asterisk)
+search-explain-accents = Accents and capitals do not count: “eleve” finds “élève”. You only find what your family's rules let you see.
+search-total = { $count ->
+    [0] No result
+    [one] 1 result
+   *[other] { $count } results
+}
+search-none = No result. Try other words, another period, or remove a filter.
+search-unreadable = { $count ->
+    [one] 1 file could not be read: the search finds it by its name only.
+   *[other] { $count } files could not be read: the search finds them by their names only.
+}
+search-narrow = Narrow the search
+search-by-child = By child
+search-by-doctype = By kind of data
+search-any-child = All children
+search-any-doctype = All kinds
+search-results = Results
+search-pages = Pages of results
+search-previous = Previous page
+search-next = Next page
+search-position = Page { $page } of { $pages }
+search-error-empty = Write what you are looking for.
+search-error-too-long = The search is too long: make it shorter.
+search-error-too-many-words = The search has too many words (32 at most).
+search-error-unclosed-quote = A quotation mark is not closed: add the one that ends the phrase, or remove it.
+search-error-short-prefix = Put at least two letters before the asterisk (*).
+search-error-only-exclusions = The search only leaves words out: say what you are looking for too.
+search-error-query = This search is not valid: check the quotation marks, dashes and asterisks.
+search-error-refused = This search cannot be made: it holds only very common words (such as “le”, “de”, “et”). Add a word that says what you are looking for.
+search-error-date = A date of the period is not valid: write its day, month and year.
+search-error-period = The period's start is after its end.

@@ -568,3 +568,49 @@ grant-accesses = { $count ->
     [one] 1 accès récent (voir)
    *[other] { $count } accès récents (voir les derniers)
 }
+
+# Recherche
+search-title = Recherche
+search-label = Rechercher dans les données de la famille
+search-button = Rechercher
+search-placeholder = Mot, matière…
+search-help = Des mots, "une expression", -mot pour l'exclure, pré* pour le début d'un mot.
+search-period = Période
+search-from = Du
+search-to = Au
+search-explain-title = Comment chercher
+search-explain-words = les éléments qui contiennent tous ces mots
+search-explain-phrase = cette expression exacte, entre guillemets
+search-explain-exclude = sans ce mot (un tiret devant)
+search-explain-prefix = les mots qui commencent par « math » (au moins deux lettres avant l'astérisque)
+search-explain-accents = Les accents et les majuscules ne comptent pas : « eleve » trouve « élève ». Vous ne trouvez que ce que les règles de votre famille vous laissent voir.
+search-total = { $count ->
+    [0] Aucun résultat
+    [one] 1 résultat
+   *[other] { $count } résultats
+}
+search-none = Aucun résultat. Essayez d'autres mots, une autre période, ou retirez un filtre.
+search-unreadable = { $count ->
+    [one] 1 fichier n'a pas pu être lu : la recherche ne le trouve que par son nom.
+   *[other] { $count } fichiers n'ont pas pu être lus : la recherche ne les trouve que par leur nom.
+}
+search-narrow = Affiner la recherche
+search-by-child = Par enfant
+search-by-doctype = Par type de données
+search-any-child = Tous les enfants
+search-any-doctype = Tous les types
+search-results = Résultats
+search-pages = Pages des résultats
+search-previous = Page précédente
+search-next = Page suivante
+search-position = Page { $page } sur { $pages }
+search-error-empty = Écrivez ce que vous cherchez.
+search-error-too-long = La recherche est trop longue : raccourcissez-la.
+search-error-too-many-words = La recherche a trop de mots (32 au plus).
+search-error-unclosed-quote = Un guillemet n'est pas fermé : ajoutez celui qui termine l'expression, ou retirez-le.
+search-error-short-prefix = Mettez au moins deux lettres avant l'astérisque (*).
+search-error-only-exclusions = La recherche ne fait qu'exclure des mots : dites aussi ce que vous cherchez.
+search-error-query = Cette recherche n'est pas valable : vérifiez les guillemets, les tirets et les astérisques.
+search-error-refused = Cette recherche ne peut pas être faite : elle ne contient que des mots trop courants (le, de, et…). Ajoutez un mot qui dit ce que vous cherchez.
+search-error-date = Une date de la période n'est pas valable : écrivez-la jour, mois et année.
+search-error-period = Le début de la période est après sa fin.

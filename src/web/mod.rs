@@ -7,6 +7,7 @@
 //! - `pages.rs`: the family's pages (home, requests, grants, history with its receipts and proofs) and the decisions
 //!   made from them.
 //! - `child.rs`: a child's data: their page, a page per collection, the follow-up notebook, files and uploads.
+//! - `search.rs`: the family's search: the header's box, the results with their counts, period and pages.
 //! - `settings.rs`: the family's settings: members and invitations, a minor's password, prohibitions, erasure.
 //! - `dpo.rs`: the DPO's console.
 //!
@@ -19,6 +20,7 @@ mod child;
 mod dpo;
 mod i18n;
 mod pages;
+mod search;
 mod settings;
 
 use askama::Template;
@@ -60,6 +62,7 @@ pub fn routes(state: ApiState) -> Router {
         .route("/family/{family}/grants", get(pages::grants))
         .route("/family/{family}/grants/{grant}/revoke", post(pages::revoke))
         .route("/family/{family}/history", get(pages::history))
+        .route("/family/{family}/search", get(search::search))
         // The family's settings, a member's password, the history's receipts and proofs.
         .route("/family/{family}/settings", get(settings::settings))
         .route("/family/{family}/settings/invite-guardian", post(settings::invite_guardian))
