@@ -79,6 +79,11 @@ async fn service_search(backend: Backend) {
     assert_eq!(allowed.receipt["data_categories"], serde_json::json!(["edu.grades"]));
     assert!(!serde_json::to_string(&entries).unwrap().contains(word), "the query's words are not in the ledger");
 
+    // Paging without bound is refused (tantivy would gather every result up to the offset).
+    match guardian.search(word, &SearchOptions { offset: Some(4_000_000_000), ..SearchOptions::default() }).await {
+        Err(SdkError::InvalidRequest { .. }) => {}
+        other => panic!("a far offset: {other:?}"),
+    }
     // A malformed query is refused before any decision: nothing logged, the query not repeated.
     let searches_logged = |entries: &[cartable_sdk::LedgerEntry]| entries.iter().filter(|e| e.receipt["action"] == "search").count();
     let before = searches_logged(&all_entries(&guardian).await);

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use cartable_consent::{Action, Doctype, FamilyId, MemberId, Resource};
 use cartable_sdk::{ErrorResponse, FacetCount, Highlight, SearchHit, SearchResults};
-use cartable_vault::{MAX_SEARCH_PAGE, Permit, SearchOutcome, SearchQuery};
+use cartable_vault::{MAX_SEARCH_OFFSET, MAX_SEARCH_PAGE, Permit, SearchOutcome, SearchQuery};
 use serde::Deserialize;
 use time::Date;
 
@@ -29,7 +29,7 @@ pub struct SearchParams {
     /// The period, by the record's day, `YYYY-MM-DD`, both ends included.
     from: Option<String>,
     to: Option<String>,
-    /// Skip this many results (`next_offset` of the previous page).
+    /// Skip this many results (`next_offset` of the previous page), at most 10,000.
     offset: Option<u32>,
     /// Results per page, 1 to 100 (default 20).
     limit: Option<u32>,
@@ -99,13 +99,17 @@ pub async fn search(
     if limit == 0 || limit > MAX_SEARCH_PAGE {
         return Err(ApiError::invalid(format!("`limit` is 1 to {MAX_SEARCH_PAGE}")));
     }
+    let offset = params.offset.unwrap_or(0);
+    if offset > MAX_SEARCH_OFFSET {
+        return Err(ApiError::invalid(format!("`offset` is at most {MAX_SEARCH_OFFSET}")));
+    }
     let query = SearchQuery {
         text: params.q,
         child,
         doctype,
         from: parse_day("from", params.from.as_deref())?,
         to: parse_day("to", params.to.as_deref())?,
-        offset: params.offset.unwrap_or(0),
+        offset,
         limit,
     };
     // The query is checked before any decision: a malformed one changes nothing, not even the ledger.
@@ -121,7 +125,7 @@ pub(crate) fn wire_results(outcome: SearchOutcome, offset: u32, limit: u32) -> S
     let shown = u64::from(offset) + outcome.hits.len() as u64;
     SearchResults {
         total: outcome.total,
-        next_offset: (shown < outcome.total && outcome.hits.len() as u32 == limit).then(|| offset + limit),
+        next_offset: (shown < outcome.total && outcome.hits.len() as u32 == limit && offset + limit <= MAX_SEARCH_OFFSET).then(|| offset + limit),
         hits: outcome
             .hits
             .into_iter()

@@ -63,5 +63,5 @@ pub use keys::MasterKey;
 pub use ledger::{LedgerEntry, LedgerFilter, VerifyError, VerifyReport};
 pub use permit::{Decision, Permit};
 pub use records::{FileInfo, NewRecord, RecordDocument, RecordFilter, RecordSummary};
-pub use search::{MAX_SEARCH_PAGE, SearchHit, SearchOutcome, SearchQuery, TextExtractor};
+pub use search::{MAX_SEARCH_OFFSET, MAX_SEARCH_PAGE, SearchHit, SearchOutcome, SearchQuery, TextExtractor};
 pub use vault::{MemberInfo, Vault, VaultConfig};

@@ -125,6 +125,8 @@ async fn found_and_sealed(leg: Leg) {
     assert_ne!(one.hits[0].record, next.hits[0].record);
 
     // A bad query is a clear error that does not repeat it.
+    let far = vault.search(&[&permit], &SearchQuery { text: "2026".into(), offset: 4_000_000_000, ..SearchQuery::default() }).await;
+    assert!(matches!(far, Err(Error::InvalidInput(_))), "an offset without bound is refused, not a search that allocates for it: {far:?}");
     for bad in ["", "\"pas fermé", "-seul", "a*"] {
         match vault.search(&[&permit], &SearchQuery { text: bad.into(), ..SearchQuery::default() }).await {
             Err(Error::InvalidInput(message)) => assert!(bad.is_empty() || !message.contains(bad), "{message}"),

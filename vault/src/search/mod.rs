@@ -45,6 +45,9 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 const LEASE_EVERY: Duration = Duration::from_secs(10);
 /// The most results a page holds.
 pub const MAX_SEARCH_PAGE: u32 = 100;
+/// The furthest a search pages: tantivy collects `offset + limit` results to give a page, so an offset without a
+/// bound is memory without one.
+pub const MAX_SEARCH_OFFSET: u32 = 10_000;
 
 /// A search as a caller asks it.
 #[derive(Debug, Clone, Default)]
@@ -415,6 +418,9 @@ impl Vault {
             return Err(Error::Denied("the family's rules do not let this search see this child's data".to_owned()));
         }
         let parsed = Query::parse(&query.text).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        if query.offset > MAX_SEARCH_OFFSET {
+            return Err(Error::InvalidInput(format!("a search pages up to result {MAX_SEARCH_OFFSET}; narrow it with more words or a filter")));
+        }
         if let (Some(from), Some(to)) = (query.from, query.to)
             && from > to
         {
