@@ -3,6 +3,7 @@
 //! This module holds the top level (global options, the commands, `main` and its one-line errors); each area's
 //! subcommands and their handlers live in their own module, and what they share in `console`.
 
+mod archive;
 mod console;
 mod consent;
 mod data;
@@ -98,6 +99,9 @@ enum Command {
     /// The consent register across families: list, export (CSV, JSON lines), the record of processing, verify all.
     #[command(subcommand)]
     Register(register::RegisterCmd),
+    /// A family's archive: export (streamed, verifiable), verify.
+    #[command(subcommand)]
+    Archive(archive::ArchiveCmd),
     /// Search a family's data (the operator's search is decided and logged like anyone's).
     Search(search::SearchCmd),
     /// Rebuild the search index of a family, or of every family, from the vault.
@@ -196,6 +200,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(cmd) => cmd.run(&console).await?,
         Command::Audit(cmd) => cmd.run(&console).await?,
         Command::Search(cmd) => cmd.run(&console).await?,
+        Command::Archive(cmd) => cmd.run(&console).await?,
         Command::Reindex(cmd) => cmd.run(&console).await?,
         Command::ExtractPdfText => unreachable!("handled before the runtime starts"),
     }

@@ -56,7 +56,8 @@ impl Permit {
     /// collection ([`crate::Vault::read_records`]): the collection's logged decision covers each of its records.
     pub(crate) fn for_record_of_collection(&self, id: cartable_consent::RecordId) -> Option<Permit> {
         match (self.action, self.resource) {
-            (Action::Read, Resource::Collection { child, doctype }) => Some(Permit {
+            // Exporting a collection reads each of its records.
+            (Action::Read | Action::Export, Resource::Collection { child, doctype }) => Some(Permit {
                 family: self.family,
                 principal: self.principal,
                 action: Action::Read,

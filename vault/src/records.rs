@@ -435,9 +435,12 @@ impl Vault {
 
     /// Reads one page of a child's collection with the records' contents (a file's record gives its metadata), by
     /// id (creation order), after `after`, at most `limit` (1 to 1000). The permit must be for reading the collection:
-    /// one logged decision covers the page, instead of one per record.
+    /// one logged decision covers the page, instead of one per record. A permit to export the collection reads it
+    /// too.
     pub async fn read_records(&self, permit: &Permit, after: Option<RecordId>, limit: u32) -> Result<Vec<RecordDocument>> {
-        check(permit, Action::Read)?;
+        if permit.action() != Action::Export {
+            check(permit, Action::Read)?;
+        }
         let Resource::Collection { child, doctype } = permit.resource() else { return Err(Error::PermitMismatch("collection")) };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {RECORD_COLUMNS}, id FROM records WHERE family_id = $1 AND child_id = $2 AND doctype = $3 AND ($4 IS NULL OR id > $4) \
@@ -544,6 +547,20 @@ impl Vault {
         let Resource::Record { id, .. } = permit.resource() else { return Err(Error::PermitMismatch("record")) };
         let row = self.record_row(permit.family(), id).await?;
         let (doc, blob) = self.open_row(permit, row).await?;
+        let (Some(info), Some((name, head))) = (doc.file, blob) else {
+            return Err(Error::InvalidInput(format!("record `{}` is not a file", doc.id)));
+        };
+        let key = self.family_key(permit.family()).await?;
+        let reader = self.inner.blobs.open_reader(key, permit.family(), id, &name, &head).await?;
+        Ok((info, reader))
+    }
+
+    /// Opens a file of a collection under the collection's permit (to read or to export it): one logged decision
+    /// covers every file of an export's collection.
+    pub async fn open_collection_file(&self, permit: &Permit, id: RecordId) -> Result<(FileInfo, Box<dyn Read + Send>)> {
+        let one = permit.for_record_of_collection(id).ok_or(Error::PermitMismatch("collection"))?;
+        let row = self.record_row(permit.family(), id).await?;
+        let (doc, blob) = self.open_row(&one, row).await?;
         let (Some(info), Some((name, head))) = (doc.file, blob) else {
             return Err(Error::InvalidInput(format!("record `{}` is not a file", doc.id)));
         };

@@ -1,0 +1,274 @@
+//! A family's archive from the command line: `cartable archive export` writes it, streaming, and `cartable archive
+//! verify` checks one without importing it. The layout is `docs/archive-format.md`'s; the container is
+//! `cartable-export`'s.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow, bail};
+use cartable_consent::ledger::{LedgerVerifier, Replay};
+use cartable_consent::{Action, FamilyId, Resource};
+use cartable_export::{ArchiveReader, ArchiveWriter, Limits, ManifestHead, file_component};
+use cartable_vault::{LedgerFilter, RecordDocument, Vault};
+use clap::Subcommand;
+use serde_json::json;
+
+use super::console::Console;
+use super::data::PrivateFile;
+
+/// Records read per page while a collection streams into the archive.
+const PAGE: u32 = 500;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum ArchiveCmd {
+    /// Write a family's archive: its members, records, files, grants and policies, and its whole ledger with a signed
+    /// checkpoint and the key to check it (streamed: no plaintext temporary file; the file is 0600).
+    Export {
+        #[arg(long)]
+        family: FamilyId,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check an archive without importing it: every entry's hash, and the ledger against its signed checkpoint.
+    Verify {
+        file: PathBuf,
+        /// The ledger's verifier key to trust (`cartable ledger key` on the server that wrote it); default: the key the
+        /// archive holds, which proves the archive consistent, not who wrote it.
+        #[arg(long)]
+        key: Option<String>,
+    },
+}
+
+impl ArchiveCmd {
+    pub(super) async fn run(self, console: &Console) -> anyhow::Result<()> {
+        match self {
+            ArchiveCmd::Export { family, out } => {
+                let (vault, _) = console.open().await?;
+                let handle = tokio::runtime::Handle::current();
+                let summary = tokio::task::spawn_blocking(move || export(&handle, &vault, family, &out)).await.context("the export stopped")??;
+                console.out.emit(summary.clone(), || {
+                    format!(
+                        "{} entries, {} bytes of data: {} records, {} files, {} ledger entries",
+                        summary["entries"], summary["bytes"], summary["records"], summary["files"], summary["ledger_entries"]
+                    )
+                });
+            }
+            ArchiveCmd::Verify { file, key } => {
+                let report = tokio::task::spawn_blocking(move || verify(&file, key.as_deref())).await.context("the check stopped")??;
+                console.out.emit(report.clone(), || format!("the archive verifies: {} entries, ledger of {} entries signed by {}", report["entries"], report["ledger_size"], report["signed_by"]));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bar(what: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos} {msg} ({elapsed})").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+    bar.set_message(what);
+    bar
+}
+
+/// One collection's records as JSON lines, read page by page as the archive asks for bytes: a collection never sits
+/// whole in memory.
+struct RecordLines<'a> {
+    handle: &'a tokio::runtime::Handle,
+    vault: &'a Vault,
+    permit: &'a cartable_vault::Permit,
+    after: Option<cartable_consent::RecordId>,
+    done: bool,
+    buffer: Vec<u8>,
+    at: usize,
+    /// Files met, to write after the collection's lines: (record, name in the archive).
+    files: Vec<(cartable_consent::RecordId, String, u64)>,
+    records: u64,
+    failed: Option<cartable_vault::Error>,
+}
+
+fn record_line(doc: &RecordDocument, file_path: Option<&str>) -> serde_json::Value {
+    let mut line = json!({
+        "record_id": doc.id,
+        "child_id": doc.child,
+        "doctype": doc.doctype.as_str(),
+        "source": doc.source,
+        "version": doc.version,
+        "created_at": doc.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "updated_at": doc.updated_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+    });
+    match (&doc.file, file_path) {
+        (Some(info), Some(path)) => {
+            line["kind"] = "file".into();
+            line["file"] = json!({"name": info.name, "size": info.size, "sha256": info.sha256, "path": path});
+        }
+        _ => {
+            line["kind"] = "record".into();
+            line["body"] = doc.body.clone();
+        }
+    }
+    line
+}
+
+impl Read for RecordLines<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.buffer.len() && !self.done {
+            self.buffer.clear();
+            self.at = 0;
+            let page = self.handle.block_on(self.vault.read_records(self.permit, self.after, PAGE));
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    self.failed = Some(e);
+                    return Err(std::io::Error::other("a page of records could not be read"));
+                }
+            };
+            self.done = page.len() < PAGE as usize;
+            for doc in &page {
+                let file_path = doc.file.as_ref().map(|info| {
+                    let path = format!("children/{}/{}/files/{}/{}", doc.child, doc.doctype.as_str(), doc.id, file_component(&info.name));
+                    self.files.push((doc.id, path.clone(), info.size));
+                    path
+                });
+                serde_json::to_writer(&mut self.buffer, &record_line(doc, file_path.as_deref())).map_err(std::io::Error::other)?;
+                self.buffer.push(b'\n');
+                self.records += 1;
+            }
+            self.after = page.last().map(|d| d.id).or(self.after);
+        }
+        let n = out.len().min(self.buffer.len() - self.at);
+        out[..n].copy_from_slice(&self.buffer[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Writes the archive (on a blocking thread: the zip and the files' readers block; the vault's calls run on the
+/// runtime through `handle`).
+fn export(handle: &tokio::runtime::Handle, vault: &Vault, family: FamilyId, out: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    // Each part of the family is decided and logged as the operator's access: the family (names), the register
+    // (grants, policies, ledger), and each collection's export.
+    let read = handle.block_on(vault.as_operator(family, Action::Read, Resource::Family))?;
+    let name = handle.block_on(vault.family_name(&read))?;
+    let members = handle.block_on(vault.list_members(&read))?;
+    let list = handle.block_on(vault.as_operator(family, Action::List, Resource::Family))?;
+    let collections = handle.block_on(vault.api().collections(&list))?;
+    let register = handle.block_on(vault.operator_register(family))?;
+    let grants = handle.block_on(vault.list_grants(&register))?;
+    let policies = handle.block_on(vault.policy_text(&register))?;
+
+    let mut file = PrivateFile::create(out)?;
+    let mut archive = ArchiveWriter::new(std::io::BufWriter::with_capacity(256 * 1024, file.file().try_clone()?));
+    let exported_at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+    archive.add_json("family.json", &json!({"family_id": family, "name": name, "exported_at": exported_at}))?;
+    let members_json: Vec<serde_json::Value> = members
+        .iter()
+        .map(|m| json!({"member_id": m.id, "role": m.role.as_str(), "name": m.name, "birth_date": m.birth_date.map(|d| d.to_string())}))
+        .collect();
+    archive.add_json("members.json", &members_json)?;
+    archive.add_json("grants.json", &grants)?;
+    archive.add_bytes("policies.cedar", policies.as_bytes())?;
+
+    let progress = bar("records and files written");
+    let (mut records, mut files) = (0u64, 0u64);
+    for collection in collections.iter().filter(|c| c.records > 0) {
+        let resource = Resource::Collection { child: collection.child, doctype: collection.doctype };
+        let permit = handle.block_on(vault.as_operator(family, Action::Export, resource))?;
+        let mut lines = RecordLines { handle, vault, permit: &permit, after: None, done: false, buffer: Vec::new(), at: 0, files: Vec::new(), records: 0, failed: None };
+        let path = format!("children/{}/{}/records.jsonl", collection.child, collection.doctype.as_str());
+        if let Err(e) = archive.add(&path, None, &mut lines) {
+            return Err(lines.failed.map(anyhow::Error::from).unwrap_or_else(|| e.into()));
+        }
+        records += lines.records;
+        progress.set_position(records + files);
+        for (id, path, size) in std::mem::take(&mut lines.files) {
+            let (_, mut reader) = handle.block_on(vault.open_collection_file(&permit, id))?;
+            archive.add(&path, Some(size), &mut reader).with_context(|| format!("file `{id}` could not be read from the vault"))?;
+            files += 1;
+            progress.set_position(records + files);
+        }
+    }
+    progress.finish_and_clear();
+
+    // The ledger last: its checkpoint first (signed, of the size it names), then the entries up to that size, so the
+    // decisions of this very export are in it.
+    let checkpoint = handle.block_on(vault.checkpoint(&register))?;
+    let size = LedgerVerifier::parse(&vault.ledger_verifier_key())
+        .map_err(|e| anyhow!("the server's ledger key: {e}"))?
+        .verify_note(&checkpoint)
+        .map_err(|e| anyhow!("the server's own checkpoint does not verify: {e}"))?
+        .size();
+    let mut entries = Vec::new();
+    let mut after = None;
+    while (entries.len() as u64) < size {
+        let page = handle.block_on(vault.ledger_entries(&register, &LedgerFilter { after_index: after, limit: Some(1000), ..LedgerFilter::default() }))?;
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|e| e.index);
+        entries.extend(page.into_iter().filter(|e| e.index < size));
+    }
+    let mut ledger = Vec::new();
+    for entry in &entries {
+        ledger.extend_from_slice(&entry.receipt.canonical_bytes());
+        ledger.push(b'\n');
+    }
+    archive.add_bytes("ledger/entries.jsonl", &ledger)?;
+    archive.add_bytes("ledger/checkpoint.txt", checkpoint.as_bytes())?;
+    archive.add_bytes("ledger/verifier.key", vault.ledger_verifier_key().as_bytes())?;
+
+    let (entry_count, bytes) = archive.written();
+    let counts = [("members", members.len() as u64), ("records", records), ("files", files), ("grants", grants.len() as u64), ("ledger_entries", entries.len() as u64)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    let head = ManifestHead { cartable_version: env!("CARGO_PKG_VERSION").to_owned(), family_id: family.to_string(), created_at: exported_at, counts };
+    let mut writer = archive.finish(head)?;
+    std::io::Write::flush(&mut writer)?;
+    drop(writer);
+    file.file().sync_all()?;
+    file.commit()?;
+    Ok(json!({"family_id": family, "entries": entry_count + 1, "bytes": bytes, "records": records, "files": files, "ledger_entries": entries.len()}))
+}
+
+/// Checks an archive: the container (names, sizes, the manifest) at open, then every entry's hash, then the ledger:
+/// the checkpoint's signature (by `key`, or the archive's own key), and the root of the entries up to its size.
+fn verify(path: &std::path::Path, key: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
+    let mut archive = ArchiveReader::open(std::io::BufReader::new(file), &Limits::default())?;
+    let progress = bar("entries checked");
+    archive.verify_all(&mut |done, _| progress.set_position(done as u64))?;
+    progress.finish_and_clear();
+    for required in ["family.json", "members.json", "grants.json", "ledger/entries.jsonl", "ledger/checkpoint.txt", "ledger/verifier.key"] {
+        if !archive.contains(required) {
+            bail!("the archive has no `{required}`");
+        }
+    }
+    let own_key = String::from_utf8(archive.read_small("ledger/verifier.key", 4096)?).map_err(|_| anyhow!("`ledger/verifier.key` is not text"))?;
+    let key_text = key.unwrap_or(own_key.trim());
+    let verifier = LedgerVerifier::parse(key_text).map_err(|e| anyhow!("the verifier key: {e}"))?;
+    let note = String::from_utf8(archive.read_small("ledger/checkpoint.txt", 64 * 1024)?).map_err(|_| anyhow!("`ledger/checkpoint.txt` is not text"))?;
+    let checkpoint = verifier.verify_note(&note).map_err(|e| anyhow!("the ledger's checkpoint is not signed by this key: {e}"))?;
+    // The entries stream through the tree's replay, one line at a time.
+    let mut replay = Replay::new();
+    let mut lines = Vec::new();
+    archive.copy_verified("ledger/entries.jsonl", &mut lines)?;
+    for (index, line) in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
+        cartable_consent::ledger::Receipt::from_canonical(line).map_err(|e| anyhow!("ledger entry {index} is not a consent receipt: {e}"))?;
+        replay.push_entry(line);
+    }
+    if replay.size() != checkpoint.size() {
+        bail!("the ledger holds {} entries; its checkpoint is of {}", replay.size(), checkpoint.size());
+    }
+    if &replay.root() != checkpoint.root() {
+        bail!("the ledger's entries do not give the root its checkpoint signs: an entry was altered, removed or reordered");
+    }
+    let manifest = archive.manifest();
+    Ok(json!({
+        "verified": true,
+        "family_id": manifest.family_id,
+        "entries": manifest.entries.len() + 1,
+        "counts": manifest.counts,
+        "ledger_size": checkpoint.size(),
+        "signed_by": checkpoint.origin(),
+        "key": if key.is_some() { "given" } else { "the archive's own" },
+    }))
+}
