@@ -141,6 +141,51 @@ impl Read for RecordLines<'_> {
     }
 }
 
+/// The ledger's entries below `size`, one canonical receipt per line, read a page at a time.
+struct LedgerLines<'a> {
+    handle: &'a tokio::runtime::Handle,
+    vault: &'a Vault,
+    register: &'a cartable_vault::Permit,
+    size: u64,
+    /// The index of the next entry to read.
+    next: u64,
+    buffer: Vec<u8>,
+    at: usize,
+    failed: Option<cartable_vault::Error>,
+}
+
+impl Read for LedgerLines<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.buffer.len() && self.next < self.size {
+            self.buffer.clear();
+            self.at = 0;
+            let filter = LedgerFilter { after_index: self.next.checked_sub(1), limit: Some(1000), ..LedgerFilter::default() };
+            let page = match self.handle.block_on(self.vault.ledger_entries(self.register, &filter)) {
+                Ok(page) => page,
+                Err(e) => {
+                    self.failed = Some(e);
+                    return Err(std::io::Error::other("a page of the ledger could not be read"));
+                }
+            };
+            if page.is_empty() {
+                break;
+            }
+            for entry in page.into_iter().take_while(|e| e.index < self.size) {
+                if entry.index != self.next {
+                    return Err(std::io::Error::other("the ledger's entries are not consecutive"));
+                }
+                self.buffer.extend_from_slice(&entry.receipt.canonical_bytes());
+                self.buffer.push(b'\n');
+                self.next += 1;
+            }
+        }
+        let n = out.len().min(self.buffer.len() - self.at);
+        out[..n].copy_from_slice(&self.buffer[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 /// Writes the archive (on a blocking thread: the zip and the files' readers block; the vault's calls run on the
 /// runtime through `handle`).
 fn export(handle: &tokio::runtime::Handle, vault: &Vault, family: FamilyId, out: &std::path::Path) -> anyhow::Result<serde_json::Value> {
@@ -196,27 +241,19 @@ fn export(handle: &tokio::runtime::Handle, vault: &Vault, family: FamilyId, out:
         .verify_note(&checkpoint)
         .map_err(|e| anyhow!("the server's own checkpoint does not verify: {e}"))?
         .size();
-    let mut entries = Vec::new();
-    let mut after = None;
-    while (entries.len() as u64) < size {
-        let page = handle.block_on(vault.ledger_entries(&register, &LedgerFilter { after_index: after, limit: Some(1000), ..LedgerFilter::default() }))?;
-        if page.is_empty() {
-            break;
-        }
-        after = page.last().map(|e| e.index);
-        entries.extend(page.into_iter().filter(|e| e.index < size));
+    let mut ledger = LedgerLines { handle, vault, register: &register, size, next: 0, buffer: Vec::new(), at: 0, failed: None };
+    if let Err(e) = archive.add("ledger/entries.jsonl", None, &mut ledger) {
+        return Err(ledger.failed.map(anyhow::Error::from).unwrap_or_else(|| e.into()));
     }
-    let mut ledger = Vec::new();
-    for entry in &entries {
-        ledger.extend_from_slice(&entry.receipt.canonical_bytes());
-        ledger.push(b'\n');
+    if ledger.next != size {
+        bail!("the ledger holds fewer entries than its checkpoint names");
     }
-    archive.add_bytes("ledger/entries.jsonl", &ledger)?;
+    let ledger_entries = ledger.next;
     archive.add_bytes("ledger/checkpoint.txt", checkpoint.as_bytes())?;
     archive.add_bytes("ledger/verifier.key", vault.ledger_verifier_key().as_bytes())?;
 
     let (entry_count, bytes) = archive.written();
-    let counts = [("members", members.len() as u64), ("records", records), ("files", files), ("grants", grants.len() as u64), ("ledger_entries", entries.len() as u64)]
+    let counts = [("members", members.len() as u64), ("records", records), ("files", files), ("grants", grants.len() as u64), ("ledger_entries", ledger_entries)]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
@@ -226,7 +263,47 @@ fn export(handle: &tokio::runtime::Handle, vault: &Vault, family: FamilyId, out:
     drop(writer);
     file.file().sync_all()?;
     file.commit()?;
-    Ok(json!({"family_id": family, "entries": entry_count + 1, "bytes": bytes, "records": records, "files": files, "ledger_entries": entries.len()}))
+    Ok(json!({"family_id": family, "entries": entry_count + 1, "bytes": bytes, "records": records, "files": files, "ledger_entries": ledger_entries}))
+}
+
+/// The ledger's lines into the tree's replay as they stream by: the log is never held whole.
+struct ReplayLines {
+    replay: Replay,
+    line: Vec<u8>,
+    /// The first entry that is not a consent receipt.
+    bad: Option<u64>,
+}
+
+impl ReplayLines {
+    fn flush_line(&mut self) {
+        if self.line.is_empty() {
+            return;
+        }
+        if self.bad.is_none() && cartable_consent::ledger::Receipt::from_canonical(&self.line).is_err() {
+            self.bad = Some(self.replay.size());
+        }
+        self.replay.push_entry(&self.line);
+        self.line.clear();
+    }
+}
+
+impl std::io::Write for ReplayLines {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for part in bytes.split_inclusive(|b| *b == b'\n') {
+            match part.strip_suffix(b"\n") {
+                Some(end) => {
+                    self.line.extend_from_slice(end);
+                    self.flush_line();
+                }
+                None => self.line.extend_from_slice(part),
+            }
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Checks an archive: the container (names, sizes, the manifest) at open, then every entry's hash, then the ledger:
@@ -248,13 +325,13 @@ fn verify(path: &std::path::Path, key: Option<&str>) -> anyhow::Result<serde_jso
     let note = String::from_utf8(archive.read_small("ledger/checkpoint.txt", 64 * 1024)?).map_err(|_| anyhow!("`ledger/checkpoint.txt` is not text"))?;
     let checkpoint = verifier.verify_note(&note).map_err(|e| anyhow!("the ledger's checkpoint is not signed by this key: {e}"))?;
     // The entries stream through the tree's replay, one line at a time.
-    let mut replay = Replay::new();
-    let mut lines = Vec::new();
-    archive.copy_verified("ledger/entries.jsonl", &mut lines)?;
-    for (index, line) in lines.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
-        cartable_consent::ledger::Receipt::from_canonical(line).map_err(|e| anyhow!("ledger entry {index} is not a consent receipt: {e}"))?;
-        replay.push_entry(line);
+    let mut replay = ReplayLines { replay: Replay::new(), line: Vec::new(), bad: None };
+    archive.copy_verified("ledger/entries.jsonl", &mut replay)?;
+    replay.flush_line();
+    if let Some(index) = replay.bad {
+        bail!("ledger entry {index} is not a consent receipt");
     }
+    let replay = replay.replay;
     if replay.size() != checkpoint.size() {
         bail!("the ledger holds {} entries; its checkpoint is of {}", replay.size(), checkpoint.size());
     }
