@@ -141,4 +141,22 @@ fn an_exported_archive_holds_the_family_and_verifies_and_tampering_is_named() {
     // An entry the manifest does not list.
     check(rewritten(&zip_bytes, |all| all.insert(0, ("extra.txt".to_owned(), b"x".to_vec()))), &[], "not in its manifest");
     check(b"not a zip".to_vec(), &[], "not a readable zip");
+
+    // With a passphrase: the whole archive is one age file; nothing of it in clear; it opens with the passphrase only.
+    let pass = out_dir.path().join("pass.txt");
+    std::fs::write(&pass, "une phrase de passe assez longue\n").unwrap();
+    let sealed = out_dir.path().join("martin.zip.age");
+    cli.json(&["archive", "export", "--family", &family, "--out", sealed.to_str().unwrap(), "--passphrase-file", pass.to_str().unwrap()]);
+    let bytes = std::fs::read(&sealed).unwrap();
+    assert!(bytes.starts_with(b"age-encryption.org/v1"));
+    for clear in [&b"manifest.json"[..], "contrôle".as_bytes(), b"Tutorat", b"PK\x03\x04"] {
+        assert!(!bytes.windows(clear.len()).any(|w| w == clear), "{:?} in clear", String::from_utf8_lossy(clear));
+    }
+    assert!(cli.fails(&["archive", "verify", sealed.to_str().unwrap()]).contains("encrypted"));
+    let wrong = out_dir.path().join("wrong.txt");
+    std::fs::write(&wrong, "une autre phrase de passe\n").unwrap();
+    assert!(cli.fails(&["archive", "verify", sealed.to_str().unwrap(), "--passphrase-file", wrong.to_str().unwrap()]).contains("passphrase"));
+    let report = cli.json(&["archive", "verify", sealed.to_str().unwrap(), "--passphrase-file", pass.to_str().unwrap()]);
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["counts"]["files"], 1);
 }

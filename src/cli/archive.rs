@@ -28,6 +28,9 @@ pub(super) enum ArchiveCmd {
         family: FamilyId,
         #[arg(long)]
         out: PathBuf,
+        /// Encrypt the whole archive with age to the passphrase in this file (its first line).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
     },
     /// Check an archive without importing it: every entry's hash, and the ledger against its signed checkpoint.
     Verify {
@@ -36,16 +39,20 @@ pub(super) enum ArchiveCmd {
         /// archive holds, which proves the archive consistent, not who wrote it.
         #[arg(long)]
         key: Option<String>,
+        /// The passphrase of an encrypted archive, in this file (its first line).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
     },
 }
 
 impl ArchiveCmd {
     pub(super) async fn run(self, console: &Console) -> anyhow::Result<()> {
         match self {
-            ArchiveCmd::Export { family, out } => {
+            ArchiveCmd::Export { family, out, passphrase_file } => {
+                let passphrase = passphrase_file.as_deref().map(read_passphrase).transpose()?;
                 let (vault, _) = console.open().await?;
                 let handle = tokio::runtime::Handle::current();
-                let summary = tokio::task::spawn_blocking(move || export(&handle, &vault, family, &out)).await.context("the export stopped")??;
+                let summary = tokio::task::spawn_blocking(move || export(&handle, &vault, family, &out, passphrase)).await.context("the export stopped")??;
                 console.out.emit(summary.clone(), || {
                     format!(
                         "{} entries, {} bytes of data: {} records, {} files, {} ledger entries",
@@ -53,12 +60,56 @@ impl ArchiveCmd {
                     )
                 });
             }
-            ArchiveCmd::Verify { file, key } => {
-                let report = tokio::task::spawn_blocking(move || verify(&file, key.as_deref())).await.context("the check stopped")??;
+            ArchiveCmd::Verify { file, key, passphrase_file } => {
+                let passphrase = passphrase_file.as_deref().map(read_passphrase).transpose()?;
+                let report = tokio::task::spawn_blocking(move || verify(&file, key.as_deref(), passphrase)).await.context("the check stopped")??;
                 console.out.emit(report.clone(), || format!("the archive verifies: {} entries, ledger of {} entries signed by {}", report["entries"], report["ledger_size"], report["signed_by"]));
             }
         }
         Ok(())
+    }
+}
+
+/// A passphrase from the first line of a file (never from an argument, which other users can see).
+fn read_passphrase(path: &std::path::Path) -> anyhow::Result<age::secrecy::SecretString> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the passphrase file `{}`", path.display()))?;
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() < 8 {
+        bail!("the passphrase must be at least 8 characters");
+    }
+    Ok(age::secrecy::SecretString::from(line.to_owned()))
+}
+
+/// Where the zip goes: the file, or an age stream to a passphrase over it.
+enum Output {
+    Plain(std::io::BufWriter<std::fs::File>),
+    Sealed(age::stream::StreamWriter<std::io::BufWriter<std::fs::File>>),
+}
+
+impl std::io::Write for Output {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Output::Plain(w) => w.write(bytes),
+            Output::Sealed(w) => w.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Output::Plain(w) => w.flush(),
+            Output::Sealed(w) => w.flush(),
+        }
+    }
+}
+
+impl Output {
+    /// Ends the age stream (without it the file would be cut short, silently) and flushes.
+    fn finish(self) -> std::io::Result<()> {
+        let mut file = match self {
+            Output::Plain(w) => w,
+            Output::Sealed(w) => w.finish()?,
+        };
+        std::io::Write::flush(&mut file)
     }
 }
 
@@ -188,7 +239,13 @@ impl Read for LedgerLines<'_> {
 
 /// Writes the archive (on a blocking thread: the zip and the files' readers block; the vault's calls run on the
 /// runtime through `handle`).
-fn export(handle: &tokio::runtime::Handle, vault: &Vault, family: FamilyId, out: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+fn export(
+    handle: &tokio::runtime::Handle,
+    vault: &Vault,
+    family: FamilyId,
+    out: &std::path::Path,
+    passphrase: Option<age::secrecy::SecretString>,
+) -> anyhow::Result<serde_json::Value> {
     // Each part of the family is decided and logged as the operator's access: the family (names), the register
     // (grants, policies, ledger), and each collection's export.
     let read = handle.block_on(vault.as_operator(family, Action::Read, Resource::Family))?;
@@ -201,7 +258,12 @@ fn export(handle: &tokio::runtime::Handle, vault: &Vault, family: FamilyId, out:
     let policies = handle.block_on(vault.policy_text(&register))?;
 
     let mut file = PrivateFile::create(out)?;
-    let mut archive = ArchiveWriter::new(std::io::BufWriter::with_capacity(256 * 1024, file.file().try_clone()?));
+    let buffered = std::io::BufWriter::with_capacity(256 * 1024, file.file().try_clone()?);
+    let output = match passphrase {
+        None => Output::Plain(buffered),
+        Some(passphrase) => Output::Sealed(age::Encryptor::with_user_passphrase(passphrase).wrap_output(buffered)?),
+    };
+    let mut archive = ArchiveWriter::new(output);
     let exported_at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
     archive.add_json("family.json", &json!({"family_id": family, "name": name, "exported_at": exported_at}))?;
     let members_json: Vec<serde_json::Value> = members
@@ -258,13 +320,14 @@ fn export(handle: &tokio::runtime::Handle, vault: &Vault, family: FamilyId, out:
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
     let head = ManifestHead { cartable_version: env!("CARGO_PKG_VERSION").to_owned(), family_id: family.to_string(), created_at: exported_at, counts };
-    let mut writer = archive.finish(head)?;
-    std::io::Write::flush(&mut writer)?;
-    drop(writer);
+    archive.finish(head)?.finish()?;
     file.file().sync_all()?;
     file.commit()?;
     Ok(json!({"family_id": family, "entries": entry_count + 1, "bytes": bytes, "records": records, "files": files, "ledger_entries": ledger_entries}))
 }
+
+trait ReadSeek: Read + std::io::Seek + Send {}
+impl<T: Read + std::io::Seek + Send> ReadSeek for T {}
 
 /// The ledger's lines into the tree's replay as they stream by: the log is never held whole.
 struct ReplayLines {
@@ -308,9 +371,20 @@ impl std::io::Write for ReplayLines {
 
 /// Checks an archive: the container (names, sizes, the manifest) at open, then every entry's hash, then the ledger:
 /// the checkpoint's signature (by `key`, or the archive's own key), and the root of the entries up to its size.
-fn verify(path: &std::path::Path, key: Option<&str>) -> anyhow::Result<serde_json::Value> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
-    let mut archive = ArchiveReader::open(std::io::BufReader::new(file), &Limits::default())?;
+fn verify(path: &std::path::Path, key: Option<&str>, passphrase: Option<age::secrecy::SecretString>) -> anyhow::Result<serde_json::Value> {
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?);
+    let sealed = std::io::BufRead::fill_buf(&mut file)?.starts_with(b"age-encryption.org/v1");
+    let reader: Box<dyn ReadSeek> = match (sealed, passphrase) {
+        (false, _) => Box::new(file),
+        (true, None) => bail!("this archive is encrypted: give its passphrase with --passphrase-file"),
+        (true, Some(passphrase)) => {
+            let decryptor = age::Decryptor::new(file).map_err(|e| anyhow!("this archive's encryption cannot be read: {e}"))?;
+            let identity = age::scrypt::Identity::new(passphrase);
+            // age's stream reader seeks by 64 KiB chunks: the zip's central directory is read without the rest.
+            Box::new(decryptor.decrypt(std::iter::once(&identity as &dyn age::Identity)).map_err(|_| anyhow!("the passphrase does not open this archive"))?)
+        }
+    };
+    let mut archive = ArchiveReader::open(reader, &Limits::default())?;
     let progress = bar("entries checked");
     archive.verify_all(&mut |done, _| progress.set_position(done as u64))?;
     progress.finish_and_clear();
