@@ -3,7 +3,9 @@
 //! changed byte of an entry, an altered ledger entry (with a manifest made to agree) and another server's key are
 //! each caught and named. (Import, index.html, the passphrase and the API come later: issue 14 stays open.)
 
+mod api_support;
 mod cli_support;
+mod web_support;
 
 use std::io::{Cursor, Read, Write};
 
@@ -84,6 +86,11 @@ fn an_exported_archive_holds_the_family_and_verifies_and_tampering_is_named() {
     assert!(get(&file_path) == pdf, "the file byte for byte");
     let grants: Value = serde_json::from_slice(&get("grants.json")).unwrap();
     assert_eq!(grants.as_array().unwrap().len(), 1);
+    let page = String::from_utf8(get("index.html")).unwrap();
+    for shown in ["Léa", "contrôle 2", "bulletin%20T1.pdf", "Historique", "Autorisations", "suivi scolaire"] {
+        assert!(page.contains(shown), "index.html shows {shown}");
+    }
+    assert!(!page.contains("<script"), "the page has no script");
     let ledger = String::from_utf8(get("ledger/entries.jsonl")).unwrap();
     assert!(ledger.lines().count() >= 10, "the whole history, with this export's own decisions");
 
@@ -159,4 +166,31 @@ fn an_exported_archive_holds_the_family_and_verifies_and_tampering_is_named() {
     let report = cli.json(&["archive", "verify", sealed.to_str().unwrap(), "--passphrase-file", pass.to_str().unwrap()]);
     assert_eq!(report["verified"], true);
     assert_eq!(report["counts"]["files"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_archives_page_opens_offline_in_a_browser() {
+    let Some((_profile, driver)) = web_support::browser::browser().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli { data: dir.path().join("data"), database_url: None };
+    let family = id(&cli.json(&["family", "create", "--name", "Martin"]), "family_id");
+    let child = id(&cli.json(&["member", "add", "--family", &family, "--role", "child", "--name", "Léa", "--birth-date", "2014-05-02"]), "member_id");
+    let body = serde_json::json!({"subject": "Mathématiques", "grade": 15.5, "out_of": 20, "date": "2026-03-12", "comment": "Très bon travail <b>gras</b>"}).to_string();
+    cli.json_in(&["record", "put", "--family", &family, "--child", &child, "--doctype", "edu.grades", "--body", "-"], Some(&body));
+    let out = dir.path().join("martin.zip");
+    cli.json(&["archive", "export", "--family", &family, "--out", out.to_str().unwrap()]);
+    // Unpacked as a person would, then opened from the disk: no server, no network.
+    let unpacked = dir.path().join("martin");
+    for (name, bytes) in entries(&std::fs::read(&out).unwrap()) {
+        let path = unpacked.join(&name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    driver.goto(&format!("file://{}", unpacked.join("index.html").display())).await.unwrap();
+    let text = driver.find(thirtyfour::By::Tag("body")).await.unwrap().text().await.unwrap();
+    for shown in ["Cartable — famille Martin", "Léa", "Mathématiques", "Très bon travail <b>gras</b>", "Historique"] {
+        assert!(text.contains(shown), "the page shows {shown}: {text}");
+    }
+    web_support::browser::shoot(&driver, "archive-index").await;
+    driver.quit().await.unwrap();
 }

@@ -46,16 +46,7 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Adds an entry from a reader, streaming; `size_hint` (when known) spares ZIP64 headers for small entries.
     pub fn add(&mut self, path: &str, size_hint: Option<u64>, content: &mut dyn Read) -> Result<&EntryHash, WriteError> {
-        check_path(path).map_err(|problem| WriteError::Path { path: path.to_owned(), problem })?;
-        if path == MANIFEST_PATH || !self.names.insert(path.nfc().collect()) {
-            return Err(WriteError::Duplicate(path.to_owned()));
-        }
-        let options = SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Deflated)
-            .compression_level(Some(1))
-            .large_file(size_hint.is_none_or(|size| size >= ZIP64_FROM))
-            .unix_permissions(0o600);
-        self.zip.start_file(path, options)?;
+        self.start(path, size_hint)?;
         let (mut hasher, mut size, mut buf) = (Sha256::new(), 0u64, vec![0u8; CHUNK]);
         loop {
             let n = match content.read(&mut buf) {
@@ -70,6 +61,30 @@ impl<W: Write> ArchiveWriter<W> {
         }
         self.entries.push(EntryHash { path: path.to_owned(), size, sha256: hex::encode(hasher.finalize()) });
         Ok(self.entries.last().expect("just pushed"))
+    }
+
+    /// Adds an entry that `write` produces into the writer it is given (a page rendered as it goes), streaming.
+    pub fn add_written(&mut self, path: &str, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<&EntryHash, WriteError> {
+        self.start(path, None)?;
+        let mut hashing = Hashing { inner: &mut self.zip, hasher: Sha256::new(), size: 0 };
+        write(&mut hashing)?;
+        let (size, sha256) = (hashing.size, hex::encode(hashing.hasher.finalize()));
+        self.entries.push(EntryHash { path: path.to_owned(), size, sha256 });
+        Ok(self.entries.last().expect("just pushed"))
+    }
+
+    fn start(&mut self, path: &str, size_hint: Option<u64>) -> Result<(), WriteError> {
+        check_path(path).map_err(|problem| WriteError::Path { path: path.to_owned(), problem })?;
+        if path == MANIFEST_PATH || !self.names.insert(path.nfc().collect()) {
+            return Err(WriteError::Duplicate(path.to_owned()));
+        }
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .compression_level(Some(1))
+            .large_file(size_hint.is_none_or(|size| size >= ZIP64_FROM))
+            .unix_permissions(0o600);
+        self.zip.start_file(path, options)?;
+        Ok(())
     }
 
     pub fn add_bytes(&mut self, path: &str, bytes: &[u8]) -> Result<&EntryHash, WriteError> {
@@ -97,5 +112,25 @@ impl<W: Write> ArchiveWriter<W> {
         let mut out = self.zip.finish()?.into_inner();
         out.flush()?;
         Ok(out)
+    }
+}
+
+/// Counts and hashes what passes through to the zip.
+struct Hashing<'a, W: Write> {
+    inner: &'a mut ZipWriter<StreamWriter<W>>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<W: Write> Write for Hashing<'_, W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(bytes)?;
+        self.hasher.update(&bytes[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }

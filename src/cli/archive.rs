@@ -264,7 +264,8 @@ fn export(
         Some(passphrase) => Output::Sealed(age::Encryptor::with_user_passphrase(passphrase).wrap_output(buffered)?),
     };
     let mut archive = ArchiveWriter::new(output);
-    let exported_at = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?;
+    let now = time::OffsetDateTime::now_utc();
+    let exported_at = now.format(&time::format_description::well_known::Rfc3339)?;
     archive.add_json("family.json", &json!({"family_id": family, "name": name, "exported_at": exported_at}))?;
     let members_json: Vec<serde_json::Value> = members
         .iter()
@@ -276,6 +277,7 @@ fn export(
 
     let progress = bar("records and files written");
     let (mut records, mut files) = (0u64, 0u64);
+    let mut exported = Vec::with_capacity(collections.len());
     for collection in collections.iter().filter(|c| c.records > 0) {
         let resource = Resource::Collection { child: collection.child, doctype: collection.doctype };
         let permit = handle.block_on(vault.as_operator(family, Action::Export, resource))?;
@@ -292,6 +294,7 @@ fn export(
             files += 1;
             progress.set_position(records + files);
         }
+        exported.push((collection.child, collection.doctype, permit));
     }
     progress.finish_and_clear();
 
@@ -311,6 +314,18 @@ fn export(
         bail!("the ledger holds fewer entries than its checkpoint names");
     }
     let ledger_entries = ledger.next;
+    let page = super::archive_page::Page {
+        handle,
+        vault,
+        family_name: &name,
+        exported_at: now,
+        members: &members,
+        collections: &exported,
+        grants: &grants,
+        register: &register,
+        ledger_size: size,
+    };
+    archive.add_written("index.html", |out| page.write(out))?;
     archive.add_bytes("ledger/checkpoint.txt", checkpoint.as_bytes())?;
     archive.add_bytes("ledger/verifier.key", vault.ledger_verifier_key().as_bytes())?;
 

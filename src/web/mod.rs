@@ -18,7 +18,7 @@
 mod access;
 mod child;
 mod dpo;
-mod i18n;
+pub(crate) mod i18n;
 mod pages;
 mod search;
 mod settings;
