@@ -194,3 +194,94 @@ async fn the_archives_page_opens_offline_in_a_browser() {
     web_support::browser::shoot(&driver, "archive-index").await;
     driver.quit().await.unwrap();
 }
+
+#[test]
+fn archive_verify_ends_every_odd_or_broken_zip_with_a_clear_error() {
+    let Some(root) = std::env::var_os("CARTABLE_TESTDATA").map(std::path::PathBuf::from).or_else(|| {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata");
+        p.is_dir().then_some(p)
+    }) else {
+        eprintln!("skipped: ../shared/testdata is not here (CARTABLE_TESTDATA unset); scripts/test.sh sets it");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli { data: dir.path().join("data"), database_url: None };
+    let mut stack = vec![root.join("zip/dotnet-runtime-assets"), root.join("zip/zip2/tests")];
+    let mut checked = 0;
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "zip") {
+                continue;
+            }
+            let out = cli.run(&["archive", "verify", path.to_str().unwrap()], None);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{} verified", path.display());
+            assert!(stderr.starts_with("error: ") && !stderr.contains("internal error"), "{}: {stderr}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "{checked} archives");
+}
+
+/// Reads the process's peak resident memory (`VmHWM`, KiB) while it runs.
+fn peak_rss_kib(mut child: std::process::Child) -> (std::process::ExitStatus, u64) {
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            peak = peak.max(line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0));
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, peak);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn exporting_a_200_mb_file_keeps_memory_far_below_its_size() {
+    if !std::path::Path::new("/proc/self/status").exists() {
+        eprintln!("skipped: no /proc to read a process's memory from");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli { data: dir.path().join("data"), database_url: None };
+    let family = id(&cli.json(&["family", "create", "--name", "Martin"]), "family_id");
+    let child = id(&cli.json(&["member", "add", "--family", &family, "--role", "child", "--name", "Léa", "--birth-date", "2014-05-02"]), "member_id");
+    let big = dir.path().join("video-fete-de-l-ecole.mp4");
+    {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
+        let mut state = 1u64;
+        let mut chunk = vec![0u8; 1 << 20];
+        for _ in 0..200 {
+            for b in chunk.iter_mut() {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                *b = (state >> 56) as u8;
+            }
+            file.write_all(&chunk).unwrap();
+        }
+    }
+    cli.json(&["file", "put", "--family", &family, "--child", &child, "--doctype", "edu.documents", big.to_str().unwrap()]);
+    std::fs::remove_file(&big).unwrap();
+    let out = dir.path().join("martin.zip");
+    let child_process = cli
+        .command(&["archive", "export", "--family", &family, "--out", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (status, peak) = peak_rss_kib(child_process);
+    assert!(status.success());
+    eprintln!("exporting a 200 MiB file: peak resident memory {} MiB", peak >> 10);
+    assert!(std::fs::metadata(&out).unwrap().len() > 200 << 20);
+    assert!(peak < 100 << 10, "peak {} MiB for a 200 MiB file", peak >> 10);
+    let report = cli.json(&["archive", "verify", out.to_str().unwrap()]);
+    assert_eq!(report["counts"]["files"], 1);
+}
