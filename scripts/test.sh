@@ -4,6 +4,7 @@
 # Installs what the tests need when it is absent (PostgreSQL from Debian's packages, s3s-fs with cargo).
 # CARTABLE_NO_POSTGRES=1 or CARTABLE_NO_S3=1 leave either out; CARTABLE_TEST_DATABASE_URL or
 # CARTABLE_TEST_S3_ENDPOINT (with _BUCKET, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _REGION) use servers already running.
+# Then the archive reader is fuzzed for 30 s (CARTABLE_FUZZ_SECONDS; CARTABLE_NO_FUZZ=1 leaves it out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -129,3 +130,8 @@ if [ -z "${CARTABLE_TEST_WEBDRIVER:-}" ] && [ "${CARTABLE_NO_BROWSER:-}" != "1" 
 fi
 
 cargo test --workspace "$@"
+
+# The archive reader under libFuzzer for a short while (scripts/fuzz.sh runs it as long as asked).
+if [ "${CARTABLE_NO_FUZZ:-}" != "1" ]; then
+  scripts/fuzz.sh "${CARTABLE_FUZZ_SECONDS:-30}"
+fi
