@@ -263,7 +263,12 @@ impl FamilyIndex {
         doc.add_text(f.child, &d.child);
         doc.add_text(f.doctype, &d.doctype);
         doc.add_text(f.collection, collection(&d.child, &d.doctype));
-        let mut extra = format!("{} {}", french::doctype_words(&d.doctype), french::same_words(&format!("{}\n{}", d.title, d.body)));
+        let mut extra = format!(
+            "{} {} {}",
+            french::doctype_words(&d.doctype),
+            french::same_words(&format!("{}\n{}", d.title, d.body)),
+            french::dates_in_words(&d.body)
+        );
         if let Some(day) = d.day {
             doc.add_i64(f.day, julian(day));
             extra.push(' ');
