@@ -33,7 +33,8 @@ pub(crate) struct SealedStore {
 /// Whether this process may write a family's index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lease {
-    /// Held since the last time it was asked: nobody else wrote in between.
+    /// Held since the last time it was asked (the row still names this process, even past its time: whoever takes
+    /// the lease writes their name, and whoever gives it up removes the row), so nobody else wrote in between.
     Kept,
     /// Taken now (free, or expired): another process may have written the files since this one last read them.
     Taken,
@@ -45,11 +46,10 @@ pub(crate) enum Lease {
 pub(crate) async fn lease(vault: &Vault, family: FamilyId, holder: &str) -> Result<Lease> {
     let now = OffsetDateTime::now_utc();
     let (now_ms, until) = (to_millis(now), to_millis(now + LEASE));
-    let kept = sqlx::query("UPDATE search_writers SET until_ms = $1 WHERE family_id = $2 AND holder = $3 AND until_ms >= $4")
+    let kept = sqlx::query("UPDATE search_writers SET until_ms = $1 WHERE family_id = $2 AND holder = $3")
         .bind(until)
         .bind(family.to_string())
         .bind(holder)
-        .bind(now_ms)
         .execute(vault.pool())
         .await?;
     if kept.rows_affected() == 1 {
