@@ -145,6 +145,19 @@ fn an_exported_archive_holds_the_family_and_verifies_and_tampering_is_named() {
         &[],
         "root",
     );
+    // A file no record names, the manifest made to agree: the archive's own structure catches it.
+    check(
+        rewritten(&zip_bytes, |all| {
+            let extra = format!("children/{child}/edu.documents/files/0193/intrus.pdf");
+            all.insert(0, (extra.clone(), b"%PDF-1.4".to_vec()));
+            let manifest_at = all.iter().position(|(n, _)| n == "manifest.json").unwrap();
+            let mut manifest: Value = serde_json::from_slice(&all[manifest_at].1).unwrap();
+            manifest["entries"].as_array_mut().unwrap().push(serde_json::json!({"path": extra, "size": 8, "sha256": sha256_hex(b"%PDF-1.4")}));
+            all[manifest_at].1 = serde_json::to_vec(&manifest).unwrap();
+        }),
+        &[],
+        "no record names",
+    );
     // An entry the manifest does not list.
     check(rewritten(&zip_bytes, |all| all.insert(0, ("extra.txt".to_owned(), b"x".to_vec()))), &[], "not in its manifest");
     check(b"not a zip".to_vec(), &[], "not a readable zip");

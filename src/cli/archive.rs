@@ -344,6 +344,97 @@ fn export(
 trait ReadSeek: Read + std::io::Seek + Send {}
 impl<T: Read + std::io::Seek + Send> ReadSeek for T {}
 
+/// Every collection's lines parse, each file they name is the entry beside them with the size and SHA-256 they
+/// give, no file entry is left unnamed, and the manifest's counts of records and files are what the lines hold.
+/// Checked line by line as each collection streams: nothing of it is kept but the names of its files.
+fn check_records<R: Read + std::io::Seek>(archive: &mut ArchiveReader<R>) -> anyhow::Result<()> {
+    let listed: std::collections::HashMap<String, (u64, String)> =
+        archive.manifest().entries.iter().map(|e| (e.path.clone(), (e.size, e.sha256.clone()))).collect();
+    let collections: Vec<String> = archive.paths().filter(|p| p.starts_with("children/") && p.ends_with("/records.jsonl")).map(str::to_owned).collect();
+    let (mut records, mut named) = (0u64, std::collections::HashSet::new());
+    for path in &collections {
+        let mut lines = Lines { path, listed: &listed, named: &mut named, line: Vec::new(), count: 0, problem: None };
+        archive.copy_verified(path, &mut lines)?;
+        lines.end();
+        if let Some(problem) = lines.problem {
+            bail!("{problem}");
+        }
+        records += lines.count;
+    }
+    if let Some(orphan) = archive.paths().find(|p| p.contains("/files/") && !named.contains(*p)) {
+        bail!("`{orphan}` is a file no record names");
+    }
+    let counts = &archive.manifest().counts;
+    for (what, found) in [("records", records), ("files", named.len() as u64)] {
+        if counts.get(what).is_some_and(|n| *n != found) {
+            bail!("the manifest counts {} {what}; the archive holds {found}", counts[what]);
+        }
+    }
+    Ok(())
+}
+
+/// A collection's JSON lines checked as they stream by.
+struct Lines<'a> {
+    path: &'a str,
+    listed: &'a std::collections::HashMap<String, (u64, String)>,
+    named: &'a mut std::collections::HashSet<String>,
+    line: Vec<u8>,
+    count: u64,
+    /// The first thing wrong.
+    problem: Option<String>,
+}
+
+impl Lines<'_> {
+    fn end(&mut self) {
+        if self.line.is_empty() {
+            return;
+        }
+        self.count += 1;
+        let (path, n) = (self.path, self.count);
+        let problem = match serde_json::from_slice::<serde_json::Value>(&self.line) {
+            Ok(v) if v.is_object() && v["kind"] == "file" => {
+                let file = &v["file"];
+                match (file["path"].as_str(), file["size"].as_u64(), file["sha256"].as_str()) {
+                    (Some(at), Some(size), Some(sha)) => match self.listed.get(at) {
+                        Some((s, h)) if *s == size && h.eq_ignore_ascii_case(sha) => {
+                            self.named.insert(at.to_owned());
+                            None
+                        }
+                        Some(_) => Some(format!("`{at}` is not the file `{path}` line {n} describes (size or SHA-256)")),
+                        None => Some(format!("`{path}`, line {n}: the file `{at}` is not in the archive")),
+                    },
+                    _ => Some(format!("`{path}`, line {n}: a file without its path, size and SHA-256")),
+                }
+            }
+            Ok(v) if v.is_object() && v["kind"] == "record" && v["body"].is_object() => None,
+            _ => Some(format!("`{path}`, line {n}: not a record")),
+        };
+        if self.problem.is_none() {
+            self.problem = problem;
+        }
+        self.line.clear();
+    }
+}
+
+impl std::io::Write for Lines<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for part in bytes.split_inclusive(|b| *b == b'\n') {
+            match part.strip_suffix(b"\n") {
+                Some(end) => {
+                    self.line.extend_from_slice(end);
+                    self.end();
+                }
+                None => self.line.extend_from_slice(part),
+            }
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The ledger's lines into the tree's replay as they stream by: the log is never held whole.
 struct ReplayLines {
     replay: Replay,
@@ -427,6 +518,7 @@ fn verify(path: &std::path::Path, key: Option<&str>, passphrase: Option<age::sec
     if &replay.root() != checkpoint.root() {
         bail!("the ledger's entries do not give the root its checkpoint signs: an entry was altered, removed or reordered");
     }
+    check_records(&mut archive)?;
     let manifest = archive.manifest();
     Ok(json!({
         "verified": true,
