@@ -60,6 +60,7 @@ fn an_exported_archive_holds_the_family_and_verifies_and_tampering_is_named() {
     let source = dir.path().join("bulletin T1.pdf");
     std::fs::write(&source, &pdf).unwrap();
     cli.json(&["file", "put", "--family", &family, "--child", &child, "--doctype", "edu.report-cards", source.to_str().unwrap()]);
+    cli.json(&["policy", "forbid", "--family", &family, "--doctype", "health.pai"]);
     let service = id(&cli.json(&["service", "register", "--name", "Tutorat Plus"]), "service_id");
     cli.json(&["request", "create", "--service", &service, "--family", &family, "--child", &child, "--doctype", "edu.grades", "--actions", "read,list", "--purpose", "suivi scolaire", "--legal-basis", "consent", "--days", "90"]);
 
@@ -84,6 +85,8 @@ fn an_exported_archive_holds_the_family_and_verifies_and_tampering_is_named() {
     assert!(grades.contains("contrôle 2"));
     let file_path = all.iter().map(|(n, _)| n.clone()).find(|n| n.ends_with("/bulletin T1.pdf")).expect("the file under its original name");
     assert!(get(&file_path) == pdf, "the file byte for byte");
+    let prohibitions: Value = serde_json::from_slice(&get("prohibitions.json")).unwrap();
+    assert_eq!(prohibitions[0]["doctype"], "health.pai", "{prohibitions}");
     let grants: Value = serde_json::from_slice(&get("grants.json")).unwrap();
     assert_eq!(grants.as_array().unwrap().len(), 1);
     let page = String::from_utf8(get("index.html")).unwrap();

@@ -256,6 +256,7 @@ fn export(
     let register = handle.block_on(vault.operator_register(family))?;
     let grants = handle.block_on(vault.list_grants(&register))?;
     let policies = handle.block_on(vault.policy_text(&register))?;
+    let prohibitions = handle.block_on(vault.forbids(&register))?;
 
     let mut file = PrivateFile::create(out)?;
     let buffered = std::io::BufWriter::with_capacity(256 * 1024, file.file().try_clone()?);
@@ -273,6 +274,7 @@ fn export(
         .collect();
     archive.add_json("members.json", &members_json)?;
     archive.add_json("grants.json", &grants)?;
+    archive.add_json("prohibitions.json", &prohibitions)?;
     archive.add_bytes("policies.cedar", policies.as_bytes())?;
 
     let progress = bar("records and files written");
@@ -330,7 +332,7 @@ fn export(
     archive.add_bytes("ledger/verifier.key", vault.ledger_verifier_key().as_bytes())?;
 
     let (entry_count, bytes) = archive.written();
-    let counts = [("members", members.len() as u64), ("records", records), ("files", files), ("grants", grants.len() as u64), ("ledger_entries", ledger_entries)]
+    let counts = [("members", members.len() as u64), ("records", records), ("files", files), ("grants", grants.len() as u64), ("prohibitions", prohibitions.len() as u64), ("ledger_entries", ledger_entries)]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
@@ -494,7 +496,7 @@ fn verify(path: &std::path::Path, key: Option<&str>, passphrase: Option<age::sec
     let progress = bar("entries checked");
     archive.verify_all(&mut |done, _| progress.set_position(done as u64))?;
     progress.finish_and_clear();
-    for required in ["family.json", "members.json", "grants.json", "ledger/entries.jsonl", "ledger/checkpoint.txt", "ledger/verifier.key"] {
+    for required in ["family.json", "members.json", "grants.json", "prohibitions.json", "ledger/entries.jsonl", "ledger/checkpoint.txt", "ledger/verifier.key"] {
         if !archive.contains(required) {
             bail!("the archive has no `{required}`");
         }
