@@ -199,10 +199,7 @@ impl Vault {
         let lease_due = state.as_ref().is_none_or(|open| open.leased_at.elapsed() >= LEASE_EVERY);
         if lease_due {
             let lease = store::lease(self, family, &self.inner.search.holder).await?;
-            let keep = match (state.as_ref().map(|open| open.sealed), lease) {
-                (Some(true), Lease::Kept) | (Some(false), Lease::Elsewhere) => true,
-                _ => false,
-            };
+            let keep = matches!((state.as_ref().map(|open| open.sealed), lease), (Some(true), Lease::Kept) | (Some(false), Lease::Elsewhere));
             if !keep {
                 *state = None;
                 *state = Some(self.open_index(family, lease != Lease::Elsewhere, false).await?);
