@@ -352,6 +352,8 @@ fn found(household: &Household, params: &SearchParams, view: &SearchPage, outcom
 }
 
 #[cfg(test)]
+// A highlight is a list of ranges; one range is a list too.
+#[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
 
