@@ -78,9 +78,10 @@ impl<W: Write> ArchiveWriter<W> {
         if path == MANIFEST_PATH || !self.names.insert(path.nfc().collect()) {
             return Err(WriteError::Duplicate(path.to_owned()));
         }
+        let method = if already_compressed(path) { CompressionMethod::Stored } else { CompressionMethod::Deflated };
         let options = SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Deflated)
-            .compression_level(Some(1))
+            .compression_method(method)
+            .compression_level(if method == CompressionMethod::Deflated { Some(1) } else { None })
             .large_file(size_hint.is_none_or(|size| size >= ZIP64_FROM))
             .unix_permissions(0o600);
         self.zip.start_file(path, options)?;
@@ -113,6 +114,14 @@ impl<W: Write> ArchiveWriter<W> {
         out.flush()?;
         Ok(out)
     }
+}
+
+/// Kinds of file whose content is compressed already (images, sound, video, archives, office documents): deflating
+/// them again costs time and saves nothing, so they are stored.
+fn already_compressed(path: &str) -> bool {
+    const KINDS: [&str; 20] =
+        ["jpg", "jpeg", "png", "gif", "webp", "heic", "avif", "mp3", "m4a", "ogg", "mp4", "mov", "webm", "zip", "gz", "7z", "docx", "xlsx", "pptx", "odt"];
+    path.rsplit_once('.').is_some_and(|(_, ext)| KINDS.iter().any(|k| ext.eq_ignore_ascii_case(k)))
 }
 
 /// Counts and hashes what passes through to the zip.

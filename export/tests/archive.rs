@@ -39,6 +39,8 @@ fn what_is_written_reads_back_and_verifies() {
     writer.add_json("family.json", &serde_json::json!({"name": "Martin"})).unwrap();
     writer.add_bytes("children/c1/edu.grades/records.json", "[{\"subject\": \"mathématiques\"}]".as_bytes()).unwrap();
     let big = writer.add("children/c1/edu.documents/files/r1/Bulletin T1.pdf", Some(20 << 20), &mut Noise { left: 20 << 20, state: 7 }).unwrap().clone();
+    // A photo is stored as it is (its content is compressed already); it reads back the same.
+    writer.add("children/c1/edu.documents/files/r2/Photo.JPG", Some(1 << 20), &mut Noise { left: 1 << 20, state: 9 }).unwrap();
     assert_eq!(big.size, 20 << 20);
     assert!(matches!(writer.add_bytes("family.json", b"{}"), Err(cartable_export::WriteError::Duplicate(_))));
     assert!(matches!(writer.add_bytes("../evil", b"{}"), Err(cartable_export::WriteError::Path { .. })));
@@ -46,10 +48,13 @@ fn what_is_written_reads_back_and_verifies() {
 
     let mut reader = open(zip.clone()).unwrap();
     assert_eq!(reader.manifest().counts["records"], 2);
-    assert_eq!(reader.paths().count(), 3);
+    assert_eq!(reader.paths().count(), 4);
     let mut progress = Vec::new();
     reader.verify_all(&mut |done, bytes| progress.push((done, bytes))).unwrap();
-    assert_eq!(progress.last().map(|p| p.0), Some(3));
+    assert_eq!(progress.last().map(|p| p.0), Some(4));
+    let mut raw = zip::ZipArchive::new(Cursor::new(zip.clone())).unwrap();
+    assert_eq!(raw.by_name("children/c1/edu.documents/files/r2/Photo.JPG").unwrap().compression(), zip::CompressionMethod::Stored);
+    assert_eq!(raw.by_name("family.json").unwrap().compression(), zip::CompressionMethod::Deflated);
     let mut back = Vec::new();
     reader.copy_verified("children/c1/edu.documents/files/r1/Bulletin T1.pdf", &mut back).unwrap();
     let mut expected = Vec::new();
