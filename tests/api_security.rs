@@ -8,7 +8,7 @@ mod cli_support;
 
 use std::time::Duration;
 
-use api_support::{Backend, FamilyFixture, PASSWORD, Server, all_entries, backends, event, within};
+use api_support::{Backend, FamilyFixture, PASSWORD, Server, all_entries, backends, contains, event, stored_bytes, within};
 use cartable_sdk::{ErrorCode, SdkError};
 use serde_json::json;
 
@@ -244,8 +244,7 @@ async fn a_purpose_is_sealed_and_unreadable_after_erasure() {
             server.cli(&["key", "rotate"]);
             assert_eq!(stored_text_with(&server, &words).await, 0);
             if backend == Backend::Sqlite {
-                for file in files_under(&server.data) {
-                    let bytes = std::fs::read(&file).unwrap();
+                for (file, bytes) in stored_bytes(&server.data) {
                     for word in words {
                         assert!(!contains(&bytes, word.as_bytes()), "`{word}` in {}", file.display());
                     }
@@ -272,23 +271,6 @@ async fn stored_text_with(server: &Server, words: &[&str]) -> usize {
     }
     pool.close().await;
     stored.iter().filter(|bytes| words.iter().any(|w| contains(bytes, w.as_bytes()))).count()
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

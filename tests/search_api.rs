@@ -8,7 +8,7 @@ mod cli_support;
 
 use std::time::Duration;
 
-use api_support::{Backend, FamilyFixture, PASSWORD, Server, all_entries, backends, within};
+use api_support::{Backend, FamilyFixture, PASSWORD, Server, all_entries, backends, contains, pg_dump, stored_bytes, within};
 use cartable_sdk::{SdkError, SearchOptions};
 
 fn words_of(results: &cartable_sdk::SearchResults) -> Vec<cartable_sdk::RecordId> {
@@ -135,33 +135,6 @@ fn pdf_with(words: &str) -> Vec<u8> {
     out
 }
 
-fn files_under(root: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push((path.clone(), std::fs::read(&path).unwrap_or_default()));
-            }
-        }
-    }
-    out
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn pg_dump(url: &str) -> Vec<u8> {
-    let bin = std::env::var("CARTABLE_PG_DUMP").unwrap_or_else(|_| "pg_dump".to_owned());
-    let out = std::process::Command::new(bin).arg("--data-only").arg(url).output().expect("pg_dump runs");
-    assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pdfs_words_are_found_and_appear_nowhere_in_clear() {
     for backend in backends() {
@@ -188,7 +161,7 @@ async fn pdf_marker(backend: Backend) {
     assert_eq!(bulletin.unreadable_files, 0);
 
     // Nowhere in clear: every byte under the data folder, and the database dump on PostgreSQL.
-    let mut stored = files_under(&server.data);
+    let mut stored = stored_bytes(&server.data);
     if let Some(url) = &server.database_url {
         stored.push(("pg_dump".into(), pg_dump(url)));
     }
@@ -202,7 +175,7 @@ async fn pdf_marker(backend: Backend) {
 
 /// Every file of a folder tree smaller than `limit` bytes, by path.
 fn testdata_files(folder: &std::path::Path, limit: u64) -> Vec<std::path::PathBuf> {
-    let mut out: Vec<_> = files_under(folder).into_iter().filter(|(_, b)| (b.len() as u64) < limit).map(|(p, _)| p).collect();
+    let mut out: Vec<_> = stored_bytes(folder).into_iter().filter(|(_, b)| (b.len() as u64) < limit).map(|(p, _)| p).collect();
     out.sort();
     out
 }

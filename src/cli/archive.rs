@@ -13,7 +13,7 @@ use cartable_vault::{LedgerFilter, RecordDocument, Vault};
 use clap::Subcommand;
 use serde_json::json;
 
-use super::console::Console;
+use super::console::{Console, counter};
 use super::data::PrivateFile;
 
 /// Records read per page while a collection streams into the archive.
@@ -113,27 +113,33 @@ impl Output {
     }
 }
 
-fn bar(what: &'static str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos} {msg} ({elapsed})").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
-    bar.set_message(what);
-    bar
-}
-
-/// One collection's records as JSON lines, read page by page as the archive asks for bytes: a collection never sits
-/// whole in memory.
-struct RecordLines<'a> {
-    handle: &'a tokio::runtime::Handle,
-    vault: &'a Vault,
-    permit: &'a cartable_vault::Permit,
-    after: Option<cartable_consent::RecordId>,
-    done: bool,
+/// Bytes made a page at a time by `next` (which appends a page to the buffer and says whether another may follow),
+/// handed out as the archive asks for them: a collection or a ledger never sits whole in memory.
+struct Paged<F: FnMut(&mut Vec<u8>) -> std::io::Result<bool>> {
+    next: F,
     buffer: Vec<u8>,
     at: usize,
-    /// Files met, to write after the collection's lines: (record, name in the archive).
-    files: Vec<(cartable_consent::RecordId, String, u64)>,
-    records: u64,
-    failed: Option<cartable_vault::Error>,
+    more: bool,
+}
+
+impl<F: FnMut(&mut Vec<u8>) -> std::io::Result<bool>> Paged<F> {
+    fn new(next: F) -> Self {
+        Paged { next, buffer: Vec::new(), at: 0, more: true }
+    }
+}
+
+impl<F: FnMut(&mut Vec<u8>) -> std::io::Result<bool>> Read for Paged<F> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.buffer.len() && self.more {
+            self.buffer.clear();
+            self.at = 0;
+            self.more = (self.next)(&mut self.buffer)?;
+        }
+        let n = out.len().min(self.buffer.len() - self.at);
+        out[..n].copy_from_slice(&self.buffer[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 fn record_line(doc: &RecordDocument, file_path: Option<&str>) -> serde_json::Value {
@@ -157,84 +163,6 @@ fn record_line(doc: &RecordDocument, file_path: Option<&str>) -> serde_json::Val
         }
     }
     line
-}
-
-impl Read for RecordLines<'_> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.at == self.buffer.len() && !self.done {
-            self.buffer.clear();
-            self.at = 0;
-            let page = self.handle.block_on(self.vault.read_records(self.permit, self.after, PAGE));
-            let page = match page {
-                Ok(page) => page,
-                Err(e) => {
-                    self.failed = Some(e);
-                    return Err(std::io::Error::other("a page of records could not be read"));
-                }
-            };
-            self.done = page.len() < PAGE as usize;
-            for doc in &page {
-                let file_path = doc.file.as_ref().map(|info| {
-                    let path = format!("children/{}/{}/files/{}/{}", doc.child, doc.doctype.as_str(), doc.id, file_component(&info.name));
-                    self.files.push((doc.id, path.clone(), info.size));
-                    path
-                });
-                serde_json::to_writer(&mut self.buffer, &record_line(doc, file_path.as_deref())).map_err(std::io::Error::other)?;
-                self.buffer.push(b'\n');
-                self.records += 1;
-            }
-            self.after = page.last().map(|d| d.id).or(self.after);
-        }
-        let n = out.len().min(self.buffer.len() - self.at);
-        out[..n].copy_from_slice(&self.buffer[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-}
-
-/// The ledger's entries below `size`, one canonical receipt per line, read a page at a time.
-struct LedgerLines<'a> {
-    handle: &'a tokio::runtime::Handle,
-    vault: &'a Vault,
-    register: &'a cartable_vault::Permit,
-    size: u64,
-    /// The index of the next entry to read.
-    next: u64,
-    buffer: Vec<u8>,
-    at: usize,
-    failed: Option<cartable_vault::Error>,
-}
-
-impl Read for LedgerLines<'_> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.at == self.buffer.len() && self.next < self.size {
-            self.buffer.clear();
-            self.at = 0;
-            let filter = LedgerFilter { after_index: self.next.checked_sub(1), limit: Some(1000), ..LedgerFilter::default() };
-            let page = match self.handle.block_on(self.vault.ledger_entries(self.register, &filter)) {
-                Ok(page) => page,
-                Err(e) => {
-                    self.failed = Some(e);
-                    return Err(std::io::Error::other("a page of the ledger could not be read"));
-                }
-            };
-            if page.is_empty() {
-                break;
-            }
-            for entry in page.into_iter().take_while(|e| e.index < self.size) {
-                if entry.index != self.next {
-                    return Err(std::io::Error::other("the ledger's entries are not consecutive"));
-                }
-                self.buffer.extend_from_slice(&entry.receipt.canonical_bytes());
-                self.buffer.push(b'\n');
-                self.next += 1;
-            }
-        }
-        let n = out.len().min(self.buffer.len() - self.at);
-        out[..n].copy_from_slice(&self.buffer[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
 }
 
 /// Writes the archive (on a blocking thread: the zip and the files' readers block; the vault's calls run on the
@@ -277,20 +205,42 @@ fn export(
     archive.add_json("prohibitions.json", &prohibitions)?;
     archive.add_bytes("policies.cedar", policies.as_bytes())?;
 
-    let progress = bar("records and files written");
+    let progress = counter("records and files written");
     let (mut records, mut files) = (0u64, 0u64);
     let mut exported = Vec::with_capacity(collections.len());
     for collection in collections.iter().filter(|c| c.records > 0) {
         let resource = Resource::Collection { child: collection.child, doctype: collection.doctype };
         let permit = handle.block_on(vault.as_operator(family, Action::Export, resource))?;
-        let mut lines = RecordLines { handle, vault, permit: &permit, after: None, done: false, buffer: Vec::new(), at: 0, files: Vec::new(), records: 0, failed: None };
+        let (mut after, mut found, mut failed) = (None, Vec::new(), None);
+        let mut lines = Paged::new(|buffer: &mut Vec<u8>| {
+            let page = match handle.block_on(vault.read_records(&permit, after, PAGE)) {
+                Ok(page) => page,
+                Err(e) => {
+                    failed = Some(e);
+                    return Err(std::io::Error::other("a page of records could not be read"));
+                }
+            };
+            for doc in &page {
+                let file_path = doc.file.as_ref().map(|info| {
+                    let path = format!("children/{}/{}/files/{}/{}", doc.child, doc.doctype.as_str(), doc.id, file_component(&info.name));
+                    found.push((doc.id, path.clone(), info.size));
+                    path
+                });
+                serde_json::to_writer(&mut *buffer, &record_line(doc, file_path.as_deref())).map_err(std::io::Error::other)?;
+                buffer.push(b'\n');
+                records += 1;
+            }
+            after = page.last().map(|d| d.id).or(after);
+            Ok(page.len() == PAGE as usize)
+        });
         let path = format!("children/{}/{}/records.jsonl", collection.child, collection.doctype.as_str());
-        if let Err(e) = archive.add(&path, None, &mut lines) {
-            return Err(lines.failed.map(anyhow::Error::from).unwrap_or_else(|| e.into()));
+        let written = archive.add(&path, None, &mut lines).map(|_| ());
+        drop(lines);
+        if let Err(e) = written {
+            return Err(failed.map(anyhow::Error::from).unwrap_or_else(|| e.into()));
         }
-        records += lines.records;
         progress.set_position(records + files);
-        for (id, path, size) in std::mem::take(&mut lines.files) {
+        for (id, path, size) in found {
             let (_, mut reader) = handle.block_on(vault.open_collection_file(&permit, id))?;
             archive.add(&path, Some(size), &mut reader).with_context(|| format!("file `{id}` could not be read from the vault"))?;
             files += 1;
@@ -308,14 +258,35 @@ fn export(
         .verify_note(&checkpoint)
         .map_err(|e| anyhow!("the server's own checkpoint does not verify: {e}"))?
         .size();
-    let mut ledger = LedgerLines { handle, vault, register: &register, size, next: 0, buffer: Vec::new(), at: 0, failed: None };
-    if let Err(e) = archive.add("ledger/entries.jsonl", None, &mut ledger) {
-        return Err(ledger.failed.map(anyhow::Error::from).unwrap_or_else(|| e.into()));
+    let (mut next, mut failed) = (0u64, None);
+    let mut ledger = Paged::new(|buffer: &mut Vec<u8>| {
+        let filter = LedgerFilter { after_index: next.checked_sub(1), limit: Some(1000), ..LedgerFilter::default() };
+        let page = match handle.block_on(vault.ledger_entries(&register, &filter)) {
+            Ok(page) => page,
+            Err(e) => {
+                failed = Some(e);
+                return Err(std::io::Error::other("a page of the ledger could not be read"));
+            }
+        };
+        for entry in page.iter().take_while(|e| e.index < size) {
+            if entry.index != next {
+                return Err(std::io::Error::other("the ledger's entries are not consecutive"));
+            }
+            buffer.extend_from_slice(&entry.receipt.canonical_bytes());
+            buffer.push(b'\n');
+            next += 1;
+        }
+        Ok(!page.is_empty() && next < size)
+    });
+    let written = archive.add("ledger/entries.jsonl", None, &mut ledger).map(|_| ());
+    drop(ledger);
+    if let Err(e) = written {
+        return Err(failed.map(anyhow::Error::from).unwrap_or_else(|| e.into()));
     }
-    if ledger.next != size {
+    if next != size {
         bail!("the ledger holds fewer entries than its checkpoint names");
     }
-    let ledger_entries = ledger.next;
+    let ledger_entries = next;
     let page = super::archive_page::Page {
         handle,
         vault,
@@ -355,13 +326,18 @@ fn check_records<R: Read + std::io::Seek>(archive: &mut ArchiveReader<R>) -> any
     let collections: Vec<String> = archive.paths().filter(|p| p.starts_with("children/") && p.ends_with("/records.jsonl")).map(str::to_owned).collect();
     let (mut records, mut named) = (0u64, std::collections::HashSet::new());
     for path in &collections {
-        let mut lines = Lines { path, listed: &listed, named: &mut named, line: Vec::new(), count: 0, problem: None };
+        let mut problem = None;
+        let mut lines = LineSink::new(|line: &[u8]| {
+            records += 1;
+            if problem.is_none() {
+                problem = record_problem(line, &listed, &mut named).map(|p| format!("`{path}`, line {records}: {p}"));
+            }
+        });
         archive.copy_verified(path, &mut lines)?;
-        lines.end();
-        if let Some(problem) = lines.problem {
+        lines.finish();
+        if let Some(problem) = problem {
             bail!("{problem}");
         }
-        records += lines.count;
     }
     if let Some(orphan) = archive.paths().find(|p| p.contains("/files/") && !named.contains(*p)) {
         bail!("`{orphan}` is a file no record names");
@@ -375,96 +351,60 @@ fn check_records<R: Read + std::io::Seek>(archive: &mut ArchiveReader<R>) -> any
     Ok(())
 }
 
-/// A collection's JSON lines checked as they stream by.
-struct Lines<'a> {
-    path: &'a str,
-    listed: &'a std::collections::HashMap<String, (u64, String)>,
-    named: &'a mut std::collections::HashSet<String>,
-    line: Vec<u8>,
-    count: u64,
-    /// The first thing wrong.
-    problem: Option<String>,
-}
-
-impl Lines<'_> {
-    fn end(&mut self) {
-        if self.line.is_empty() {
-            return;
+/// What is wrong with one line of a collection, if anything: a record (its `body` an object), or a file that is the
+/// entry it names with the size and SHA-256 it gives (then named).
+fn record_problem(line: &[u8], listed: &std::collections::HashMap<String, (u64, String)>, named: &mut std::collections::HashSet<String>) -> Option<String> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else { return Some("not JSON".to_owned()) };
+    if v["kind"] == "record" && v["body"].is_object() {
+        return None;
+    }
+    if v["kind"] != "file" {
+        return Some("not a record".to_owned());
+    }
+    let file = &v["file"];
+    let (Some(at), Some(size), Some(sha)) = (file["path"].as_str(), file["size"].as_u64(), file["sha256"].as_str()) else {
+        return Some("a file without its path, size and SHA-256".to_owned());
+    };
+    match listed.get(at) {
+        Some((s, h)) if *s == size && h.eq_ignore_ascii_case(sha) => {
+            named.insert(at.to_owned());
+            None
         }
-        self.count += 1;
-        let (path, n) = (self.path, self.count);
-        let problem = match serde_json::from_slice::<serde_json::Value>(&self.line) {
-            Ok(v) if v.is_object() && v["kind"] == "file" => {
-                let file = &v["file"];
-                match (file["path"].as_str(), file["size"].as_u64(), file["sha256"].as_str()) {
-                    (Some(at), Some(size), Some(sha)) => match self.listed.get(at) {
-                        Some((s, h)) if *s == size && h.eq_ignore_ascii_case(sha) => {
-                            self.named.insert(at.to_owned());
-                            None
-                        }
-                        Some(_) => Some(format!("`{at}` is not the file `{path}` line {n} describes (size or SHA-256)")),
-                        None => Some(format!("`{path}`, line {n}: the file `{at}` is not in the archive")),
-                    },
-                    _ => Some(format!("`{path}`, line {n}: a file without its path, size and SHA-256")),
-                }
-            }
-            Ok(v) if v.is_object() && v["kind"] == "record" && v["body"].is_object() => None,
-            _ => Some(format!("`{path}`, line {n}: not a record")),
-        };
-        if self.problem.is_none() {
-            self.problem = problem;
-        }
-        self.line.clear();
+        Some(_) => Some(format!("`{at}` is not the file it describes (size or SHA-256)")),
+        None => Some(format!("the file `{at}` is not in the archive")),
     }
 }
 
-impl std::io::Write for Lines<'_> {
+
+/// Lines handed to `each` as bytes stream by (an entry read through `copy_verified`), without their newline; the
+/// last one, if it has none, by [`LineSink::finish`].
+struct LineSink<F: FnMut(&[u8])> {
+    line: Vec<u8>,
+    each: F,
+}
+
+impl<F: FnMut(&[u8])> LineSink<F> {
+    fn new(each: F) -> Self {
+        LineSink { line: Vec::new(), each }
+    }
+
+    fn finish(mut self) {
+        if !self.line.is_empty() {
+            (self.each)(&self.line);
+        }
+    }
+}
+
+impl<F: FnMut(&[u8])> std::io::Write for LineSink<F> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         for part in bytes.split_inclusive(|b| *b == b'\n') {
             match part.strip_suffix(b"\n") {
                 Some(end) => {
                     self.line.extend_from_slice(end);
-                    self.end();
-                }
-                None => self.line.extend_from_slice(part),
-            }
-        }
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The ledger's lines into the tree's replay as they stream by: the log is never held whole.
-struct ReplayLines {
-    replay: Replay,
-    line: Vec<u8>,
-    /// The first entry that is not a consent receipt.
-    bad: Option<u64>,
-}
-
-impl ReplayLines {
-    fn flush_line(&mut self) {
-        if self.line.is_empty() {
-            return;
-        }
-        if self.bad.is_none() && cartable_consent::ledger::Receipt::from_canonical(&self.line).is_err() {
-            self.bad = Some(self.replay.size());
-        }
-        self.replay.push_entry(&self.line);
-        self.line.clear();
-    }
-}
-
-impl std::io::Write for ReplayLines {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        for part in bytes.split_inclusive(|b| *b == b'\n') {
-            match part.strip_suffix(b"\n") {
-                Some(end) => {
-                    self.line.extend_from_slice(end);
-                    self.flush_line();
+                    if !self.line.is_empty() {
+                        (self.each)(&self.line);
+                    }
+                    self.line.clear();
                 }
                 None => self.line.extend_from_slice(part),
             }
@@ -493,7 +433,7 @@ fn verify(path: &std::path::Path, key: Option<&str>, passphrase: Option<age::sec
         }
     };
     let mut archive = ArchiveReader::open(reader, &Limits::default())?;
-    let progress = bar("entries checked");
+    let progress = counter("entries checked");
     archive.verify_all(&mut |done, _| progress.set_position(done as u64))?;
     progress.finish_and_clear();
     for required in ["family.json", "members.json", "grants.json", "prohibitions.json", "ledger/entries.jsonl", "ledger/checkpoint.txt", "ledger/verifier.key"] {
@@ -507,13 +447,18 @@ fn verify(path: &std::path::Path, key: Option<&str>, passphrase: Option<age::sec
     let note = String::from_utf8(archive.read_small("ledger/checkpoint.txt", 64 * 1024)?).map_err(|_| anyhow!("`ledger/checkpoint.txt` is not text"))?;
     let checkpoint = verifier.verify_note(&note).map_err(|e| anyhow!("the ledger's checkpoint is not signed by this key: {e}"))?;
     // The entries stream through the tree's replay, one line at a time.
-    let mut replay = ReplayLines { replay: Replay::new(), line: Vec::new(), bad: None };
-    archive.copy_verified("ledger/entries.jsonl", &mut replay)?;
-    replay.flush_line();
-    if let Some(index) = replay.bad {
+    let (mut replay, mut bad) = (Replay::new(), None);
+    let mut lines = LineSink::new(|line: &[u8]| {
+        if bad.is_none() && cartable_consent::ledger::Receipt::from_canonical(line).is_err() {
+            bad = Some(replay.size());
+        }
+        replay.push_entry(line);
+    });
+    archive.copy_verified("ledger/entries.jsonl", &mut lines)?;
+    lines.finish();
+    if let Some(index) = bad {
         bail!("ledger entry {index} is not a consent receipt");
     }
-    let replay = replay.replay;
     if replay.size() != checkpoint.size() {
         bail!("the ledger holds {} entries; its checkpoint is of {}", replay.size(), checkpoint.size());
     }

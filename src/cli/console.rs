@@ -42,3 +42,11 @@ impl Out {
         }
     }
 }
+
+/// A counter on standard error while a long command runs (hidden when standard error is not a terminal).
+pub(super) fn counter(what: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos} {msg} ({elapsed})").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+    bar.set_message(what);
+    bar
+}

@@ -155,13 +155,6 @@ async fn invite_dpo(vault: &cartable_vault::Vault, config: &crate::config::Confi
     Ok(format!("{}/invitation/{token}", config.public_url))
 }
 
-/// A counter on standard error while a long command runs (hidden when standard error is not a terminal).
-fn progress(what: &'static str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos} {msg} ({elapsed})").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
-    bar.set_message(what);
-    bar
-}
 
 impl RegisterCmd {
     pub(super) async fn run(self, console: &Console) -> anyhow::Result<()> {
@@ -196,7 +189,7 @@ impl RegisterCmd {
             RegisterCmd::Export { filter, format, output } => {
                 let format = Format::parse(&format).ok_or_else(|| anyhow!("--format is csv or jsonl"))?;
                 let mut file = output.as_deref().map(PrivateFile::create).transpose()?;
-                let bar = progress("bytes of the register written");
+                let bar = super::console::counter("bytes of the register written");
                 let mut stream = export(vault.clone(), Reader::Operator, filter.query()?, format);
                 let mut stdout = std::io::stdout().lock();
                 while let Some(chunk) = stream.next().await {

@@ -299,3 +299,32 @@ pub async fn appoint_dpo(server: &Server, name: &str, service: Option<cartable_s
     assert_eq!(done.status(), 303, "the DPO's invitation accepted: {}", done.text().await.unwrap());
     server.client().sign_in_dpo(login, PASSWORD).await.expect("the DPO signs in")
 }
+
+/// Every file under `dir` with its bytes, as someone with the disk reads them (a file removed meanwhile is skipped).
+pub fn stored_bytes(dir: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.push((path, bytes));
+            }
+        }
+    }
+    out
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The database's data as `pg_dump` writes it (`CARTABLE_PG_DUMP`, set by `scripts/test.sh`, names the program).
+pub fn pg_dump(url: &str) -> Vec<u8> {
+    let bin = std::env::var("CARTABLE_PG_DUMP").unwrap_or_else(|_| "pg_dump".to_owned());
+    let out = Command::new(bin).arg("--data-only").arg(url).output().expect("pg_dump runs");
+    assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}

@@ -146,6 +146,16 @@ impl SealedStore {
         Ok(Some((reader, size, place.describe())))
     }
 
+    /// The blob a file's row names now, read inside the transaction that replaces or removes it.
+    async fn blob_of(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, name: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT blob_key FROM search_files WHERE family_id = $1 AND name = $2")
+            .bind(self.family.to_string())
+            .bind(name)
+            .fetch_optional(&mut **tx)
+            .await?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
     async fn write_file(&self, vault: &Vault, name: &str, bytes: &[u8]) -> Result<()> {
         let blob = new_blob_name();
         let source: Box<dyn Read + Send> = Box::new(io::Cursor::new(bytes.to_vec()));
@@ -156,12 +166,7 @@ impl SealedStore {
         let result = async {
             let mut tx = vault.write_tx().await?;
             self.renew_in(&mut tx).await?;
-            let old: Option<String> = sqlx::query("SELECT blob_key FROM search_files WHERE family_id = $1 AND name = $2")
-                .bind(self.family.to_string())
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| row.get(0));
+            let old = self.blob_of(&mut tx, name).await?;
             sqlx::query(
                 "INSERT INTO search_files (family_id, name, blob_key, head_enc, size) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (family_id, name) DO UPDATE SET blob_key = excluded.blob_key, head_enc = excluded.head_enc, size = excluded.size",
@@ -194,12 +199,7 @@ impl SealedStore {
     async fn delete_file(&self, vault: &Vault, name: &str) -> Result<()> {
         let mut tx = vault.write_tx().await?;
         self.renew_in(&mut tx).await?;
-        let old: Option<String> = sqlx::query("SELECT blob_key FROM search_files WHERE family_id = $1 AND name = $2")
-            .bind(self.family.to_string())
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|row| row.get(0));
+        let old = self.blob_of(&mut tx, name).await?;
         sqlx::query("DELETE FROM search_files WHERE family_id = $1 AND name = $2").bind(self.family.to_string()).bind(name).execute(&mut *tx).await?;
         tx.commit().await?;
         if let Some(old) = old.filter(|old| is_index_blob(old)) {
