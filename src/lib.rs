@@ -2,6 +2,7 @@
 //! `cartable-vault` (storage, keys), `cartable-consent` (rules, ledger arithmetic), `cartable-sdk` (wire types).
 
 pub mod api;
+mod archive;
 pub mod auth;
 pub mod cli;
 pub mod config;

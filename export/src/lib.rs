@@ -11,7 +11,7 @@
 //!
 //! let mut writer = ArchiveWriter::new(Vec::new());
 //! writer.add_bytes("family.json", br#"{"name": "Martin"}"#).unwrap();
-//! let head = ManifestHead { cartable_version: "0.1.0".into(), family_id: "f".into(), created_at: "2026-12-02T10:00:00Z".into(), counts: Default::default() };
+//! let head = ManifestHead { cartable_version: "0.1.0".into(), family_id: "f".into(), created_at: "2026-12-02T10:00:00Z".into(), counts: Default::default(), scope: Default::default() };
 //! let zip = writer.finish(head).unwrap();
 //! let mut reader = ArchiveReader::open(std::io::Cursor::new(zip), &Limits::default()).unwrap();
 //! reader.verify_all(&mut |_, _| {}).unwrap();
@@ -23,7 +23,7 @@ mod names;
 mod reader;
 mod writer;
 
-pub use manifest::{ARCHIVE_FORMAT, ARCHIVE_VERSION, EntryHash, MANIFEST_PATH, Manifest, ManifestHead};
+pub use manifest::{ARCHIVE_FORMAT, ARCHIVE_VERSION, EntryHash, MANIFEST_PATH, Manifest, ManifestHead, Scope};
 pub use names::{check_path, file_component};
 pub use reader::{ArchiveError, ArchiveReader, Limits};
 pub use writer::{ArchiveWriter, WriteError};

@@ -31,6 +31,22 @@ pub struct ManifestHead {
     pub created_at: String,
     /// How many of each thing the archive holds (`records`, `files`, `members`, `grants`, `ledger_entries`…).
     pub counts: BTreeMap<String, u64>,
+    /// Whose view of the family it is: [`Scope::Family`] (everything), [`Scope::Member`] or [`Scope::Service`].
+    pub scope: Scope,
+}
+
+/// What part of a family an archive holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// The whole family, as the operator exports it: the only kind an import takes.
+    #[default]
+    Family,
+    /// What one member may see: the collections and the entries of the register the family's rules show them, each
+    /// entry with its inclusion proof when some are left out.
+    Member,
+    /// A service's: the collections its `export` grant covers, and nothing of the family's members or register.
+    Service,
 }
 
 /// The manifest as stored.
@@ -42,6 +58,9 @@ pub struct Manifest {
     pub family_id: String,
     pub created_at: String,
     pub counts: BTreeMap<String, u64>,
+    /// Absent in archives written before it: they were all the family's.
+    #[serde(default)]
+    pub scope: Scope,
     /// Every entry but the manifest, in the order written.
     pub entries: Vec<EntryHash>,
 }
@@ -55,6 +74,7 @@ impl Manifest {
             family_id: head.family_id,
             created_at: head.created_at,
             counts: head.counts,
+            scope: head.scope,
             entries,
         }
     }

@@ -8,7 +8,7 @@ use cartable_export::{ArchiveError, ArchiveReader, ArchiveWriter, Limits, Manife
 use zip::write::SimpleFileOptions;
 
 fn head() -> ManifestHead {
-    ManifestHead { cartable_version: "0.1.0".into(), family_id: "0193-f".into(), created_at: "2026-12-02T10:00:00Z".into(), counts: [("records".to_owned(), 2)].into() }
+    ManifestHead { cartable_version: "0.1.0".into(), family_id: "0193-f".into(), created_at: "2026-12-02T10:00:00Z".into(), counts: [("records".to_owned(), 2)].into(), scope: Default::default() }
 }
 
 /// Bytes that do not compress, generated.

@@ -4,7 +4,6 @@
 //! subcommands and their handlers live in their own module, and what they share in `console`.
 
 mod archive;
-mod archive_page;
 mod console;
 mod consent;
 mod data;

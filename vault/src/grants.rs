@@ -277,6 +277,28 @@ impl Vault {
         Ok(visible)
     }
 
+    /// The grants the permit shows (as [`Vault::list_grants`]), each with the salt of its purpose's digest (hex), for
+    /// an archive: an import seals the purpose again with the same salt, so that the receipts' `purpose_digest` still
+    /// name it. `None` for a grant whose purpose was never sealed.
+    pub async fn grants_for_archive(&self, permit: &crate::Permit) -> Result<Vec<(Grant, Option<String>)>> {
+        let grants = self.list_grants(permit).await?;
+        let family = permit.family();
+        let key = self.family_key(family).await?;
+        let rows = sqlx::query("SELECT id, purpose_enc FROM grants WHERE family_id = $1 AND purpose_enc IS NOT NULL")
+            .bind(family.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        let mut salts = std::collections::HashMap::with_capacity(rows.len());
+        for row in rows {
+            let id: GrantId = parse_id(&row.get::<String, _>(0))?;
+            salts.insert(id, SealedPurpose::open_plain(&key, family, id, &row.get::<Vec<u8>, _>(1))?.salt);
+        }
+        Ok(grants.into_iter().map(|g| {
+            let salt = salts.remove(&g.id);
+            (g, salt)
+        }).collect())
+    }
+
     /// The grants the permit shows (as [`Vault::list_grants`]), each with the stage its child is at now (under the
     /// age of digital consent, above it, adult), for the record of processing: the category, never the birth date.
     pub async fn grants_with_stages(&self, permit: &crate::Permit) -> Result<Vec<(Grant, Option<lifecycle::AgeStage>)>> {
@@ -744,10 +766,13 @@ impl SealedPurpose {
     }
 
     fn open(key: &crate::keys::FamilyKey, family: FamilyId, grant: GrantId, ciphertext: &[u8]) -> Result<String> {
+        Ok(Self::open_plain(key, family, grant, ciphertext)?.purpose)
+    }
+
+    fn open_plain(key: &crate::keys::FamilyKey, family: FamilyId, grant: GrantId, ciphertext: &[u8]) -> Result<PurposePlain> {
         let grant = grant.to_string();
         let plain = key.open(&purpose_place(family, &grant), ciphertext)?;
-        let parsed: PurposePlain = serde_json::from_slice(&plain).map_err(|_| Error::Decrypt)?;
-        Ok(parsed.purpose)
+        serde_json::from_slice(&plain).map_err(|_| Error::Decrypt)
     }
 }
 

@@ -11,17 +11,17 @@ use cartable_vault::{LedgerFilter, MemberInfo, Permit, RecordDocument, Vault};
 use crate::web::i18n::Lang;
 
 /// What the page shows, gathered by the export.
-pub(super) struct Page<'a> {
-    pub(super) handle: &'a tokio::runtime::Handle,
-    pub(super) vault: &'a Vault,
-    pub(super) family_name: &'a str,
-    pub(super) exported_at: time::OffsetDateTime,
-    pub(super) members: &'a [MemberInfo],
+pub(crate) struct Page<'a> {
+    pub(crate) handle: &'a tokio::runtime::Handle,
+    pub(crate) vault: &'a Vault,
+    pub(crate) family_name: &'a str,
+    pub(crate) exported_at: time::OffsetDateTime,
+    pub(crate) members: &'a [MemberInfo],
     /// Each collection exported, with the permit it was exported under (read again here, not decided again).
-    pub(super) collections: &'a [(MemberId, Doctype, Permit)],
-    pub(super) grants: &'a [Grant],
-    pub(super) register: &'a Permit,
-    pub(super) ledger_size: u64,
+    pub(crate) collections: &'a [(MemberId, Doctype, Permit)],
+    pub(crate) grants: &'a [Grant],
+    pub(crate) register: &'a Permit,
+    pub(crate) ledger_size: u64,
 }
 
 /// Text escaped for HTML (element content and quoted attributes).
@@ -62,7 +62,7 @@ th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:t
 dl{margin:0}dt{font-weight:600;display:inline}dd{display:inline;margin:0 .8rem 0 .2rem}.small{color:#555;font-size:.9rem}";
 
 impl Page<'_> {
-    pub(super) fn write(&self, out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn write(&self, out: &mut dyn Write) -> io::Result<()> {
         let fr = Lang::Fr;
         let name_of = |id: MemberId| self.members.iter().find(|m| m.id == id).map(|m| m.name.clone()).unwrap_or_else(|| id.to_string());
         write!(

@@ -1,0 +1,11 @@
+//! A family's archive (`docs/archive-format.md`), for the command line and the API: written as a stream under the
+//! exporter's permits (`export`), checked without importing (`verify`), and imported into a vault (`import`).
+//! The container is `cartable-export`'s; what goes in it is decided here.
+
+mod export;
+mod lines;
+mod page;
+mod verify;
+
+pub(crate) use export::{ExportSummary, Exporter, OperatorExport, write_archive};
+pub(crate) use verify::{Opened, Verified, open_archive, report, verify_archive};
