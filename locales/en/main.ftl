@@ -477,6 +477,7 @@ child-upload-too-large = This file is too large.
 nav-settings = Settings
 home-own-data = My data
 invitation-intro-child = Your parents invite you to have your own access to Cartable: you will see your data and give your approval to the requests about you. Choose your sign-in name and your password.
+invitation-intro-guardian-sign-in = Your family has moved to this Cartable server with all its data and history. Choose your sign-in name and your password to find it again.
 settings-title = Family settings
 settings-members = Family members
 settings-signs-in = Signs in to Cartable

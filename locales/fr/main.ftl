@@ -477,6 +477,7 @@ child-upload-too-large = Ce fichier est trop gros.
 nav-settings = Réglages
 home-own-data = Mes données
 invitation-intro-child = Vos parents vous invitent à avoir votre propre accès à Cartable : vous verrez vos données et vous donnerez votre accord aux demandes qui vous concernent. Choisissez votre identifiant et votre mot de passe.
+invitation-intro-guardian-sign-in = Votre famille a été transférée sur ce serveur Cartable avec toutes ses données et son historique. Choisissez votre identifiant et votre mot de passe pour la retrouver.
 settings-title = Réglages de la famille
 settings-members = Membres de la famille
 settings-signs-in = Se connecte à Cartable

@@ -3,9 +3,11 @@
 //! The container is `cartable-export`'s; what goes in it is decided here.
 
 mod export;
+mod import;
 mod lines;
 mod page;
 mod verify;
 
-pub(crate) use export::{ExportSummary, Exporter, OperatorExport, write_archive};
-pub(crate) use verify::{Opened, Verified, open_archive, report, verify_archive};
+pub(crate) use export::{ExportSummary, OperatorExport, write_archive};
+pub(crate) use import::{ImportProgress, import_archive};
+pub(crate) use verify::{open_archive, report, verify_archive};

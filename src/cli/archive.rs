@@ -37,6 +37,22 @@ pub(super) enum ArchiveCmd {
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
     },
+    /// Import a family from its archive, with its id, members, records, files, grants and whole ledger, under keys of
+    /// this vault: everything is checked before anything is written, and it is written in one transaction. Sign-in
+    /// names and passwords do not travel: `--invite` prints a link for each guardian to choose them again.
+    Import {
+        file: PathBuf,
+        /// The ledger's verifier key to trust (`cartable ledger key` on the server that wrote it); default: the key the
+        /// archive holds.
+        #[arg(long)]
+        key: Option<String>,
+        /// The passphrase of an encrypted archive, in this file (its first line).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// Print a one-time link (7 days) for each guardian to set their sign-in name and password.
+        #[arg(long)]
+        invite: bool,
+    },
 }
 
 impl ArchiveCmd {
@@ -67,8 +83,95 @@ impl ArchiveCmd {
                 .context("the check stopped")??;
                 console.out.emit(report.clone(), || format!("the archive verifies: {} entries, ledger of {} entries signed by {}", report["entries"], report["ledger_size"], report["signed_by"]));
             }
+            ArchiveCmd::Import { file, key, passphrase_file, invite } => {
+                let passphrase = passphrase_file.as_deref().map(read_passphrase).transpose()?;
+                let (vault, config) = console.open().await?;
+                let handle = tokio::runtime::Handle::current();
+                let importing = vault.clone();
+                let report = tokio::task::spawn_blocking(move || {
+                    let mut opened = archive::open_archive(&file, passphrase)?;
+                    let progress = Phases::default();
+                    let report = archive::import_archive(&handle, &importing, &mut opened, key.as_deref(), &progress);
+                    progress.end();
+                    report
+                })
+                .await
+                .context("the import stopped")?;
+                let report = match report {
+                    Ok(report) => report,
+                    Err(e) => {
+                        let _ = vault.close().await;
+                        return Err(e);
+                    }
+                };
+                let mut links = Vec::new();
+                if invite {
+                    let read = vault.as_operator(report.family, cartable_consent::Action::Read, cartable_consent::Resource::Family).await?;
+                    for member in vault.list_members(&read).await?.into_iter().filter(|m| m.role == cartable_consent::Role::Guardian) {
+                        let link = super::family::invite_member(&vault, &config, cartable_vault::InvitationKind::GuardianSignIn(report.family, member.id)).await?;
+                        links.push((member.id, member.name, link));
+                    }
+                }
+                vault.close().await?;
+                let json = serde_json::json!({
+                    "family_id": report.family,
+                    "members": report.members,
+                    "records": report.records,
+                    "files": report.files,
+                    "grants": report.grants,
+                    "prohibitions": report.prohibitions,
+                    "ledger_entries": report.ledger_entries,
+                    "services_registered": report.services_registered,
+                    "invitations": links.iter().map(|(id, _, link)| serde_json::json!({"member_id": id, "link": link})).collect::<Vec<_>>(),
+                });
+                console.out.emit(json, || {
+                    let mut text = format!(
+                        "family {} imported: {} members, {} records, {} files, {} grants, {} prohibitions, {} ledger entries (and the import's own)",
+                        report.family, report.members, report.records, report.files, report.grants, report.prohibitions, report.ledger_entries
+                    );
+                    for service in &report.services_registered {
+                        text.push_str(&format!("\nservice {service} is new here: approve it (`cartable service approve`) and give it a secret (`cartable service secret`)"));
+                    }
+                    for (_, name, link) in &links {
+                        text.push_str(&format!("\n{name}: {link}"));
+                    }
+                    text
+                });
+            }
         }
         Ok(())
+    }
+}
+
+/// An import's progress on standard error: one counter per phase.
+#[derive(Default)]
+struct Phases {
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl Phases {
+    fn end(&self) {
+        if let Some(bar) = self.bar.lock().expect("progress lock").take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl archive::ImportProgress for Phases {
+    fn phase(&self, name: &'static str) {
+        self.end();
+        let what = match name {
+            "checking" => "entries checked",
+            "files" => "files imported",
+            _ => "records imported",
+        };
+        *self.bar.lock().expect("progress lock") = Some(counter(what));
+    }
+
+    fn done(&self, count: u64) {
+        if let Some(bar) = self.bar.lock().expect("progress lock").as_ref() {
+            bar.set_position(count);
+        }
     }
 }
 

@@ -30,6 +30,12 @@ pub(super) enum ServiceCmd {
     },
     /// The services waiting for approval.
     Pending,
+    /// Gives a service a new secret (printed once); its old one stops working. A service an imported family's
+    /// grants name has none until then.
+    Secret {
+        #[arg(long)]
+        service: ServiceId,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,6 +178,13 @@ impl ServiceCmd {
             ServiceCmd::Approve { service } => {
                 vault.approve_service(service).await?;
                 out.emit(json!({"service_id": service, "approved": true}), || format!("service {service} may now ask families for access"));
+            }
+            ServiceCmd::Secret { service } => {
+                let secret = crate::auth::new_secret();
+                vault.set_service_secret(service, &crate::auth::hash_token(&secret)).await?;
+                out.emit(json!({"service_id": service, "secret": secret}), || {
+                    format!("service {service}\nsecret {secret}\n(the secret is shown once; store it now)")
+                });
             }
             ServiceCmd::Pending => {
                 let pending = vault.services_awaiting_approval().await?;

@@ -128,9 +128,14 @@ const INVITATION_DAYS: i64 = 7;
 
 /// A one-time invitation for a family's guardian: the link holds the token, the vault only its hash.
 pub(super) async fn invite_guardian(vault: &cartable_vault::Vault, config: &crate::config::Config, family: FamilyId) -> anyhow::Result<String> {
+    invite_member(vault, config, cartable_vault::InvitationKind::FamilyGuardian(family)).await
+}
+
+/// A one-time invitation of the operator's, of any kind: the link holds the token, the vault only its hash.
+pub(super) async fn invite_member(vault: &cartable_vault::Vault, config: &crate::config::Config, kind: cartable_vault::InvitationKind) -> anyhow::Result<String> {
     let token = crate::auth::new_secret();
     let expires_at = time::OffsetDateTime::now_utc() + time::Duration::days(INVITATION_DAYS);
-    vault.create_invitation(cartable_vault::InvitationKind::FamilyGuardian(family), &crate::auth::hash_token(&token), expires_at).await?;
+    vault.create_invitation(kind, &crate::auth::hash_token(&token), expires_at).await?;
     Ok(format!("{}/invitation/{token}", config.public_url))
 }
 

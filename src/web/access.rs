@@ -162,6 +162,8 @@ fn plausible_token(token: &str) -> bool {
 enum Invited {
     Guardian,
     Child,
+    /// A guardian of a family imported from an archive: already a member, by name.
+    GuardianSignIn,
     Dpo,
 }
 
@@ -170,6 +172,7 @@ impl Invited {
         match self {
             Invited::Guardian => "invitation-intro",
             Invited::Child => "invitation-intro-child",
+            Invited::GuardianSignIn => "invitation-intro-guardian-sign-in",
             Invited::Dpo => "invitation-intro-dpo",
         }
     }
@@ -184,6 +187,7 @@ async fn invitation_until(state: &ApiState, token: &str, lang: Lang) -> Result<(
     let invited = match invitation.as_ref().map(|i| i.kind) {
         Some(cartable_vault::InvitationKind::Dpo(_)) => Invited::Dpo,
         Some(cartable_vault::InvitationKind::FamilyChild(..)) => Invited::Child,
+        Some(cartable_vault::InvitationKind::GuardianSignIn(..)) => Invited::GuardianSignIn,
         _ => Invited::Guardian,
     };
     Ok((invitation.map(|i| lang.t_with("invitation-valid-until", &[("date", Arg::Text(lang.date(i.expires_at)))])), invited))

@@ -130,7 +130,9 @@ async fn settings_page(state: &ApiState, member: &Member, family: FamilyId, extr
         .iter()
         .map(|i| InvitationLine {
             what: match i.kind {
-                InvitationKind::FamilyChild(_, child) => lang.t_with("settings-invitation-child", &[("name", Arg::Text(household.name(child, lang)))]),
+                InvitationKind::FamilyChild(_, member) | InvitationKind::GuardianSignIn(_, member) => {
+                    lang.t_with("settings-invitation-child", &[("name", Arg::Text(household.name(member, lang)))])
+                }
                 _ => lang.t("settings-invitation-guardian"),
             },
             by: i.invited_by.map(|m| household.name(m, lang)).unwrap_or_else(|| lang.t("actor-operator")),

@@ -69,20 +69,7 @@ impl Vault {
     /// hashes its secret (only the hash is stored). An unapproved service can ask families for nothing until the
     /// operator approves it ([`Vault::approve_service`]). A blank description counts as none.
     pub async fn register_service(&self, name: &str, description: Option<&str>, secret_hash: &str, approved: bool) -> Result<ServiceId> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            return Err(Error::InvalidInput("a service name must be 1 to 200 characters, without control characters".to_owned()));
-        }
-        crate::text::refuse_format_characters(name, "a service name")?;
-        let description = description.map(str::trim).filter(|d| !d.is_empty());
-        if let Some(description) = description {
-            if description.chars().count() > SERVICE_DESCRIPTION_LIMIT || description.chars().any(char::is_control) {
-                return Err(Error::InvalidInput(format!(
-                    "a service description must be at most {SERVICE_DESCRIPTION_LIMIT} characters, on one line, without control characters"
-                )));
-            }
-            crate::text::refuse_format_characters(description, "a service description")?;
-        }
+        let (name, description) = validate_service_text(name, description)?;
         let id = ServiceId::new();
         sqlx::query("INSERT INTO services (id, name, description, secret_hash, created_at, approved) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id.to_string())
@@ -94,6 +81,34 @@ impl Vault {
             .execute(self.pool())
             .await?;
         Ok(id)
+    }
+
+    /// Registers a service an imported family's grants name, under its id, if this vault does not know it:
+    /// awaiting the operator's approval, with no secret (it cannot sign in until the operator gives it one,
+    /// [`Vault::set_service_secret`]). Returns whether it was registered.
+    pub(crate) async fn register_imported_service(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, service: &crate::import::ArchivedService) -> Result<bool> {
+        let known = sqlx::query("SELECT 1 FROM services WHERE id = $1").bind(service.id.to_string()).fetch_optional(&mut **tx).await?;
+        if known.is_some() {
+            return Ok(false);
+        }
+        let (name, description) = validate_service_text(&service.name, service.description.as_deref())?;
+        sqlx::query("INSERT INTO services (id, name, description, secret_hash, created_at, approved) VALUES ($1, $2, $3, '', $4, 0)")
+            .bind(service.id.to_string())
+            .bind(name)
+            .bind(description)
+            .bind(to_millis(OffsetDateTime::now_utc()))
+            .execute(&mut **tx)
+            .await?;
+        Ok(true)
+    }
+
+    /// The operator gives a service a new secret (the caller hashes it): its old one stops working.
+    pub async fn set_service_secret(&self, id: ServiceId, secret_hash: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE services SET secret_hash = $1 WHERE id = $2").bind(secret_hash).bind(id.to_string()).execute(self.pool()).await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::ServiceNotFound(id.to_string()));
+        }
+        Ok(())
     }
 
     /// The operator lets a service registered under `registration = "operator-approved"` ask families for access.
@@ -732,6 +747,25 @@ fn covers(f: &Forbid, child: &cartable_consent::Member, rules: cartable_consent:
     }
 }
 
+/// A service's name and description as families read them: trimmed, a blank description none.
+fn validate_service_text<'a>(name: &'a str, description: Option<&'a str>) -> Result<(&'a str, Option<&'a str>)> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(Error::InvalidInput("a service name must be 1 to 200 characters, without control characters".to_owned()));
+    }
+    crate::text::refuse_format_characters(name, "a service name")?;
+    let description = description.map(str::trim).filter(|d| !d.is_empty());
+    if let Some(description) = description {
+        if description.chars().count() > SERVICE_DESCRIPTION_LIMIT || description.chars().any(char::is_control) {
+            return Err(Error::InvalidInput(format!(
+                "a service description must be at most {SERVICE_DESCRIPTION_LIMIT} characters, on one line, without control characters"
+            )));
+        }
+        crate::text::refuse_format_characters(description, "a service description")?;
+    }
+    Ok((name, description))
+}
+
 /// A grant's purpose, encrypted to the family key with a random salt; the ledger holds only the digest.
 struct SealedPurpose {
     ciphertext: Vec<u8>,
@@ -750,16 +784,21 @@ fn purpose_place(family: FamilyId, grant: &str) -> crate::envelope::Place<'_> {
 
 impl SealedPurpose {
     fn seal(key: &crate::keys::FamilyKey, family: FamilyId, grant: GrantId, purpose: &str) -> Result<SealedPurpose> {
-        use sha2::Digest as _;
         let mut salt = [0u8; 16];
         rand::Rng::fill(&mut rand::rngs::OsRng, &mut salt);
+        Self::seal_with_salt(key, family, grant, purpose, &salt)
+    }
+
+    /// Seals with a salt already chosen (a grant brought from an archive, whose receipts hold its digest).
+    fn seal_with_salt(key: &crate::keys::FamilyKey, family: FamilyId, grant: GrantId, purpose: &str, salt: &[u8]) -> Result<SealedPurpose> {
+        use sha2::Digest as _;
         let mut hasher = sha2::Sha256::new();
         hasher.update(b"cartable.purpose/1\0");
         hasher.update(salt);
         hasher.update(purpose.as_bytes());
         let digest = crate::records::hex(&hasher.finalize());
         let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(&PurposePlain { salt: crate::records::hex(&salt), purpose: purpose.to_owned() }).expect("a purpose serializes"),
+            serde_json::to_vec(&PurposePlain { salt: crate::records::hex(salt), purpose: purpose.to_owned() }).expect("a purpose serializes"),
         );
         let grant = grant.to_string();
         Ok(SealedPurpose { ciphertext: key.seal(&purpose_place(family, &grant), &plain)?, digest })
@@ -776,6 +815,46 @@ impl SealedPurpose {
     }
 }
 
+
+/// Inserts a grant brought from an archive, as it was (its id, state, approvals and times), inside `tx`: its purpose
+/// sealed again with the salt it had (hex, 16 bytes), so that its receipts' `purpose_digest` still name it, or a
+/// new one when it had none. Returns the digest.
+pub(crate) async fn insert_imported_grant(tx: &mut sqlx::Transaction<'_, sqlx::Any>, key: &crate::keys::FamilyKey, grant: &Grant, salt: Option<&str>) -> Result<String> {
+    let salt = match salt {
+        Some(hex) => (hex.len() == 32)
+            .then(|| (0..16).map(|i| hex.get(2 * i..2 * i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())).collect::<Option<Vec<u8>>>())
+            .flatten()
+            .ok_or_else(|| Error::InvalidInput(format!("grant `{}`: its purpose's salt is not 32 hexadecimal digits", grant.id)))?,
+        None => {
+            let mut fresh = [0u8; 16];
+            rand::Rng::fill(&mut rand::rngs::OsRng, &mut fresh);
+            fresh.to_vec()
+        }
+    };
+    let sealed = SealedPurpose::seal_with_salt(key, grant.family, grant.id, &grant.purpose, &salt)?;
+    let service = match grant.grantee {
+        Grantee::Service(s) => Some(s.to_string()),
+        Grantee::Member(_) => None,
+    };
+    sqlx::query(
+        "INSERT INTO grants (id, family_id, service_id, child_id, state, grant_json, created_at, updated_at, purpose_enc, purpose_digest, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(grant.id.to_string())
+    .bind(grant.family.to_string())
+    .bind(service)
+    .bind(grant.child.to_string())
+    .bind(grant.state.as_str())
+    .bind(grant_json(grant))
+    .bind(to_millis(grant.requested_at))
+    .bind(to_millis(OffsetDateTime::now_utc()))
+    .bind(sealed.ciphertext)
+    .bind(&sealed.digest)
+    .bind(grant.expires_at.map(to_millis))
+    .execute(&mut **tx)
+    .await?;
+    Ok(sealed.digest)
+}
 
 /// A grant row (`grant_json`, `purpose_enc`) with its purpose opened.
 fn open_grant(key: &crate::keys::FamilyKey, row: &sqlx::any::AnyRow) -> Result<Grant> {

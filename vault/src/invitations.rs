@@ -28,6 +28,10 @@ pub enum InvitationKind {
     /// Set the sign-in name and password of a child member of the family, from the age of digital consent (a
     /// guardian invites them from the family's settings).
     FamilyChild(FamilyId, MemberId),
+    /// Set the sign-in name and password of an existing guardian of the family: one whose family was imported from
+    /// an archive (sign-in names and passwords never travel in one); the operator invites them
+    /// (`cartable archive import --invite`).
+    GuardianSignIn(FamilyId, MemberId),
     /// Set the sign-in name and password of a DPO the operator appointed (`cartable dpo add`).
     Dpo(DpoId),
 }
@@ -38,6 +42,7 @@ impl InvitationKind {
         match self {
             InvitationKind::FamilyGuardian(family) => ("family_guardian", Some(family.to_string()), None, None),
             InvitationKind::FamilyChild(family, child) => ("family_child", Some(family.to_string()), None, Some(child.to_string())),
+            InvitationKind::GuardianSignIn(family, member) => ("guardian_sign_in", Some(family.to_string()), None, Some(member.to_string())),
             InvitationKind::Dpo(dpo) => ("dpo", None, Some(dpo.to_string()), None),
         }
     }
@@ -46,6 +51,7 @@ impl InvitationKind {
         match (kind, family, dpo, member) {
             ("family_guardian", Some(family), _, _) => Ok(InvitationKind::FamilyGuardian(parse_id(&family)?)),
             ("family_child", Some(family), _, Some(child)) => Ok(InvitationKind::FamilyChild(parse_id(&family)?, parse_id(&child)?)),
+            ("guardian_sign_in", Some(family), _, Some(member)) => Ok(InvitationKind::GuardianSignIn(parse_id(&family)?, parse_id(&member)?)),
             ("dpo", _, Some(dpo), _) => Ok(InvitationKind::Dpo(parse_id(&dpo)?)),
             _ => Err(Error::Corrupt("an invitation's kind")),
         }
@@ -54,7 +60,7 @@ impl InvitationKind {
     /// The family the invitation lets someone into, if it is a family's.
     pub fn family(self) -> Option<FamilyId> {
         match self {
-            InvitationKind::FamilyGuardian(family) | InvitationKind::FamilyChild(family, _) => Some(family),
+            InvitationKind::FamilyGuardian(family) | InvitationKind::FamilyChild(family, _) | InvitationKind::GuardianSignIn(family, _) => Some(family),
             InvitationKind::Dpo(_) => None,
         }
     }
@@ -117,6 +123,7 @@ impl Vault {
         match kind {
             InvitationKind::FamilyGuardian(family) if !self.family_exists(family).await? => return Err(Error::FamilyNotFound(family)),
             InvitationKind::FamilyChild(family, child) => self.invitable_child(family, child).await?,
+            InvitationKind::GuardianSignIn(family, member) => self.guardian_of(family, member).await?,
             InvitationKind::Dpo(dpo) if self.dpo(dpo).await?.is_none() => return Err(Error::DpoNotFound(dpo)),
             _ => {}
         }
@@ -163,6 +170,14 @@ impl Vault {
         match age_stage(&member, self.age_rules(), OffsetDateTime::now_utc()) {
             Some(AgeStage::ConsentAge | AgeStage::Adult) => Ok(()),
             _ => Err(Error::Denied("a child signs in from the age of digital consent".to_owned())),
+        }
+    }
+
+    /// A guardian of the family, who signs in through an invitation of their own.
+    async fn guardian_of(&self, family: FamilyId, member: MemberId) -> Result<()> {
+        match self.member(family, member).await {
+            Ok(m) if m.role == Role::Guardian => Ok(()),
+            _ => Err(Error::InvalidInput(format!("`{member}` is not a guardian of the family"))),
         }
     }
 
@@ -257,6 +272,12 @@ impl Vault {
                 permit.require_family_management()?;
                 Some(permit)
             }
+            InvitationKind::GuardianSignIn(family, member) => {
+                self.guardian_of(family, member).await.map_err(|_| Error::InvitationInvalid)?;
+                let permit = self.as_operator(family, Action::Manage, Resource::Family).await?;
+                permit.require_family_management()?;
+                Some(permit)
+            }
             InvitationKind::Dpo(_) => None,
         };
         let mut tx = self.write_tx().await?;
@@ -290,29 +311,30 @@ impl Vault {
                     .map_err(taken)?;
                 Accepted::Guardian { family, member }
             }
-            (InvitationKind::FamilyChild(family, child), Some(_)) => {
+            (InvitationKind::FamilyChild(family, member), Some(_)) | (InvitationKind::GuardianSignIn(family, member), Some(_)) => {
+                let role = if matches!(invitation.kind, InvitationKind::FamilyChild(..)) { Role::Child } else { Role::Guardian };
                 let set = sqlx::query("UPDATE members SET password_hash = $1 WHERE id = $2 AND family_id = $3 AND role = $4")
                     .bind(acceptance.password_hash)
-                    .bind(child.to_string())
+                    .bind(member.to_string())
                     .bind(family.to_string())
-                    .bind(Role::Child.as_str())
+                    .bind(role.as_str())
                     .execute(&mut *tx)
                     .await?;
                 if set.rows_affected() == 0 {
                     return Err(Error::InvitationInvalid);
                 }
-                // A child invited again (a lost password) keeps one sign-in name: the new one.
-                sqlx::query("DELETE FROM member_logins WHERE member_id = $1").bind(child.to_string()).execute(&mut *tx).await?;
+                // A member invited again (a lost password) keeps one sign-in name: the new one.
+                sqlx::query("DELETE FROM member_logins WHERE member_id = $1").bind(member.to_string()).execute(&mut *tx).await?;
                 sqlx::query("INSERT INTO member_logins (login_hash, member_id, family_id, created_at) VALUES ($1, $2, $3, $4)")
                     .bind(&login)
-                    .bind(child.to_string())
+                    .bind(member.to_string())
                     .bind(family.to_string())
                     .bind(to_millis(now))
                     .execute(&mut *tx)
                     .await
                     .map_err(taken)?;
-                sqlx::query("DELETE FROM api_sessions WHERE member_id = $1 AND family_id = $2").bind(child.to_string()).bind(family.to_string()).execute(&mut *tx).await?;
-                Accepted::Child { family, member: child }
+                sqlx::query("DELETE FROM api_sessions WHERE member_id = $1 AND family_id = $2").bind(member.to_string()).bind(family.to_string()).execute(&mut *tx).await?;
+                if role == Role::Child { Accepted::Child { family, member } } else { Accepted::Guardian { family, member } }
             }
             (InvitationKind::Dpo(dpo), _) => {
                 sqlx::query("UPDATE dpos SET login_hash = $1, password_hash = $2 WHERE id = $3")
@@ -324,7 +346,7 @@ impl Vault {
                     .map_err(taken)?;
                 Accepted::Dpo(dpo)
             }
-            (InvitationKind::FamilyGuardian(_) | InvitationKind::FamilyChild(..), None) => return Err(Error::InvitationInvalid),
+            (InvitationKind::FamilyGuardian(_) | InvitationKind::FamilyChild(..) | InvitationKind::GuardianSignIn(..), None) => return Err(Error::InvitationInvalid),
         };
         tx.commit().await?;
         Ok(accepted)

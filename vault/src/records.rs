@@ -24,17 +24,29 @@ const INLINE_BODY_LIMIT: usize = 64 * 1024;
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 const MAX_PAGE: u32 = 1000;
 
-/// Rows per multi-row `INSERT` (5 bound values each, plus 6 shared by the batch).
+/// Rows per multi-row `INSERT` (`ROW_VALUES` bound values each, plus 5 shared by the batch).
 const INSERT_CHUNK: usize = 500;
+const ROW_VALUES: usize = 8;
 /// How many times an update is tried again when another writer changed the record in between.
 const UPDATE_ATTEMPTS: usize = 5;
 
-/// A record ready to insert: id, sealed value, blob name, plaintext size.
-struct Prepared {
-    id: RecordId,
+/// A record ready to insert: id, sealed value, blob name, plaintext size, and the version and times it was sealed
+/// with.
+pub(crate) struct Prepared {
+    pub(crate) id: RecordId,
     sealed: Vec<u8>,
-    blob: Option<String>,
+    pub(crate) blob: Option<String>,
     size: i64,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl Prepared {
+    /// A row sealed elsewhere (an import's file) with the columns it was sealed under.
+    pub(crate) fn new(id: RecordId, sealed: Vec<u8>, blob: Option<String>, size: i64, columns: &RowColumns<'_>) -> Self {
+        Prepared { id, sealed, blob, size, version: columns.version, created_at: columns.created_at, updated_at: columns.updated_at }
+    }
 }
 
 /// A file's metadata as stored, sealed in its row: what [`FileInfo`] says, and the head of its blob.
@@ -171,7 +183,7 @@ impl Vault {
             Some(e) => Err(e),
             None => async {
                 let mut tx = self.write_tx().await?;
-                insert_records(&mut tx, self.inner.backend, family, &collection, child, doctype, "record", now, &prepared, &sources).await?;
+                insert_records(&mut tx, self.inner.backend, family, &collection, child, doctype, "record", &prepared, &sources).await?;
                 tx.commit().await?;
                 Ok::<_, Error>(())
             }
@@ -524,9 +536,9 @@ impl Vault {
                 updated_at: now,
             };
             let sealed = key.seal(&Place { family, field: Field::Record(&columns.place(Some(&blob), size as i64)) }, &meta)?;
-            let prepared = [Prepared { id, sealed, blob: Some(blob.clone()), size: size as i64 }];
+            let prepared = [Prepared { id, sealed, blob: Some(blob.clone()), size: size as i64, version: 1, created_at: now, updated_at: now }];
             let mut tx = self.write_tx().await?;
-            insert_records(&mut tx, self.inner.backend, family, &collection, child, doctype, "file", now, &prepared, std::slice::from_ref(&source)).await?;
+            insert_records(&mut tx, self.inner.backend, family, &collection, child, doctype, "file", &prepared, std::slice::from_ref(&source)).await?;
             tx.commit().await?;
             Ok::<_, Error>(())
         }
@@ -599,7 +611,7 @@ impl Vault {
     }
 }
 
-fn serialize_body(body: &serde_json::Value) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+pub(crate) fn serialize_body(body: &serde_json::Value) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     if !body.is_object() {
         return Err(Error::InvalidInput("a record body must be a JSON object".to_owned()));
     }
@@ -611,7 +623,7 @@ fn serialize_body(body: &serde_json::Value) -> Result<zeroize::Zeroizing<Vec<u8>
 }
 
 /// Seals a record body for its row: inline, or into a blob whose head is what the row then seals.
-async fn seal_body(
+pub(crate) async fn seal_body(
     blobs: &crate::blobs::Blobs,
     key: &Arc<FamilyKey>,
     family: FamilyId,
@@ -624,7 +636,7 @@ async fn seal_body(
         let name = blob_name(id, columns.version);
         let Stored { head, .. } = blobs.put(key.clone(), family, &name, Box::new(std::io::Cursor::new(plain.clone()))).await?;
         match key.seal(&Place { family, field: Field::Record(&columns.place(Some(&name), size)) }, &head) {
-            Ok(sealed) => Ok(Prepared { id, sealed, blob: Some(name), size }),
+            Ok(sealed) => Ok(Prepared { id, sealed, blob: Some(name), size, version: columns.version, created_at: columns.created_at, updated_at: columns.updated_at }),
             Err(e) => {
                 blobs.delete(family, &name).await;
                 Err(e)
@@ -632,25 +644,25 @@ async fn seal_body(
         }
     } else {
         let sealed = key.seal(&Place { family, field: Field::Record(&columns.place(None, size)) }, plain)?;
-        Ok(Prepared { id, sealed, blob: None, size })
+        Ok(Prepared { id, sealed, blob: None, size, version: columns.version, created_at: columns.created_at, updated_at: columns.updated_at })
     }
 }
 
 /// The clear columns of a record row being written, less those known only once its body is sealed.
-struct RowColumns<'a> {
-    id: String,
-    collection: &'a str,
-    child: &'a str,
-    doctype: &'a str,
-    kind: &'a str,
-    source: &'a str,
-    version: i64,
-    created_at: i64,
-    updated_at: i64,
+pub(crate) struct RowColumns<'a> {
+    pub(crate) id: String,
+    pub(crate) collection: &'a str,
+    pub(crate) child: &'a str,
+    pub(crate) doctype: &'a str,
+    pub(crate) kind: &'a str,
+    pub(crate) source: &'a str,
+    pub(crate) version: i64,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
 }
 
 impl RowColumns<'_> {
-    fn place<'b>(&'b self, blob_key: Option<&'b str>, size: i64) -> RecordPlace<'b> {
+    pub(crate) fn place<'b>(&'b self, blob_key: Option<&'b str>, size: i64) -> RecordPlace<'b> {
         RecordPlace {
             id: &self.id,
             collection: self.collection,
@@ -718,11 +730,11 @@ impl StoredRow {
 
 /// Inserts a batch of new rows of one collection in multi-row statements; the values the rows share are bound once.
 ///
-/// On PostgreSQL they are `$1`…`$6`. SQLite looks a numbered or named parameter up in a list at each bind, which makes
+/// On PostgreSQL they are `$1`…`$5`. SQLite looks a numbered or named parameter up in a list at each bind, which makes
 /// a statement with thousands of `$N` quadratic; there every parameter is an anonymous `?`, the shared ones first in
 /// a common table expression.
 #[allow(clippy::too_many_arguments)]
-async fn insert_records<S: AsRef<str>>(
+pub(crate) async fn insert_records<S: AsRef<str>>(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: crate::db::Backend,
     family: FamilyId,
@@ -730,24 +742,23 @@ async fn insert_records<S: AsRef<str>>(
     child: MemberId,
     doctype: Doctype,
     kind: &str,
-    now: i64,
     prepared: &[Prepared],
     sources: &[S],
 ) -> Result<()> {
     let (family, child) = (family.to_string(), child.to_string());
     for (rows, srcs) in prepared.chunks(INSERT_CHUNK).zip(sources.chunks(INSERT_CHUNK)) {
-        let mut sql = String::with_capacity(400 + rows.len() * 48);
+        let mut sql = String::with_capacity(400 + rows.len() * 64);
         // Placeholders only: the values are bound below.
         match backend {
             crate::db::Backend::Sqlite => {
                 sql.push_str(
-                    "WITH s (family_id, collection_id, child_id, doctype, kind, at) AS (SELECT ?, ?, ?, ?, ?, ?) \
+                    "WITH s (family_id, collection_id, child_id, doctype, kind) AS (SELECT ?, ?, ?, ?, ?) \
                      INSERT INTO records (id, family_id, collection_id, child_id, doctype, kind, source, version, body_enc, blob_key, size, created_at, updated_at) \
-                     SELECT v.column1, s.family_id, s.collection_id, s.child_id, s.doctype, s.kind, v.column2, 1, v.column3, v.column4, v.column5, s.at, s.at \
+                     SELECT v.column1, s.family_id, s.collection_id, s.child_id, s.doctype, s.kind, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8 \
                      FROM s, (VALUES ",
                 );
                 for i in 0..rows.len() {
-                    sql.push_str(if i > 0 { ", (?, ?, ?, ?, ?)" } else { "(?, ?, ?, ?, ?)" });
+                    sql.push_str(if i > 0 { ", (?, ?, ?, ?, ?, ?, ?, ?)" } else { "(?, ?, ?, ?, ?, ?, ?, ?)" });
                 }
                 sql.push_str(") AS v");
             }
@@ -756,17 +767,25 @@ async fn insert_records<S: AsRef<str>>(
                     "INSERT INTO records (id, family_id, collection_id, child_id, doctype, kind, source, version, body_enc, blob_key, size, created_at, updated_at) VALUES ",
                 );
                 for i in 0..rows.len() {
-                    let p = 7 + 5 * i;
+                    let p = 6 + ROW_VALUES * i;
                     if i > 0 {
                         sql.push(',');
                     }
-                    sql.push_str(&format!("(${p}, $1, $2, $3, $4, $5, ${}, 1, ${}, ${}, ${}, $6, $6)", p + 1, p + 2, p + 3, p + 4));
+                    sql.push_str(&format!("(${p}, $1, $2, $3, $4, $5, ${}, ${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7));
                 }
             }
         }
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&family).bind(collection).bind(&child).bind(doctype.as_str()).bind(kind).bind(now);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&family).bind(collection).bind(&child).bind(doctype.as_str()).bind(kind);
         for (p, source) in rows.iter().zip(srcs) {
-            query = query.bind(p.id.to_string()).bind(source.as_ref()).bind(&p.sealed).bind(p.blob.as_deref()).bind(p.size);
+            query = query
+                .bind(p.id.to_string())
+                .bind(source.as_ref())
+                .bind(p.version)
+                .bind(&p.sealed)
+                .bind(p.blob.as_deref())
+                .bind(p.size)
+                .bind(p.created_at)
+                .bind(p.updated_at);
         }
         query.execute(&mut **tx).await?;
     }
@@ -784,14 +803,14 @@ pub(crate) fn parse_head(hex_text: &str) -> Option<BlobHead> {
     Some(out)
 }
 
-fn validate_source(source: &str) -> Result<()> {
+pub(crate) fn validate_source(source: &str) -> Result<()> {
     let ok = source == "operator"
         || source.strip_prefix("member:").is_some_and(|id| id.parse::<MemberId>().is_ok())
         || source.strip_prefix("service:").is_some_and(|id| id.parse::<cartable_consent::ServiceId>().is_ok());
     if ok { Ok(()) } else { Err(Error::InvalidInput("a record source is `operator`, `member:<id>` or `service:<id>`".to_owned())) }
 }
 
-fn validate_file_name(name: &str) -> Result<String> {
+pub(crate) fn validate_file_name(name: &str) -> Result<String> {
     let name = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
     if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
         return Err(Error::InvalidInput("a file name must be 1 to 255 characters, without control characters".to_owned()));

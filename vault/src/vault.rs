@@ -266,21 +266,26 @@ impl Vault {
     pub async fn create_family(&self, name: &str) -> Result<FamilyId> {
         let name = validate_name(name)?;
         let id = FamilyId::new();
-        let identity = FamilyIdentity::generate();
-        let (data, data_bytes) = DataKey::generate();
-        let data_key_enc = identity.wrap_data_key(id, &data_bytes)?;
-        drop(data_bytes);
+        let (key, data_key_enc) = new_family_key(id)?;
         let mut tx = self.write_tx().await?;
+        self.insert_family(&mut tx, id, &key, &data_key_enc, name).await?;
+        tx.commit().await?;
+        self.inner.family_keys.lock().expect("key cache lock").insert(id, Arc::new(key));
+        Ok(id)
+    }
+
+    /// Inserts a family's row (its identity wrapped to the master key, its data key, its name sealed) and its empty
+    /// log's head inside `tx`. The name was validated by the caller.
+    pub(crate) async fn insert_family(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: FamilyId, key: &FamilyKey, data_key_enc: &[u8], name: &str) -> Result<()> {
         // Re-read the master recipient inside the transaction: a rotation by another process must not leave
         // a new family wrapped to a retired key.
         let recorded: String = sqlx::query("SELECT value FROM meta WHERE key = $1")
             .bind(MASTER_RECIPIENT)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?
             .get(0);
         let master = self.master_named(&recorded)?;
-        let wrapped = master.wrap(&identity)?;
-        let key = FamilyKey::new(identity, data);
+        let wrapped = master.wrap(key.identity())?;
         let name_enc = key.seal(&Place::family_name(id), name.as_bytes())?;
         let now = to_millis(OffsetDateTime::now_utc());
         sqlx::query("INSERT INTO families (id, wrapped_key, name_enc, version, created_at, data_key_enc) VALUES ($1, $2, $3, 0, $4, $5)")
@@ -289,15 +294,18 @@ impl Vault {
             .bind(name_enc)
             .bind(now)
             .bind(data_key_enc)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         sqlx::query("INSERT INTO ledger_heads (family_id, size) VALUES ($1, 0)")
             .bind(id.to_string())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        tx.commit().await?;
-        self.inner.family_keys.lock().expect("key cache lock").insert(id, Arc::new(key));
-        Ok(id)
+        Ok(())
+    }
+
+    /// Puts a family's keys in the cache (a family just written, whose row another call would read back).
+    pub(crate) fn cache_family_key(&self, id: FamilyId, key: Arc<FamilyKey>) {
+        self.inner.family_keys.lock().expect("key cache lock").insert(id, key);
     }
 
     pub async fn family_exists(&self, family: FamilyId) -> Result<bool> {
@@ -385,7 +393,12 @@ impl Vault {
     async fn remove_orphan_blobs(&self, grace: std::time::Duration) -> Result<()> {
         for family in self.inner.blobs.families().await? {
             if !self.family_exists(family).await? {
-                tracing::info!(%family, "removing the blobs of an erased family");
+                // A family being imported has its files before its row.
+                if self.import_under_way(family).await? {
+                    continue;
+                }
+                sqlx::query("DELETE FROM family_imports WHERE family_id = $1").bind(family.to_string()).execute(self.pool()).await?;
+                tracing::info!(%family, "removing the blobs of an erased family or of an import cut short");
                 self.inner.blobs.delete_family(family).await?;
                 continue;
             }
@@ -504,34 +517,10 @@ impl Vault {
         birth_date: Option<Date>,
         password_hash: Option<&str>,
     ) -> Result<MemberId> {
-        let name = validate_name(name)?;
-        match (role, birth_date) {
-            (Role::Child, None) => return Err(Error::InvalidInput("a child needs a birth date".to_owned())),
-            (_, Some(d)) if d > OffsetDateTime::now_utc().date() => {
-                return Err(Error::InvalidInput("a birth date cannot be in the future".to_owned()));
-            }
-            _ => {}
-        }
         let key = self.family_key(family).await?;
         let id = MemberId::new();
-        let (member, role_s) = (id.to_string(), role.as_str());
-        let name_enc = key.seal(&Place { family, field: Field::MemberName { member: &member, role: role_s } }, name.as_bytes())?;
-        let birth_enc = birth_date
-            .map(|d| key.seal(&Place { family, field: Field::MemberBirthDate { member: &member, role: role_s } }, d.to_string().as_bytes()))
-            .transpose()?;
         bump_version(tx, family).await?;
-        sqlx::query(
-            "INSERT INTO members (id, family_id, role, name_enc, birth_date_enc, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id.to_string())
-        .bind(family.to_string())
-        .bind(role.as_str())
-        .bind(name_enc)
-        .bind(birth_enc)
-        .bind(password_hash)
-        .bind(to_millis(OffsetDateTime::now_utc()))
-        .execute(&mut **tx)
-        .await?;
+        insert_member_row(tx, &key, family, id, role, name, birth_date, password_hash).await?;
         Ok(id)
     }
 
@@ -913,7 +902,55 @@ pub(crate) fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T> {
     s.parse().map_err(|_| Error::Corrupt("an id"))
 }
 
-fn validate_name(name: &str) -> Result<&str> {
+/// A new family's keys: its identity and data key, and the data key wrapped to the identity with the family's id.
+pub(crate) fn new_family_key(id: FamilyId) -> Result<(FamilyKey, Vec<u8>)> {
+    let identity = FamilyIdentity::generate();
+    let (data, data_bytes) = DataKey::generate();
+    let data_key_enc = identity.wrap_data_key(id, &data_bytes)?;
+    drop(data_bytes);
+    Ok((FamilyKey::new(identity, data), data_key_enc))
+}
+
+/// Inserts a member's row (name and birth date sealed at their place, and a password hash when given) inside `tx`,
+/// under the id given; the caller moves the family's version when the family's rules change by it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_member_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    key: &FamilyKey,
+    family: FamilyId,
+    id: MemberId,
+    role: Role,
+    name: &str,
+    birth_date: Option<Date>,
+    password_hash: Option<&str>,
+) -> Result<()> {
+    let name = validate_name(name)?;
+    match (role, birth_date) {
+        (Role::Child, None) => return Err(Error::InvalidInput("a child needs a birth date".to_owned())),
+        (_, Some(d)) if d > OffsetDateTime::now_utc().date() => {
+            return Err(Error::InvalidInput("a birth date cannot be in the future".to_owned()));
+        }
+        _ => {}
+    }
+    let (member, role_s) = (id.to_string(), role.as_str());
+    let name_enc = key.seal(&Place { family, field: Field::MemberName { member: &member, role: role_s } }, name.as_bytes())?;
+    let birth_enc = birth_date
+        .map(|d| key.seal(&Place { family, field: Field::MemberBirthDate { member: &member, role: role_s } }, d.to_string().as_bytes()))
+        .transpose()?;
+    sqlx::query("INSERT INTO members (id, family_id, role, name_enc, birth_date_enc, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(member)
+        .bind(family.to_string())
+        .bind(role_s)
+        .bind(name_enc)
+        .bind(birth_enc)
+        .bind(password_hash)
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub(crate) fn validate_name(name: &str) -> Result<&str> {
     let name = name.trim();
     if name.is_empty() {
         return Err(Error::InvalidInput("a name cannot be empty".to_owned()));

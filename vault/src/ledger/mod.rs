@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 pub(crate) use queue::Appender;
 pub(crate) use read::RegisterView;
-pub(crate) use store::{Appended, append};
+pub(crate) use store::{Appended, append, append_verbatim};
 pub use verify::{VerifyError, VerifyReport};
 
 /// One entry as a reviewer sees it.

@@ -121,7 +121,6 @@ pub(crate) async fn append_family(
         // Some drafts were stale: the head moves by the others only.
         sqlx::query("UPDATE ledger_heads SET size = $1 WHERE family_id = $2").bind((first + drafts.len() as u64) as i64).bind(&family_text).execute(&mut **tx).await?;
     }
-    let mut nodes: HashMap<NodeKey, Hash> = HashMap::new();
     if drafts.is_empty() {
         let frontier = match known {
             Some(f) if f.size == first => f.clone(),
@@ -129,6 +128,61 @@ pub(crate) async fn append_family(
         };
         return Ok((outcomes.into_iter().map(|_| Appended::Stale).collect(), frontier));
     }
+    let entries = drafts
+        .into_iter()
+        .map(|draft| {
+            let created_at = to_millis(draft.time());
+            let receipt = draft.into_receipt();
+            (receipt.canonical_bytes(), created_at, EntryColumns::of(&receipt))
+        })
+        .collect();
+    let frontier = store_batch(tx, family, first, entries, known).await?;
+    let outcomes = outcomes.into_iter().map(|o| o.map_or(Appended::Stale, |i| Appended::At(first + i as u64))).collect();
+    Ok((outcomes, frontier))
+}
+
+/// Appends entries kept elsewhere, byte for byte (a family's log brought from its archive), inside `tx`: each must
+/// be a canonical receipt of this family. The tree's nodes are computed here, as for any append. `known` is the
+/// frontier the previous batch returned.
+pub(crate) async fn append_verbatim(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    family: FamilyId,
+    entries: Vec<Vec<u8>>,
+    known: Option<&Frontier>,
+) -> Result<Frontier> {
+    let k = entries.len() as i64;
+    let size: i64 = sqlx::query("UPDATE ledger_heads SET size = size + $1 WHERE family_id = $2 RETURNING size")
+        .bind(k)
+        .bind(family.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::FamilyNotFound(family))?
+        .get(0);
+    let first = (size - k) as u64;
+    let mut rows = Vec::with_capacity(entries.len());
+    for (offset, bytes) in entries.into_iter().enumerate() {
+        let index = first + offset as u64;
+        let receipt = Receipt::from_canonical(&bytes).map_err(|e| Error::LedgerBroken { family, index, reason: format!("the entry is not a canonical receipt: {e}") })?;
+        if receipt.family != family {
+            return Err(Error::LedgerBroken { family, index, reason: "the entry belongs to another family".to_owned() });
+        }
+        let columns = EntryColumns::of(&receipt);
+        rows.push((bytes, to_millis(receipt.time), columns));
+    }
+    store_batch(tx, family, first, rows, known).await
+}
+
+/// Stores entries from index `first` on (the head already moved past them) and the tree nodes they complete,
+/// computed from the frontier before them (`known`, or read from the tree); returns the frontier after them.
+async fn store_batch(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    family: FamilyId,
+    first: u64,
+    batch: Vec<(Vec<u8>, i64, EntryColumns)>,
+    known: Option<&Frontier>,
+) -> Result<Frontier> {
+    let family_text = family.to_string();
+    let mut nodes: HashMap<NodeKey, Hash> = HashMap::new();
     // The frontier before this batch: every left sibling a new leaf needs is in it or computed in this batch.
     match known {
         Some(frontier) if frontier.size == first => nodes.extend(frontier.nodes.iter().copied()),
@@ -145,14 +199,10 @@ pub(crate) async fn append_family(
             }
         }
     }
-    let mut entries: Vec<(i64, Vec<u8>, i64, EntryColumns)> = Vec::with_capacity(drafts.len());
-    let mut new_nodes: Vec<(NodeKey, Hash)> = Vec::with_capacity(2 * drafts.len());
-    for (offset, draft) in drafts.into_iter().enumerate() {
+    let mut entries: Vec<(i64, Vec<u8>, i64, EntryColumns)> = Vec::with_capacity(batch.len());
+    let mut new_nodes: Vec<(NodeKey, Hash)> = Vec::with_capacity(2 * batch.len());
+    for (offset, (bytes, created_at, columns)) in batch.into_iter().enumerate() {
         let index = first + offset as u64;
-        let created_at = to_millis(draft.time());
-        let receipt = draft.into_receipt();
-        let columns = EntryColumns::of(&receipt);
-        let bytes = receipt.canonical_bytes();
         let siblings = tlog::append_plan(index)
             .into_iter()
             .map(|key| nodes.get(&key).copied().ok_or_else(|| Error::LedgerBroken { family, index: key.index << key.level, reason: "a tree node is missing".to_owned() }))
@@ -190,9 +240,7 @@ pub(crate) async fn append_family(
         }
         query.execute(&mut **tx).await?;
     }
-    let frontier = Frontier { size: end, nodes: tlog::root_keys(end).into_iter().filter_map(|key| nodes.get(&key).map(|h| (key, *h))).collect() };
-    let outcomes = outcomes.into_iter().map(|o| o.map_or(Appended::Stale, |i| Appended::At(first + i as u64))).collect();
-    Ok((outcomes, frontier))
+    Ok(Frontier { size: end, nodes: tlog::root_keys(end).into_iter().filter_map(|key| nodes.get(&key).map(|h| (key, *h))).collect() })
 }
 
 /// A stored hash, which must be 32 bytes; `index` is the first entry the node covers.

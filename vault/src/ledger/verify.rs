@@ -70,8 +70,20 @@ impl Vault {
     /// recomputed one, every checkpoint handed out must be signed and consistent with the log, and the grants and
     /// prohibitions in the database must be exactly what the log says. Memory stays O(log n) for the tree.
     pub async fn verify_ledger(&self, family: FamilyId) -> Result<VerifyReport> {
+        let mut conn = self.pool().acquire().await?;
+        self.verify_ledger_on(&mut conn, family).await
+    }
+
+    /// [`Vault::verify_ledger`] on one connection: the pool's, or a transaction's (an import checks the family it
+    /// wrote before it commits).
+    pub(crate) async fn verify_ledger_on(&self, conn: &mut sqlx::AnyConnection, family: FamilyId) -> Result<VerifyReport> {
         let broken = |index: u64, reason: &str| VerifyError::Broken { family, index, reason: reason.to_owned() };
-        let size = self.ledger_size(family).await?;
+        let size = sqlx::query("SELECT size FROM ledger_heads WHERE family_id = $1")
+            .bind(family.to_string())
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(VerifyError::Unchecked(Error::FamilyNotFound(family)))?
+            .get::<i64, _>(0) as u64;
         let mut stack: Vec<(NodeKey, Hash)> = Vec::new();
         let mut expected = GrantReplay::default();
         let mut next: u64 = 0;
@@ -79,7 +91,7 @@ impl Vault {
         let mut root_at_size: Option<Hash> = None;
         let notes = sqlx::query("SELECT size, note FROM ledger_checkpoints WHERE family_id = $1 ORDER BY size")
             .bind(family.to_string())
-            .fetch_all(self.pool())
+            .fetch_all(&mut *conn)
             .await?;
         let verifier = self.inner.signer.verifier();
         for row in &notes {
@@ -97,7 +109,7 @@ impl Vault {
                 .bind(family.to_string())
                 .bind(next as i64)
                 .bind(VERIFY_PAGE)
-                .fetch_all(self.pool())
+                .fetch_all(&mut *conn)
                 .await?;
             if rows.is_empty() {
                 break;
@@ -120,7 +132,7 @@ impl Vault {
                     .bind(level as i64)
                     .bind(from as i64)
                     .bind(to as i64)
-                    .fetch_all(self.pool())
+                    .fetch_all(&mut *conn)
                     .await?;
                 for row in stored {
                     stored_nodes.insert(NodeKey { level: level as u8, index: row.get::<i64, _>(0) as u64 }, row.get(1));
@@ -173,7 +185,7 @@ impl Vault {
             return Err(broken(next, "the entry is missing (the log is shorter than its recorded size)"));
         }
         let root = if size == 0 { tlog::empty_root() } else { root_at_size.expect("set when the last entry was read") };
-        if size > 0 && self.root_at(family, size).await? != root {
+        if size > 0 && root_on(conn, family, size).await? != root {
             return Err(broken(size - 1, "the recorded tree does not match the entries"));
         }
         if let Some((&cp, _)) = checkpoints.iter().next_back()
@@ -181,7 +193,7 @@ impl Vault {
         {
             return Err(broken(size, "a checkpoint signed earlier covers entries that are gone"));
         }
-        let grants_checked = expected.reconcile(self, family).await?;
+        let grants_checked = expected.reconcile(conn, family).await?;
         use base64::Engine as _;
         Ok(VerifyReport {
             family,
@@ -191,6 +203,27 @@ impl Vault {
             grants_checked,
         })
     }
+}
+
+/// The root of the stored tree at `size`, from its perfect subtrees' nodes.
+async fn root_on(conn: &mut sqlx::AnyConnection, family: FamilyId, size: u64) -> Result<Hash> {
+    let mut nodes = HashMap::new();
+    for key in tlog::root_keys(size) {
+        let row = sqlx::query("SELECT hash FROM ledger_nodes WHERE family_id = $1 AND level = $2 AND idx = $3")
+            .bind(family.to_string())
+            .bind(key.level as i64)
+            .bind(key.index as i64)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| broken_at(family, key.index << key.level, "a tree node is missing"))?;
+        let hash: Hash = row.get::<Vec<u8>, _>(0).try_into().map_err(|_| broken_at(family, key.index << key.level, "a stored hash is not 32 bytes"))?;
+        nodes.insert(key, hash);
+    }
+    tlog::root_from(size, &nodes).map_err(|e| broken_at(family, size.saturating_sub(1), &e.to_string()))
+}
+
+fn broken_at(family: FamilyId, index: u64, reason: &str) -> VerifyError {
+    VerifyError::Broken { family, index, reason: reason.to_owned() }
 }
 
 /// The root of the tree whose perfect subtrees are on the stack (left to right): fold from the right.
@@ -282,16 +315,15 @@ impl GrantReplay {
         Ok(())
     }
 
-    async fn reconcile(self, vault: &Vault, family: FamilyId) -> Result<usize> {
+    async fn reconcile(self, conn: &mut sqlx::AnyConnection, family: FamilyId) -> Result<usize> {
         let broken = |index: u64, reason: String| VerifyError::Broken { family, index, reason };
         if self.erased_at.is_some() {
             return Ok(0);
         }
         let rows = sqlx::query("SELECT grant_json FROM grants WHERE family_id = $1")
             .bind(family.to_string())
-            .fetch_all(vault.pool())
-            .await
-            ?;
+            .fetch_all(&mut *conn)
+            .await?;
         let mut seen = 0;
         for row in rows {
             let grant = crate::rows::parse_grant(&row.get::<String, _>(0)).map_err(|e| broken(0, e.to_string()))?;
@@ -314,9 +346,8 @@ impl GrantReplay {
         // record put back to an older ciphertext and version of itself (which opens, being genuine) shows here.
         let rows = sqlx::query("SELECT id, version FROM records WHERE family_id = $1 AND version > 1")
             .bind(family.to_string())
-            .fetch_all(vault.pool())
-            .await
-            ?;
+            .fetch_all(&mut *conn)
+            .await?;
         let mut rewritten = BTreeMap::new();
         for row in rows {
             let id: RecordId = row.get::<String, _>(0).parse().map_err(|_| VerifyError::Unchecked(Error::Corrupt("a record id")))?;
@@ -336,8 +367,13 @@ impl GrantReplay {
         if let Some((record, v)) = rewritten.iter().find(|(r, _)| !self.records.contains_key(r)) {
             return Err(broken(0, format!("record `{record}` is at version {v} in the database but the log has no write of it")));
         }
-        let mut forbids: Vec<(String, String)> =
-            vault.forbids_of(family).await?.iter().map(|f| (f.doctype.as_str().to_owned(), f.scope.as_stored())).collect();
+        let mut forbids: Vec<(String, String)> = sqlx::query("SELECT doctype, scope FROM prohibitions WHERE family_id = $1")
+            .bind(family.to_string())
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
         forbids.sort();
         let logged: Vec<&(String, String)> = self.forbids.keys().collect();
         if forbids.iter().collect::<Vec<_>>() != logged {
