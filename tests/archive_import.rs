@@ -349,3 +349,64 @@ fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// An import killed (SIGKILL) at any point leaves either nothing or the whole family; once the lease of the cut
+/// import is over (`orphan_blob_grace`, one second here), the import is done again and no blob of the cut ones stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_killed_at_any_point_leaves_nothing_or_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = cli_support::Cli { data: dir.path().join("a"), database_url: None };
+    let family = text(&a.json(&["family", "create", "--name", "Martin"]), "family_id");
+    let child = text(&a.json(&["member", "add", "--family", &family, "--role", "child", "--name", "Léa", "--birth-date", "2014-05-02"]), "member_id");
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    for i in 0..30u32 {
+        let path = files.join(format!("devoir-{i}.pdf"));
+        std::fs::write(&path, (0..400_000u32).map(|j| (j.wrapping_mul(2_654_435_761).wrapping_add(i) >> 11) as u8).collect::<Vec<u8>>()).unwrap();
+        a.json(&["file", "put", "--family", &family, "--child", &child, "--doctype", "edu.documents", path.to_str().unwrap()]);
+    }
+    {
+        let vault = cartable_vault::Vault::open(cartable_vault::VaultConfig::embedded(a.data.clone())).await.unwrap();
+        let (family, child) = (vault_id(&family), vault_id(&child));
+        let permit = vault.as_operator(family, Action::Write, Resource::Collection { child, doctype: Doctype::Grades }).await.unwrap();
+        let records = (0..3000).map(|i| cartable_vault::NewRecord { child, doctype: Doctype::Grades, source: "operator".into(), body: serde_json::json!({"subject": "histoire", "grade": i % 20}) }).collect();
+        vault.put_records(&permit, records).await.unwrap();
+        drop(permit);
+        vault.close().await.unwrap();
+    }
+    let out = dir.path().join("martin.zip");
+    a.json(&["archive", "export", "--family", &family, "--out", out.to_str().unwrap()]);
+
+    let b = cli_support::Cli { data: dir.path().join("b"), database_url: None };
+    b.json(&["family", "list"]);
+    let import = |b: &cli_support::Cli| b.command(&["archive", "import", out.to_str().unwrap()]).env("CARTABLE_ORPHAN_BLOB_GRACE", "1").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut imported = false;
+    for delay_ms in [30u64, 120, 250, 400, 600, 900] {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let mut child_process = import(&b);
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child_process.kill();
+        let _ = child_process.wait();
+        let families = b.json(&["family", "list"]);
+        eprintln!("killed after {delay_ms} ms: {families}, {} blobs", blobs_of(&b.data, &family));
+        match families["families"].as_array().map(Vec::len) {
+            Some(0) => {}
+            Some(1) => {
+                b.json(&["ledger", "verify", "--family", &family]);
+                imported = true;
+                break;
+            }
+            other => panic!("{other:?} families"),
+        }
+    }
+    if !imported {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let status = import(&b).wait().unwrap();
+        assert!(status.success(), "the import done again");
+        b.json(&["ledger", "verify", "--family", &family]);
+    }
+    let listed = b.json(&["record", "list", "--family", &family, "--limit", "1000", "--doctype", "edu.documents"]);
+    assert_eq!(listed["records"].as_array().map(Vec::len), Some(30));
+    // The cut imports' blobs are gone: one blob per file.
+    assert_eq!(blobs_of(&b.data, &family), 30, "no blob of a cut import stays");
+}

@@ -30,9 +30,6 @@ use crate::keys::FamilyKey;
 use crate::records::{Prepared, RowColumns, StoredFile, hex, insert_records, seal_body, serialize_body, validate_file_name, validate_source};
 use crate::vault::{Vault, insert_member_row, new_family_key, validate_name};
 
-/// How long an import's mark keeps its blobs from the sweep at start, from its last sign of life (its start and
-/// each file uploaded): a mark older than this is an import cut short, which the next import or start clears.
-const IMPORT_LEASE: time::Duration = time::Duration::minutes(15);
 
 /// What an archive says of the family, apart from its records, files and ledger (which stream).
 #[derive(Debug, Clone)]
@@ -136,11 +133,12 @@ impl Vault {
             )));
         }
         let now = OffsetDateTime::now_utc();
+        let lease = self.import_lease();
         let mut tx = self.write_tx().await?;
         let started: Option<i64> = sqlx::query("SELECT started_at FROM family_imports WHERE family_id = $1").bind(&family).fetch_optional(&mut *tx).await?.map(|r| r.get(0));
         match started {
-            Some(at) if crate::db::from_millis(at) + IMPORT_LEASE > now => {
-                return Err(Error::Contended("another import of this family is under way, or was cut short less than 15 minutes ago (then try again later)"));
+            Some(at) if crate::db::from_millis(at) + lease > now => {
+                return Err(Error::Contended("another import of this family is under way, or was cut short a moment ago (then try again once `orphan_blob_grace` has passed)"));
             }
             // An import cut short: its blobs go before this one starts.
             Some(_) => {
@@ -164,7 +162,14 @@ impl Vault {
             .fetch_optional(self.pool())
             .await?
             .map(|r| r.get(0));
-        Ok(started.is_some_and(|at| crate::db::from_millis(at) + IMPORT_LEASE > OffsetDateTime::now_utc()))
+        Ok(started.is_some_and(|at| crate::db::from_millis(at) + self.import_lease() > OffsetDateTime::now_utc()))
+    }
+
+    /// How long an import's mark keeps its blobs from the sweep at start after its last sign of life (its start and
+    /// each file uploaded): the grace of blobs without their row. A mark older than that is an import cut short,
+    /// which the next import or start clears.
+    fn import_lease(&self) -> time::Duration {
+        time::Duration::try_from(self.inner.orphan_blob_grace).unwrap_or(time::Duration::minutes(15))
     }
 }
 

@@ -36,7 +36,8 @@ pub struct VaultConfig {
     /// Where file contents and large bodies go: the data folder's `blobs/` or an S3-compatible store.
     pub blob_store: BlobStoreConfig,
     /// How old a blob without its row must be before the start removes it: an upload on another server completes
-    /// its blob a moment before its row commits, so a younger blob may be one about to be claimed.
+    /// its blob a moment before its row commits, so a younger blob may be one about to be claimed. An import's blobs,
+    /// uploaded before its family's row exists, are kept as long after its last file.
     pub orphan_blob_grace: std::time::Duration,
     /// How a PDF's text is read for the search index (a child process); `None`: PDFs are found by their names only.
     pub pdf_text: Option<crate::TextExtractor>,
@@ -103,6 +104,8 @@ pub(crate) struct Inner {
     pub(crate) grant_notices: tokio::sync::broadcast::Sender<cartable_consent::GrantId>,
     /// The families' search indexes this process keeps (see `search/`).
     pub(crate) search: crate::search::Indexes,
+    /// `VaultConfig::orphan_blob_grace`: also how long an import's mark keeps its blobs (see `import.rs`).
+    pub(crate) orphan_blob_grace: std::time::Duration,
 }
 
 impl std::fmt::Debug for Vault {
@@ -172,6 +175,7 @@ impl Vault {
                 policies: Mutex::new(HashMap::new()),
                 grant_notices: tokio::sync::broadcast::channel(1024).0,
                 search: crate::search::Indexes::new(config.pdf_text.clone()),
+                orphan_blob_grace: config.orphan_blob_grace,
             }),
         };
         if backend == Backend::Postgres {

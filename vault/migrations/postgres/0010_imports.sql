@@ -2,7 +2,7 @@
 
 -- An import uploads a family's files before the one transaction that writes its rows: while this row stands, the
 -- blobs of a family that has no row yet are an import's, not an erased family's, and the sweep at start keeps them
--- (for 15 minutes after `started_at`, moved at each file uploaded: an import silent that long was cut short, and its
+-- (for `orphan_blob_grace` after `started_at`, moved at each file uploaded: an import silent that long was cut short, and its
 -- blobs are removed with this row).
 CREATE TABLE family_imports (
     family_id TEXT PRIMARY KEY,
