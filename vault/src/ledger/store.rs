@@ -1,7 +1,8 @@
 //! How a family's log is stored: entries (each with the clear columns the filters read) and the tree's perfect
-//! subtree hashes. [`append_family`] is the one implementation of an append, for a batch of any size inside the
-//! caller's transaction; a state change's single entry ([`append`]) is a batch of one, and the group commit
-//! (`queue.rs`) hands it the batches it gathers.
+//! subtree hashes. `store_batch` is the one implementation of storing entries and nodes, for a batch of any size
+//! inside the caller's transaction: [`append_family`] for drafts (a state change's single entry, [`append`], is a
+//! batch of one; the group commit, `queue.rs`, hands it the batches it gathers), [`append_verbatim`] for entries kept
+//! byte for byte elsewhere (an imported family's log).
 //!
 //! INVARIANT: a family's log stays linear with no gap. Each append moves the family's head row first, which takes
 //! the family's write lock (a row lock on PostgreSQL, the database lock on SQLite), so appends by other
