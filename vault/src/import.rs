@@ -85,10 +85,13 @@ pub struct ArchivedFile {
 /// then `Done`. A stream that ends without it was cut short, and nothing is written.
 #[derive(Debug)]
 pub enum ImportBatch {
-    Records(Vec<(ArchivedRow, serde_json::Value)>),
+    Records(RecordRows),
     Ledger(Vec<Vec<u8>>),
     Done,
 }
+
+/// Records as they stream in: each row with its body.
+pub type RecordRows = Vec<(ArchivedRow, serde_json::Value)>;
 
 /// What an import wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,7 +293,7 @@ impl Import {
                         self.check_row(row)?;
                     }
                     // One collection at a time, as they are stored.
-                    let mut by_collection: Vec<((MemberId, Doctype), Vec<(ArchivedRow, serde_json::Value)>)> = Vec::new();
+                    let mut by_collection: Vec<((MemberId, Doctype), RecordRows)> = Vec::new();
                     for (row, body) in rows {
                         match by_collection.last_mut() {
                             Some((at, list)) if *at == (row.child, row.doctype) => list.push((row, body)),
@@ -336,7 +339,7 @@ impl Import {
         }
         let draft = ReceiptDraft::new(family, EventType::Import, cartable_consent::Principal::Operator, OffsetDateTime::now_utc());
         crate::ledger::append(&mut tx, backend, draft).await?;
-        vault.verify_ledger_on(&mut *tx, family).await.map_err(|e| match e {
+        vault.verify_ledger_on(&mut tx, family).await.map_err(|e| match e {
             crate::VerifyError::Broken { index, reason, .. } => {
                 Error::InvalidInput(format!("the archive's ledger does not agree with its data at entry {index}: {reason}"))
             }

@@ -995,18 +995,18 @@ mod tests {
         // Another master key than the vault's.
         let kept = std::fs::read(&key_path).unwrap();
         MasterKey::generate().save(&key_path).unwrap();
-        let e = Vault::open(config.clone()).await.err().expect("a different key is refused");
+        let e = Vault::open(config.clone()).await.expect_err("a different key is refused");
         assert!(matches!(e, OpenError::Keys(_)) && say(&e).contains("does not match"), "{e:?}");
         // No master key at all: never a silent new one.
         std::fs::remove_file(&key_path).unwrap();
-        let e = Vault::open(config.clone()).await.err().expect("a missing key is refused");
+        let e = Vault::open(config.clone()).await.expect_err("a missing key is refused");
         assert!(matches!(e, OpenError::Keys(_)) && say(&e).contains("missing"), "{e:?}");
         std::fs::write(&key_path, &kept).unwrap();
         Vault::open(config.clone()).await.expect("the vault's own key opens it again");
         // A database that cannot be reached.
         let mut unreachable = config.clone();
         unreachable.database_url = Some("postgres://nobody@127.0.0.1:1/none".to_owned());
-        let e = Vault::open(unreachable).await.err().expect("no database");
+        let e = Vault::open(unreachable).await.expect_err("no database");
         assert!(matches!(e, OpenError::Database(_)), "{e:?}");
         say(&e);
     }
