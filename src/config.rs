@@ -279,6 +279,7 @@ impl Config {
         let mut api = crate::api::ApiSettings::standard();
         api.secure_cookies = public_url.starts_with("https://");
         api.public_url = configured_url;
+        api.uploads_dir = Some(data.join("imports"));
         if let Some(seconds) = number("access_token_ttl", file.access_token_ttl)? {
             if !(1..=86_400).contains(&seconds) {
                 return Err(ConfigError::Rule("access_token_ttl must be 1 to 86400 seconds".to_owned()));

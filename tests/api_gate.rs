@@ -34,8 +34,9 @@ use serde_json::{Value, json};
 const FAMILY_ROUTES: &str = "/api/v1/families/{family}";
 
 /// The routes of the document that are not about one family's data, so not walked: health, registration of a
-/// service, members' sign-in and sign-out, the server's checkpoint key, and a service's own access requests
-/// (authenticated by the service's secret or its continuation handle, never by a session or an access token).
+/// service, members' sign-in and sign-out, the server's checkpoint key, a service's own access requests
+/// (authenticated by the service's secret or its continuation handle, never by a session or an access token), and
+/// an import (authenticated by the operator's invitation).
 /// `/api/v1/openapi.json` is served beside the document, not in it. Every other route must be a family route.
 const NOT_FAMILY_DATA: &[&str] = &[
     "/healthz",
@@ -45,6 +46,8 @@ const NOT_FAMILY_DATA: &[&str] = &[
     "/api/v1/ledger/key",
     "/api/v1/access-requests",
     "/api/v1/access-requests/{request}/continue",
+    // Authenticated by the operator's one-time import invitation; it makes a family, it reads none.
+    "/api/v1/imports/{token}",
 ];
 
 /// The DPO's console: the register across families, for a DPO's session only (walked apart).
@@ -101,6 +104,8 @@ const INSIDERS: &[(&str, &str, (u16, ErrorCode), Guardian, Dpo)] = &[
     // The revoked grant never covered searching; a guardian's search of the family is allowed, then narrowed to the
     // children the guardian may see, which leaves nothing of the adult.
     ("GET", "/search", DENIED, Guardian::NarrowedAway, Dpo::Refused),
+    // The revoked grant never covered exporting; a guardian's archive is their view, without the adult's data.
+    ("GET", "/archive", DENIED, Guardian::FamilyLevel, Dpo::Refused),
 ];
 
 const DENIED: (u16, ErrorCode) = (403, ErrorCode::Denied);

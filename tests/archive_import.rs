@@ -3,10 +3,13 @@
 //! byte, the same members, grants in the same states and prohibitions, and a ledger whose first entries are the
 //! original ones, followed by the import's own, that `ledger verify` passes; a guardian signs in again through the
 //! invitation the import prints. An archive that is altered, of the wrong kind, already imported, or not an archive
-//! at all is refused with one clear line, and nothing is left behind: no family, no blob.
+//! at all is refused with one clear line, and nothing is left behind: no family, no blob. Over HTTP, with the
+//! operator's one-time invitation, the same import through the API and through the web UI's page (and its form in a
+//! real browser), which leaves no copy of the archive behind.
 
 mod api_support;
 mod cli_support;
+mod web_support;
 
 use std::io::{Cursor, Read, Write};
 
@@ -409,4 +412,107 @@ async fn an_import_killed_at_any_point_leaves_nothing_or_everything() {
     assert_eq!(listed["records"].as_array().map(Vec::len), Some(30));
     // The cut imports' blobs are gone: one blob per file.
     assert_eq!(blobs_of(&b.data, &family), 30, "no blob of a cut import stays");
+}
+
+/// The sealed copies of archives sent over HTTP, left in the data folder (none, once each import is over).
+fn uploads_left(data: &std::path::Path) -> usize {
+    std::fs::read_dir(data.join("imports")).map(|d| d.count()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_moves_itself_over_http_with_the_operators_invitation() {
+    within(300, "the imports over HTTP", imports_over_http()).await;
+}
+
+async fn imports_over_http() {
+    let a = Server::start(Backend::Sqlite).await;
+    let (fx, _) = rich_family(&a).await;
+    let family = fx.family.to_string();
+    let pass = a.dir.path().join("pass.txt");
+    std::fs::write(&pass, "une phrase de passe assez longue\n").unwrap();
+    let (plain, sealed) = (a.dir.path().join("martin.zip"), a.dir.path().join("martin.zip.age"));
+    a.cli(&["archive", "export", "--family", &family, "--out", plain.to_str().unwrap()]);
+    a.cli(&["archive", "export", "--family", &family, "--out", sealed.to_str().unwrap(), "--passphrase-file", pass.to_str().unwrap()]);
+    let (plain, sealed) = (std::fs::read(&plain).unwrap(), std::fs::read(&sealed).unwrap());
+
+    // Through the API.
+    let b = Server::start(Backend::Sqlite).await;
+    let link = text(&b.cli(&["archive", "invite"]), "link");
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    assert!(link.contains("/import/"), "{link}");
+    let http = reqwest::Client::new();
+    let send = |bytes: Vec<u8>, passphrase: Option<&str>| {
+        let mut request = http.post(format!("{}/api/v1/imports/{token}", b.url)).header("content-type", "application/zip").body(bytes);
+        if let Some(p) = passphrase {
+            request = request.header("cartable-archive-passphrase", p);
+        }
+        request.send()
+    };
+    let forged_zip = forged(&plain, |all| {
+        let at = all.iter().position(|(n, _)| n == "grants.json").unwrap();
+        all[at].1 = String::from_utf8(all[at].1.clone()).unwrap().replace("\"revoked\"", "\"active\"").into_bytes();
+    });
+    let refused = send(forged_zip, None).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("does not agree"), "{body}");
+    let wrong = send(sealed.clone(), Some("une autre phrase de passe")).await.unwrap();
+    assert_eq!(wrong.status(), 400, "a wrong passphrase");
+    assert_eq!(send(sealed.clone(), None).await.unwrap().status(), 400, "no passphrase for an encrypted archive");
+    assert_eq!(b.cli(&["family", "list"])["families"].as_array().map(Vec::len), Some(0), "nothing written");
+    // The refusals gave the invitation back; the right archive imports.
+    let imported = send(sealed.clone(), Some("une phrase de passe assez longue")).await.unwrap();
+    assert_eq!(imported.status(), 201);
+    let report: cartable_sdk::ArchiveImported = imported.json().await.unwrap();
+    assert_eq!((report.records, report.files, report.grants), (5, 2, 3));
+    assert_eq!(report.family_id.to_string(), family);
+    assert_eq!(report.invitations.len(), 1, "the one guardian");
+    assert!(report.invitations[0].link.starts_with(&b.url) && report.invitations[0].link.contains("/invitation/"), "{:?}", report.invitations[0].link);
+    b.cli(&["ledger", "verify", "--family", &family]);
+    // Used up: the same invitation takes no other archive.
+    assert_eq!(send(plain.clone(), None).await.unwrap().status(), 404);
+    assert_eq!(uploads_left(&b.data), 0, "no copy of an archive stays");
+    // The guardian's link opens the sign-in page that asks no name (they are a member already).
+    let mut visitor = web_support::Visitor::new(&b);
+    let page = visitor.get(&web_support::invitation_path(&report.invitations[0].link)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("transférée") && !page.body.contains("id=\"name\""), "{}", page.body);
+
+    // Through the web UI's page, on another server.
+    let c = Server::start(Backend::Sqlite).await;
+    let link = text(&c.cli(&["archive", "invite"]), "link");
+    let path = &link[link.find("/import/").unwrap()..];
+    let mut visitor = web_support::Visitor::new(&c);
+    assert_eq!(visitor.get("/import/not-a-token").await.status, 404);
+    let page = visitor.get(path).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Transférer une famille"), "{}", page.body);
+    let csrf = page.csrf();
+    let without = visitor.post_multipart(path, &[("csrf", "wrong"), ("passphrase", "")], ("file", "martin.zip", &plain)).await;
+    assert_eq!(without.status, 403, "a form without the page's token");
+    let bad = visitor.post_multipart(path, &[("csrf", &csrf), ("passphrase", "")], ("file", "martin.zip", b"not a zip")).await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("rien n&#39;a été écrit") || bad.body.contains("rien n'a été écrit"), "{}", bad.body);
+    assert_eq!(c.cli(&["family", "list"])["families"].as_array().map(Vec::len), Some(0));
+    let done = visitor.post_multipart(path, &[("csrf", &csrf), ("passphrase", "")], ("file", "martin.zip", &plain)).await;
+    assert_eq!(done.status, 201, "{}", done.body);
+    assert!(done.body.contains("Votre famille est transférée") && done.body.contains("/invitation/") && done.body.contains("Claire"), "{}", done.body);
+    c.cli(&["ledger", "verify", "--family", &family]);
+    assert_eq!(visitor.get(path).await.status, 404, "the invitation is used up");
+    assert_eq!(uploads_left(&c.data), 0);
+
+    // In a real browser, on a phone's screen: the page, the archive chosen, the family moved.
+    let Some((_profile, driver)) = web_support::browser::browser().await else { return };
+    let d = Server::start(Backend::Sqlite).await;
+    let link = text(&d.cli(&["archive", "invite"]), "link");
+    let file = d.dir.path().join("martin.zip");
+    std::fs::write(&file, &plain).unwrap();
+    driver.goto(&format!("{}{}", d.url, &link[link.find("/import/").unwrap()..])).await.unwrap();
+    web_support::browser::shoot(&driver, "import").await;
+    driver.find(thirtyfour::By::Id("file")).await.unwrap().send_keys(file.to_str().unwrap()).await.unwrap();
+    driver.find(thirtyfour::By::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    web_support::browser::wait_for(&driver, &["Votre famille est transférée"]).await;
+    web_support::browser::shoot(&driver, "import-done").await;
+    driver.quit().await.unwrap();
+    d.cli(&["ledger", "verify", "--family", &family]);
 }

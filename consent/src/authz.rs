@@ -731,8 +731,24 @@ impl CompiledFamily {
 
     /// The Cedar text in force: base policies, prohibitions, then grants, each with its `@id`.
     pub fn policy_text(&self) -> String {
+        self.text_of(|_| true)
+    }
+
+    /// The Cedar text a viewer who sees only some of the family is shown: the base policies, then the policies of
+    /// the prohibitions in `forbids` and of the grants in `grants` (those the viewer may see).
+    pub fn policy_text_shown(&self, forbids: &[Forbid], grants: &[crate::GrantId]) -> String {
+        let shown: HashSet<String> = forbids
+            .iter()
+            .map(|f| forbid_id(f.doctype, f.scope))
+            .chain(grants.iter().map(|&g| grant_id(g)))
+            .collect();
+        self.text_of(|id| shown.contains(id))
+    }
+
+    /// The base policies, then the generated ones whose id `keep` admits.
+    fn text_of(&self, keep: impl Fn(&str) -> bool) -> String {
         let mut text = String::new();
-        for p in self.base.iter().chain(&self.generated) {
+        for p in self.base.iter().chain(self.generated.iter().filter(|p| keep(p.id().as_ref()))) {
             if !text.is_empty() {
                 text.push_str("\n\n");
             }

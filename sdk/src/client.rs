@@ -94,6 +94,24 @@ impl Client {
         Access { client: self.clone(), state: Arc::new(Mutex::new(state)), auto_refresh: true }
     }
 
+    /// Imports a family from its archive with the operator's one-time invitation (the `token` of the link
+    /// `cartable archive invite` prints), streaming `content` (the zip, or its age file with `passphrase`). Nothing
+    /// is written unless all of it checks; the answer holds each guardian's link to sign in again.
+    pub async fn import_archive<S, E>(&self, token: &str, content: S, passphrase: Option<&str>) -> Result<crate::wire::ArchiveImported, SdkError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    {
+        let mut request = self
+            .request(reqwest::Method::POST, &format!("/api/v1/imports/{}", encode_segment(token)), Auth::None)
+            .header("content-type", "application/zip")
+            .body(upload_body(content));
+        if let Some(passphrase) = passphrase {
+            request = request.header(crate::wire::ARCHIVE_PASSPHRASE_HEADER, passphrase);
+        }
+        decode(check(request.send().await?).await?).await
+    }
+
     /// The server's OpenAPI document.
     pub async fn openapi(&self) -> Result<serde_json::Value, SdkError> {
         self.call::<(), _>(reqwest::Method::GET, "/api/v1/openapi.json", Auth::None, None, &[]).await
@@ -554,6 +572,14 @@ impl Access {
         let path = format!("/api/v1/families/{}/files/{id}", self.family_id());
         let response = self.send(|t| self.client.request(reqwest::Method::GET, &path, Auth::Bearer(t))).await?;
         file_download(response)
+    }
+
+    /// Downloads the archive of what the grant covers (it must allow `export`): the collections it names, as a zip
+    /// (`docs/archive-format.md`, `scope: service`). The bytes arrive as a stream.
+    pub async fn download_archive(&self) -> Result<ByteStream, SdkError> {
+        let path = format!("/api/v1/families/{}/archive", self.family_id());
+        let response = self.send(|t| self.client.request(reqwest::Method::GET, &path, Auth::Bearer(t))).await?;
+        Ok(Box::pin(response.bytes_stream().map_err(SdkError::from)))
     }
 }
 

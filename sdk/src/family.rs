@@ -5,9 +5,9 @@
 use std::fmt;
 
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, TryStreamExt};
 
-use crate::client::{Auth, Client, FileDownload, check, data_paths, decode, file_download, upload_body};
+use crate::client::{Auth, ByteStream, Client, FileDownload, check, data_paths, decode, file_download, upload_body};
 use crate::error::SdkError;
 use crate::wire::{
     AccessReport, Checkpoint, Collection, Collections, ConsistencyProof, Family, FamilyId, GrantId, GrantList, GrantOutcome, GrantView,
@@ -141,6 +141,18 @@ impl FamilySession {
     pub async fn download_file(&self, id: RecordId) -> Result<FileDownload, SdkError> {
         let response = self.client.request(reqwest::Method::GET, &self.family_path(&format!("/files/{id}")), self.auth()).send().await?;
         file_download(check(response).await?)
+    }
+
+    /// Downloads the family's archive as this member may see it (`docs/archive-format.md`): the whole family for a
+    /// guardian who manages every child, their view otherwise. With a passphrase, the archive is an age file
+    /// encrypted to it. The bytes arrive as a stream; a download that breaks off ends in an error.
+    pub async fn download_archive(&self, passphrase: Option<&str>) -> Result<ByteStream, SdkError> {
+        let mut request = self.client.request(reqwest::Method::GET, &self.family_path("/archive"), self.auth());
+        if let Some(passphrase) = passphrase {
+            request = request.header(crate::wire::ARCHIVE_PASSPHRASE_HEADER, passphrase);
+        }
+        let response = check(request.send().await?).await?;
+        Ok(Box::pin(response.bytes_stream().map_err(SdkError::from)))
     }
 
     /// Every request and grant of the family, oldest first.

@@ -933,3 +933,39 @@ mod tests {
         assert!(!format!("{created:?}").contains("\"h\""));
     }
 }
+
+/// The header that carries an archive's passphrase: to encrypt a download to it, to open an upload encrypted with it.
+pub const ARCHIVE_PASSPHRASE_HEADER: &str = "cartable-archive-passphrase";
+
+/// A family imported from its archive over the API (`POST /api/v1/imports/{token}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ArchiveImported {
+    pub family_id: FamilyId,
+    pub members: u64,
+    pub records: u64,
+    pub files: u64,
+    pub grants: u64,
+    pub prohibitions: u64,
+    /// The archive's ledger entries; the family's log now holds one more, the import's own.
+    pub ledger_entries: u64,
+    /// Services the grants name that this server did not know: registered, awaiting the operator.
+    pub services_registered: Vec<ServiceId>,
+    /// A one-time link for each guardian to choose their sign-in name and password (sign-ins never travel in an
+    /// archive).
+    pub invitations: Vec<SignInInvitation>,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SignInInvitation {
+    pub member_id: MemberId,
+    pub name: String,
+    pub link: String,
+}
+
+impl fmt::Debug for SignInInvitation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignInInvitation").field("member_id", &self.member_id).field("link", &"<hidden>").finish_non_exhaustive()
+    }
+}

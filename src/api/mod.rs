@@ -5,6 +5,8 @@
 //! - `session.rs`: members' sign-in (argon2id, limited), cookie sessions with a CSRF token.
 //! - `family.rs`: the family, members, collections, requests and grants, prohibitions, the ledger and its proofs.
 //! - `data.rs`: records and files, for members and for services under a grant; the gate every access passes.
+//! - `exports.rs`: the family's archive, streamed, as the caller may see it.
+//! - `imports.rs`: a family brought here from its archive, through an operator's one-time invitation.
 //! - `error.rs`, `extract.rs`: the error envelope and the extractors that produce it.
 //!
 //! The wire types are `cartable_sdk`'s; the OpenAPI document is generated from the handlers and those types
@@ -12,8 +14,10 @@
 
 pub(crate) mod data;
 mod error;
+pub(crate) mod exports;
 pub(crate) mod extract;
 pub(crate) mod family;
+pub(crate) mod imports;
 pub(crate) mod register;
 pub(crate) mod search;
 mod services;
@@ -73,6 +77,11 @@ pub struct ApiSettings {
     /// The configured public address (`public_url`, without a trailing slash) that links handed out on the pages
     /// start with (invitations); `None` when none is configured, and links take the request's `Host`.
     pub public_url: Option<String>,
+    /// Where an archive sent to be imported waits, sealed to a key held in memory (the data folder's `imports/`);
+    /// `None`: imports over HTTP are refused.
+    pub uploads_dir: Option<std::path::PathBuf>,
+    /// The largest archive an import over HTTP takes.
+    pub max_archive_bytes: u64,
 }
 
 /// Who may register a service over the API.
@@ -101,6 +110,8 @@ impl ApiSettings {
             registrations_per_hour: 10,
             secure_cookies: false,
             public_url: None,
+            uploads_dir: None,
+            max_archive_bytes: 64 << 30,
         }
     }
 }
@@ -301,6 +312,7 @@ pub(crate) fn parse_role(s: &str) -> ApiResult<Role> {
         (name = "family", description = "The family, its members, requests, grants and prohibitions"),
         (name = "data", description = "Records and files, for members and for services under a grant"),
         (name = "ledger", description = "The family's consent ledger, checkpoints and proofs"),
+        (name = "archive", description = "A family's archive: downloaded as the caller may see it, imported with the operator's invitation"),
         (name = "dpo", description = "The DPO's console: the consent register across families, receipts with proofs, verification, exports, the record of processing"),
     )
 )]
@@ -336,6 +348,7 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(services::create_request))
         .routes(routes!(services::continue_request))
         .routes(routes!(services::ledger_key))
+        .routes(routes!(imports::import_archive))
         .routes(routes!(session::sign_in, session::sign_out))
         .routes(routes!(family::family))
         .routes(routes!(family::add_member))
@@ -356,6 +369,7 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(family::inclusion_proof))
         .routes(routes!(family::access_report))
         .routes(routes!(family::checkpoint))
+        .routes(routes!(exports::export_archive))
         .routes(routes!(family::consistency_proof))
         .routes(routes!(session::dpo_sign_in, session::dpo_sign_out))
         .routes(routes!(register::register))
@@ -364,6 +378,23 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(register::verify))
         .routes(routes!(register::processing_record))
         .routes(routes!(register::receipt))
+}
+
+/// A link on this server: from the configured public address, else from the address the caller is using (a `Host`
+/// of plain host characters only), else the bare path.
+pub(crate) fn public_link(settings: &ApiSettings, headers: &axum::http::HeaderMap, path: &str) -> String {
+    if let Some(base) = &settings.public_url {
+        return format!("{base}{path}");
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)));
+    let scheme = if settings.secure_cookies { "https" } else { "http" };
+    match host {
+        Some(host) => format!("{scheme}://{host}{path}"),
+        None => path.to_owned(),
+    }
 }
 
 /// The OpenAPI document of the whole API.

@@ -195,7 +195,7 @@ pub(crate) fn write_archive<W: Write>(
     let mut ledger_entries = 0;
     let mut counts = vec![("records", records), ("files", files)];
     if let (Some(register), Some((name, members, grants, prohibitions))) = (&register, &family_parts) {
-        ledger_entries = write_ledger(handle, vault, register, &mut archive, |archive, size| {
+        ledger_entries = write_ledger(handle, vault, register, exporter.scope(), &mut archive, |archive, size| {
             let page = super::page::Page {
                 handle,
                 vault,
@@ -223,13 +223,15 @@ pub(crate) fn write_archive<W: Write>(
     Ok((out, ExportSummary { family_id: family, entries: entry_count + 1, bytes, records, files, ledger_entries }))
 }
 
-/// The ledger, last: its checkpoint first (signed, of the size it names), then the entries up to that size (so the
-/// decisions of this very export are in it), then the page (`page`, which reads the log again up to that size),
-/// the checkpoint and the key. Returns how many entries were written.
+/// The ledger, last: its checkpoint first (signed, of the size it names), then the entries up to that size that the
+/// register permit shows (so the decisions of this very export are in it), then, for a member's view
+/// (`Scope::Member`), each entry's inclusion proof against that checkpoint, then the page (`page`, which reads the
+/// log again up to that size), the checkpoint and the key. Returns how many entries were written.
 fn write_ledger<W: Write>(
     handle: &tokio::runtime::Handle,
     vault: &Vault,
     register: &Permit,
+    scope: Scope,
     archive: &mut ArchiveWriter<W>,
     page: impl FnOnce(&mut ArchiveWriter<W>, u64) -> Result<(), cartable_export::WriteError>,
 ) -> anyhow::Result<u64> {
@@ -239,9 +241,11 @@ fn write_ledger<W: Write>(
         .verify_note(&checkpoint)
         .map_err(|e| anyhow!("the server's own checkpoint does not verify: {e}"))?
         .size();
-    let (mut next, mut failed) = (0u64, None);
+    // The whole log is consecutive; a member's view skips what they may not see, and proves what it holds.
+    let whole = scope == Scope::Family;
+    let (mut after, mut written, mut failed) = (None::<u64>, Vec::new(), None);
     let mut ledger = Paged::new(|buffer: &mut Vec<u8>| {
-        let filter = LedgerFilter { after_index: next.checked_sub(1), limit: Some(1000), ..LedgerFilter::default() };
+        let filter = LedgerFilter { after_index: after, limit: Some(1000), ..LedgerFilter::default() };
         let page = match handle.block_on(vault.ledger_entries(register, &filter)) {
             Ok(page) => page,
             Err(e) => {
@@ -250,25 +254,116 @@ fn write_ledger<W: Write>(
             }
         };
         for entry in page.iter().take_while(|e| e.index < size) {
-            if entry.index != next {
+            if whole && entry.index != written.len() as u64 {
                 return Err(std::io::Error::other("the ledger's entries are not consecutive"));
             }
             buffer.extend_from_slice(&entry.receipt.canonical_bytes());
             buffer.push(b'\n');
-            next += 1;
+            written.push(entry.index);
         }
-        Ok(!page.is_empty() && next < size)
+        after = page.last().map(|e| e.index).or(after);
+        Ok(page.len() == 1000 && after.is_some_and(|a| a + 1 < size))
     });
-    let written = archive.add("ledger/entries.jsonl", None, &mut ledger).map(|_| ());
+    let result = archive.add("ledger/entries.jsonl", None, &mut ledger).map(|_| ());
     drop(ledger);
-    if let Err(e) = written {
+    if let Err(e) = result {
         return Err(failed.map(anyhow::Error::from).unwrap_or_else(|| e.into()));
     }
-    if next != size {
+    if whole && written.len() as u64 != size {
         bail!("the ledger holds fewer entries than its checkpoint names");
+    }
+    if !whole {
+        write_proofs(handle, vault, register, size, &written, archive)?;
     }
     page(archive, size)?;
     archive.add_bytes("ledger/checkpoint.txt", checkpoint.as_bytes())?;
     archive.add_bytes("ledger/verifier.key", vault.ledger_verifier_key().as_bytes())?;
-    Ok(next)
+    Ok(written.len() as u64)
+}
+
+/// `ledger/proofs.jsonl`: the inclusion proof of each entry written (`written`, their indices), in the tree of
+/// `size` entries, one line each and in the same order: `{"index": …, "hashes": [base64, …]}`.
+fn write_proofs<W: Write>(
+    handle: &tokio::runtime::Handle,
+    vault: &Vault,
+    register: &Permit,
+    size: u64,
+    written: &[u64],
+    archive: &mut ArchiveWriter<W>,
+) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    let (mut done, mut failed) = (0usize, None);
+    let mut proofs = Paged::new(|buffer: &mut Vec<u8>| {
+        let after = done.checked_sub(1).map(|i| written[i]);
+        let page = match handle.block_on(vault.ledger_entries_proven(register, size, after, 1000)) {
+            Ok(page) => page,
+            Err(e) => {
+                failed = Some(anyhow::Error::from(e));
+                return Err(std::io::Error::other("a page of the ledger's proofs could not be read"));
+            }
+        };
+        for (entry, hashes) in &page {
+            // The rules decide what a member sees now: should they change during the export, the proofs would not
+            // be of the entries written.
+            if written.get(done) != Some(&entry.index) {
+                failed = Some(anyhow!("the family's rules changed during the export: export again"));
+                return Err(std::io::Error::other("the proofs are not of the entries written"));
+            }
+            let hashes: Vec<String> = hashes.iter().map(|h| base64::engine::general_purpose::STANDARD.encode(h)).collect();
+            serde_json::to_writer(&mut *buffer, &json!({"index": entry.index, "hashes": hashes})).map_err(std::io::Error::other)?;
+            buffer.push(b'\n');
+            done += 1;
+        }
+        Ok(page.len() == 1000 && done < written.len())
+    });
+    let result = archive.add("ledger/proofs.jsonl", None, &mut proofs).map(|_| ());
+    drop(proofs);
+    if let Err(e) = result {
+        return Err(failed.unwrap_or_else(|| e.into()));
+    }
+    if done != written.len() {
+        bail!("the family's rules changed during the export: export again");
+    }
+    Ok(())
+}
+
+/// The archive's bytes as they leave: as they are, or an age stream to a passphrase (scrypt) over them.
+pub(crate) enum Sealing<W: Write> {
+    Plain(W),
+    Passphrase(age::stream::StreamWriter<W>),
+}
+
+impl<W: Write> Sealing<W> {
+    pub(crate) fn new(out: W, passphrase: Option<age::secrecy::SecretString>) -> std::io::Result<Self> {
+        Ok(match passphrase {
+            None => Sealing::Plain(out),
+            Some(passphrase) => Sealing::Passphrase(age::Encryptor::with_user_passphrase(passphrase).wrap_output(out)?),
+        })
+    }
+
+    /// Ends the age stream (without it the archive would be cut short, silently), flushes, and gives `W` back.
+    pub(crate) fn finish(self) -> std::io::Result<W> {
+        let mut out = match self {
+            Sealing::Plain(w) => w,
+            Sealing::Passphrase(w) => w.finish()?,
+        };
+        out.flush()?;
+        Ok(out)
+    }
+}
+
+impl<W: Write> Write for Sealing<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sealing::Plain(w) => w.write(bytes),
+            Sealing::Passphrase(w) => w.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sealing::Plain(w) => w.flush(),
+            Sealing::Passphrase(w) => w.flush(),
+        }
+    }
 }

@@ -38,11 +38,11 @@ pub(crate) fn import_archive<R: Read + Seek + Send>(
     key: Option<&str>,
     progress: &dyn ImportProgress,
 ) -> anyhow::Result<ImportReport> {
+    if archive.manifest().scope != Scope::Family {
+        bail!("this archive holds what one member or one service may see of the family, not the whole family: only an archive of the whole family (the operator's, or a guardian's who manages every child) is imported");
+    }
     progress.phase("checking");
     verify_archive(archive, key, &mut |n| progress.done(n))?;
-    if archive.manifest().scope != Scope::Family {
-        bail!("this archive holds what one member or one service may see of the family, not the whole family: only an archive of the whole family (`cartable archive export`) is imported");
-    }
     let plan = family_of(archive)?;
     let mut import = handle.block_on(vault.begin_import(plan))?;
     let result = upload_files(handle, &mut import, archive, progress);

@@ -6,8 +6,10 @@ mod export;
 mod import;
 mod lines;
 mod page;
+mod upload;
 mod verify;
 
-pub(crate) use export::{ExportSummary, OperatorExport, write_archive};
+pub(crate) use export::{ExportSummary, Exporter, OperatorExport, Sealing, write_archive};
 pub(crate) use import::{ImportProgress, import_archive};
+pub(crate) use upload::{UploadError, import_upload};
 pub(crate) use verify::{open_archive, report, verify_archive};

@@ -53,6 +53,9 @@ pub(super) enum ArchiveCmd {
         #[arg(long)]
         invite: bool,
     },
+    /// A one-time link (7 days) for a family to bring its archive to this server itself, from the web UI's import
+    /// page (or `POST /api/v1/imports/{token}`).
+    Invite,
 }
 
 impl ArchiveCmd {
@@ -82,6 +85,11 @@ impl ArchiveCmd {
                 .await
                 .context("the check stopped")??;
                 console.out.emit(report.clone(), || format!("the archive verifies: {} entries, ledger of {} entries signed by {}", report["entries"], report["ledger_size"], report["signed_by"]));
+            }
+            ArchiveCmd::Invite => {
+                let (vault, config) = console.open().await?;
+                let link = super::family::invite_member(&vault, &config, cartable_vault::InvitationKind::FamilyImport).await?;
+                console.out.emit(serde_json::json!({"link": link}), || format!("{link}\n(one family's import, for 7 days; give it to the family only)"));
             }
             ArchiveCmd::Import { file, key, passphrase_file, invite } => {
                 let passphrase = passphrase_file.as_deref().map(read_passphrase).transpose()?;
@@ -185,39 +193,6 @@ fn read_passphrase(path: &std::path::Path) -> anyhow::Result<age::secrecy::Secre
     Ok(age::secrecy::SecretString::from(line.to_owned()))
 }
 
-/// Where the zip goes: the file, or an age stream to a passphrase over it.
-enum Output {
-    Plain(std::io::BufWriter<std::fs::File>),
-    Sealed(age::stream::StreamWriter<std::io::BufWriter<std::fs::File>>),
-}
-
-impl std::io::Write for Output {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Output::Plain(w) => w.write(bytes),
-            Output::Sealed(w) => w.write(bytes),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Output::Plain(w) => w.flush(),
-            Output::Sealed(w) => w.flush(),
-        }
-    }
-}
-
-impl Output {
-    /// Ends the age stream (without it the file would be cut short, silently) and flushes.
-    fn finish(self) -> std::io::Result<()> {
-        let mut file = match self {
-            Output::Plain(w) => w,
-            Output::Sealed(w) => w.finish()?,
-        };
-        std::io::Write::flush(&mut file)
-    }
-}
-
 /// Writes the operator's archive of the family to `out` (on a blocking thread).
 fn export(
     handle: &tokio::runtime::Handle,
@@ -228,10 +203,7 @@ fn export(
 ) -> anyhow::Result<archive::ExportSummary> {
     let mut file = PrivateFile::create(out)?;
     let buffered = std::io::BufWriter::with_capacity(256 * 1024, file.file().try_clone()?);
-    let output = match passphrase {
-        None => Output::Plain(buffered),
-        Some(passphrase) => Output::Sealed(age::Encryptor::with_user_passphrase(passphrase).wrap_output(buffered)?),
-    };
+    let output = archive::Sealing::new(buffered, passphrase)?;
     let progress = counter("records and files written");
     let exporter = OperatorExport { handle, vault, family };
     let (output, summary) = archive::write_archive(handle, vault, &exporter, family, output, &|n| progress.set_position(n))?;

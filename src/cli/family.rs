@@ -136,7 +136,9 @@ pub(super) async fn invite_member(vault: &cartable_vault::Vault, config: &crate:
     let token = crate::auth::new_secret();
     let expires_at = time::OffsetDateTime::now_utc() + time::Duration::days(INVITATION_DAYS);
     vault.create_invitation(kind, &crate::auth::hash_token(&token), expires_at).await?;
-    Ok(format!("{}/invitation/{token}", config.public_url))
+    // An import's invitation opens the import page; the others, the page that sets a sign-in.
+    let page = if kind == cartable_vault::InvitationKind::FamilyImport { "import" } else { "invitation" };
+    Ok(format!("{}/{page}/{token}", config.public_url))
 }
 
 fn parse_date(s: &str) -> anyhow::Result<time::Date> {

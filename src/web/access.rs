@@ -31,12 +31,12 @@ pub(crate) async fn root(State(state): State<ApiState>, headers: HeaderMap) -> R
     }
 }
 
-fn anonymous_page(lang: Lang, title_key: &str, csrf: String, path: String, notice: Option<String>) -> Page {
+pub(super) fn anonymous_page(lang: Lang, title_key: &str, csrf: String, path: String, notice: Option<String>) -> Page {
     Page { lang, title: lang.t(title_key), csrf, menu: Menu::None, nav: "", path, notice }
 }
 
 /// Adds the form cookie, when the page made a new one.
-fn with_cookie(mut response: Response, set: Option<HeaderValue>) -> Response {
+pub(super) fn with_cookie(mut response: Response, set: Option<HeaderValue>) -> Response {
     if let Some(value) = set {
         response.headers_mut().append(header::SET_COOKIE, value);
     }

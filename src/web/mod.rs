@@ -8,8 +8,10 @@
 //!   made from them.
 //! - `child.rs`: a child's data: their page, a page per collection, the follow-up notebook, files and uploads.
 //! - `search.rs`: the family's search: the header's box, the results with their counts, period and pages.
-//! - `settings.rs`: the family's settings: members and invitations, a minor's password, prohibitions, erasure.
+//! - `settings.rs`: the family's settings: members and invitations, a minor's password, prohibitions, the archive
+//!   download, erasure.
 //! - `dpo.rs`: the DPO's console.
+//! - `import.rs`: a family bringing its archive here with the operator's one-time invitation (the API's import).
 //!
 //! The web UI is a client of the same functions as the API: sessions are the API's (`api::session`, with its
 //! sign-in limits), and every family page passes the API's gate (`api::data::decide`), so every read is a logged
@@ -19,6 +21,7 @@ mod access;
 mod child;
 mod dpo;
 pub(crate) mod i18n;
+mod import;
 mod pages;
 mod search;
 mod settings;
@@ -48,11 +51,13 @@ const FORM_COOKIE: &str = "cartable_form";
 pub fn routes(state: ApiState) -> Router {
     // A file sent with a page's form: the vault's limit is enforced on the file itself; this bounds the whole body.
     let upload_limit = usize::try_from(state.settings().max_file_bytes).unwrap_or(usize::MAX).saturating_add(64 * 1024);
+    let archive_limit = usize::try_from(state.settings().max_archive_bytes).unwrap_or(usize::MAX).saturating_add(64 * 1024);
     Router::new()
         .route("/", get(access::root))
         .route("/sign-in", get(access::sign_in_page).post(access::sign_in))
         .route("/sign-out", post(access::sign_out))
         .route("/invitation/{token}", get(access::invitation_page).post(access::accept_invitation))
+        .route("/import/{token}", get(import::import_page).post(import::import_upload).layer(axum::extract::DefaultBodyLimit::max(archive_limit)))
         .route("/lang/{code}", get(access::switch_language))
         .route("/static/cartable.css", get(access::stylesheet))
         .route("/family/{family}", get(pages::home))
@@ -70,6 +75,7 @@ pub fn routes(state: ApiState) -> Router {
         .route("/family/{family}/settings/prohibitions", post(settings::prohibition))
         .route("/family/{family}/settings/children/{child}/password", post(settings::child_password))
         .route("/family/{family}/settings/delete", post(settings::delete))
+        .route("/family/{family}/settings/archive", post(settings::archive))
         .route("/family/{family}/password", get(access::password_page).post(access::change_password))
         .route("/family/{family}/history/{index}", get(pages::history_entry))
         .route("/family/{family}/history/{index}/proof", get(pages::history_proof))

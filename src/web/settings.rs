@@ -1,6 +1,7 @@
 //! The family's settings (`/family/{family}/settings`): who is in the family and who signs in, the invitations of a
 //! second guardian and of a child from the age of digital consent (a one-time link shown once), a minor child's new
-//! password, the prohibitions ("never share"), and erasing the family after its name is typed back.
+//! password, the prohibitions ("never share"), the download of the family's archive (as this member may see it),
+//! and erasing the family after its name is typed back.
 //!
 //! Every page and form passes the API's gate like the other pages (`decide`): reading the family for the page,
 //! managing it for each change (a guardian's; an adult child manages their own prohibitions through their
@@ -176,15 +177,7 @@ async fn manage(state: &ApiState, session: &MemberSession, family: FamilyId, lan
 /// The link of an invitation on this server: from the configured public address, else from the address the guardian
 /// is using.
 fn invitation_link(state: &ApiState, headers: &HeaderMap, token: &str) -> String {
-    if let Some(base) = &state.settings().public_url {
-        return format!("{base}/invitation/{token}");
-    }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)));
-    let scheme = if state.settings().secure_cookies { "https" } else { "http" };
-    match host {
-        Some(host) => format!("{scheme}://{host}/invitation/{token}"),
-        None => format!("/invitation/{token}"),
-    }
+    crate::api::public_link(state.settings(), headers, &format!("/invitation/{token}"))
 }
 
 async fn invite(state: &ApiState, headers: &HeaderMap, posted: Posted<impl Sized>, family: &str, child: Option<&str>) -> Result<Response, WebError> {
@@ -339,4 +332,22 @@ pub(crate) async fn delete(State(state): State<ApiState>, headers: HeaderMap, Pa
         }
     }
     Ok(response)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ArchiveForm {
+    #[serde(default)]
+    passphrase: String,
+}
+
+/// `POST /family/{family}/settings/archive`: the family's archive as this member may see it, encrypted to the
+/// passphrase if one is typed. It is the API's download (`api::exports`): every part decided and logged for them.
+pub(crate) async fn archive(State(state): State<ApiState>, headers: HeaderMap, Path(family): Path<String>, posted: Posted<ArchiveForm>) -> Result<Response, WebError> {
+    let Posted { session, lang, form } = posted;
+    let family: FamilyId = parse(&family, lang)?;
+    if !form.passphrase.is_empty() && form.passphrase.chars().count() < 8 {
+        let member = member_of(session, lang, &headers, family);
+        return settings_page(&state, &member, family, Extra { error: Some(lang.t("settings-archive-short")), ..Default::default() }, StatusCode::BAD_REQUEST).await;
+    }
+    crate::api::exports::stream_archive(&state, Caller::Member(session), family, Some(form.passphrase)).await.in_lang(lang)
 }

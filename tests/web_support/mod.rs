@@ -83,6 +83,21 @@ impl Visitor {
         let request = self.http.post(format!("{}{path}", self.base)).header("content-type", "application/x-www-form-urlencoded").body(body);
         self.send(request).await
     }
+
+    /// A `multipart/form-data` form, as a browser sends one: the text fields in order, then the file field.
+    pub async fn post_multipart(&mut self, path: &str, fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> Answer {
+        let boundary = "----cartable-test-boundary-7d1f";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+        }
+        let (field, file_name, bytes) = file;
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{file_name}\"\r\nContent-Type: application/zip\r\n\r\n").as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let request = self.http.post(format!("{}{path}", self.base)).header("content-type", format!("multipart/form-data; boundary={boundary}")).body(body);
+        self.send(request).await
+    }
 }
 
 /// The path of an invitation link printed by `cartable family create --invite`.

@@ -32,6 +32,9 @@ pub enum InvitationKind {
     /// an archive (sign-in names and passwords never travel in one); the operator invites them
     /// (`cartable archive import --invite`).
     GuardianSignIn(FamilyId, MemberId),
+    /// Bring a family here from its archive, over the web or the API (`cartable archive invite`): used up by the one
+    /// import it lets in.
+    FamilyImport,
     /// Set the sign-in name and password of a DPO the operator appointed (`cartable dpo add`).
     Dpo(DpoId),
 }
@@ -44,6 +47,7 @@ impl InvitationKind {
             InvitationKind::FamilyChild(family, child) => ("family_child", Some(family.to_string()), None, Some(child.to_string())),
             InvitationKind::GuardianSignIn(family, member) => ("guardian_sign_in", Some(family.to_string()), None, Some(member.to_string())),
             InvitationKind::Dpo(dpo) => ("dpo", None, Some(dpo.to_string()), None),
+            InvitationKind::FamilyImport => ("family_import", None, None, None),
         }
     }
 
@@ -53,6 +57,7 @@ impl InvitationKind {
             ("family_child", Some(family), _, Some(child)) => Ok(InvitationKind::FamilyChild(parse_id(&family)?, parse_id(&child)?)),
             ("guardian_sign_in", Some(family), _, Some(member)) => Ok(InvitationKind::GuardianSignIn(parse_id(&family)?, parse_id(&member)?)),
             ("dpo", _, Some(dpo), _) => Ok(InvitationKind::Dpo(parse_id(&dpo)?)),
+            ("family_import", _, _, _) => Ok(InvitationKind::FamilyImport),
             _ => Err(Error::Corrupt("an invitation's kind")),
         }
     }
@@ -61,7 +66,7 @@ impl InvitationKind {
     pub fn family(self) -> Option<FamilyId> {
         match self {
             InvitationKind::FamilyGuardian(family) | InvitationKind::FamilyChild(family, _) | InvitationKind::GuardianSignIn(family, _) => Some(family),
-            InvitationKind::Dpo(_) => None,
+            InvitationKind::Dpo(_) | InvitationKind::FamilyImport => None,
         }
     }
 }
@@ -279,6 +284,7 @@ impl Vault {
                 Some(permit)
             }
             InvitationKind::Dpo(_) => None,
+            InvitationKind::FamilyImport => return Err(Error::InvitationInvalid),
         };
         let mut tx = self.write_tx().await?;
         // Used up first: of two acceptances at once, one finds it gone.
@@ -346,10 +352,34 @@ impl Vault {
                     .map_err(taken)?;
                 Accepted::Dpo(dpo)
             }
-            (InvitationKind::FamilyGuardian(_) | InvitationKind::FamilyChild(..) | InvitationKind::GuardianSignIn(..), None) => return Err(Error::InvitationInvalid),
+            (InvitationKind::FamilyGuardian(_) | InvitationKind::FamilyChild(..) | InvitationKind::GuardianSignIn(..) | InvitationKind::FamilyImport, _) => {
+                return Err(Error::InvitationInvalid);
+            }
         };
         tx.commit().await?;
         Ok(accepted)
+    }
+
+    /// Uses up an import's invitation before its import runs (of two uploads at once, one finds it gone); an
+    /// unknown, used or expired one, or one of another kind, is [`Error::InvitationInvalid`]. A failed import gives it
+    /// back ([`Vault::give_back_import_invitation`]).
+    pub async fn take_import_invitation(&self, token_hash: &str) -> Result<()> {
+        let now = to_millis(OffsetDateTime::now_utc());
+        let taken = sqlx::query("UPDATE invitations SET used_at = $1 WHERE token_hash = $2 AND kind = 'family_import' AND used_at IS NULL AND expires_at > $1")
+            .bind(now)
+            .bind(token_hash)
+            .execute(self.pool())
+            .await?;
+        if taken.rows_affected() == 0 {
+            return Err(Error::InvitationInvalid);
+        }
+        Ok(())
+    }
+
+    /// An import refused or failed: its invitation may be used again (until it expires).
+    pub async fn give_back_import_invitation(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("UPDATE invitations SET used_at = NULL WHERE token_hash = $1 AND kind = 'family_import'").bind(token_hash).execute(self.pool()).await?;
+        Ok(())
     }
 
     /// The member a sign-in name belongs to (a lookup of clear ids, before the password check).

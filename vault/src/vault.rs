@@ -703,10 +703,21 @@ impl Vault {
         Ok(self.inner.authorizer.authorize(&rules.compiled, request))
     }
 
-    /// The Cedar text in force for a family; the permit must be for reading its register.
+    /// The Cedar text in force for a family, as much of it as the permit's principal sees of the register (the base
+    /// policies, and the grants and prohibitions [`Vault::list_grants`] and [`Vault::forbids`] show them); the permit
+    /// must be for reading the register.
     pub async fn policy_text(&self, permit: &crate::Permit) -> Result<String> {
         permit.require_register()?;
-        Ok(self.rules(permit.family()).await?.compiled.policy_text())
+        let rules = self.rules(permit.family()).await?;
+        match self.register_view(permit).await? {
+            crate::ledger::RegisterView::All => Ok(rules.compiled.policy_text()),
+            // Narrowed as the register is: the grants and prohibitions this viewer is shown.
+            _ => {
+                let forbids = self.forbids(permit).await?;
+                let grants: Vec<_> = self.list_grants(permit).await?.into_iter().map(|g| g.id).collect();
+                Ok(rules.compiled.policy_text_shown(&forbids, &grants))
+            }
+        }
     }
 
     /// The operator's permit for one access: decided by the family's rules for `Principal::Operator` and logged like

@@ -57,6 +57,36 @@ impl Vault {
         self.ledger_page(permit.family(), filter, &view).await
     }
 
+    /// Whether the register permit shows the whole family: the operator, the operator's DPO, or a guardian whom the
+    /// rules let manage every child's data (no adult child keeps theirs to themselves).
+    pub async fn register_shows_all(&self, permit: &crate::Permit) -> Result<bool> {
+        Ok(match self.register_view(permit).await? {
+            RegisterView::All => true,
+            RegisterView::Service(_) => false,
+            RegisterView::Members { hidden, family_level, .. } => family_level && hidden.is_empty(),
+        })
+    }
+
+    /// A page of the entries the permit shows (as [`Vault::ledger_entries`]) among the first `size`, each with its
+    /// inclusion proof in the tree of `size` entries: a viewer's part of the log, checkable against one checkpoint of
+    /// that size without the entries they may not see. `size` is a size the log has reached.
+    pub async fn ledger_entries_proven(&self, permit: &crate::Permit, size: u64, after: Option<u64>, limit: u32) -> Result<Vec<(LedgerEntry, Vec<Hash>)>> {
+        let view = self.register_view(permit).await?;
+        let family = permit.family();
+        if size > self.ledger_size(family).await? {
+            return Err(Error::InvalidInput(format!("the ledger has not reached size {size}")));
+        }
+        let filter = LedgerFilter { after_index: after, limit: Some(limit), ..Default::default() };
+        let mut out = Vec::new();
+        for entry in self.ledger_page(family, &filter, &view).await?.into_iter().take_while(|e| e.index < size) {
+            let nodes = self.nodes(family, &tlog::inclusion_keys(entry.index, size)).await?;
+            let hashes = tlog::inclusion_proof(entry.index, size, &nodes)
+                .map_err(|e| Error::LedgerBroken { family, index: entry.index, reason: e.to_string() })?;
+            out.push((entry, hashes));
+        }
+        Ok(out)
+    }
+
     /// The inclusion proof of one entry, if the permit's principal may see that entry (see
     /// [`Vault::ledger_entries`]); an entry they may not see is answered as one that does not exist.
     pub async fn inclusion_proof(&self, permit: &crate::Permit, index: u64) -> Result<String> {
