@@ -8,12 +8,14 @@
 //! real browser), which leaves no copy of the archive behind.
 
 mod api_support;
+mod archive_support;
 mod cli_support;
 mod web_support;
 
 use std::io::{Cursor, Read, Write};
 
 use api_support::{Backend, FamilyFixture, PASSWORD, Server, backends, within};
+use archive_support::{entries, entry, forged};
 use cartable_consent::{Action, Doctype, Resource};
 
 /// An SDK id as the vault's (the same UUID).
@@ -24,43 +26,6 @@ use serde_json::Value;
 
 fn text(v: &Value, field: &str) -> String {
     v[field].as_str().unwrap_or_else(|| panic!("no {field} in {v}")).to_owned()
-}
-
-fn entries(zip_bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(zip_bytes)).unwrap();
-    (0..zip.len())
-        .map(|i| {
-            let mut entry = zip.by_index(i).unwrap();
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).unwrap();
-            (entry.name().unwrap().into_owned(), bytes)
-        })
-        .collect()
-}
-
-fn entry(all: &[(String, Vec<u8>)], path: &str) -> Vec<u8> {
-    all.iter().find(|(n, _)| n == path).map(|(_, b)| b.clone()).unwrap_or_else(|| panic!("no {path}"))
-}
-
-/// The same entries in a new zip after `change`, with the manifest made to agree (sizes and hashes), as a forger would.
-fn forged(zip_bytes: &[u8], change: impl Fn(&mut Vec<(String, Vec<u8>)>)) -> Vec<u8> {
-    use sha2::Digest as _;
-    let mut all = entries(zip_bytes);
-    change(&mut all);
-    let manifest_at = all.iter().position(|(n, _)| n == "manifest.json").unwrap();
-    let mut manifest: Value = serde_json::from_slice(&all[manifest_at].1).unwrap();
-    manifest["entries"] = all
-        .iter()
-        .filter(|(n, _)| n != "manifest.json")
-        .map(|(n, bytes)| serde_json::json!({"path": n, "size": bytes.len(), "sha256": hex::encode(sha2::Sha256::digest(bytes))}))
-        .collect();
-    all[manifest_at].1 = serde_json::to_vec(&manifest).unwrap();
-    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    for (name, bytes) in all {
-        zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
-        zip.write_all(&bytes).unwrap();
-    }
-    zip.finish().unwrap().into_inner()
 }
 
 /// The family's data as an export shows it: every entry but the ledger, the page and the manifest (which hold this
