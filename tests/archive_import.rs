@@ -12,7 +12,7 @@ mod archive_support;
 mod cli_support;
 mod web_support;
 
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Write};
 
 use api_support::{Backend, FamilyFixture, PASSWORD, Server, backends, within};
 use archive_support::{entries, entry, forged};
@@ -64,7 +64,6 @@ async fn rich_family(server: &Server) -> (FamilyFixture, cartable_sdk::MemberId)
     for grade in [14, 16] {
         vault.update_record(&permit, record, "operator".into(), serde_json::json!({"subject": "mathématiques", "grade": grade})).await.unwrap();
     }
-    drop(permit);
     vault.close().await.unwrap();
     server.cli(&["policy", "forbid", "--family", &f, "--doctype", "health.pai"]);
     let service = text(&server.cli(&["service", "register", "--name", "Tutorat Plus", "--description", "Soutien scolaire en ligne"]), "service_id");
@@ -339,7 +338,6 @@ async fn an_import_killed_at_any_point_leaves_nothing_or_everything() {
         let permit = vault.as_operator(family, Action::Write, Resource::Collection { child, doctype: Doctype::Grades }).await.unwrap();
         let records = (0..3000).map(|i| cartable_vault::NewRecord { child, doctype: Doctype::Grades, source: "operator".into(), body: serde_json::json!({"subject": "histoire", "grade": i % 20}) }).collect();
         vault.put_records(&permit, records).await.unwrap();
-        drop(permit);
         vault.close().await.unwrap();
     }
     let out = dir.path().join("martin.zip");
@@ -435,7 +433,7 @@ async fn imports_over_http() {
     assert!(report.invitations[0].link.starts_with(&b.url) && report.invitations[0].link.contains("/invitation/"), "{:?}", report.invitations[0].link);
     b.cli(&["ledger", "verify", "--family", &family]);
     // Used up: the same invitation takes no other archive.
-    assert_eq!(send(plain.clone(), None).await.unwrap().status(), 404);
+    assert_eq!(send(plain[..1000].to_vec(), None).await.unwrap().status(), 404);
     assert_eq!(uploads_left(&b.data), 0, "no copy of an archive stays");
     // The guardian's link opens the sign-in page that asks no name (they are a member already).
     let mut visitor = web_support::Visitor::new(&b);
@@ -453,7 +451,9 @@ async fn imports_over_http() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Transférer une famille"), "{}", page.body);
     let csrf = page.csrf();
-    let without = visitor.post_multipart(path, &[("csrf", "wrong"), ("passphrase", "")], ("file", "martin.zip", &plain)).await;
+    // Refusals that come before the upload is read are sent small: the server answers without reading an upload it
+    // will not take, and a client still sending a large one may see the connection closed before the answer.
+    let without = visitor.post_multipart(path, &[("csrf", "wrong"), ("passphrase", "")], ("file", "martin.zip", &plain[..1000])).await;
     assert_eq!(without.status, 403, "a form without the page's token");
     let bad = visitor.post_multipart(path, &[("csrf", &csrf), ("passphrase", "")], ("file", "martin.zip", b"not a zip")).await;
     assert_eq!(bad.status, 400);
