@@ -476,7 +476,10 @@ async fn imports_over_http() {
     web_support::browser::shoot(&driver, "import").await;
     driver.find(thirtyfour::By::Id("file")).await.unwrap().send_keys(file.to_str().unwrap()).await.unwrap();
     driver.find(thirtyfour::By::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-    web_support::browser::wait_for(&driver, &["Votre famille est transférée"]).await;
+    // The browser's own language decides the page's (French or English); the guardian's name is in both.
+    web_support::browser::wait_for(&driver, &["Claire"]).await;
+    let link = driver.find(thirtyfour::By::Css("main a[href*='/invitation/']")).await.unwrap();
+    assert!(link.attr("href").await.unwrap().unwrap_or_default().starts_with(&d.url), "the guardian's sign-in link");
     web_support::browser::shoot(&driver, "import-done").await;
     driver.quit().await.unwrap();
     d.cli(&["ledger", "verify", "--family", &family]);

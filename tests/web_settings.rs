@@ -446,7 +446,7 @@ mod browser {
         driver.find(By::LinkText("Réglages")).await.unwrap().click().await.unwrap();
         wait_for(driver, &["Réglages de la famille", "Zoé", "Ne jamais partager", "Supprimer la famille"]).await;
         shoot(driver, "settings-page").await;
-        for (section, name) in [("prohibitions", "settings-prohibitions"), ("delete", "settings-delete")] {
+        for (section, name) in [("prohibitions", "settings-prohibitions"), ("archive", "settings-archive"), ("delete", "settings-delete")] {
             for (size, width, height) in SIZES {
                 driver.set_window_rect(0, 0, width, height).await.unwrap();
                 driver.find(By::Id(section)).await.unwrap().scroll_into_view().await.unwrap();
