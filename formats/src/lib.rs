@@ -21,9 +21,10 @@
 //! {"actor": {"name": "no identifier"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/passed"}, "object": {"id": "http://school.example/quiz/1"}}"#;
 //! let (mut bodies, mut refused) = (Vec::new(), Vec::new());
 //! xapi::read_statements(&input[..], ReadLimits::STANDARD, |raw| {
-//!     match xapi::validate(raw.value) {
+//!     let line = raw.position.line;
+//!     match raw.validate() {
 //!         Ok(statement) => bodies.extend(statement.records()),
-//!         Err(invalid) => refused.push((raw.position.line, invalid.violations[0].rule.as_str())),
+//!         Err(invalid) => refused.push((line, invalid.violations[0].rule.as_str())),
 //!     }
 //!     ControlFlow::Continue(())
 //! })

@@ -5,10 +5,14 @@
 //! [`validate`] checks one and gives a [`ValidStatement`] or every [`Violation`]; [`ValidStatement::records`] gives
 //! its `edu.activity` body and, for a graded outcome, its `edu.grades` body.
 //!
-//! Not checked: a property given twice in one object (the JSON reader keeps the last), a `timestamp` in the future
+//! A key given twice in one object is seen by the reader ([`RawStatement::repeated_keys`]) and reported by
+//! [`RawStatement::validate`]; [`validate`] takes a `serde_json::Value`, where it cannot be seen.
+//!
+//! Not checked: a `timestamp` in the future
 //! (this crate has no clock), signatures of signed statements, and whether IRIs resolve or language subtags are
 //! registered.
 
+mod json;
 mod read;
 mod records;
 mod syntax;

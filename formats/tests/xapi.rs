@@ -151,7 +151,8 @@ fn the_simulated_statements_all_parse_and_validate() {
         let handed = xapi::read_statements(std::fs::File::open(statements.join(file)).unwrap(), ReadLimits::STANDARD, |raw| {
             assert_eq!(raw.position.index, next, "{file}: statements come in order");
             next += 1;
-            let valid = xapi::validate(raw.value).unwrap_or_else(|e| panic!("{file} at line {}: {:#?}", raw.position.line, e.violations));
+            let line = raw.position.line;
+            let valid = raw.validate().unwrap_or_else(|e| panic!("{file} at line {line}: {:#?}", e.violations));
             keys.insert(valid.dedupe_key());
             grades += valid.records().iter().filter(|r| r.doctype == "edu.grades").count();
             ControlFlow::Continue(())
@@ -377,6 +378,17 @@ fn every_violation_of_one_statement_is_reported_with_a_sentence() {
     assert!(invalid.violations.iter().all(|v| !v.message.is_empty() && !v.message.ends_with('.')));
     assert_eq!(invalid.violations[0].message, "`nope` is not a UUID in standard form (8-4-4-4-12 hexadecimal digits)");
     assert_eq!(invalid.to_string(), "the statement breaks 8 rule(s) of xAPI, first `uuid.format` at `$.id`");
+}
+
+#[test]
+fn a_property_given_twice_is_reported_by_the_reader() {
+    let input = br#"{"actor": {"mbox": "mailto:a@x.org", "mbox": "mailto:b@x.org"}, "verb": {"id": "http://x/v"}, "object": {"id": "http://x/o"}, "verb": {"id": "http://x/w"}}"#;
+    let raw = read_all(&input[..]).unwrap().remove(0);
+    assert_eq!(raw.repeated_keys, ["$.actor.mbox", "$.verb"]);
+    assert_eq!(raw.value["verb"]["id"], "http://x/w", "the last one is kept");
+    assert!(xapi::validate(raw.value.clone()).is_ok(), "a Value cannot show them");
+    let rules: Vec<(Rule, String)> = raw.validate().unwrap_err().violations.into_iter().map(|v| (v.rule, v.path)).collect();
+    assert_eq!(rules, [(Rule::PropertyRepeated, "$.actor.mbox".to_owned()), (Rule::PropertyRepeated, "$.verb".to_owned())]);
 }
 
 #[test]

@@ -9,6 +9,9 @@ use std::rc::Rc;
 use serde::de::{self, Deserializer as _, SeqAccess, Visitor};
 use serde_json::Value;
 
+use super::json::Tracked;
+use super::records::{self, InvalidStatement, ValidStatement};
+
 /// Where a statement was found in its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
@@ -21,8 +24,18 @@ pub struct Position {
 /// One statement as read, not yet validated: any JSON value (validation says whether it is an object).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawStatement {
+    /// With the last of a repeated key's values.
     pub value: Value,
     pub position: Position,
+    /// The JSON paths of keys given more than once in one object, which `value` cannot show.
+    pub repeated_keys: Vec<String>,
+}
+
+impl RawStatement {
+    /// [`validate`](super::validate), and a `property.repeated` violation for each key given twice.
+    pub fn validate(self) -> Result<ValidStatement, InvalidStatement> {
+        records::validate_with_repeated(self.value, self.repeated_keys)
+    }
 }
 
 /// How much one statement may take, so that memory stays bounded per statement whatever the input.
@@ -79,11 +92,11 @@ pub fn read_statements<R: Read>(
         Ok(handed.get())
     } else {
         let mut handed = 0;
-        for value in de.into_iter::<Value>() {
-            let value = value.map_err(|e| progress.error(e))?;
+        for tracked in de.into_iter::<Tracked>() {
+            let Tracked { value, repeated } = tracked.map_err(|e| progress.error(e))?;
             let position = progress.next_statement();
             handed += 1;
-            if on_statement(RawStatement { value, position }).is_break() {
+            if on_statement(RawStatement { value, position, repeated_keys: repeated }).is_break() {
                 break;
             }
         }
@@ -216,10 +229,10 @@ impl<'de, F: FnMut(RawStatement) -> ControlFlow<()>> Visitor<'de> for ArrayVisit
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(value) = seq.next_element::<Value>()? {
+        while let Some(Tracked { value, repeated }) = seq.next_element::<Tracked>()? {
             let position = self.progress.next_statement();
             self.handed.set(self.handed.get() + 1);
-            if (self.on_statement)(RawStatement { value, position }).is_break() {
+            if (self.on_statement)(RawStatement { value, position, repeated_keys: repeated }).is_break() {
                 self.progress.stopped.set(true);
                 return Err(de::Error::custom("stopped by the caller"));
             }

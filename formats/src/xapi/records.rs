@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::validate::{self, Violation};
+use super::validate::{self, Rule, Violation};
 
 /// The doctype of a statement kept whole.
 pub const ACTIVITY_DOCTYPE: &str = "edu.activity";
@@ -28,9 +28,18 @@ pub struct InvalidStatement {
     pub statement: Value,
 }
 
-/// Checks `statement` against every data rule of xAPI and reports all it breaks.
+/// Checks `statement` against every data rule of xAPI and reports all it breaks. A key given twice in one object
+/// cannot be seen in a `Value`: [`RawStatement::validate`](super::RawStatement::validate) reports those too.
 pub fn validate(statement: Value) -> Result<ValidStatement, InvalidStatement> {
-    let violations = validate::violations(&statement);
+    validate_with_repeated(statement, Vec::new())
+}
+
+pub(crate) fn validate_with_repeated(statement: Value, repeated_keys: Vec<String>) -> Result<ValidStatement, InvalidStatement> {
+    let mut violations: Vec<Violation> = repeated_keys
+        .into_iter()
+        .map(|path| Violation { rule: Rule::PropertyRepeated, message: format!("`{path}` is given more than once: each property is used once"), path })
+        .collect();
+    violations.extend(validate::violations(&statement));
     if violations.is_empty() { Ok(ValidStatement { statement }) } else { Err(InvalidStatement { violations, statement }) }
 }
 
@@ -69,6 +78,7 @@ impl ValidStatement {
         let statement = &self.statement;
         let object = &statement["object"];
         let title = name_of(object).or_else(|| object["id"].as_str().map(str::to_owned));
+        // INVARIANT: a valid timestamp starts with `YYYY-MM-DD` (ASCII), so the slice is on a character boundary.
         let date = ["timestamp", "stored"].iter().find_map(|k| statement[k].as_str()).map(|t| t[..10].to_owned());
         let mut activity = Map::new();
         activity.insert("verb".into(), statement["verb"]["id"].clone());

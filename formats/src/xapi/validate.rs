@@ -19,6 +19,7 @@ pub enum Rule {
     PropertyRequired,
     PropertyUnknown,
     PropertyNull,
+    PropertyRepeated,
     PropertyType,
     ObjectTypeValue,
     ObjectTypeRequired,
@@ -63,6 +64,7 @@ impl Rule {
             Rule::PropertyRequired => "property.required",
             Rule::PropertyUnknown => "property.unknown",
             Rule::PropertyNull => "property.null",
+            Rule::PropertyRepeated => "property.repeated",
             Rule::PropertyType => "property.type",
             Rule::ObjectTypeValue => "object-type.value",
             Rule::ObjectTypeRequired => "object-type.required",
@@ -198,12 +200,12 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// The path of `key` inside `path`: `$.a.b`, or `$.a["http://x"]` for a key that is not a plain name.
-fn child(path: &str, key: &str) -> String {
+pub(crate) fn child(path: &str, key: &str) -> String {
     let plain = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if plain { format!("{path}.{key}") } else { format!("{path}[{}]", Value::String(key.to_owned())) }
 }
 
-fn item(path: &str, index: usize) -> String {
+pub(crate) fn item(path: &str, index: usize) -> String {
     format!("{path}[{index}]")
 }
 
