@@ -21,11 +21,18 @@ pub struct ValidStatement {
 
 /// Why a statement was refused: every rule it breaks, and the statement itself, given back.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("the statement breaks {} rule(s) of xAPI, first `{}` at `{}`", violations.len(), violations[0].rule, violations[0].path)]
+#[error("{}", summary(violations))]
 pub struct InvalidStatement {
     /// Never empty.
     pub violations: Vec<Violation>,
     pub statement: Value,
+}
+
+fn summary(violations: &[Violation]) -> String {
+    match violations.first() {
+        Some(first) => format!("the statement breaks {} rule(s) of xAPI, first `{}` at `{}`", violations.len(), first.rule, first.path),
+        None => "the statement was refused".to_owned(),
+    }
 }
 
 /// Checks `statement` against every data rule of xAPI and reports all it breaks. A key given twice in one object
@@ -210,6 +217,11 @@ mod tests {
         let mut canonical = String::new();
         write_canonical(a.as_value(), &mut canonical);
         assert_eq!(canonical, r#"{"actor":{"mbox":"mailto:a@b"},"object":{"id":"http://o"},"verb":{"id":"http://v"}}"#);
+    }
+
+    #[test]
+    fn an_invalid_statement_made_by_hand_without_violations_still_displays() {
+        assert_eq!(InvalidStatement { violations: Vec::new(), statement: Value::Null }.to_string(), "the statement was refused");
     }
 
     #[test]

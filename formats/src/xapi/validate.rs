@@ -279,7 +279,8 @@ impl Check {
     fn required<'a>(&mut self, map: &'a Map<String, Value>, key: &str, path: &str, rule: Rule) -> Option<&'a Value> {
         match map.get(key) {
             None => {
-                self.report(rule, &child(path, key), format!("`{key}` is required in `{path}`"));
+                let message = if path == "$" { format!("a statement must have `{key}`") } else { format!("`{path}` must have `{key}`") };
+                self.report(rule, &child(path, key), message);
                 None
             }
             Some(value) => present(value),
@@ -910,6 +911,19 @@ mod tests {
         assert!(is_media_type("text/plain; charset=utf-8"));
         assert!(!is_media_type("pdf"));
         assert!(!is_media_type("application/"));
+    }
+
+    #[test]
+    fn a_missing_property_is_named_with_where_it_belongs() {
+        let statement = json!({"actor": {"account": {"name": "x"}}, "object": {"id": "http://x/o"}});
+        let messages: Vec<(&str, String)> = violations(&statement).into_iter().map(|v| (v.rule.as_str(), v.message)).collect();
+        assert_eq!(
+            messages,
+            [
+                ("property.required", "`$.actor.account` must have `homePage`".to_owned()),
+                ("statement.verb.required", "a statement must have `verb`".to_owned())
+            ]
+        );
     }
 
     #[test]
