@@ -141,6 +141,28 @@ fn every_example_of_the_spec_validates_where_it_belongs() {
 }
 
 #[test]
+fn the_spec_statements_read_the_same_as_one_array_and_as_json_lines() {
+    let Some(dir) = testdata() else { return };
+    let mut statements = Vec::new();
+    for (prefix, example) in &EXAMPLES {
+        if !matches!(example, Example::Statement) {
+            continue;
+        }
+        let file = std::fs::read_dir(dir.join("xapi-spec/examples")).unwrap().map(|e| e.unwrap().path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix)).unwrap();
+        statements.push(serde_json::from_slice::<Value>(&std::fs::read(file).unwrap()).unwrap());
+    }
+    let pretty_array = serde_json::to_string_pretty(&statements).unwrap();
+    let lines: String = statements.iter().map(|s| format!("{s}\n")).collect();
+    for input in [pretty_array.as_str(), lines.as_str()] {
+        let read = read_all(input.as_bytes()).unwrap();
+        assert_eq!(read.iter().map(|r| &r.value).collect::<Vec<_>>(), statements.iter().collect::<Vec<_>>());
+        assert!(read.into_iter().all(|r| r.validate().is_ok()));
+    }
+    let read = read_all(lines.as_bytes()).unwrap();
+    assert_eq!(read.iter().map(|r| r.position.line).collect::<Vec<_>>(), (1..=statements.len() as u64).collect::<Vec<_>>());
+}
+
+#[test]
 fn the_simulated_statements_all_parse_and_validate() {
     let Some(dir) = testdata() else { return };
     let statements = dir.join("yetanalytics-datasim/dev-resources/xapi/statements");

@@ -55,11 +55,11 @@ impl ReadLimits {
 #[non_exhaustive]
 pub enum ReadError {
     #[error("statement {index} is not well-formed JSON at line {line} column {column}: {reason}")]
-    Malformed { index: u64, line: usize, column: usize, reason: String },
+    Malformed { index: u64, line: u64, column: u64, reason: String },
     #[error("statement {index} is nested deeper than 128 levels at line {line} column {column}")]
-    TooDeep { index: u64, line: usize, column: usize },
+    TooDeep { index: u64, line: u64, column: u64 },
     #[error("the input ends inside statement {index} at line {line} column {column}")]
-    Truncated { index: u64, line: usize, column: usize },
+    Truncated { index: u64, line: u64, column: u64 },
     #[error("statement {index} is larger than {limit} bytes")]
     TooLarge { index: u64, limit: u64 },
     #[error("the input could not be read")]
@@ -179,7 +179,7 @@ impl Progress {
     }
 
     fn error(&self, error: serde_json::Error) -> ReadError {
-        let (index, line, column) = (self.index.get(), error.line(), error.column());
+        let (index, line, column) = (self.index.get(), error.line() as u64, error.column() as u64);
         match error.classify() {
             serde_json::error::Category::Io => self.io_error(error.into()),
             serde_json::error::Category::Eof => ReadError::Truncated { index, line, column },
