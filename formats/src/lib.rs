@@ -1,0 +1,37 @@
+//! Open education formats, read and checked by their specifications and turned into the bodies of Cartable's
+//! records. This step holds xAPI ([`xapi`]); OneRoster, Open Badges and others follow the same pattern.
+//!
+//! What it owns: the formats' syntax and rules, and the shape of the record bodies they give. What it does not:
+//! files, the network, the database and the vault. The command line and the API open the input and write the
+//! records; the vault decides who may.
+//!
+//! Invariants:
+//! - no I/O beyond reading the `std::io::Read` it is given;
+//! - no panic on any input: malformed JSON, invalid UTF-8, a truncated stream or nesting past 128 levels is an error
+//!   with its position, a statement that breaks the spec is a list of violations;
+//! - memory bounded per statement: a stream of any length is read one statement at a time, and one statement may
+//!   span at most [`xapi::ReadLimits::max_statement_bytes`].
+//!
+//! ```
+//! use std::ops::ControlFlow;
+//! use cartable_formats::xapi::{self, ReadLimits};
+//!
+//! let input = br#"{"actor": {"mbox": "mailto:leo@example.org"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/passed"},
+//!   "object": {"id": "http://school.example/quiz/1"}, "result": {"score": {"raw": 16, "max": 20}}}
+//! {"actor": {"name": "no identifier"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/passed"}, "object": {"id": "http://school.example/quiz/1"}}"#;
+//! let (mut bodies, mut refused) = (Vec::new(), Vec::new());
+//! xapi::read_statements(&input[..], ReadLimits::STANDARD, |raw| {
+//!     let line = raw.position.line;
+//!     match raw.validate() {
+//!         Ok(statement) => bodies.extend(statement.records()),
+//!         Err(invalid) => refused.push((line, invalid.violations[0].rule.as_str())),
+//!     }
+//!     ControlFlow::Continue(())
+//! })
+//! .unwrap();
+//! assert_eq!(bodies.iter().map(|b| b.doctype).collect::<Vec<_>>(), ["edu.activity", "edu.grades"]);
+//! assert_eq!(bodies[1].body["grade"], 16);
+//! assert_eq!(refused, [(3, "agent.ifi.exactly-one")]);
+//! ```
+
+pub mod xapi;
