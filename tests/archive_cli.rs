@@ -6,40 +6,18 @@
 //! (`archive_import.rs` holds the imports' round trips and refusals.)
 
 mod api_support;
+mod archive_support;
 mod cli_support;
 mod web_support;
 
-use std::io::{Cursor, Read, Write};
+use std::io::Write;
 
+use archive_support::{entries, rewritten};
 use cli_support::Cli;
 use serde_json::Value;
 
 fn id(v: &Value, field: &str) -> String {
     v[field].as_str().unwrap_or_else(|| panic!("no {field} in {v}")).to_owned()
-}
-
-fn entries(zip_bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(zip_bytes)).unwrap();
-    (0..zip.len())
-        .map(|i| {
-            let mut entry = zip.by_index(i).unwrap();
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).unwrap();
-            (entry.name().unwrap().into_owned(), bytes)
-        })
-        .collect()
-}
-
-/// The same entries in a new zip, with `change` applied to them first.
-fn rewritten(zip_bytes: &[u8], change: impl Fn(&mut Vec<(String, Vec<u8>)>)) -> Vec<u8> {
-    let mut all = entries(zip_bytes);
-    change(&mut all);
-    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    for (name, bytes) in all {
-        zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
-        zip.write_all(&bytes).unwrap();
-    }
-    zip.finish().unwrap().into_inner()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -397,7 +397,11 @@ impl Blobs {
                 let mut out = Vec::new();
                 for entry in entries {
                     let entry = entry?;
-                    let meta = entry.metadata()?;
+                    // A blob removed while the folder is read (another process replacing its index) is not listed.
+                    let meta = match entry.metadata() {
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        other => other?,
+                    };
                     if meta.is_file() {
                         let written = meta.modified().map(time::OffsetDateTime::from).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
                         out.push((entry.file_name().to_string_lossy().into_owned(), written));
