@@ -21,6 +21,7 @@ pub(crate) const LEASE: time::Duration = time::Duration::seconds(30);
 
 /// A family's index files, sealed to its key. Called from tantivy's threads (blocking), it runs the vault's async
 /// calls on the runtime it was made on. It holds the vault weakly: the index it serves lives in the vault.
+#[derive(Clone)]
 pub(crate) struct SealedStore {
     vault: Weak<Inner>,
     runtime: tokio::runtime::Handle,
@@ -111,9 +112,11 @@ impl SealedStore {
         self.vault.upgrade().map(|inner| Vault { inner }).ok_or_else(|| io::Error::other("the vault is closed"))
     }
 
-    /// Runs an async call of the vault from one of tantivy's threads.
-    fn block_on<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> io::Result<T> {
-        self.runtime.block_on(work).map_err(io_error)
+    /// Runs an async call of the vault from one of tantivy's threads, as a task of the runtime, and waits for it.
+    /// Not `Handle::block_on`: on a runtime shutting down, that panics (no timers, no sockets), and a panic on
+    /// tantivy's merge threads (rayon's) aborts the process. A task is cancelled instead, and the call fails.
+    fn block_on<T: Send + 'static>(&self, work: impl std::future::Future<Output = Result<T>> + Send + 'static) -> io::Result<T> {
+        futures::executor::block_on(self.runtime.spawn(work)).map_err(|_| io::Error::other("the vault is stopping"))?.map_err(io_error)
     }
 
     /// Renews the lease inside a write's transaction, or fails it: a process that lost the lease never writes.
@@ -156,11 +159,11 @@ impl SealedStore {
         Ok(row.map(|row| row.get(0)))
     }
 
-    async fn write_file(&self, vault: &Vault, name: &str, bytes: &[u8]) -> Result<()> {
+    async fn write_file(&self, vault: &Vault, name: &str, bytes: Vec<u8>) -> Result<()> {
         let blob = new_blob_name();
-        let source: Box<dyn Read + Send> = Box::new(io::Cursor::new(bytes.to_vec()));
-        let stored = vault.inner.blobs.put(self.key.clone(), self.family, &blob, source).await?;
         let size = bytes.len() as i64;
+        let source: Box<dyn Read + Send> = Box::new(io::Cursor::new(bytes));
+        let stored = vault.inner.blobs.put(self.key.clone(), self.family, &blob, source).await?;
         let place = Place { family: self.family, field: Field::SearchFile { name, blob: &blob, size } };
         let sealed = self.key.seal(&place, &stored.head)?;
         let result = async {
@@ -211,16 +214,16 @@ impl SealedStore {
 
 impl cartable_search::IndexStore for SealedStore {
     fn names(&self) -> io::Result<Vec<String>> {
-        let vault = self.vault()?;
-        self.block_on(async {
-            let rows = sqlx::query("SELECT name FROM search_files WHERE family_id = $1").bind(self.family.to_string()).fetch_all(vault.pool()).await?;
+        let (vault, family) = (self.vault()?, self.family);
+        self.block_on(async move {
+            let rows = sqlx::query("SELECT name FROM search_files WHERE family_id = $1").bind(family.to_string()).fetch_all(vault.pool()).await?;
             rows.iter().map(|row| row.try_get::<String, _>(0).map_err(Error::from)).collect()
         })
     }
 
     fn read(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
-        let vault = self.vault()?;
-        let Some((mut reader, size, what)) = self.block_on(self.open_file(&vault, name))? else { return Ok(None) };
+        let (vault, this, name) = (self.vault()?, self.clone(), name.to_owned());
+        let Some((mut reader, size, what)) = self.block_on(async move { this.open_file(&vault, &name).await })? else { return Ok(None) };
         // Read outside `block_on`: an S3 blob's reader blocks on the runtime itself.
         let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(64 << 20));
         reader.read_to_end(&mut out).map_err(|_| io_error(Error::BlobCorrupt))?;
@@ -232,13 +235,13 @@ impl cartable_search::IndexStore for SealedStore {
 
     fn write(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
         check_file_name(name)?;
-        let vault = self.vault()?;
-        self.block_on(self.write_file(&vault, name, bytes))
+        let (vault, this, name, bytes) = (self.vault()?, self.clone(), name.to_owned(), bytes.to_vec());
+        self.block_on(async move { this.write_file(&vault, &name, bytes).await })
     }
 
     fn delete(&self, name: &str) -> io::Result<()> {
-        let vault = self.vault()?;
-        self.block_on(self.delete_file(&vault, name))
+        let (vault, this, name) = (self.vault()?, self.clone(), name.to_owned());
+        self.block_on(async move { this.delete_file(&vault, &name).await })
     }
 }
 
@@ -262,5 +265,30 @@ mod tests {
         assert!(check_file_name("5a8c0d9e1f2a4b3c8d7e6f5a4b3c2d1e.idx").is_ok());
         assert!(check_file_name("../meta.json").is_err());
         assert!(check_file_name("").is_err());
+    }
+
+    /// tantivy's merge threads may still write after the runtime stopped: the call fails, it does not panic (a
+    /// panic on rayon's threads aborts the process, as it did once in CI).
+    #[test]
+    fn a_call_after_the_runtime_stopped_fails_without_panicking() {
+        use cartable_search::IndexStore;
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let (vault, store) = runtime.block_on(async {
+            let vault = Vault::open(crate::VaultConfig::embedded(dir.path().join("data"))).await.unwrap();
+            let family = vault.create_family("Store").await.unwrap();
+            let key = vault.family_key(family).await.unwrap();
+            let store = SealedStore::new(&vault, family, key, Arc::from("holder"));
+            (vault, store)
+        });
+        let before = std::thread::spawn({
+            let store = store.clone();
+            move || store.names()
+        });
+        assert_eq!(before.join().unwrap().unwrap(), Vec::<String>::new(), "a running runtime answers");
+        runtime.shutdown_background();
+        let after = std::thread::spawn(move || (store.names().is_err(), store.write("meta.json", b"{}").is_err(), store.read("meta.json").is_err()));
+        assert_eq!(after.join().expect("no panic"), (true, true, true));
+        drop(vault);
     }
 }
