@@ -28,15 +28,21 @@ pub enum Doctype {
     Followup,
     #[serde(rename = "health.pai")]
     HealthPai,
+    /// Learning activities as a platform reports them (an xAPI statement kept whole).
+    #[serde(rename = "edu.activity")]
+    Activity,
+    /// The classes, courses and school years a child is enrolled in (OneRoster).
+    #[serde(rename = "edu.enrollments")]
+    Enrollments,
 }
 
 /// The error for a doctype this server does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown doctype `{0}` (known: edu.grades, edu.attendance, edu.homework, edu.timetable, edu.report-cards, edu.certificates, edu.competencies, edu.documents, edu.followup, health.pai)")]
+#[error("unknown doctype `{0}` (known: edu.grades, edu.attendance, edu.homework, edu.timetable, edu.report-cards, edu.certificates, edu.competencies, edu.documents, edu.followup, health.pai, edu.activity, edu.enrollments)")]
 pub struct UnknownDoctype(pub String);
 
 impl Doctype {
-    pub const ALL: [Doctype; 10] = [
+    pub const ALL: [Doctype; 12] = [
         Doctype::Grades,
         Doctype::Attendance,
         Doctype::Homework,
@@ -47,6 +53,8 @@ impl Doctype {
         Doctype::Documents,
         Doctype::Followup,
         Doctype::HealthPai,
+        Doctype::Activity,
+        Doctype::Enrollments,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +69,8 @@ impl Doctype {
             Doctype::Documents => "edu.documents",
             Doctype::Followup => "edu.followup",
             Doctype::HealthPai => "health.pai",
+            Doctype::Activity => "edu.activity",
+            Doctype::Enrollments => "edu.enrollments",
         }
     }
 

@@ -147,6 +147,14 @@ event-import = a importé
 event-erasure = a effacé la famille
 event-majority_transition = majorité atteinte
 event-record_write = a modifié un document
+event-records_import = a importé des données
+event-import-counts = { $imported } { $imported ->
+    [one] nouvelle
+   *[other] nouvelles
+}, { $duplicates } déjà là, { $rejected } { $rejected ->
+    [one] refusée
+   *[other] refusées
+}
 
 # Types de données
 doctype-edu-grades = les notes
@@ -155,6 +163,8 @@ doctype-edu-homework = les devoirs
 doctype-edu-timetable = l'emploi du temps
 doctype-edu-report-cards = les bulletins
 doctype-edu-certificates = les attestations et certificats
+doctype-edu-activity = les activités d'apprentissage
+doctype-edu-enrollments = les inscriptions
 doctype-edu-competencies = les compétences
 doctype-edu-documents = les documents
 doctype-edu-followup = le carnet de suivi
@@ -289,6 +299,7 @@ dpo-event-import = Import
 dpo-event-erasure = Effacement
 dpo-event-majority_transition = Majorité
 dpo-event-record_write = Modification d'un document
+dpo-event-records_import = Import de données
 dpo-basis-consent = consentement
 dpo-basis-contract = contrat
 dpo-basis-legal-obligation = obligation légale
@@ -341,6 +352,8 @@ child-title-edu-homework = Devoirs
 child-title-edu-timetable = Emploi du temps
 child-title-edu-report-cards = Bulletins
 child-title-edu-certificates = Attestations et certificats
+child-title-edu-activity = Activités
+child-title-edu-enrollments = Inscriptions
 child-title-edu-competencies = Compétences
 child-title-edu-documents = Documents
 child-title-edu-followup = Carnet de suivi
@@ -351,6 +364,8 @@ child-heading-edu-homework = Les devoirs de { $child }
 child-heading-edu-timetable = L'emploi du temps de { $child }
 child-heading-edu-report-cards = Les bulletins de { $child }
 child-heading-edu-certificates = Les attestations et certificats de { $child }
+child-heading-edu-activity = Les activités de { $child }
+child-heading-edu-enrollments = Les inscriptions de { $child }
 child-heading-edu-competencies = Les compétences de { $child }
 child-heading-edu-documents = Les documents de { $child }
 child-heading-edu-followup = Le carnet de suivi de { $child }
@@ -550,6 +565,7 @@ history-event-access_allowed = Consultations
 history-event-access_denied = Accès refusés
 history-event-export = Exports
 history-event-record_write = Documents modifiés
+history-event-records_import = Imports de données
 history-receipt-link = Reçu et preuve
 history-verification = Intégrité du registre
 history-verification-intro = Le registre est une chaîne signée : on peut vérifier que rien n'y a été effacé ni modifié.

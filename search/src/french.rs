@@ -126,6 +126,8 @@ pub fn doctype_words(doctype: &str) -> &'static str {
         "edu.timetable" => "emploi du temps",
         "edu.followup" => "carnet de suivi",
         "health.pai" => "santé projet d'accueil individualisé",
+        "edu.activity" => "activité activités exercice parcours",
+        "edu.enrollments" => "inscription inscriptions classe cours année scolaire",
         _ => "",
     }
 }

@@ -9,7 +9,7 @@
 //! | `index` | the entry's position in that log, from 0 |
 //! | `receipt_id` | the receipt's id |
 //! | `time` | when (RFC 3339, UTC, seconds) |
-//! | `event` | `request`, `approve`, `confirm`, `deny`, `revoke`, `expire`, `policy_change`, `access_allowed`, `access_denied`, `export`, `import`, `erasure`, `majority_transition`, `record_write` |
+//! | `event` | `request`, `approve`, `confirm`, `deny`, `revoke`, `expire`, `policy_change`, `access_allowed`, `access_denied`, `export`, `import`, `erasure`, `majority_transition`, `record_write`, `records_import` |
 //! | `actor_kind`, `actor_id` | who acted: `guardian`, `child`, `service`, `dpo` (with their id), `operator`, `operator_for` (with the member's id), `system` |
 //! | `subject_id` | the child the entry is about |
 //! | `service_id`, `grant_id` | the service and the grant it names |
@@ -21,6 +21,7 @@
 //! | `valid_from`, `valid_until` | when a grant is in force (RFC 3339) |
 //! | `purpose_digest` | SHA-256 of the grant's salted purpose (the purpose stays with the family's encrypted data) |
 //! | `prohibition` | `set` or `lifted`, for a policy change |
+//! | `import_format`, `imported`, `duplicates`, `rejected` | for records imported: the format (`xapi`, `oneroster`, `open_badges`, `files`) and the counts |
 //! | `reasons` | the policies behind a decision, separated by spaces |
 //!
 //! JSON lines: one `{"family_id", "index", "receipt"}` object a line, the receipt as hashed into the log.
@@ -89,6 +90,10 @@ struct Line {
     valid_until: String,
     purpose_digest: String,
     prohibition: &'static str,
+    import_format: &'static str,
+    imported: Option<u64>,
+    duplicates: Option<u64>,
+    rejected: Option<u64>,
     reasons: String,
 }
 
@@ -133,6 +138,10 @@ fn line(row: &Row) -> Line {
             Some(ProhibitionChange::Lifted) => "lifted",
             None => "",
         },
+        import_format: r.import.map_or("", |i| i.format.as_str()),
+        imported: r.import.map(|i| i.imported),
+        duplicates: r.import.map(|i| i.duplicates),
+        rejected: r.import.map(|i| i.rejected),
         reasons: r.reasons.join(" "),
     }
 }
@@ -188,6 +197,10 @@ fn header() -> Vec<u8> {
         valid_until: String::new(),
         purpose_digest: String::new(),
         prohibition: "",
+        import_format: "",
+        imported: None,
+        duplicates: None,
+        rejected: None,
         reasons: String::new(),
     };
     let _ = writer.serialize(blank);
@@ -234,7 +247,7 @@ mod tests {
     fn the_header_of_an_empty_export_names_every_column() {
         let header = String::from_utf8(header()).unwrap();
         assert!(header.starts_with("family_id,index,receipt_id,time,event,actor_kind,actor_id,subject_id,"));
-        assert!(header.ends_with("purpose_digest,prohibition,reasons\n"));
+        assert!(header.ends_with("purpose_digest,prohibition,import_format,imported,duplicates,rejected,reasons\n"));
         assert_eq!(header.lines().count(), 1);
     }
 }

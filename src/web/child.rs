@@ -214,7 +214,7 @@ async fn services_of(state: &ApiState, docs: &[RecordDocument], lang: Lang) -> R
 // --- the child's page --------------------------------------------------------------------------------------------
 
 /// The collections a child's page links to, in the order a family looks for them.
-const SHOWN: [Doctype; 10] = [
+const SHOWN: [Doctype; 12] = [
     Doctype::Grades,
     Doctype::Homework,
     Doctype::Timetable,
@@ -224,6 +224,8 @@ const SHOWN: [Doctype; 10] = [
     Doctype::Documents,
     Doctype::Certificates,
     Doctype::Competencies,
+    Doctype::Activity,
+    Doctype::Enrollments,
     Doctype::HealthPai,
 ];
 
@@ -381,7 +383,7 @@ async fn collection_page(
         Doctype::Timetable => timetable(state, &permit, page, frame, lang).await,
         Doctype::Followup => followup(state, &permit, &child, page, frame, query, lang).await,
         Doctype::ReportCards | Doctype::Documents | Doctype::Certificates => files(state, &permit, &child, doctype, page, frame, query, lang).await,
-        Doctype::Competencies | Doctype::HealthPai => {
+        Doctype::Competencies | Doctype::HealthPai | Doctype::Activity | Doctype::Enrollments => {
             let (docs, next) = read_page(state, &permit, after(query, lang)?, PAGE, lang).await?;
             (frame.next, frame.later) = (next, query.after.is_some());
             let records = docs.iter().map(|d| generic(d, lang)).collect();
@@ -1184,8 +1186,11 @@ struct OtherPage {
 /// A record of a collection without a page of its own: its fields as given.
 fn generic(doc: &RecordDocument, lang: Lang) -> Generic {
     let facts = match &doc.body {
+        // An imported record keeps its source document whole (`statement`, `credential`): shown in the archive and
+        // the API, not as one line of JSON here.
         Value::Object(map) => map
             .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "statement" | "credential"))
             .map(|(k, v)| {
                 let shown = match v {
                     Value::String(s) => s.clone(),

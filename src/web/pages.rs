@@ -388,6 +388,11 @@ fn entry_line(household: &Household, receipt: &Receipt, lang: Lang) -> EntryLine
     if let (EventType::AccessAllowed | EventType::AccessDenied, Some(action)) = (receipt.event, receipt.action) {
         what = format!("{what} ({})", lang.action(action));
     }
+    if let Some(counts) = receipt.import {
+        let n = |v: u64| Arg::Number(v as f64);
+        let counts = lang.t_with("event-import-counts", &[("imported", n(counts.imported)), ("duplicates", n(counts.duplicates)), ("rejected", n(counts.rejected))]);
+        what = format!("{what} ({counts})");
+    }
     EntryLine {
         when: lang.date_time(receipt.time),
         who: actor_name(household, receipt.actor, lang),

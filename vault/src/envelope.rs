@@ -27,10 +27,15 @@ pub(crate) const AGE_MAGIC: &[u8] = b"age-encryption.org/v1";
 /// The first field of every associated data, so that it can never be mistaken for another protocol's.
 const AAD_DOMAIN: &[u8] = b"cartable.place/1";
 
+/// The HKDF label of the record-key MAC key: a new label is a new key, so it never changes.
+const RECORD_KEY_MAC_INFO: &[u8] = b"cartable record_keys mac v1";
+
 /// A family's data key: 256 random bits, stored wrapped with age to the family's identity. The cipher wipes the
 /// key on drop.
 pub(crate) struct DataKey {
     cipher: XChaCha20Poly1305,
+    /// Derived from the data key (HKDF-SHA256): the HMAC key of imported records' keys (`record_keys`).
+    record_key_mac: zeroize::Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for DataKey {
@@ -47,7 +52,23 @@ impl DataKey {
     }
 
     pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Self {
-        DataKey { cipher: XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(bytes)) }
+        let mut record_key_mac = zeroize::Zeroizing::new([0u8; 32]);
+        hkdf::Hkdf::<sha2::Sha256>::new(None, bytes)
+            .expand(RECORD_KEY_MAC_INFO, &mut record_key_mac[..])
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        DataKey { cipher: XChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(bytes)), record_key_mac }
+    }
+
+    /// The MAC an imported record's key is kept as, bound to its collection (length-prefixed, so no two pairs
+    /// give the same input): equal for the same key in the same collection, and says nothing of the key.
+    pub(crate) fn record_key_mac(&self, collection: &str, key: &str) -> [u8; 32] {
+        use hmac::Mac as _;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&self.record_key_mac[..]).expect("HMAC takes a key of any length");
+        for part in [collection.as_bytes(), key.as_bytes()] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
     }
 
     /// Seals `plain` for `place`.

@@ -153,6 +153,10 @@ impl FamilyKey {
         self.data.open(place, sealed)
     }
 
+    pub(crate) fn record_key_mac(&self, collection: &str, key: &str) -> [u8; 32] {
+        self.data.record_key_mac(collection, key)
+    }
+
     /// The streaming decryption path every blob read goes through: age authenticates each 64 KiB chunk and the
     /// end of the stream, so a truncated or altered blob fails on read.
     pub(crate) fn decrypt_reader<R: std::io::BufRead + Send + 'static>(&self, input: R) -> Result<Box<dyn std::io::Read + Send>> {

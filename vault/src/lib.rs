@@ -45,6 +45,7 @@ mod ledger;
 mod legacy;
 mod private_files;
 mod permit;
+mod record_import;
 mod records;
 mod rows;
 mod search;
@@ -64,6 +65,7 @@ pub use invitations::{Acceptance, Accepted, Invitation, InvitationKind, PendingI
 pub use keys::MasterKey;
 pub use ledger::{LedgerEntry, LedgerFilter, VerifyError, VerifyReport};
 pub use permit::{Decision, Permit};
+pub use record_import::{IMPORT_BATCH, ImportItem, ImportedCollection, RecordImport, RecordImportReport};
 pub use records::{FileInfo, NewRecord, RecordDocument, RecordFilter, RecordSummary};
 pub use search::{MAX_SEARCH_OFFSET, MAX_SEARCH_PAGE, SearchHit, SearchOutcome, SearchQuery, TextExtractor};
 pub use vault::{MemberInfo, Vault, VaultConfig};

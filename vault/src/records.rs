@@ -583,7 +583,7 @@ impl Vault {
 
     /// The id of a child's collection of a doctype, created on first use (in its own short transaction: a collection
     /// without records is harmless, and its id is part of every record's place).
-    async fn collection_id(&self, family: FamilyId, child: MemberId, doctype: Doctype, now: i64) -> Result<String> {
+    pub(crate) async fn collection_id(&self, family: FamilyId, child: MemberId, doctype: Doctype, now: i64) -> Result<String> {
         let find = || {
             sqlx::query("SELECT id FROM collections WHERE family_id = $1 AND child_id = $2 AND doctype = $3")
                 .bind(family.to_string())

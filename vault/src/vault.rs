@@ -364,6 +364,7 @@ impl Vault {
             "DELETE FROM api_tokens WHERE family_id = $1",
             "DELETE FROM invitations WHERE family_id = $1",
             "DELETE FROM member_logins WHERE family_id = $1",
+            "DELETE FROM record_keys WHERE family_id = $1",
             "DELETE FROM records WHERE family_id = $1",
             "DELETE FROM collections WHERE family_id = $1",
             "DELETE FROM grants WHERE family_id = $1",

@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Actor, EventType, ProhibitionChange, Receipt, Validity};
+use super::{Actor, EventType, ImportCounts, ProhibitionChange, Receipt, Validity};
 use crate::{Action, Doctype, FamilyId, Grant, GrantId, GrantState, Grantee, LegalBasis, MemberId, Principal, RecordId, Resource, Role, ServiceId};
 
 /// Everything an entry says, before it becomes a canonical receipt.
@@ -30,6 +30,7 @@ pub struct ReceiptDraft {
     /// The operator recorded this member's decision on their behalf.
     operator_for: Option<MemberId>,
     prohibition: Option<ProhibitionChange>,
+    import: Option<ImportCounts>,
 }
 
 /// How consent is withdrawn, said in every grant receipt: in words a person follows, naming no route of any one
@@ -60,6 +61,7 @@ impl ReceiptDraft {
             purpose_digest: None,
             operator_for: None,
             prohibition: None,
+            import: None,
         }
     }
 
@@ -148,6 +150,12 @@ impl ReceiptDraft {
         self
     }
 
+    /// Records imported into the collection `access` named: the format and the counts.
+    pub fn import(mut self, counts: ImportCounts) -> Self {
+        self.import = Some(counts);
+        self
+    }
+
     pub fn reasons(mut self, reasons: &[crate::Reason]) -> Self {
         self.reasons = reasons.iter().map(ToString::to_string).collect();
         self
@@ -182,6 +190,7 @@ impl ReceiptDraft {
         r.reasons = self.reasons;
         r.purpose_digest = self.purpose_digest;
         r.prohibition = self.prohibition;
+        r.import = self.import;
         r
     }
 }

@@ -77,6 +77,54 @@ pub struct Receipt {
     /// `principal`: an adult child's own, or, when absent, the family's over its minors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prohibition: Option<ProhibitionChange>,
+    /// For records imported: the format they came in and how many were kept, already held, or refused (counts
+    /// only: what was refused, and why, is told to whoever imported, never logged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportCounts>,
+}
+
+/// What one import of records into one collection did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportCounts {
+    pub format: ImportFormat,
+    /// Records written.
+    pub imported: u64,
+    /// Items the collection already held (imported before, same key), skipped.
+    pub duplicates: u64,
+    /// Items of the run refused by the format's rules (a `--partial` run keeps the rest).
+    pub rejected: u64,
+}
+
+/// The open formats records are imported from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportFormat {
+    Xapi,
+    #[serde(rename = "oneroster")]
+    OneRoster,
+    OpenBadges,
+    /// Files as they are (a PDF report card, a scan).
+    Files,
+}
+
+impl ImportFormat {
+    pub const ALL: [ImportFormat; 4] = [ImportFormat::Xapi, ImportFormat::OneRoster, ImportFormat::OpenBadges, ImportFormat::Files];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportFormat::Xapi => "xapi",
+            ImportFormat::OneRoster => "oneroster",
+            ImportFormat::OpenBadges => "open_badges",
+            ImportFormat::Files => "files",
+        }
+    }
+}
+
+impl fmt::Display for ImportFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a policy change did to a prohibition.
@@ -107,6 +155,8 @@ pub enum EventType {
     MajorityTransition,
     /// A record was rewritten: the entry names the record and its new version.
     RecordWrite,
+    /// Records were imported into one collection from an open format: the entry gives the format and the counts.
+    RecordsImport,
 }
 
 /// Who acted.
@@ -175,6 +225,7 @@ impl Receipt {
             withdrawal: None,
             reasons: Vec::new(),
             prohibition: None,
+            import: None,
         }
     }
 
@@ -210,7 +261,7 @@ impl Receipt {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 14] = [
+    pub const ALL: [EventType; 15] = [
         EventType::Request,
         EventType::Approve,
         EventType::Confirm,
@@ -225,6 +276,7 @@ impl EventType {
         EventType::Erasure,
         EventType::MajorityTransition,
         EventType::RecordWrite,
+        EventType::RecordsImport,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -243,6 +295,7 @@ impl EventType {
             EventType::Erasure => "erasure",
             EventType::MajorityTransition => "majority_transition",
             EventType::RecordWrite => "record_write",
+            EventType::RecordsImport => "records_import",
         }
     }
 }

@@ -1,0 +1,288 @@
+//! Records imported from open formats (xAPI, OneRoster, Open Badges): a run writes into the collections its permits
+//! name, in one transaction, so an import is all or nothing and an interrupted one leaves nothing; each item comes
+//! with the key its format gives it (a statement's id, a sourcedId), so importing the same items again creates
+//! nothing. A key is kept as a MAC under the family's data key (`record_keys`), never as itself.
+//!
+//! The run ends with one ledger entry per collection it could write: the format and the counts, never the items.
+//! The transaction holds SQLite's write lock for the run: callers check their input first (the importers do a
+//! first pass) and write it in batches.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use cartable_consent::ledger::{EventType, ImportCounts, ImportFormat, ReceiptDraft};
+use cartable_consent::{Action, Doctype, FamilyId, MemberId, Principal, RecordId, Resource};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::db::to_millis;
+use crate::error::{Error, Result};
+use crate::keys::FamilyKey;
+use crate::records::{RowColumns, insert_records, seal_body, serialize_body};
+use crate::{Permit, Vault};
+
+/// The most items one [`RecordImport::add`] takes: one round of the dedupe lookup.
+pub const IMPORT_BATCH: usize = 500;
+/// The longest key an item may have (statement ids are 36 bytes; sourcedIds are short).
+const MAX_KEY_BYTES: usize = 1024;
+
+/// One item to import: the key that makes importing it twice harmless, and the record's body.
+#[derive(Debug, Clone)]
+pub struct ImportItem {
+    pub key: String,
+    pub body: serde_json::Value,
+}
+
+/// What a run did to one collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportedCollection {
+    pub child: MemberId,
+    pub doctype: Doctype,
+    pub imported: u64,
+    pub duplicates: u64,
+}
+
+/// What a run did, collection by collection (in the order of the permits), and the records it wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordImportReport {
+    pub collections: Vec<ImportedCollection>,
+    pub records: Vec<RecordId>,
+}
+
+impl RecordImportReport {
+    pub fn imported(&self) -> u64 {
+        self.collections.iter().map(|c| c.imported).sum()
+    }
+
+    pub fn duplicates(&self) -> u64 {
+        self.collections.iter().map(|c| c.duplicates).sum()
+    }
+}
+
+struct Target {
+    permit: Permit,
+    collection: String,
+    counts: ImportedCollection,
+}
+
+/// An import under way. Dropped without [`RecordImport::commit`], it writes nothing (the transaction rolls back; the
+/// blobs of large bodies it stored are removed by [`RecordImport::abort`], or by the sweep at the next start).
+pub struct RecordImport {
+    vault: Vault,
+    family: FamilyId,
+    key: Arc<FamilyKey>,
+    format: ImportFormat,
+    source: String,
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    targets: Vec<Target>,
+    /// The keys' MACs met in this run, by collection: an item given twice in one input is one record.
+    seen: HashSet<(usize, [u8; 32])>,
+    records: Vec<RecordId>,
+    blobs: Vec<String>,
+    rejected: HashMap<usize, u64>,
+    now: i64,
+}
+
+/// `operator`, `member:<id>` or `service:<id>`: the records' source, from who imports.
+fn source_of(principal: Principal) -> Result<String> {
+    match principal {
+        Principal::Operator => Ok("operator".to_owned()),
+        Principal::Member(m) => Ok(format!("member:{m}")),
+        Principal::Service(s) => Ok(format!("service:{s}")),
+        Principal::Dpo(_) => Err(Error::InvalidInput("a DPO does not import records".to_owned())),
+    }
+}
+
+impl Vault {
+    /// Begins an import into the collections `permits` name: each must be a permit to write one collection of one
+    /// child, all of one family and one principal. Nothing is written until [`RecordImport::commit`].
+    pub async fn begin_record_import(&self, permits: Vec<Permit>, format: ImportFormat) -> Result<RecordImport> {
+        let Some(first) = permits.first() else { return Err(Error::InvalidInput("an import needs a collection to write".to_owned())) };
+        let (family, principal) = (first.family(), first.principal());
+        let source = source_of(principal)?;
+        let key = self.family_key(family).await?;
+        let now = to_millis(OffsetDateTime::now_utc());
+        let mut targets = Vec::with_capacity(permits.len());
+        for permit in permits {
+            let Resource::Collection { child, doctype } = permit.resource() else { return Err(Error::PermitMismatch("collection")) };
+            if permit.action() != Action::Write {
+                return Err(Error::PermitMismatch("action"));
+            }
+            if permit.family() != family || permit.principal() != principal {
+                return Err(Error::PermitMismatch("family"));
+            }
+            if targets.iter().any(|t: &Target| t.counts.child == child && t.counts.doctype == doctype) {
+                return Err(Error::InvalidInput("an import names each collection once".to_owned()));
+            }
+            self.child(family, child).await?;
+            // Before the transaction: making a collection is a write of its own.
+            let collection = self.collection_id(family, child, doctype, now).await?;
+            targets.push(Target { permit, collection, counts: ImportedCollection { child, doctype, imported: 0, duplicates: 0 } });
+        }
+        let tx = self.write_tx().await?;
+        Ok(RecordImport {
+            vault: self.clone(),
+            family,
+            key,
+            format,
+            source,
+            tx,
+            targets,
+            seen: HashSet::new(),
+            records: Vec::new(),
+            blobs: Vec::new(),
+            rejected: HashMap::new(),
+            now,
+        })
+    }
+}
+
+impl RecordImport {
+    fn target(&self, child: MemberId, doctype: Doctype) -> Result<usize> {
+        self.targets
+            .iter()
+            .position(|t| t.counts.child == child && t.counts.doctype == doctype)
+            .ok_or(Error::PermitMismatch("collection"))
+    }
+
+    /// Counts items of the input refused by its format's rules, against the collection they were meant for (a
+    /// partial run says so in its entry).
+    pub fn count_rejected(&mut self, child: MemberId, doctype: Doctype, n: u64) -> Result<()> {
+        let at = self.target(child, doctype)?;
+        *self.rejected.entry(at).or_default() += n;
+        Ok(())
+    }
+
+    /// Writes `items` into the collection of `child` and `doctype` (one the run's permits name), skipping those whose
+    /// key the collection already holds or this run already wrote. A body that is not a record's refuses the batch.
+    pub async fn add(&mut self, child: MemberId, doctype: Doctype, items: Vec<ImportItem>) -> Result<()> {
+        let at = self.target(child, doctype)?;
+        for chunk in items.chunks(IMPORT_BATCH) {
+            self.add_chunk(at, chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn add_chunk(&mut self, at: usize, items: &[ImportItem]) -> Result<()> {
+        let collection = self.targets[at].collection.clone();
+        let mut fresh: Vec<(&ImportItem, [u8; 32])> = Vec::with_capacity(items.len());
+        for item in items {
+            if item.key.is_empty() || item.key.len() > MAX_KEY_BYTES {
+                return Err(Error::InvalidInput(format!("an imported item's key is 1 to {MAX_KEY_BYTES} bytes")));
+            }
+            let mac = self.key.record_key_mac(&collection, &item.key);
+            if self.seen.insert((at, mac)) {
+                fresh.push((item, mac));
+            } else {
+                self.targets[at].counts.duplicates += 1;
+            }
+        }
+        let held = self.held(&collection, fresh.iter().map(|(_, mac)| mac)).await?;
+        let before = fresh.len();
+        fresh.retain(|(_, mac)| !held.contains(mac));
+        self.targets[at].counts.duplicates += (before - fresh.len()) as u64;
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let (child, doctype) = (self.targets[at].counts.child, self.targets[at].counts.doctype);
+        let child_s = child.to_string();
+        let mut prepared = Vec::with_capacity(fresh.len());
+        for (item, _) in &fresh {
+            let id = RecordId::new();
+            let plain = serialize_body(&item.body)?;
+            let row = RowColumns {
+                id: id.to_string(),
+                collection: &collection,
+                child: &child_s,
+                doctype: doctype.as_str(),
+                kind: "record",
+                source: &self.source,
+                version: 1,
+                created_at: self.now,
+                updated_at: self.now,
+            };
+            let sealed = seal_body(&self.vault.inner.blobs, &self.key, self.family, id, &row, &plain).await?;
+            self.blobs.extend(sealed.blob.clone());
+            prepared.push(sealed);
+        }
+        let sources = vec![self.source.as_str(); prepared.len()];
+        insert_records(&mut self.tx, self.vault.inner.backend, self.family, &collection, child, doctype, "record", &prepared, &sources).await?;
+        let family = self.family.to_string();
+        for (p, (_, mac)) in prepared.iter().zip(&fresh) {
+            sqlx::query("INSERT INTO record_keys (family_id, collection_id, key_mac, record_id) VALUES ($1, $2, $3, $4)")
+                .bind(&family)
+                .bind(&collection)
+                .bind(mac.to_vec())
+                .bind(p.id.to_string())
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        self.targets[at].counts.imported += prepared.len() as u64;
+        self.records.extend(prepared.iter().map(|p| p.id));
+        Ok(())
+    }
+
+    /// Which of `macs` the collection already holds (read inside the run's transaction).
+    async fn held<'m>(&mut self, collection: &str, macs: impl Iterator<Item = &'m [u8; 32]>) -> Result<HashSet<[u8; 32]>> {
+        let macs: Vec<&[u8; 32]> = macs.collect();
+        let mut held = HashSet::new();
+        if macs.is_empty() {
+            return Ok(held);
+        }
+        let placeholders: Vec<String> = (0..macs.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!("SELECT key_mac FROM record_keys WHERE family_id = $1 AND collection_id = $2 AND key_mac IN ({})", placeholders.join(", "));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(self.family.to_string()).bind(collection.to_owned());
+        for mac in &macs {
+            query = query.bind(mac.to_vec());
+        }
+        for row in query.fetch_all(&mut *self.tx).await? {
+            let mac: Vec<u8> = row.try_get(0)?;
+            if let Ok(mac) = <[u8; 32]>::try_from(mac.as_slice()) {
+                held.insert(mac);
+            }
+        }
+        Ok(held)
+    }
+
+    /// Writes the run's ledger entries (one per collection: the format and the counts) and commits: every record
+    /// of the run is in the vault, or none is.
+    pub async fn commit(mut self) -> Result<RecordImportReport> {
+        let time = OffsetDateTime::now_utc();
+        let rules = self.vault.cached_rules(self.family);
+        let backend = self.vault.inner.backend;
+        for (at, target) in self.targets.iter().enumerate() {
+            let counts = ImportCounts {
+                format: self.format,
+                imported: target.counts.imported,
+                duplicates: target.counts.duplicates,
+                rejected: self.rejected.get(&at).copied().unwrap_or(0),
+            };
+            let principal = target.permit.principal();
+            let draft = ReceiptDraft::new(self.family, EventType::RecordsImport, principal, time)
+                .access(Action::Write, target.permit.resource())
+                .actor_role(rules.as_ref().and_then(|r| r.role_of(principal)))
+                .import(counts);
+            crate::ledger::append(&mut self.tx, backend, draft).await?;
+        }
+        let result = self.tx.commit().await;
+        if let Err(e) = result {
+            for blob in &self.blobs {
+                self.vault.inner.blobs.delete(self.family, blob).await;
+            }
+            return Err(e.into());
+        }
+        self.vault.records_changed(self.family, &self.records);
+        Ok(RecordImportReport { collections: self.targets.into_iter().map(|t| t.counts).collect(), records: self.records })
+    }
+
+    /// Ends the run writing nothing, and removes the blobs of the large bodies it stored.
+    pub async fn abort(self) {
+        let (vault, family, blobs) = (self.vault.clone(), self.family, self.blobs.clone());
+        if let Err(e) = self.tx.rollback().await {
+            tracing::warn!(%family, error = %e, "an import's rollback failed; the transaction ends with its connection");
+        }
+        for blob in &blobs {
+            vault.inner.blobs.delete(family, blob).await;
+        }
+    }
+}
