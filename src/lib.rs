@@ -6,6 +6,7 @@ mod archive;
 pub mod auth;
 pub mod cli;
 pub mod config;
+mod importers;
 mod ledger_check;
 mod logging;
 pub mod pdf_text;

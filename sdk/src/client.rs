@@ -391,6 +391,18 @@ pub(crate) fn data_paths(family: FamilyId, child: MemberId, doctype: &str) -> (S
     (format!("{collection}/records"), format!("{collection}/files"))
 }
 
+pub(crate) fn import_path(family: FamilyId, child: MemberId, format: &str) -> String {
+    format!("/api/v1/families/{family}/children/{child}/imports/{format}")
+}
+
+/// An import's answer: its report, also when it was refused for its content (422, nothing written).
+pub(crate) async fn import_answer(response: reqwest::Response) -> Result<crate::wire::RecordsImported, SdkError> {
+    if response.status() == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
+        return decode(response).await;
+    }
+    decode(check(response).await?).await
+}
+
 /// Percent-encodes what is not unreserved in a path segment or query value.
 pub(crate) fn encode_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -538,6 +550,23 @@ impl Access {
         let query = options.query_pairs(words);
         let response = self.send(|t| self.client.request(reqwest::Method::GET, &path, Auth::Bearer(t)).query(&query)).await?;
         decode(response).await
+    }
+
+    /// Imports xAPI statements (one, an array, or one a line) as the child's `edu.activity` records (and the grades
+    /// they report as `edu.grades`): the grant must let this service write them. A refused import writes nothing and
+    /// comes back with `written: false` and its problems; `partial` keeps the valid statements instead.
+    pub async fn import_xapi(&self, statements: Bytes, partial: bool) -> Result<crate::wire::RecordsImported, SdkError> {
+        let path = import_path(self.family_id(), self.child_id(), "xapi");
+        let query = [("partial", partial.to_string())];
+        let response = self
+            .client
+            .request(reqwest::Method::POST, &path, Auth::Bearer(&self.token().await?))
+            .query(&query)
+            .header("content-type", "application/json")
+            .body(statements.clone())
+            .send()
+            .await?;
+        import_answer(response).await
     }
 
     /// Writes a new record (a JSON object) into a granted collection.

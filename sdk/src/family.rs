@@ -138,6 +138,22 @@ impl FamilySession {
         Ok(decode::<RecordCreated>(check(response).await?).await?.record_id)
     }
 
+    /// Imports xAPI statements (one, an array, or one a line) as `child`'s `edu.activity` records (and the grades
+    /// they report as `edu.grades`). A refused import writes nothing and comes back with `written: false` and its
+    /// problems; `partial` keeps the valid statements instead.
+    pub async fn import_xapi(&self, child: MemberId, statements: Bytes, partial: bool) -> Result<crate::wire::RecordsImported, SdkError> {
+        let path = crate::client::import_path(self.info.family_id, child, "xapi");
+        let response = self
+            .client
+            .request(reqwest::Method::POST, &path, self.auth())
+            .query(&[("partial", partial.to_string())])
+            .header("content-type", "application/json")
+            .body(statements)
+            .send()
+            .await?;
+        crate::client::import_answer(response).await
+    }
+
     pub async fn download_file(&self, id: RecordId) -> Result<FileDownload, SdkError> {
         let response = self.client.request(reqwest::Method::GET, &self.family_path(&format!("/files/{id}")), self.auth()).send().await?;
         file_download(check(response).await?)

@@ -969,3 +969,47 @@ impl fmt::Debug for SignInInvitation {
         f.debug_struct("SignInInvitation").field("member_id", &self.member_id).field("link", &"<hidden>").finish_non_exhaustive()
     }
 }
+
+/// Records imported from an open format (`POST …/children/{child}/imports/{format}`). A run is whole or nothing: with
+/// an item refused and `partial` not asked, nothing is written, `written` is false and the answer is 422, with every
+/// refused item in `problems`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RecordsImported {
+    /// `xapi`, `oneroster`, `open_badges`, `files`.
+    pub format: String,
+    pub written: bool,
+    /// Records written.
+    pub imported: u64,
+    /// Items the collections already held (imported before), skipped.
+    pub duplicates: u64,
+    /// Items refused by the format's rules.
+    pub rejected: u64,
+    /// The first 1000 items refused, in input order.
+    pub problems: Vec<ImportProblem>,
+    /// What was written, collection by collection (empty when nothing was).
+    pub collections: Vec<ImportedCollection>,
+}
+
+/// An item refused by its format's rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ImportProblem {
+    /// The line (from 1) where the item starts.
+    pub line: u64,
+    /// The rule it breaks, e.g. `agent.ifi.exactly-one`.
+    pub rule: String,
+    /// Where in the item, as a JSON path.
+    pub path: String,
+    pub message: String,
+}
+
+/// What an import wrote into one collection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ImportedCollection {
+    pub child_id: MemberId,
+    pub doctype: String,
+    pub imported: u64,
+    pub duplicates: u64,
+}

@@ -18,6 +18,7 @@ pub(crate) mod exports;
 pub(crate) mod extract;
 pub(crate) mod family;
 pub(crate) mod imports;
+pub(crate) mod record_imports;
 pub(crate) mod register;
 pub(crate) mod search;
 mod services;
@@ -357,6 +358,7 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(data::read_record))
         .routes(routes!(data::upload_file))
         .routes(routes!(data::download_file))
+        .routes(routes!(record_imports::import_xapi))
         .routes(routes!(search::search))
         .routes(routes!(family::grants))
         .routes(routes!(family::approve))

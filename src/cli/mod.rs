@@ -9,6 +9,7 @@ mod consent;
 mod data;
 mod demo;
 mod family;
+mod import;
 mod keys;
 mod ledger;
 mod output;
@@ -102,6 +103,9 @@ enum Command {
     /// A family's archive: export (streamed, verifiable), verify.
     #[command(subcommand)]
     Archive(archive::ArchiveCmd),
+    /// Records from open formats (xAPI), checked whole before anything is written.
+    #[command(subcommand)]
+    Import(import::ImportCmd),
     /// Search a family's data (the operator's search is decided and logged like anyone's).
     Search(search::SearchCmd),
     /// Rebuild the search index of a family, or of every family, from the vault.
@@ -201,6 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(cmd) => cmd.run(&console).await?,
         Command::Search(cmd) => cmd.run(&console).await?,
         Command::Archive(cmd) => cmd.run(&console).await?,
+        Command::Import(cmd) => cmd.run(&console).await?,
         Command::Reindex(cmd) => cmd.run(&console).await?,
         Command::ExtractPdfText => unreachable!("handled before the runtime starts"),
     }

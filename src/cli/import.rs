@@ -1,0 +1,113 @@
+//! `cartable import …`: records from open formats, checked whole before anything is written (see `importers`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use anyhow::{Context, anyhow};
+use cartable_consent::{Action, FamilyId, MemberId, Resource};
+use clap::Subcommand;
+
+use super::console::Console;
+use crate::importers::{self, Progress, Report, Source};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum ImportCmd {
+    /// xAPI statements (one, an array, or one a line) as the child's activities, and their scores as grades.
+    Xapi {
+        file: PathBuf,
+        #[arg(long)]
+        family: FamilyId,
+        #[arg(long)]
+        child: MemberId,
+        /// Keep the valid statements when some are refused (by default, one refused statement stops the import).
+        #[arg(long)]
+        partial: bool,
+    },
+}
+
+/// A bar on standard error: items read, their rate, and how many were refused (hidden when stderr is not a terminal).
+struct Bar {
+    bar: indicatif::ProgressBar,
+    refused: AtomicU64,
+    writing: AtomicBool,
+}
+
+impl Bar {
+    fn new(noun: &'static str) -> Self {
+        let bar = indicatif::ProgressBar::new_spinner();
+        let template = format!("{{spinner}} {{msg}}: {{pos}} {noun} ({{per_sec}}, {{elapsed}})");
+        bar.set_style(indicatif::ProgressStyle::with_template(&template).unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        bar.set_message("checking");
+        Bar { bar, refused: AtomicU64::new(0), writing: AtomicBool::new(false) }
+    }
+}
+
+impl Progress for Bar {
+    fn writing(&self) {
+        self.writing.store(true, Ordering::Relaxed);
+        self.bar.set_position(0);
+        self.bar.set_message("importing");
+    }
+
+    fn item(&self, refused: bool) {
+        self.bar.inc(1);
+        // Refusals are counted in the check; the writing pass meets the same ones again.
+        if refused && !self.writing.load(Ordering::Relaxed) {
+            let n = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+            self.bar.set_message(format!("checking, {n} refused"));
+        }
+    }
+}
+
+impl ImportCmd {
+    pub(super) async fn run(self, console: &Console) -> anyhow::Result<()> {
+        let (vault, _) = console.open().await?;
+        let ImportCmd::Xapi { file, family, child, partial } = self;
+        // Opened once here so that a missing file is said before anything else.
+        std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+        let path = file.clone();
+        let open: importers::xapi::Open = Box::new(move || Ok(Box::new(std::fs::File::open(&path)?) as Box<dyn std::io::Read + Send>));
+        let source: Arc<dyn Source> = Arc::new(importers::xapi::Statements { open, child });
+        let bar = Arc::new(Bar::new("statements"));
+        let result = importers::run(&vault, source, child, partial, bar.clone(), |child, doctype| {
+            let vault = vault.clone();
+            async move { Ok(vault.as_operator(family, Action::Write, Resource::Collection { child, doctype }).await?) }
+        })
+        .await;
+        bar.bar.finish_and_clear();
+        let report = result?;
+        print_report(console, &report, "statements");
+        if !report.written && report.rejected > 0 {
+            return Err(anyhow!(
+                "{} statement(s) break the xAPI rules: nothing was imported (fix them, or give --partial to import the valid ones)",
+                report.rejected
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn print_report(console: &Console, report: &Report, noun: &str) {
+    let value = serde_json::to_value(report).unwrap_or_default();
+    console.out.emit(value, || {
+        let mut out = String::new();
+        for p in &report.problems {
+            out.push_str(&format!("line {}: {} at `{}`: {}\n", p.line, p.rule, p.path, p.message));
+        }
+        if report.rejected as usize > report.problems.len() {
+            out.push_str(&format!("… and {} more refused\n", report.rejected as usize - report.problems.len()));
+        }
+        if report.written {
+            out.push_str(&format!("{} record(s) imported, {} already there, {} {noun} refused", report.imported, report.duplicates, report.rejected));
+            for c in &report.collections {
+                out.push_str(&format!("\n  {}: {} imported, {} already there", c.doctype, c.imported, c.duplicates));
+            }
+        } else if report.rejected == 0 {
+            out.push_str(&format!("no {noun} in the input: nothing to import"));
+        } else {
+            out.push_str(&format!("{} {noun} refused, nothing imported", report.rejected));
+        }
+        out
+    });
+}
