@@ -87,6 +87,8 @@ const INSIDERS: &[(&str, &str, (u16, ErrorCode), Guardian, Dpo)] = &[
     ("GET", "/records/{record}", REVOKED, Guardian::AboutTheAdult, Dpo::Refused),
     ("POST", "/children/{child}/collections/{doctype}/files", REVOKED, Guardian::AboutTheAdult, Dpo::Refused),
     ("GET", "/files/{record}", REVOKED, Guardian::AboutTheAdult, Dpo::Refused),
+    // The revoked grant never covered the activities an import writes first.
+    ("POST", "/children/{child}/imports/xapi", DENIED, Guardian::AboutTheAdult, Dpo::Refused),
     // Outside any grant a service may hold (the register, managing): refused before Cedar.
     ("GET", "/grants", DENIED, Guardian::FamilyLevel, Dpo::ReadsTheRegister),
     ("POST", "/grants/{grant}/approve", DENIED, Guardian::AboutTheAdult, Dpo::Refused),
@@ -237,6 +239,10 @@ impl Fill {
             Some("#/components/schemas/NewMember") => json!({"role": "guardian", "name": "X"}),
             Some("#/components/schemas/NewProhibition") => json!({"doctype": "edu.grades", "child_id": self.adult}),
             None if schema["type"] == "object" => json!({"subject": "maths", "grade": 12}),
+            // An import's input, bytes in a format (xAPI statements).
+            None if schema["type"] == "array" => {
+                json!({"actor": {"mbox": "mailto:x@example.org"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"}, "object": {"id": "http://example.org/a"}})
+            }
             _ => panic!("{}: no fixture body for the schema {schema}", route.name()),
         };
         Some(("application/json", body.to_string().into_bytes()))
