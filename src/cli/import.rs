@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::{Context, anyhow};
-use cartable_consent::{Action, FamilyId, MemberId, Resource};
+use cartable_consent::{Action, Doctype, FamilyId, MemberId, Resource};
 use clap::Subcommand;
 
 use super::console::Console;
@@ -23,6 +23,18 @@ pub(super) enum ImportCmd {
         /// Keep the valid statements when some are refused (by default, one refused statement stops the import).
         #[arg(long)]
         partial: bool,
+    },
+    /// Files as they are (PDF report cards, scans) into one collection, under their names; all of them or none.
+    File {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        family: FamilyId,
+        #[arg(long)]
+        child: MemberId,
+        /// e.g. `edu.report-cards`, `edu.documents`, `edu.certificates`.
+        #[arg(long)]
+        doctype: Doctype,
     },
 }
 
@@ -63,7 +75,10 @@ impl Progress for Bar {
 impl ImportCmd {
     pub(super) async fn run(self, console: &Console) -> anyhow::Result<()> {
         let (vault, _) = console.open().await?;
-        let ImportCmd::Xapi { file, family, child, partial } = self;
+        let (file, family, child, partial) = match self {
+            ImportCmd::Xapi { file, family, child, partial } => (file, family, child, partial),
+            ImportCmd::File { paths, family, child, doctype } => return import_files(console, &vault, &paths, family, child, doctype).await,
+        };
         // Opened once here so that a missing file is said before anything else.
         std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
         let path = file.clone();
@@ -77,7 +92,7 @@ impl ImportCmd {
         .await;
         bar.bar.finish_and_clear();
         let report = result?;
-        print_report(console, &report, "statements");
+        print_report(console, &report, "statement(s)");
         if !report.written && report.rejected > 0 {
             return Err(anyhow!(
                 "{} statement(s) break the xAPI rules: nothing was imported (fix them, or give --partial to import the valid ones)",
@@ -86,6 +101,27 @@ impl ImportCmd {
         }
         Ok(())
     }
+}
+
+async fn import_files(console: &Console, vault: &cartable_vault::Vault, paths: &[PathBuf], family: FamilyId, child: MemberId, doctype: Doctype) -> anyhow::Result<()> {
+    let permit = vault.as_operator(family, Action::Write, Resource::Collection { child, doctype }).await?;
+    let bar = Bar::new("files");
+    let result = importers::files::import_files(vault, permit, child, doctype, paths, &bar).await;
+    bar.bar.finish_and_clear();
+    let report = result?;
+    let value = serde_json::to_value(&report).unwrap_or_default();
+    console.out.emit(value, || {
+        let mut out = String::new();
+        for f in &report.files {
+            match f.record_id {
+                Some(id) => out.push_str(&format!("{}: {id}\n", f.name)),
+                None => out.push_str(&format!("{}: already there\n", f.name)),
+            }
+        }
+        out.push_str(&format!("{} file(s) imported, {} already there", report.imported, report.duplicates));
+        out
+    });
+    Ok(())
 }
 
 fn print_report(console: &Console, report: &Report, noun: &str) {
@@ -99,7 +135,7 @@ fn print_report(console: &Console, report: &Report, noun: &str) {
             out.push_str(&format!("… and {} more refused\n", report.rejected as usize - report.problems.len()));
         }
         if report.written {
-            out.push_str(&format!("{} record(s) imported, {} already there, {} {noun} refused", report.imported, report.duplicates, report.rejected));
+            out.push_str(&format!("{} record(s) imported, {} already there, {} of the {noun} refused", report.imported, report.duplicates, report.rejected));
             for c in &report.collections {
                 out.push_str(&format!("\n  {}: {} imported, {} already there", c.doctype, c.imported, c.duplicates));
             }

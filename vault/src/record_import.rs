@@ -222,6 +222,55 @@ impl RecordImport {
         Ok(())
     }
 
+    /// Stores a file into the collection of `child` and `doctype` under its name (made safe, as `put_file` does),
+    /// streamed; the same content already in the collection (or given earlier in the run) is a duplicate, and its
+    /// upload is removed. Returns the new record's id, or `None` for a duplicate.
+    pub async fn add_file(&mut self, child: MemberId, doctype: Doctype, name: &str, content: Box<dyn std::io::Read + Send>) -> Result<Option<RecordId>> {
+        let at = self.target(child, doctype)?;
+        let name = crate::records::validate_file_name(name)?;
+        let collection = self.targets[at].collection.clone();
+        let id = RecordId::new();
+        let blob = crate::blobs::blob_name(id, 1);
+        let stored = self.vault.inner.blobs.put(self.key.clone(), self.family, &blob, content).await?;
+        // A file's key is its content: the same bytes under another name are still the same document.
+        let mac = self.key.record_key_mac(&collection, &format!("sha256:{}", crate::records::hex(&stored.sha256)));
+        let seen = !self.seen.insert((at, mac));
+        if seen || !self.held(&collection, std::iter::once(&mac)).await?.is_empty() {
+            self.vault.inner.blobs.delete(self.family, &blob).await;
+            self.targets[at].counts.duplicates += 1;
+            return Ok(None);
+        }
+        self.blobs.push(blob.clone());
+        let meta = crate::records::StoredFile { name, size: stored.size, sha256: crate::records::hex(&stored.sha256), blob_head: crate::records::hex(&stored.head) };
+        let meta = zeroize::Zeroizing::new(serde_json::to_vec(&meta).expect("file metadata serializes"));
+        let child_s = child.to_string();
+        let columns = RowColumns {
+            id: id.to_string(),
+            collection: &collection,
+            child: &child_s,
+            doctype: doctype.as_str(),
+            kind: "file",
+            source: &self.source,
+            version: 1,
+            created_at: self.now,
+            updated_at: self.now,
+        };
+        let place = crate::envelope::Place { family: self.family, field: crate::envelope::Field::Record(&columns.place(Some(&blob), stored.size as i64)) };
+        let sealed = self.key.seal(&place, &meta)?;
+        let prepared = [crate::records::Prepared::new(id, sealed, Some(blob), stored.size as i64, &columns)];
+        insert_records(&mut self.tx, self.vault.inner.backend, self.family, &collection, child, doctype, "file", &prepared, std::slice::from_ref(&self.source)).await?;
+        sqlx::query("INSERT INTO record_keys (family_id, collection_id, key_mac, record_id) VALUES ($1, $2, $3, $4)")
+            .bind(self.family.to_string())
+            .bind(&collection)
+            .bind(mac.to_vec())
+            .bind(id.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        self.targets[at].counts.imported += 1;
+        self.records.push(id);
+        Ok(Some(id))
+    }
+
     /// Which of `macs` the collection already holds (read inside the run's transaction).
     async fn held<'m>(&mut self, collection: &str, macs: impl Iterator<Item = &'m [u8; 32]>) -> Result<HashSet<[u8; 32]>> {
         let macs: Vec<&[u8; 32]> = macs.collect();

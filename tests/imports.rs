@@ -1,8 +1,12 @@
-//! xAPI statements imported as a family and as a service, through the real binary and the real server: every
-//! statement is checked before anything is written, one refused stops the run unless it is partial, a second run
-//! adds nothing, each collection written gets a `records_import` entry with the counts, and a service cannot import
-//! outside its grant. On SQLite and, when the test script started one, on PostgreSQL. The shared test data's
-//! statements (`$CARTABLE_TESTDATA/xapi`) are imported whole.
+//! Imports from open formats, through the real binary, the real server and the SDK, on SQLite and, when the test
+//! script started one, on PostgreSQL.
+//!
+//! - xAPI, as a family and as a service: every statement is checked before anything is written, one refused stops
+//!   the run unless it is partial, a second run adds nothing, each collection written gets a `records_import` entry
+//!   with the counts, and a service cannot import outside its grant. The shared test data's statements
+//!   (`$CARTABLE_TESTDATA/xapi`) are imported whole.
+//! - A run killed at any moment leaves nothing or everything.
+//! - Files come in under their names, all or none, once.
 
 mod api_support;
 mod cli_support;
@@ -195,4 +199,101 @@ async fn over_http(backend: Backend) {
         other => panic!("a read-only grant: {other:?}"),
     }
     assert_eq!(count(&guardian, fx.child, "edu.activity").await, 3);
+}
+
+/// Every activity record of the child, page by page.
+async fn count_all(session: &FamilySession, child: MemberId) -> usize {
+    let (mut total, mut after) = (0, None);
+    loop {
+        let page = session.list_records(child, "edu.activity", after, 1000).await.unwrap();
+        total += page.records.len();
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => return total,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_killed_at_any_moment_leaves_nothing_or_everything() {
+    for backend in backends() {
+        within(300, "the killed imports", killed(backend)).await;
+    }
+}
+
+async fn killed(backend: Backend) {
+    let server = Server::start(backend).await;
+    let fx = FamilyFixture::create(&server, "Petit", 12, 0);
+    let (f, c) = (fx.family.to_string(), fx.child.to_string());
+    let guardian = server.client().sign_in(fx.guardian, PASSWORD).await.unwrap();
+    let cli = cli_support::Cli { data: server.data.clone(), database_url: server.database_url.clone() };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("statements.jsonl");
+    const N: usize = 6000;
+    let lines: Vec<String> = (0..N).map(|i| statement(&format!("2c6b2a36-2b7e-4c47-9e0c-{i:012}"), "experienced", &format!("Leçon {i}"), None).to_string()).collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let path = file.to_str().unwrap();
+    // Killed after a growing delay: during the check, then during the writing pass.
+    for delay_ms in [150u64, 500, 900, 1400, 2000] {
+        let mut child = cli.command(&["import", "xapi", path, "--family", &f, "--child", &c]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let _ = child.kill();
+        let _ = child.wait();
+        let n = count_all(&guardian, fx.child).await;
+        assert!(n == 0 || n == N, "after a kill at {delay_ms} ms: {n} of {N} records");
+        if n == N {
+            break;
+        }
+    }
+    let report = cli.json(&["import", "xapi", path, "--family", &f, "--child", &c]);
+    assert_eq!(report["imported"].as_u64().unwrap() + report["duplicates"].as_u64().unwrap(), N as u64, "{report}");
+    assert_eq!(count_all(&guardian, fx.child).await, N);
+    assert!(cli.json(&["ledger", "verify", "--family", &f])["size"].as_u64().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_import_under_their_names_all_or_none_and_once() {
+    for backend in backends() {
+        within(180, "the files' imports", files(backend)).await;
+    }
+}
+
+async fn files(backend: Backend) {
+    let server = Server::start(backend).await;
+    let fx = FamilyFixture::create(&server, "Bernard", 12, 0);
+    let (f, c) = (fx.family.to_string(), fx.child.to_string());
+    let cli = cli_support::Cli { data: server.data.clone(), database_url: server.database_url.clone() };
+    let guardian = server.client().sign_in(fx.guardian, PASSWORD).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let pdf: Vec<u8> = b"%PDF-1.4\n".iter().copied().chain((0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8)).collect();
+    let (t1, t2) = (write("bulletin 1er trimestre.pdf", &pdf), write("attestation natation.jpg", b"\xff\xd8\xff\xe0 a scan"));
+
+    // A path that is not a file: refused, and the other file is not stored either.
+    let error = cli.fails(&["import", "file", &t1, "/nonexistent/scan.pdf", "--family", &f, "--child", &c, "--doctype", "edu.report-cards"]);
+    assert!(error.contains("cannot read /nonexistent/scan.pdf"), "{error}");
+    assert_eq!(count(&guardian, fx.child, "edu.report-cards").await, 0);
+
+    let report = cli.json(&["import", "file", &t1, &t2, "--family", &f, "--child", &c, "--doctype", "edu.report-cards"]);
+    assert_eq!((report["imported"].as_u64(), report["duplicates"].as_u64()), (Some(2), Some(0)), "{report}");
+    let id: cartable_sdk::RecordId = report["files"][0]["record_id"].as_str().unwrap().parse().unwrap();
+    let download = guardian.download_file(id).await.unwrap();
+    assert_eq!(download.info.name, "bulletin 1er trimestre.pdf");
+    let mut bytes = Vec::new();
+    download.write_to(&mut bytes).await.unwrap();
+    assert!(bytes == pdf, "byte for byte");
+
+    // The same bytes again, under another name too: duplicates, nothing stored.
+    let copy = write("copie du bulletin.pdf", &pdf);
+    let report = cli.json(&["import", "file", &t1, &copy, "--family", &f, "--child", &c, "--doctype", "edu.report-cards"]);
+    assert_eq!((report["imported"].as_u64(), report["duplicates"].as_u64()), (Some(0), Some(2)), "{report}");
+    assert!(report["files"][1]["record_id"].is_null(), "{report}");
+    assert_eq!(count(&guardian, fx.child, "edu.report-cards").await, 2);
+    let entries = imports(&guardian).await;
+    assert_eq!(entries.len(), 2, "one entry per run: {entries:?}");
+    assert_eq!(entries[1]["import"], json!({"format": "files", "imported": 0, "duplicates": 2, "rejected": 0}));
 }
