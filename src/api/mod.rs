@@ -7,6 +7,7 @@
 //! - `data.rs`: records and files, for members and for services under a grant; the gate every access passes.
 //! - `exports.rs`: the family's archive, streamed, as the caller may see it.
 //! - `imports.rs`: a family brought here from its archive, through an operator's one-time invitation.
+//! - `record_imports.rs`: records imported from open formats (xAPI), for members and for services within their grant.
 //! - `error.rs`, `extract.rs`: the error envelope and the extractors that produce it.
 //!
 //! The wire types are `cartable_sdk`'s; the OpenAPI document is generated from the handlers and those types
