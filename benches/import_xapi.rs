@@ -23,7 +23,7 @@ fn statement(i: u64) -> serde_json::Value {
 }
 
 /// A vault with one family and one child.
-async fn family(dir: &std::path::Path) -> (Vault, String, String, cartable_consent::FamilyId, cartable_consent::MemberId) {
+async fn new_family(dir: &std::path::Path) -> (Vault, String, String, cartable_consent::FamilyId, cartable_consent::MemberId) {
     let vault = Vault::open(VaultConfig::embedded(dir.join("data"))).await.unwrap();
     let family = vault.create_family("Bench").await.unwrap();
     let manage = vault.as_operator(family, Action::Manage, Resource::Family).await.unwrap();
@@ -45,7 +45,7 @@ async fn main() {
 
     // The baseline: the activity bodies the import makes, written as plain records.
     let base_dir = tempfile::tempdir().unwrap();
-    let (vault, _, _, family, child) = family(base_dir.path()).await;
+    let (vault, _, _, family, child) = new_family(base_dir.path()).await;
     let permit = vault.as_operator(family, Action::Write, Resource::Collection { child, doctype: Doctype::Activity }).await.unwrap();
     let start = Instant::now();
     for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
@@ -64,7 +64,7 @@ async fn main() {
 
     // The import, through the binary (its start and both passes included).
     let run_dir = tempfile::tempdir().unwrap();
-    let (vault, f, c, _, _) = family(run_dir.path()).await;
+    let (vault, f, c, _, _) = new_family(run_dir.path()).await;
     drop(vault);
     let start = Instant::now();
     let status = Command::new(env!("CARGO_BIN_EXE_cartable"))
