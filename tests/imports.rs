@@ -125,13 +125,41 @@ async fn command_line(backend: Backend) {
     assert!(error.contains("not xAPI statements") && error.contains("ends inside statement 0"), "{error}");
     let error = cli.fails(&["import", "xapi", "/nonexistent/statements.json", "--family", &f, "--child", &c]);
     assert!(error.starts_with("error: cannot open"), "{error}");
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let mut invalid_utf8 = statement("0a6b2a36-2b7e-4c47-9e0c-6b8f0a1d2c09", "passed", "x", None).to_string().into_bytes();
+    let at = invalid_utf8.windows(1).position(|w| w == b"x").unwrap();
+    invalid_utf8[at] = 0xff;
+    for (what, bytes, expected) in [("nested 100,000 deep", deep.into_bytes(), "nested deeper than 128 levels"), ("invalid UTF-8", invalid_utf8, "not xAPI statements")] {
+        std::fs::write(&file, bytes).unwrap();
+        let error = cli.fails(&["import", "xapi", path, "--family", &f, "--child", &c, "--partial"]);
+        assert!(error.contains(expected), "{what}: {error}");
+    }
     assert_eq!(count(&guardian, fx.child, "edu.activity").await, 2);
 
-    // The shared test data's statements, whole (they are all valid xAPI).
+    // The shared test data: the specification's examples each import or are refused with a reason (some are
+    // fragments: an object, a signed statement's parts); the simulated statements, whole (all valid).
     let Some(testdata) = std::env::var_os("CARTABLE_TESTDATA") else {
         eprintln!("the shared xAPI statements are skipped: CARTABLE_TESTDATA is not set (scripts/test.sh sets it)");
         return;
     };
+    let examples = std::path::Path::new(&testdata).join("xapi/xapi-spec/examples");
+    let mut paths: Vec<_> = std::fs::read_dir(&examples).unwrap().flatten().map(|e| e.path()).collect();
+    paths.sort();
+    let (mut imported, mut refused) = (0, 0);
+    for example in &paths {
+        let out = cli.run(&["--json", "import", "xapi", example.to_str().unwrap(), "--family", &f, "--child", &c, "--partial"], None);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if out.status.success() {
+            imported += 1;
+            let problems = report["problems"].as_array().unwrap();
+            assert!(problems.iter().all(|p| p["rule"].as_str().is_some_and(|r| !r.is_empty()) && p["message"].as_str().is_some()), "{report}");
+        } else {
+            refused += 1;
+            let error = cli_support::failure_line(&["import", "xapi"], &out);
+            assert!(error.contains("not xAPI statements") || error.contains("break the xAPI rules") || report["rejected"].as_u64() > Some(0), "{}: {error}", example.display());
+        }
+    }
+    assert!(imported >= 10, "{imported} of {} examples imported, {refused} refused", paths.len());
     let datasim = std::path::Path::new(&testdata).join("xapi/yetanalytics-datasim/dev-resources/xapi/statements/array/tccc_dev.json");
     let report = cli.json(&["import", "xapi", datasim.to_str().unwrap(), "--family", &f, "--child", &c]);
     let total = report["imported"].as_u64().unwrap();
@@ -181,11 +209,28 @@ async fn over_http(backend: Backend) {
     let denied = all_entries(&guardian).await.into_iter().filter(|e| e.receipt["event"] == "access_denied" && e.receipt["service"].as_str() == Some(&service.id().to_string())).count();
     assert!(denied >= 1, "the refusal is logged");
     let plain = bytes::Bytes::from(statement("1b6b2a36-2b7e-4c47-9e0c-6b8f0a1d2c02", "experienced", "Vidéo", None).to_string());
+    // Another child of the family: outside the grant, refused and logged.
+    let (hugo, _) = fx.add_child(&server, 9);
+    let before = all_entries(&guardian).await.len();
+    let raw = reqwest::Client::new()
+        .post(format!("{}/api/v1/families/{}/children/{hugo}/imports/xapi", server.url, fx.family))
+        .bearer_auth(access.state().access_token)
+        .body(plain.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 403, "another child: {}", raw.text().await.unwrap());
+    let after = all_entries(&guardian).await;
+    assert!(after[before..].iter().any(|e| e.receipt["event"] == "access_denied" && e.receipt["principal"].as_str() == Some(&hugo.to_string())), "logged");
+    assert_eq!(count(&guardian, hugo, "edu.activity").await, 0);
     let done = access.import_xapi(plain, false).await.unwrap();
     assert!(done.written && done.imported == 1, "{done:?}");
     let entry = imports(&guardian).await.pop().unwrap();
     assert_eq!((entry["actor"]["kind"].as_str(), entry["service"].as_str()), (Some("service"), Some(service.id().to_string().as_str())), "{entry}");
     let activities = guardian.list_records(fx.child, "edu.activity", None, 10).await.unwrap();
+    // Imported records are searched like any other.
+    let found = guardian.search("fractions", &cartable_sdk::SearchOptions::default()).await.unwrap();
+    assert!(!found.hits.is_empty(), "the imported activities are found: {found:?}");
     let sources: Vec<String> = futures::future::join_all(activities.records.iter().map(|r| guardian.read_record(r.record_id))).await.into_iter().map(|r| r.unwrap().source).collect();
     assert!(sources.contains(&format!("service:{}", service.id())), "{sources:?}");
 
@@ -296,4 +341,65 @@ async fn files(backend: Backend) {
     let entries = imports(&guardian).await;
     assert_eq!(entries.len(), 2, "one entry per run: {entries:?}");
     assert_eq!(entries[1]["import"], json!({"format": "files", "imported": 0, "duplicates": 2, "rejected": 0}));
+}
+
+/// Runs a command to its end; returns whether it succeeded and its peak resident memory (`VmHWM`) in MiB.
+fn peak_memory(mut command: std::process::Command) -> (bool, f64) {
+    let mut child = command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file)
+            && let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            peak_kib = peak_kib.max(line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0));
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status.success(), peak_kib as f64 / 1024.0);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_50_mb_array_of_statements_is_imported_in_memory_that_does_not_grow_with_it() {
+    if !std::path::Path::new("/proc/self/status").exists() {
+        eprintln!("skipped: the peak memory is read from /proc");
+        return;
+    }
+    let server = Server::start(Backend::Sqlite).await;
+    let fx = FamilyFixture::create(&server, "Lefebvre", 12, 0);
+    let cli = cli_support::Cli { data: server.data.clone(), database_url: server.database_url.clone() };
+    let dir = tempfile::tempdir().unwrap();
+    // Statements of about 500 KB each (a learner's long answers), in one JSON array: 10 of them, then 100.
+    let answer: String = (0..500_000u32).map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 27) as u8 % 26)).collect();
+    let mut peaks = Vec::new();
+    for (run, n) in [(0u32, 10u32), (1, 100)] {
+        let file = dir.path().join(format!("large-{n}.json"));
+        let mut text = String::from("[");
+        for i in 0..n {
+            let mut s = statement(&format!("4e6b2a36-2b7e-4c47-9e{run:02}-{i:012}"), "answered", &format!("Rédaction {i}"), None);
+            s["result"] = json!({"response": answer});
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&s.to_string());
+        }
+        text.push(']');
+        std::fs::write(&file, &text).unwrap();
+        let size_mib = text.len() as f64 / 1024.0 / 1024.0;
+        drop(text);
+        let command = cli.command(&["import", "xapi", file.to_str().unwrap(), "--family", &fx.family.to_string(), "--child", &fx.child.to_string()]);
+        let (ok, peak) = peak_memory(command);
+        assert!(ok, "the import of {n} statements failed");
+        eprintln!("{size_mib:.0} MiB of statements imported with a peak of {peak:.0} MiB");
+        peaks.push((size_mib, peak));
+    }
+    let ((small_size, small_peak), (large_size, large_peak)) = (peaks[0], peaks[1]);
+    assert!(
+        large_peak < small_peak + 12.0 && large_peak < large_size,
+        "memory grew with the input: {small_peak:.0} MiB for {small_size:.0} MiB, {large_peak:.0} MiB for {large_size:.0} MiB"
+    );
+    let guardian = server.client().sign_in(fx.guardian, PASSWORD).await.unwrap();
+    assert_eq!(count(&guardian, fx.child, "edu.activity").await, 110);
 }

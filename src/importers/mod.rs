@@ -21,6 +21,9 @@ use serde::Serialize;
 
 /// The most refused items a report lists one by one (the count is always whole).
 pub(crate) const MAX_LISTED_PROBLEMS: usize = 1000;
+/// A batch of the writing pass ends at [`IMPORT_BATCH`] items or at this many bytes of bodies, whichever comes first:
+/// statements may be up to 1 MiB each, and two batches wait in the channel while one is written.
+const BATCH_BYTES: usize = 2 * 1024 * 1024;
 
 /// One record an input gives, for one child's collection.
 #[derive(Debug, Clone)]
@@ -176,7 +179,7 @@ where
     let reader = {
         let (source, progress) = (source.clone(), progress.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<(u64, u64)> {
-            let (mut items, mut refused, mut batch, mut stopped) = (0u64, 0u64, Vec::with_capacity(IMPORT_BATCH), false);
+            let (mut items, mut refused, mut batch, mut bytes, mut stopped) = (0u64, 0u64, Vec::with_capacity(IMPORT_BATCH), 0usize, false);
             source.read(&mut |read| {
                 if stopped {
                     return;
@@ -185,9 +188,13 @@ where
                     Read::Item(item) => {
                         progress.item(false);
                         items += 1;
+                        bytes += json_size(&item.body);
                         batch.push(item);
-                        if batch.len() == IMPORT_BATCH && tx.blocking_send(std::mem::take(&mut batch)).is_err() {
-                            stopped = true;
+                        if batch.len() == IMPORT_BATCH || bytes >= BATCH_BYTES {
+                            bytes = 0;
+                            if tx.blocking_send(std::mem::take(&mut batch)).is_err() {
+                                stopped = true;
+                            }
                         }
                     }
                     Read::Problem(..) => {
@@ -235,6 +242,23 @@ where
     report.duplicates = done.duplicates();
     report.collections = done.collections.into_iter().map(CollectionReport::from).collect();
     Ok(report)
+}
+
+/// The bytes of a value as JSON, counted without writing them anywhere.
+fn json_size(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// A batch split by collection, keeping each collection's items in input order.
