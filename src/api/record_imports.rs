@@ -63,26 +63,27 @@ pub async fn import_xapi(
     let bytes = read_body(&headers, body).await?;
     let open: importers::xapi::Open = Box::new(move || Ok(Box::new(std::io::Cursor::new(bytes.clone())) as Box<dyn std::io::Read + Send>));
     let source: Arc<dyn Source> = Arc::new(importers::xapi::Statements { open, child });
-    let report = run(&state, &caller, family, child, source, query.partial.unwrap_or(false), first).await?;
+    let report = run(&state, &caller, family, source, query.partial.unwrap_or(false), (child, Doctype::Activity, first)).await?;
     let status = if !report.written && report.rejected > 0 { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     tracing::info!(family = %family, format = report.format, imported = report.imported, duplicates = report.duplicates, rejected = report.rejected, "records imported");
     Ok((status, Json(wire_report(report))))
 }
 
-/// Runs an import, each collection it writes decided for the caller (`first` is the decision already made).
+/// Runs an import, each collection it writes decided for the caller (`first` is a decision already made, for one
+/// collection).
 async fn run(
     state: &ApiState,
     caller: &Caller,
     family: cartable_consent::FamilyId,
-    child: cartable_consent::MemberId,
     source: Arc<dyn Source>,
     partial: bool,
-    first: cartable_vault::Permit,
+    first: (cartable_consent::MemberId, Doctype, cartable_vault::Permit),
 ) -> ApiResult<Report> {
-    let first = Mutex::new(Some(first));
+    let (first_child, first_doctype) = (first.0, first.1);
+    let first = Mutex::new(Some(first.2));
     let refusal: Mutex<Option<ApiError>> = Mutex::new(None);
-    let result = importers::run(state.vault(), source, child, partial, Arc::new(Quiet), |child, doctype| {
-        let reuse = (doctype == Doctype::Activity).then(|| first.lock().expect("permit lock").take()).flatten();
+    let result = importers::run(state.vault(), source, partial, Arc::new(Quiet), |child, doctype| {
+        let reuse = ((child, doctype) == (first_child, first_doctype)).then(|| first.lock().expect("permit lock").take()).flatten();
         let refusal = &refusal;
         async move {
             if let Some(permit) = reuse {

@@ -85,7 +85,7 @@ impl ImportCmd {
         let open: importers::xapi::Open = Box::new(move || Ok(Box::new(std::fs::File::open(&path)?) as Box<dyn std::io::Read + Send>));
         let source: Arc<dyn Source> = Arc::new(importers::xapi::Statements { open, child });
         let bar = Arc::new(Bar::new("statements"));
-        let result = importers::run(&vault, source, child, partial, bar.clone(), |child, doctype| {
+        let result = importers::run(&vault, source, partial, bar.clone(), |child, doctype| {
             let vault = vault.clone();
             async move { Ok(vault.as_operator(family, Action::Write, Resource::Collection { child, doctype }).await?) }
         })

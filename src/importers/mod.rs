@@ -48,8 +48,9 @@ pub(crate) struct Problem {
 /// What a source hands out, in input order.
 pub(crate) enum Read {
     Item(Item),
-    /// An item refused; `doctype` is the collection it was meant for (its ledger entry counts it).
-    Problem(Problem, Doctype),
+    /// An item refused, and the collection it was meant for when it is known (that collection's ledger entry counts
+    /// it; a line of a file about no child in particular counts in the report only).
+    Problem(Problem, Option<(MemberId, Doctype)>),
 }
 
 /// An input in one format, which can be read from its start as many times as asked (a file, bytes in memory).
@@ -109,7 +110,7 @@ struct Checked {
     problems: Vec<Problem>,
 }
 
-fn check(source: &dyn Source, child_of_problems: MemberId, progress: &dyn Progress) -> anyhow::Result<Checked> {
+fn check(source: &dyn Source, progress: &dyn Progress) -> anyhow::Result<Checked> {
     let mut checked = Checked { items: 0, collections: BTreeSet::new(), rejected: Vec::new(), refused: 0, problems: Vec::new() };
     source.read(&mut |read| match read {
         Read::Item(item) => {
@@ -117,12 +118,14 @@ fn check(source: &dyn Source, child_of_problems: MemberId, progress: &dyn Progre
             checked.items += 1;
             checked.collections.insert((item.child, item.doctype));
         }
-        Read::Problem(problem, doctype) => {
+        Read::Problem(problem, meant_for) => {
             progress.item(true);
             checked.refused += 1;
-            match checked.rejected.iter_mut().find(|(c, d, _)| (*c, *d) == (child_of_problems, doctype)) {
-                Some((_, _, n)) => *n += 1,
-                None => checked.rejected.push((child_of_problems, doctype, 1)),
+            if let Some((child, doctype)) = meant_for {
+                match checked.rejected.iter_mut().find(|(c, d, _)| (*c, *d) == (child, doctype)) {
+                    Some((_, _, n)) => *n += 1,
+                    None => checked.rejected.push((child, doctype, 1)),
+                }
             }
             if checked.problems.len() < MAX_LISTED_PROBLEMS {
                 checked.problems.push(problem);
@@ -132,10 +135,10 @@ fn check(source: &dyn Source, child_of_problems: MemberId, progress: &dyn Progre
     Ok(checked)
 }
 
-/// Imports `source` for `child` (whose collections a refused item counts against): checks it, asks `permit` for
-/// each collection it writes (the caller decides how: the operator's or a member's or a service's decision, logged),
-/// then writes it. With an item refused and `partial` false, nothing is written and the report says why.
-pub(crate) async fn run<F, Fut>(vault: &Vault, source: Arc<dyn Source>, child: MemberId, partial: bool, progress: Arc<dyn Progress>, mut permit: F) -> anyhow::Result<Report>
+/// Imports `source`: checks it, asks `permit` for each collection it writes (the caller decides how: the operator's
+/// or a member's or a service's decision, logged), then writes it. With an item refused and `partial` false, nothing
+/// is written and the report says why.
+pub(crate) async fn run<F, Fut>(vault: &Vault, source: Arc<dyn Source>, partial: bool, progress: Arc<dyn Progress>, mut permit: F) -> anyhow::Result<Report>
 where
     F: FnMut(MemberId, Doctype) -> Fut,
     Fut: Future<Output = anyhow::Result<Permit>>,
@@ -143,7 +146,7 @@ where
     let format = source.format();
     let checked = {
         let (source, progress) = (source.clone(), progress.clone());
-        tokio::task::spawn_blocking(move || check(&*source, child, &*progress)).await.map_err(|_| anyhow!("the import's check stopped"))??
+        tokio::task::spawn_blocking(move || check(&*source, &*progress)).await.map_err(|_| anyhow!("the import's check stopped"))??
     };
     let mut report = Report {
         format: format.as_str(),

@@ -49,7 +49,7 @@ impl Source for Statements {
                         message.push_str(&format!("; also {}", others.join(", ")));
                     }
                     let problem = Problem { line, rule: first.rule.as_str().to_owned(), path: first.path.clone(), message };
-                    each(Read::Problem(problem, Doctype::Activity));
+                    each(Read::Problem(problem, Some((self.child, Doctype::Activity))));
                 }
             }
             ControlFlow::Continue(())
