@@ -525,3 +525,48 @@ mod browser {
         screenshots_only(driver, "child-pdf").await;
     }
 }
+
+/// A learning platform's export imported from the activities page: refused whole with the statement named, then
+/// kept partly when asked, then a second time adds nothing; without the CSRF token nothing happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platforms_export_is_imported_from_the_activities_page() {
+    within(120, "the activities' import", activities_import()).await;
+}
+
+async fn activities_import() {
+    let server = Server::start(Backend::Sqlite).await;
+    let mut martin = WebFamily::create(&server, "Martin", "claire").await;
+    let family = martin.family.clone();
+    let leo = add_child(&server, &family, "Léo", 11);
+    let g = &mut martin.guardian;
+    let activities = format!("/family/{family}/children/{leo}/edu.activity");
+    let page = g.get(&activities).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("une plateforme (xAPI)") && page.body.contains(&format!("action=\"{activities}/import\"")), "{}", page.body);
+    let csrf = page.csrf();
+    let statements = [
+        r#"{"id": "5f6b2a36-2b7e-4c47-9e0c-6b8f0a1d2c01", "actor": {"mbox": "mailto:leo@example.org"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/passed", "display": {"fr-FR": "a réussi"}}, "object": {"id": "http://ent.example/quiz/fractions", "definition": {"name": {"fr-FR": "Quiz sur les fractions"}}}, "result": {"score": {"raw": 17, "max": 20}}, "timestamp": "2030-11-20T10:00:00Z"}"#,
+        r#"{"actor": {"name": "sans identifiant"}, "verb": {"id": "http://adlnet.gov/expapi/verbs/passed"}, "object": {"id": "http://ent.example/x"}}"#,
+    ]
+    .join("\n");
+    let import = format!("{activities}/import");
+    let file = ("file", "export.jsonl", statements.as_bytes());
+
+    let refused = g.post_multipart(&import, &[("csrf", "forged")], file).await;
+    assert_eq!(refused.status, 403);
+    let refused = g.post_multipart(&import, &[("csrf", &csrf)], file).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("Une déclaration est refusée : rien n&#39;a été importé"), "{}", refused.body);
+    assert!(refused.body.contains("Ligne 2") && refused.body.contains("agent.ifi.exactly-one"), "{}", refused.body);
+    assert!(!g.get(&activities).await.body.contains("Quiz sur les fractions"), "nothing was imported");
+
+    let kept = g.post_multipart(&import, &[("csrf", &csrf), ("partial", "on")], file).await;
+    assert_eq!(kept.status, 200, "{}", kept.body);
+    assert!(kept.body.contains("2 données importées, 0 déjà là, 1 déclaration refusée"), "{}", kept.body);
+    let listed = g.get(&activities).await;
+    assert!(listed.body.contains("Quiz sur les fractions"), "{}", listed.body);
+    assert!(!listed.body.contains("mailto:leo@example.org"), "the statement kept whole is not dumped on the page");
+    assert!(g.get(&format!("/family/{family}/children/{leo}/edu.grades")).await.body.contains("17/20"), "its score is a grade");
+    let again = g.post_multipart(&import, &[("csrf", &csrf), ("partial", "on")], file).await;
+    assert!(again.body.contains("Rien de nouveau, 2 déjà là"), "{}", again.body);
+}

@@ -647,3 +647,28 @@ import-done-title = Your family has moved
 import-done-summary = { $records } records, { $files } files and { $entries } history entries were moved, with the grants and prohibitions.
 import-done-sign-in = Sign-in names and passwords never travel in an archive: each guardian chooses theirs with their link, valid for 7 days. Keep these links to yourselves.
 import-done-link = choose my sign-in name and password
+
+# Import of a learning platform's export (xAPI) on the activities page
+import-xapi-title = Activities import
+import-xapi-label = Import a platform's export (xAPI)
+import-xapi-help = A JSON file of xAPI statements. Everything is checked before anything is saved: if a statement is refused, nothing is imported, unless you tick the box below. Sending the same file twice adds nothing.
+import-xapi-partial = Keep the valid statements even if others are refused
+import-xapi-submit = Import
+import-xapi-done = { $imported ->
+    [0] Nothing new
+    [one] One item imported
+   *[other] { $imported } items imported
+}, { $duplicates } already there, { $rejected } { $rejected ->
+    [one] statement refused
+   *[other] statements refused
+}.
+import-xapi-refused = { $rejected ->
+    [one] One statement is refused
+   *[other] { $rejected } statements are refused
+}: nothing was imported. Fix the file, or tick "Keep the valid statements".
+import-xapi-problems = Refused statements
+import-xapi-line = Line { $line }
+import-xapi-more = … and { $count } more.
+import-xapi-back = Back to the activities
+import-xapi-invalid = This file is not a readable xAPI export: nothing was imported.
+import-xapi-too-large = This file is too large to import here (32 MiB at most).

@@ -653,3 +653,28 @@ import-done-title = Votre famille est transférée
 import-done-summary = { $records } enregistrements, { $files } fichiers et { $entries } entrées d'historique ont été transférés, avec les autorisations et les interdictions.
 import-done-sign-in = Les identifiants et mots de passe ne voyagent jamais dans une archive : chaque responsable choisit les siens avec son lien, valable 7 jours. Gardez ces liens pour vous.
 import-done-link = choisir mon identifiant et mon mot de passe
+
+# Import of a learning platform's export (xAPI) on the activities page
+import-xapi-title = Import d'activités
+import-xapi-label = Importer l'export d'une plateforme (xAPI)
+import-xapi-help = Un fichier JSON de déclarations xAPI. Tout est vérifié avant d'enregistrer : si une déclaration est refusée, rien n'est importé, sauf si vous cochez la case ci-dessous. Envoyer deux fois le même fichier n'ajoute rien.
+import-xapi-partial = Garder les déclarations valables même si d'autres sont refusées
+import-xapi-submit = Importer
+import-xapi-done = { $imported ->
+    [0] Rien de nouveau
+    [one] Une donnée importée
+   *[other] { $imported } données importées
+}, { $duplicates } déjà là, { $rejected } { $rejected ->
+    [one] déclaration refusée
+   *[other] déclarations refusées
+}.
+import-xapi-refused = { $rejected ->
+    [one] Une déclaration est refusée
+   *[other] { $rejected } déclarations sont refusées
+} : rien n'a été importé. Corrigez le fichier, ou cochez « Garder les déclarations valables ».
+import-xapi-problems = Déclarations refusées
+import-xapi-line = Ligne { $line }
+import-xapi-more = … et { $count } de plus.
+import-xapi-back = Revenir aux activités
+import-xapi-invalid = Ce fichier n'est pas un export xAPI lisible : rien n'a été importé.
+import-xapi-too-large = Ce fichier est trop gros pour être importé ici (32 Mio au plus).

@@ -387,7 +387,9 @@ async fn collection_page(
             let (docs, next) = read_page(state, &permit, after(query, lang)?, PAGE, lang).await?;
             (frame.next, frame.later) = (next, query.after.is_some());
             let records = docs.iter().map(|d| generic(d, lang)).collect();
-            Ok(render(StatusCode::OK, &OtherPage { page, frame, records }))
+            // A learning platform's export comes in here (xAPI statements), checked whole first.
+            let import = (doctype == Doctype::Activity).then(|| format!("{}/edu.activity/import", child.base));
+            Ok(render(StatusCode::OK, &OtherPage { page, frame, records, import }))
         }
     }
 }
@@ -1181,6 +1183,8 @@ struct OtherPage {
     page: Page,
     frame: Frame,
     records: Vec<Generic>,
+    /// Where the activities page's import form posts.
+    import: Option<String>,
 }
 
 /// A record of a collection without a page of its own: its fields as given.
