@@ -569,4 +569,15 @@ async fn activities_import() {
     assert!(g.get(&format!("/family/{family}/children/{leo}/edu.grades")).await.body.contains("17/20"), "its score is a grade");
     let again = g.post_multipart(&import, &[("csrf", &csrf), ("partial", "on")], file).await;
     assert!(again.body.contains("Rien de nouveau, 2 déjà là"), "{}", again.body);
+
+    // An imported certificate says what its signature check found, as it is.
+    for (title, verification) in [
+        ("Badge robotique", r#"{"status": "not_verified", "reason": "la clé est publiée sur https://example.org/key, hors ligne"}"#),
+        ("Badge natation", r#"{"status": "verified", "method": "VC-JWT EdDSA"}"#),
+    ] {
+        put(&server, &family, &leo, "edu.certificates", &format!(r#"{{"title": "{title}", "issuer": "Club", "date": "2030-06-01", "verification": {verification}}}"#));
+    }
+    let certificates = g.get(&format!("/family/{family}/children/{leo}/edu.certificates")).await.body;
+    assert!(certificates.contains("non vérifiée (la clé est publiée sur https://example.org/key, hors ligne)"), "{certificates}");
+    assert!(certificates.contains("<dd>vérifiée</dd>"), "{certificates}");
 }

@@ -1044,6 +1044,9 @@ async fn files(state: &ApiState, permit: &Permit, child: &Child, doctype: Doctyp
                 if let Some(day) = date(&doc.body, "date") {
                     facts.push((lang.t("child-cert-date"), long_date(lang, day)));
                 }
+                if let Some(verification) = verification(&doc.body, lang) {
+                    facts.push((lang.t("child-cert-signature"), verification));
+                }
                 let title = text(&doc.body, "title");
                 certificates.push(Certificate { title: if title.is_empty() { lang.doctype(doctype) } else { title }, facts });
             }
@@ -1052,6 +1055,19 @@ async fn files(state: &ApiState, permit: &Permit, child: &Child, doctype: Doctyp
     let upload = format!("{}/{}/upload", child.base, doctype.as_str());
     let limit = lang.t_with("child-upload-limit", &[("size", Arg::Text(size(lang, state.settings().max_file_bytes)))]);
     Ok(render(StatusCode::OK, &FilesPage { page, frame, files, certificates, upload, limit }))
+}
+
+/// What an imported credential's signature check found (`verification`: `verified`, `not_verified` with the
+/// reason, `failed`), said as it is: a signature is called verified only when it was.
+fn verification(body: &Value, lang: Lang) -> Option<String> {
+    let check = body.get("verification")?;
+    let reason = text(check, "reason");
+    let said = match check.get("status").and_then(Value::as_str)? {
+        "verified" => lang.t("child-cert-verified"),
+        "failed" => lang.t("child-cert-failed"),
+        _ => lang.t("child-cert-not-verified"),
+    };
+    Some(if reason.is_empty() { said } else { format!("{said} ({reason})") })
 }
 
 /// Streams a file of the child: `attachment`, or for a PDF shown in the browser, `inline`.
