@@ -38,7 +38,8 @@ pub(crate) struct Item {
 /// An item refused by its format's rules: where it is, the rule, the place inside it, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct Problem {
-    /// The line (from 1) where the item starts.
+    /// Where the item starts: its line (from 1) in a stream of items (xAPI), or its rank in a document that holds
+    /// several (a CLR: 1 for itself, then the credentials it includes).
     pub(crate) line: u64,
     pub(crate) rule: String,
     pub(crate) path: String,
