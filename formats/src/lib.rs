@@ -34,4 +34,8 @@
 //! assert_eq!(refused, [(3, "agent.ifi.exactly-one")]);
 //! ```
 
+pub mod badges;
+mod record;
 pub mod xapi;
+
+pub use record::RecordBody;
