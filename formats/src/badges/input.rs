@@ -43,7 +43,7 @@ pub enum BadgeError {
     Svg { reason: String },
     #[error("the JWS cannot be read: {reason}")]
     Jws { reason: String },
-    #[error("a `{kind}` is not an awarded credential")]
+    #[error("a `{kind}` document awards nothing: it is not a credential")]
     NotAnAward { kind: String },
     #[error("the baked badge holds only the address `{url}` of its assertion, which needs the network")]
     HostedOnly { url: String },
