@@ -13,6 +13,29 @@
 //! `Ed25519Signature2020`), which need JSON-LD canonicalisation with the credentials' contexts and are not checked
 //! offline yet.
 //!
+//! A CLR gives a body for itself (`format: "clr2"`, with the titles of what it includes in `achievements`) and one
+//! for each credential it includes (`format: "ob3"`, with `part_of`: the CLR's dedupe key), so that a badge
+//! imported alone and again inside a CLR is one record. Achievements a CLR lists without a credential give none.
+//! A credential that breaks a rule (an expired one too) gives no body, as xAPI's refused statements.
+//!
+//! ```
+//! use cartable_formats::badges::{self, Format, ReadLimits, VerificationStatus};
+//! use time::macros::datetime;
+//!
+//! let assertion = r#"{"@context": "https://w3id.org/openbadges/v2", "type": "Assertion", "id": "https://school.example/a/1",
+//!   "recipient": {"type": "email", "hashed": false, "identity": "leo@example.org"}, "issuedOn": "2026-06-20T09:00:00+02:00",
+//!   "verification": {"type": "hosted"},
+//!   "badge": {"type": "BadgeClass", "id": "https://school.example/b/pix", "name": "PIX", "description": "Compétences numériques",
+//!             "criteria": {"narrative": "Réussir le parcours"}, "issuer": {"type": "Issuer", "id": "https://school.example", "name": "Collège"}}}"#;
+//! let credentials = badges::read(assertion.as_bytes(), ReadLimits::STANDARD, datetime!(2026-07-01 0:00 UTC)).unwrap();
+//! assert_eq!(credentials[0].format(), Format::Ob2);
+//! assert_eq!(credentials[0].verification().status, VerificationStatus::NotVerified);
+//! let record = &credentials[0].records()[0];
+//! assert_eq!((record.doctype, record.dedupe_key.as_str()), ("edu.certificates", "https://school.example/a/1"));
+//! assert_eq!((&record.body["title"], &record.body["issuer"], &record.body["date"]), (&"PIX".into(), &"Collège".into(), &"2026-06-20".into()));
+//! assert_eq!(record.body["verification"]["reason"], "hosted verification fetches the assertion from https://school.example/a/1, which needs the network");
+//! ```
+//!
 //! Not checked: JSON-LD expansion (undefined terms), the specifications' JSON schemas beyond the properties named in
 //! [`Rule`], revocation and status lists, refresh services, and anything else behind the network.
 

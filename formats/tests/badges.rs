@@ -492,6 +492,20 @@ fn hostile_inputs_are_errors_not_panics() {
     for input in [&b""[..], b"{", b"[]", b"null", b"{}", b"\x89PNG\r\n\x1a\n", b"<svg", b"a.b.c", b"e30.e30.", b"e30.W10.", b"\xc3\x28"] {
         assert!(read(input).is_err(), "{:?}", String::from_utf8_lossy(input));
     }
+    // Every byte of a few samples changed in turn: errors or readings, never a panic.
+    if let Some(dir) = testdata() {
+        for file in ["ob30/simple-jwt.png", "ob30/simple-jwt.svg", "ob30/simple.json", "ob20/simple-badge.png"] {
+            let bytes = std::fs::read(dir.join("inspector-vc/src/test/resources").join(file)).unwrap();
+            let step = (bytes.len() / 600).max(1);
+            for at in (0..bytes.len()).step_by(step) {
+                for flip in [0x01, 0x80, 0xff] {
+                    let mut changed = bytes.clone();
+                    changed[at] ^= flip;
+                    let _ = read(&changed);
+                }
+            }
+        }
+    }
     // A CLR whose included credentials are not Open Badges: violations of the CLR, not errors of the read.
     let clr = json!({
         "@context": ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json"],

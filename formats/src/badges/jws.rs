@@ -67,6 +67,9 @@ impl Jws {
             Ok(found) => found,
             Err(outcome) => return outcome.with_method(method),
         };
+        if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
+            return Verification::not_verified(method, "no signature backend is configured in this build");
+        }
         let Some((message, signature)) = self.compact.rsplit_once('.') else {
             return Verification::failed(method, "the JWS has no signature part");
         };
@@ -85,7 +88,7 @@ impl Jws {
             },
             Ok(Ok(false)) => Verification::failed(method, format!("the signature does not match {source}")),
             Ok(Err(e)) => Verification::failed(method, format!("the signature cannot be checked with {source} ({e})")),
-            Err(_) => Verification::failed(method, format!("the signature cannot be checked with {source}")),
+            Err(_) => Verification::not_verified(method, format!("the check of the signature with {source} stopped on an internal error")),
         }
     }
 
