@@ -1,16 +1,24 @@
 //! Open education formats, read and checked by their specifications and turned into the bodies of Cartable's
-//! records. This step holds xAPI ([`xapi`]); OneRoster, Open Badges and others follow the same pattern.
+//! records. It holds xAPI ([`xapi`]) and Open Badges ([`badges`]); OneRoster and others follow the same pattern.
+//!
+//! [`badges`] reads Open Badges 2.0 assertions, Open Badges 3.0 credentials and CLR 2.0 learner records, whether
+//! JSON, a VC-JWT or baked into a PNG (`iTXt`, inflated within a bound) or an SVG, checks their structure (contexts,
+//! types, issuer, achievement, dates, expiry against a `now` the caller gives) and gives `edu.certificates` bodies.
+//! Each body says what became of the signature: `verified` only when it was checked here, offline, with a key the
+//! token carries or names as a `did:key`; `failed` when such a key does not match; `not_verified` with the reason
+//! otherwise (a key at an `https` URL or a `did:web`, hosted verification, Data Integrity proofs), never silently.
 //!
 //! What it owns: the formats' syntax and rules, and the shape of the record bodies they give. What it does not:
 //! files, the network, the database and the vault. The command line and the API open the input and write the
 //! records; the vault decides who may.
 //!
 //! Invariants:
-//! - no I/O beyond reading the `std::io::Read` it is given;
+//! - no I/O beyond reading the `std::io::Read` or the bytes it is given; no network and no clock;
 //! - no panic on any input: malformed JSON, invalid UTF-8, a truncated stream or nesting past 128 levels is an error
 //!   with its position, a statement that breaks the spec is a list of violations;
 //! - memory bounded per statement: a stream of any length is read one statement at a time, and one statement may
-//!   span at most [`xapi::ReadLimits::max_statement_bytes`].
+//!   span at most [`xapi::ReadLimits::max_statement_bytes`]; a badge's input, its inflated credential and its JSON
+//!   nesting are bounded by [`badges::ReadLimits`].
 //!
 //! ```
 //! use std::ops::ControlFlow;
@@ -34,4 +42,8 @@
 //! assert_eq!(refused, [(3, "agent.ifi.exactly-one")]);
 //! ```
 
+pub mod badges;
+mod record;
 pub mod xapi;
+
+pub use record::RecordBody;

@@ -1,9 +1,10 @@
 //! A valid statement turned into record bodies: the activity itself, and a grade when it reports one.
 
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use super::validate::{self, Rule, Violation};
+pub use crate::record::RecordBody;
+use crate::record::canonical_sha256;
 
 /// The doctype of a statement kept whole.
 pub const ACTIVITY_DOCTYPE: &str = "edu.activity";
@@ -50,14 +51,6 @@ pub(crate) fn validate_with_repeated(statement: Value, repeated_keys: Vec<String
     if violations.is_empty() { Ok(ValidStatement { statement }) } else { Err(InvalidStatement { violations, statement }) }
 }
 
-/// One record's body, ready for the vault: its doctype, the key that makes importing twice harmless, the JSON.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordBody {
-    pub doctype: &'static str,
-    pub dedupe_key: String,
-    pub body: Value,
-}
-
 impl ValidStatement {
     pub fn as_value(&self) -> &Value {
         &self.statement
@@ -71,9 +64,7 @@ impl ValidStatement {
         match self.statement.get("id").and_then(Value::as_str) {
             Some(id) => id.to_ascii_lowercase(),
             None => {
-                let mut canonical = String::new();
-                write_canonical(&self.statement, &mut canonical);
-                format!("sha256:{}", hex::encode(Sha256::digest(canonical.as_bytes())))
+                canonical_sha256(&self.statement)
             }
         }
     }
@@ -160,39 +151,10 @@ fn name_of(activity: &Value) -> Option<String> {
     name.as_str().map(str::to_owned)
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            out.push('{');
-            for (i, (key, value)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(value, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::write_canonical;
 
     fn statement(extra: Value) -> Value {
         let mut s = json!({
