@@ -89,6 +89,7 @@ const INSIDERS: &[(&str, &str, (u16, ErrorCode), Guardian, Dpo)] = &[
     ("GET", "/files/{record}", REVOKED, Guardian::AboutTheAdult, Dpo::Refused),
     // The revoked grant never covered the activities an import writes first.
     ("POST", "/children/{child}/imports/xapi", DENIED, Guardian::AboutTheAdult, Dpo::Refused),
+    ("POST", "/children/{child}/imports/badges", DENIED, Guardian::AboutTheAdult, Dpo::Refused),
     // Outside any grant a service may hold (the register, managing): refused before Cedar.
     ("GET", "/grants", DENIED, Guardian::FamilyLevel, Dpo::ReadsTheRegister),
     ("POST", "/grants/{grant}/approve", DENIED, Guardian::AboutTheAdult, Dpo::Refused),

@@ -403,3 +403,74 @@ async fn a_50_mb_array_of_statements_is_imported_in_memory_that_does_not_grow_wi
     let guardian = server.client().sign_in(fx.guardian, PASSWORD).await.unwrap();
     assert_eq!(count(&guardian, fx.child, "edu.activity").await, 110);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn badges_import_as_certificates_with_their_signature_check() {
+    let Some(testdata) = std::env::var_os("CARTABLE_TESTDATA") else {
+        eprintln!("skipped: the shared Open Badges need CARTABLE_TESTDATA (scripts/test.sh sets it)");
+        return;
+    };
+    let resources = std::path::Path::new(&testdata).join("badges/1edtech-dc-validator/inspector-vc/src/test/resources");
+    for backend in backends() {
+        within(180, "the badges' imports", badges(backend, &resources)).await;
+    }
+}
+
+async fn badges(backend: Backend, resources: &std::path::Path) {
+    let server = Server::start(backend).await;
+    let fx = FamilyFixture::create(&server, "Roux", 12, 0);
+    let (f, c) = (fx.family.to_string(), fx.child.to_string());
+    let cli = cli_support::Cli { data: server.data.clone(), database_url: server.database_url.clone() };
+    let guardian = server.client().sign_in(fx.guardian, PASSWORD).await.unwrap();
+    let path = |name: &str| resources.join(name).to_str().unwrap().to_owned();
+
+    // OB 3.0 as JSON, then the same credential baked in a PNG: one certificate.
+    let report = cli.json(&["import", "badge", &path("ob30/simple.json"), "--family", &f, "--child", &c]);
+    assert_eq!((report["imported"].as_u64(), report["format"].as_str()), (Some(1), Some("open_badges")), "{report}");
+    let again = cli.json(&["import", "badge", &path("ob30/simple-json.png"), "--family", &f, "--child", &c]);
+    assert_eq!((again["imported"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(1)), "{again}");
+    let page = guardian.list_records(fx.child, "edu.certificates", None, 10).await.unwrap();
+    let certificate = guardian.read_record(page.records[0].record_id).await.unwrap().body;
+    assert_eq!(certificate["format"], "ob3", "{certificate}");
+    assert!(certificate["title"].as_str().is_some_and(|t| !t.is_empty()) && certificate["credential"].is_object(), "{certificate}");
+    // Its Data Integrity proof is not checked offline, and the record says so with the reason.
+    assert_eq!(certificate["verification"]["status"], "not_verified", "{certificate}");
+    assert!(certificate["verification"]["reason"].as_str().is_some_and(|r| !r.is_empty()), "{certificate}");
+
+    // An expired credential: refused with its rule, nothing written, one line on stderr.
+    let out = cli.run(&["--json", "import", "badge", &path("ob30/simple-err-expired.json"), "--family", &f, "--child", &c], None);
+    let error = cli_support::failure_line(&["import", "badge"], &out);
+    assert!(error.contains("break the Open Badges rules"), "{error}");
+    let refused: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(refused["problems"][0]["rule"], "credential.expired", "{refused}");
+    // Not a badge at all.
+    let error = cli.fails(&["import", "badge", &path("ob20/assets/beths-robot-work.html"), "--family", &f, "--child", &c]);
+    assert!(error.contains("not an Open Badge"), "{error}");
+    assert_eq!(count(&guardian, fx.child, "edu.certificates").await, 1);
+
+    // Over HTTP: a guardian sends an OB 2.0 baked PNG; a service whose grant writes the certificates sends a JWT; one
+    // whose grant only reads them is refused.
+    let png = bytes::Bytes::from(std::fs::read(resources.join("ob20/simple-badge.png")).unwrap());
+    let done = guardian.import_badge(fx.child, png, false).await.unwrap();
+    assert!(done.written && done.imported == 1, "{done:?}");
+    let client = server.client();
+    let service = client.service(client.register_service("Club de robotique").await.unwrap());
+    let pending = service.request_access(&fx.request(&["edu.certificates"], &["write"])).await.unwrap();
+    guardian.approve(pending.request_id).await.unwrap();
+    let access = service.wait_for_approval(&pending, Duration::from_secs(30)).await.unwrap();
+    let jwt = bytes::Bytes::from(std::fs::read(resources.join("ob30/simple-jwt.svg")).unwrap());
+    let sent = access.import_badge(jwt, false).await.unwrap();
+    assert!(sent.written && sent.imported + sent.duplicates == 1, "{sent:?}");
+    let reader = client.service(client.register_service("Lecteur de badges").await.unwrap());
+    let pending = reader.request_access(&fx.request(&["edu.certificates"], &["read", "list"])).await.unwrap();
+    guardian.approve(pending.request_id).await.unwrap();
+    let read_only = reader.wait_for_approval(&pending, Duration::from_secs(30)).await.unwrap();
+    let png = bytes::Bytes::from(std::fs::read(resources.join("ob20/simple-badge.png")).unwrap());
+    match read_only.import_badge(png, false).await {
+        Err(SdkError::Denied { .. }) => {}
+        other => panic!("a read-only grant: {other:?}"),
+    }
+    let entries = imports(&guardian).await;
+    assert!(entries.iter().all(|e| e["import"]["format"] == "open_badges" && e["data_categories"] == json!(["edu.certificates"])), "{entries:?}");
+    assert_eq!(entries.len(), 4, "two from the command line, one from the guardian, one from the service: {entries:?}");
+}

@@ -580,4 +580,18 @@ async fn activities_import() {
     let certificates = g.get(&format!("/family/{family}/children/{leo}/edu.certificates")).await.body;
     assert!(certificates.contains("non vérifiée (la clé est publiée sur https://example.org/key, hors ligne)"), "{certificates}");
     assert!(certificates.contains("<dd>vérifiée</dd>"), "{certificates}");
+
+    // A badge comes in on the certificates page: the shared test data's baked PNG (OB 2.0, hosted: not verified).
+    let Some(testdata) = std::env::var_os("CARTABLE_TESTDATA") else {
+        eprintln!("the badge's import is skipped: CARTABLE_TESTDATA is not set (scripts/test.sh sets it)");
+        return;
+    };
+    let png = std::fs::read(std::path::Path::new(&testdata).join("badges/1edtech-dc-validator/inspector-vc/src/test/resources/ob20/simple-badge.png")).unwrap();
+    let certificates_page = format!("/family/{family}/children/{leo}/edu.certificates");
+    assert!(g.get(&certificates_page).await.body.contains(&format!("action=\"{certificates_page}/import\"")), "the page has the badge form");
+    let done = g.post_multipart(&format!("{certificates_page}/import"), &[("csrf", &csrf)], ("file", "badge.png", &png)).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("Un badge importé, 0 déjà là, 0 refusé"), "{}", done.body);
+    let shown = g.get(&certificates_page).await.body;
+    assert!(shown.contains("non vérifiée ("), "the badge's check is shown: {shown}");
 }

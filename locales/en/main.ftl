@@ -672,7 +672,27 @@ import-xapi-refused = { $rejected ->
 }: nothing was imported. Fix the file, or tick "Keep the valid statements".
 import-xapi-problems = Refused statements
 import-xapi-line = Line { $line }
-import-xapi-more = … and { $count } more.
+import-more = … and { $count } more.
 import-xapi-back = Back to the activities
 import-xapi-invalid = This file is not a readable xAPI export: nothing was imported.
-import-xapi-too-large = This file is too large to import here (32 MiB at most).
+import-file-too-large = This file is too large to import here (32 MiB at most).
+
+# Import of an Open Badge on the certificates page
+import-badge-title = Badge import
+import-badge-label = Import a badge or digital certificate (Open Badges)
+import-badge-help = An Open Badges 2.0 or 3.0 badge, or a CLR record: a JSON file, a JWT, or a baked PNG or SVG image. Its signature is checked when that can be done without the network, and the outcome is shown with it.
+import-badge-partial = Keep a record's valid badges even if others are refused
+import-badge-submit = Import the badge
+import-badge-done = { $imported ->
+    [0] Nothing new
+    [one] One badge imported
+   *[other] { $imported } badges imported
+}, { $duplicates } already there, { $rejected } refused.
+import-badge-refused = { $rejected ->
+    [one] One badge is refused
+   *[other] { $rejected } badges are refused
+}: nothing was imported.
+import-badge-problems = Refused badges
+import-badge-line = Badge { $line }
+import-badge-back = Back to the certificates
+import-badge-invalid = This file is not a readable Open Badge: nothing was imported.

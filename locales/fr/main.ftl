@@ -678,7 +678,30 @@ import-xapi-refused = { $rejected ->
 } : rien n'a été importé. Corrigez le fichier, ou cochez « Garder les déclarations valables ».
 import-xapi-problems = Déclarations refusées
 import-xapi-line = Ligne { $line }
-import-xapi-more = … et { $count } de plus.
+import-more = … et { $count } de plus.
 import-xapi-back = Revenir aux activités
 import-xapi-invalid = Ce fichier n'est pas un export xAPI lisible : rien n'a été importé.
-import-xapi-too-large = Ce fichier est trop gros pour être importé ici (32 Mio au plus).
+import-file-too-large = Ce fichier est trop gros pour être importé ici (32 Mio au plus).
+
+# Import of an Open Badge on the certificates page
+import-badge-title = Import d'un badge
+import-badge-label = Importer un badge ou une attestation numérique (Open Badges)
+import-badge-help = Un badge Open Badges 2.0 ou 3.0, ou un relevé CLR : fichier JSON, jeton JWT, ou image PNG ou SVG « cuite ». Sa signature est vérifiée quand c'est possible sans réseau, et le résultat est affiché avec lui.
+import-badge-partial = Garder les badges valables d'un relevé même si d'autres sont refusés
+import-badge-submit = Importer le badge
+import-badge-done = { $imported ->
+    [0] Rien de nouveau
+    [one] Un badge importé
+   *[other] { $imported } badges importés
+}, { $duplicates } déjà là, { $rejected } { $rejected ->
+    [one] refusé
+   *[other] refusés
+}.
+import-badge-refused = { $rejected ->
+    [one] Un badge est refusé
+   *[other] { $rejected } badges sont refusés
+} : rien n'a été importé.
+import-badge-problems = Badges refusés
+import-badge-line = Badge { $line }
+import-badge-back = Revenir aux attestations
+import-badge-invalid = Ce fichier n'est pas un badge Open Badges lisible : rien n'a été importé.

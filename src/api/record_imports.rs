@@ -1,6 +1,6 @@
-//! Records imported from open formats over HTTP, for a family member (session) or a service whose grant lets it
-//! write the collections: the same run as `cartable import` (see `importers`), on a body held in memory within
-//! [`MAX_IMPORT_BYTES`] (it is read twice, and never written to disk).
+//! Records imported from open formats over HTTP (xAPI statements, Open Badges), for a family member (session) or a
+//! service whose grant lets it write the collections: the same run as `cartable import` (see `importers`), on a body
+//! held in memory within [`MAX_IMPORT_BYTES`] (it is read twice, and never written to disk).
 
 use std::sync::{Arc, Mutex};
 
@@ -57,13 +57,61 @@ pub async fn import_xapi(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<RecordsImported>)> {
-    let (family, child) = (family_id(family), member_id(child));
-    // Decided before the body is read: a caller who may not write the activities is refused at once (and logged).
-    let first = decide(&state, &caller, family, Action::Write, Resource::Collection { child, doctype: Doctype::Activity }).await?;
-    let bytes = read_body(&headers, body).await?;
+    import(&state, &caller, (family_id(family), member_id(child)), query, &headers, body, Doctype::Activity, |open, child| {
+        Arc::new(importers::xapi::Statements { open, child })
+    })
+    .await
+}
+
+/// Imports Open Badges 2.0 assertions, 3.0 credentials and CLR 2.0 learner records (a JSON document, a VC-JWT, or a
+/// baked PNG or SVG) as the child's `edu.certificates`, each with what its signature check found (`verification`:
+/// `verified` only when it was checked offline; `not_verified` with the reason, e.g. a key that needs the network;
+/// `failed`). A credential that breaks a rule of its specification (an expired one too) is refused: nothing is
+/// written (422) unless `partial=true` (a CLR's other credentials are kept). The same credential again is skipped.
+#[utoipa::path(
+    post, path = "/api/v1/families/{family}/children/{child}/imports/badges", tag = "data",
+    params(("family" = String, Path, description = "family id"), ("child" = String, Path, description = "the child's member id"), ImportQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the credential: JSON, a compact JWS, or a baked PNG or SVG"),
+    security(("access_token" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "imported (see `imported`, `duplicates`, `rejected`)", body = RecordsImported),
+        (status = 400, description = "not an Open Badge at all; nothing written", body = ErrorResponse),
+        (status = 403, description = "refused: the caller may not write the certificates; logged", body = ErrorResponse),
+        (status = 413, description = "larger than 32 MiB", body = ErrorResponse),
+        (status = 422, description = "refused by the specification's rules: nothing written, each credential in `problems`", body = RecordsImported),
+    )
+)]
+pub async fn import_badges(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath((family, child)): ApiPath<(cartable_sdk::FamilyId, cartable_sdk::MemberId)>,
+    ApiQuery(query): ApiQuery<ImportQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<RecordsImported>)> {
+    import(&state, &caller, (family_id(family), member_id(child)), query, &headers, body, Doctype::Certificates, |open, child| {
+        Arc::new(importers::badges::Badges { open, child, now: time::OffsetDateTime::now_utc() })
+    })
+    .await
+}
+
+/// One import over HTTP: the first collection (`doctype`) decided before the body is read, so a caller who may not
+/// write it is refused at once (and logged); then the body, whole, and the run.
+#[allow(clippy::too_many_arguments)]
+async fn import(
+    state: &ApiState,
+    caller: &Caller,
+    (family, child): (cartable_consent::FamilyId, cartable_consent::MemberId),
+    query: ImportQuery,
+    headers: &HeaderMap,
+    body: Body,
+    doctype: Doctype,
+    source: impl FnOnce(importers::xapi::Open, cartable_consent::MemberId) -> Arc<dyn Source>,
+) -> ApiResult<(StatusCode, Json<RecordsImported>)> {
+    let first = decide(state, caller, family, Action::Write, Resource::Collection { child, doctype }).await?;
+    let bytes = read_body(headers, body).await?;
     let open: importers::xapi::Open = Box::new(move || Ok(Box::new(std::io::Cursor::new(bytes.clone())) as Box<dyn std::io::Read + Send>));
-    let source: Arc<dyn Source> = Arc::new(importers::xapi::Statements { open, child });
-    let report = run(&state, &caller, family, source, query.partial.unwrap_or(false), (child, Doctype::Activity, first)).await?;
+    let report = run(state, caller, family, source(open, child), query.partial.unwrap_or(false), (child, doctype, first)).await?;
     let status = if !report.written && report.rejected > 0 { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     tracing::info!(family = %family, format = report.format, imported = report.imported, duplicates = report.duplicates, rejected = report.rejected, "records imported");
     Ok((status, Json(wire_report(report))))

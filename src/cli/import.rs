@@ -24,6 +24,18 @@ pub(super) enum ImportCmd {
         #[arg(long)]
         partial: bool,
     },
+    /// Open Badges 2.0 / 3.0 and CLR 2.0 credentials (JSON, VC-JWT, baked PNG or SVG) as the child's certificates, each
+    /// with what its signature check found.
+    Badge {
+        file: PathBuf,
+        #[arg(long)]
+        family: FamilyId,
+        #[arg(long)]
+        child: MemberId,
+        /// Keep the valid credentials of a CLR when some are refused.
+        #[arg(long)]
+        partial: bool,
+    },
     /// Files as they are (PDF report cards, scans) into one collection, under their names; all of them or none.
     File {
         #[arg(required = true)]
@@ -75,16 +87,21 @@ impl Progress for Bar {
 impl ImportCmd {
     pub(super) async fn run(self, console: &Console) -> anyhow::Result<()> {
         let (vault, _) = console.open().await?;
-        let (file, family, child, partial) = match self {
-            ImportCmd::Xapi { file, family, child, partial } => (file, family, child, partial),
+        let (file, family, child, partial, badges) = match self {
+            ImportCmd::Xapi { file, family, child, partial } => (file, family, child, partial, false),
+            ImportCmd::Badge { file, family, child, partial } => (file, family, child, partial, true),
             ImportCmd::File { paths, family, child, doctype } => return import_files(console, &vault, &paths, family, child, doctype).await,
         };
         // Opened once here so that a missing file is said before anything else.
         std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
         let path = file.clone();
         let open: importers::xapi::Open = Box::new(move || Ok(Box::new(std::fs::File::open(&path)?) as Box<dyn std::io::Read + Send>));
-        let source: Arc<dyn Source> = Arc::new(importers::xapi::Statements { open, child });
-        let bar = Arc::new(Bar::new("statements"));
+        let (source, noun, rules): (Arc<dyn Source>, _, _) = if badges {
+            (Arc::new(importers::badges::Badges { open, child, now: time::OffsetDateTime::now_utc() }), "credential(s)", "Open Badges")
+        } else {
+            (Arc::new(importers::xapi::Statements { open, child }), "statement(s)", "xAPI")
+        };
+        let bar = Arc::new(Bar::new(if badges { "credentials" } else { "statements" }));
         let result = importers::run(&vault, source, partial, bar.clone(), |child, doctype| {
             let vault = vault.clone();
             async move { Ok(vault.as_operator(family, Action::Write, Resource::Collection { child, doctype }).await?) }
@@ -92,12 +109,9 @@ impl ImportCmd {
         .await;
         bar.bar.finish_and_clear();
         let report = result?;
-        print_report(console, &report, "statement(s)");
+        print_report(console, &report, noun);
         if !report.written && report.rejected > 0 {
-            return Err(anyhow!(
-                "{} statement(s) break the xAPI rules: nothing was imported (fix them, or give --partial to import the valid ones)",
-                report.rejected
-            ));
+            return Err(anyhow!("{} {noun} break the {rules} rules: nothing was imported (fix them, or give --partial to import the valid ones)", report.rejected));
         }
         Ok(())
     }

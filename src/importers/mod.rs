@@ -6,6 +6,7 @@
 //! of [`cartable_vault::RecordImport`], so a run is whole or nothing, and an interrupted one leaves nothing. The
 //! input must read the same both times; a run that meets anything else writes nothing.
 
+pub(crate) mod badges;
 pub(crate) mod files;
 pub(crate) mod xapi;
 

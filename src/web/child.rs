@@ -388,7 +388,7 @@ async fn collection_page(
             (frame.next, frame.later) = (next, query.after.is_some());
             let records = docs.iter().map(|d| generic(d, lang)).collect();
             // A learning platform's export comes in here (xAPI statements), checked whole first.
-            let import = (doctype == Doctype::Activity).then(|| format!("{}/edu.activity/import", child.base));
+            let import = (doctype == Doctype::Activity).then(|| format!("{}/{}/import", child.base, doctype.as_str()));
             Ok(render(StatusCode::OK, &OtherPage { page, frame, records, import }))
         }
     }
@@ -1008,6 +1008,8 @@ struct FilesPage {
     certificates: Vec<Certificate>,
     upload: String,
     limit: String,
+    /// Where the certificates page's badge import posts.
+    import: Option<String>,
 }
 
 fn is_pdf(name: &str) -> bool {
@@ -1054,7 +1056,9 @@ async fn files(state: &ApiState, permit: &Permit, child: &Child, doctype: Doctyp
     }
     let upload = format!("{}/{}/upload", child.base, doctype.as_str());
     let limit = lang.t_with("child-upload-limit", &[("size", Arg::Text(size(lang, state.settings().max_file_bytes)))]);
-    Ok(render(StatusCode::OK, &FilesPage { page, frame, files, certificates, upload, limit }))
+    // A badge comes in on the certificates page, checked and with its signature's outcome.
+    let import = (doctype == Doctype::Certificates).then(|| format!("{}/{}/import", child.base, doctype.as_str()));
+    Ok(render(StatusCode::OK, &FilesPage { page, frame, files, certificates, upload, limit, import }))
 }
 
 /// What an imported credential's signature check found (`verification`: `verified`, `not_verified` with the

@@ -18,7 +18,7 @@
 //! decision and another family's member gets the same 404 as for a family that does not exist.
 
 mod access;
-mod activity_import;
+mod format_import;
 mod child;
 mod dpo;
 pub(crate) mod i18n;
@@ -89,8 +89,8 @@ pub fn routes(state: ApiState) -> Router {
         .route("/family/{family}/children/{child}/{doctype}", get(child::collection).post(child::add_entry))
         .route("/family/{family}/children/{child}/{doctype}/upload", post(child::upload).layer(axum::extract::DefaultBodyLimit::max(upload_limit)))
         .route(
-            "/family/{family}/children/{child}/edu.activity/import",
-            post(activity_import::import_activities).layer(axum::extract::DefaultBodyLimit::max(crate::api::record_imports::MAX_IMPORT_BYTES as usize + 64 * 1024)),
+            "/family/{family}/children/{child}/{doctype}/import",
+            post(format_import::import).layer(axum::extract::DefaultBodyLimit::max(crate::api::record_imports::MAX_IMPORT_BYTES as usize + 64 * 1024)),
         )
         .route("/dpo", get(dpo::register))
         .route("/dpo/export/{format}", get(dpo::export))
