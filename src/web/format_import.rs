@@ -101,23 +101,37 @@ pub(crate) async fn import(
         _ => Arc::new(importers::badges::Badges { open, child, now: time::OffsetDateTime::now_utc() }),
     };
     let first = std::sync::Mutex::new(Some(permit));
+    // A collection the rules refuse (the grades a scored statement gives) is said as a refusal, not as a bad file.
+    let refusal = std::sync::Mutex::new(None);
     let result = importers::run(state.vault(), source, partial, Arc::new(Quiet), |c, d| {
         let reuse = ((c, d) == (child, doctype)).then(|| first.lock().expect("permit lock").take()).flatten();
-        let (state, caller) = (&state, &caller);
+        let (state, caller, refusal) = (&state, &caller, &refusal);
         async move {
             match reuse {
                 Some(permit) => Ok(permit),
-                None => decide(state, caller, family, Action::Write, Resource::Collection { child: c, doctype: d }).await.map_err(|e| anyhow::anyhow!(e.message)),
+                None => decide(state, caller, family, Action::Write, Resource::Collection { child: c, doctype: d }).await.map_err(|e| {
+                    let message = e.message.clone();
+                    *refusal.lock().expect("refusal lock") = Some(e);
+                    anyhow::anyhow!(message)
+                }),
             }
         }
     })
     .await;
     let report = match result {
         Ok(report) => report,
-        Err(e) => {
-            tracing::info!(family = %family, format, error = %e, "an import from the web UI was refused");
-            return Err(invalid());
+        Err(_) if refusal.lock().expect("refusal lock").is_some() => {
+            return Err(WebError::from_api(lang, refusal.lock().expect("refusal lock").take().expect("checked")));
         }
+        Err(e) => match e.downcast::<cartable_vault::Error>() {
+            Ok(vault_error) => return Err(WebError::from_api(lang, vault_error.into())),
+            // The file's own fault (not the format at all, malformed, cut short): said, nothing written.
+            // Not the error itself in the log: it may quote the start of the file.
+            Err(_) => {
+                tracing::info!(family = %family, format, "an import from the web UI was refused: the file is not of its format");
+                return Err(invalid());
+            }
+        },
     };
     tracing::info!(family = %family, format, imported = report.imported, duplicates = report.duplicates, rejected = report.rejected, "records imported from the web UI");
     let n = |v: u64| Arg::Number(v as f64);
