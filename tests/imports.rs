@@ -474,3 +474,61 @@ async fn badges(backend: Backend, resources: &std::path::Path) {
     assert!(entries.iter().all(|e| e["import"]["format"] == "open_badges" && e["data_categories"] == json!(["edu.certificates"])), "{entries:?}");
     assert_eq!(entries.len(), 4, "two from the command line, one from the guardian, one from the service: {entries:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_oneroster_set_gives_the_mapped_pupils_enrollments_and_nothing_of_the_others() {
+    let Some(testdata) = std::env::var_os("CARTABLE_TESTDATA") else {
+        eprintln!("skipped: the shared OneRoster set needs CARTABLE_TESTDATA (scripts/test.sh sets it)");
+        return;
+    };
+    let sample = std::path::Path::new(&testdata).join("oneroster/oat-sa-oneroster-import/data/samples/OneRosterv1p1BaseCSV");
+    for backend in backends() {
+        within(120, "the OneRoster imports", roster(backend, &sample)).await;
+    }
+}
+
+async fn roster(backend: Backend, sample: &std::path::Path) {
+    let server = Server::start(backend).await;
+    let fx = FamilyFixture::create(&server, "Padurariu", 12, 0);
+    let (f, c) = (fx.family.to_string(), fx.child.to_string());
+    let cli = cli_support::Cli { data: server.data.clone(), database_url: server.database_url.clone() };
+    let guardian = server.client().sign_in(fx.guardian, PASSWORD).await.unwrap();
+    let set = sample.to_str().unwrap();
+
+    // Nobody is matched without a mapping, and a mapping to nobody in the set is refused whole.
+    let error = cli.fails(&["import", "oneroster", set, "--family", &f, "--map", &format!("user9={c}")]);
+    assert!(error.contains("1 row(s) of the set cannot be taken"), "{error}");
+    assert_eq!(count(&guardian, fx.child, "edu.enrollments").await, 0);
+
+    // user1 is the child: the two enrollments of user1 (class 1, class 2), and nothing of user2's class 3.
+    let report = cli.json(&["import", "oneroster", set, "--family", &f, "--map", &format!("user1={c}")]);
+    assert_eq!((report["imported"].as_u64(), report["rejected"].as_u64()), (Some(2), Some(0)), "{report}");
+    let page = guardian.list_records(fx.child, "edu.enrollments", None, 10).await.unwrap();
+    let mut bodies = Vec::new();
+    for r in &page.records {
+        bodies.push(guardian.read_record(r.record_id).await.unwrap().body);
+    }
+    let classes: Vec<&str> = bodies.iter().map(|b| b["class"].as_str().unwrap()).collect();
+    assert_eq!(classes, ["Class 1 title", "Class 2 title"], "{bodies:?}");
+    assert_eq!((bodies[0]["school"].as_str(), bodies[0]["room"].as_str(), bodies[0]["role"].as_str()), (Some("School 1"), Some("Luxembourg"), Some("student")), "{bodies:?}");
+    let all = serde_json::to_string(&bodies).unwrap();
+    assert!(!all.contains("user2") && !all.contains("ionut2") && !all.contains("Class 3"), "another pupil's data: {all}");
+
+    // The same set as a zip: nothing new.
+    let dir = tempfile::tempdir().unwrap();
+    let zipped = dir.path().join("roster.zip");
+    let file = std::fs::File::create(&zipped).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    for entry in std::fs::read_dir(sample).unwrap().flatten() {
+        zip.start_file(entry.file_name().to_str().unwrap(), zip::write::SimpleFileOptions::default()).unwrap();
+        std::io::Write::write_all(&mut zip, &std::fs::read(entry.path()).unwrap()).unwrap();
+    }
+    zip.finish().unwrap();
+    let again = cli.json(&["import", "oneroster", zipped.to_str().unwrap(), "--family", &f, "--map", &format!("user1={c}")]);
+    assert_eq!((again["imported"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(2)), "{again}");
+    let entries = imports(&guardian).await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert!(entries.iter().all(|e| e["import"]["format"] == "oneroster" && e["data_categories"] == json!(["edu.enrollments"])), "{entries:?}");
+    let error = cli.fails(&["import", "oneroster", "/nonexistent/set", "--family", &f, "--map", &format!("user1={c}")]);
+    assert!(error.contains("no such folder or file"), "{error}");
+}

@@ -43,6 +43,7 @@
 //! ```
 
 pub mod badges;
+pub mod oneroster;
 mod record;
 pub mod xapi;
 

@@ -36,6 +36,18 @@ pub(super) enum ImportCmd {
         #[arg(long)]
         partial: bool,
     },
+    /// A OneRoster 1.1 / 1.2 CSV set (a folder or a zip): the mapped pupils' enrollments and results.
+    Oneroster {
+        set: PathBuf,
+        #[arg(long)]
+        family: FamilyId,
+        /// A pupil of the set and the child they are: `SOURCEDID=CHILD`, once per pupil (nobody is matched by name).
+        #[arg(long = "map", value_name = "SOURCEDID=CHILD", required = true)]
+        map: Vec<String>,
+        /// Keep the readable rows when some are refused.
+        #[arg(long)]
+        partial: bool,
+    },
     /// Files as they are (PDF report cards, scans) into one collection, under their names; all of them or none.
     File {
         #[arg(required = true)]
@@ -91,6 +103,7 @@ impl ImportCmd {
             ImportCmd::Xapi { file, family, child, partial } => (file, family, child, partial, false),
             ImportCmd::Badge { file, family, child, partial } => (file, family, child, partial, true),
             ImportCmd::File { paths, family, child, doctype } => return import_files(console, &vault, &paths, family, child, doctype).await,
+            ImportCmd::Oneroster { set, family, map, partial } => return import_roster(console, &vault, set, family, &map, partial).await,
         };
         // Opened once here so that a missing file is said before anything else.
         std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
@@ -115,6 +128,34 @@ impl ImportCmd {
         }
         Ok(())
     }
+}
+
+async fn import_roster(console: &Console, vault: &cartable_vault::Vault, set: PathBuf, family: FamilyId, map: &[String], partial: bool) -> anyhow::Result<()> {
+    if !set.exists() {
+        return Err(anyhow!("cannot open {}: no such folder or file", set.display()));
+    }
+    let mut children = std::collections::HashMap::new();
+    for pair in map {
+        let (sourced_id, child) = pair.split_once('=').ok_or_else(|| anyhow!("--map takes SOURCEDID=CHILD, not `{pair}`"))?;
+        let child: MemberId = child.parse().map_err(|_| anyhow!("--map {sourced_id}=…: not a member id"))?;
+        if children.insert(sourced_id.to_owned(), child).is_some() {
+            return Err(anyhow!("--map names `{sourced_id}` twice"));
+        }
+    }
+    let source: Arc<dyn Source> = Arc::new(importers::oneroster::Roster { path: set, children });
+    let bar = Arc::new(Bar::new("rows"));
+    let result = importers::run(vault, source, partial, bar.clone(), |child, doctype| {
+        let vault = vault.clone();
+        async move { Ok(vault.as_operator(family, Action::Write, Resource::Collection { child, doctype }).await?) }
+    })
+    .await;
+    bar.bar.finish_and_clear();
+    let report = result?;
+    print_report(console, &report, "row(s)");
+    if !report.written && report.rejected > 0 {
+        return Err(anyhow!("{} row(s) of the set cannot be taken: nothing was imported (fix them, or give --partial to import the rest)", report.rejected));
+    }
+    Ok(())
 }
 
 async fn import_files(console: &Console, vault: &cartable_vault::Vault, paths: &[PathBuf], family: FamilyId, child: MemberId, doctype: Doctype) -> anyhow::Result<()> {

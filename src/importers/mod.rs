@@ -8,6 +8,7 @@
 
 pub(crate) mod badges;
 pub(crate) mod files;
+pub(crate) mod oneroster;
 pub(crate) mod xapi;
 
 use std::collections::BTreeSet;
