@@ -1,5 +1,10 @@
 //! Open education formats, read and checked by their specifications and turned into the bodies of Cartable's
-//! records. It holds xAPI ([`xapi`]) and Open Badges ([`badges`]); OneRoster and others follow the same pattern.
+//! records. It holds xAPI ([`xapi`]), Open Badges ([`badges`]) and OneRoster ([`oneroster`]).
+//!
+//! [`oneroster`] reads a OneRoster 1.1 / 1.2 CSV set through the caller's opener of its files (a folder, a zip),
+//! manifest first, and gives the enrollments and results of the pupils the caller maps by `sourcedId` (nobody is
+//! matched by name; other pupils' rows are dropped as they are read); an untidy row is a problem by file, line and
+//! column, and the rest is read.
 //!
 //! [`badges`] reads Open Badges 2.0 assertions, Open Badges 3.0 credentials and CLR 2.0 learner records, whether
 //! JSON, a VC-JWT or baked into a PNG (`iTXt`, inflated within a bound) or an SVG, checks their structure (contexts,
