@@ -179,10 +179,13 @@ fn list(value: Option<&str>) -> Vec<String> {
     value.map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
 }
 
+/// Opens a file of a set by its name (`users.csv`): its bytes, or `None` when the set has no such file.
+pub type Open<'a> = dyn FnMut(&str) -> std::io::Result<Option<Box<dyn Read>>> + 'a;
+
 /// Reads a OneRoster CSV set through `open` (a file's name, e.g. `users.csv`, to its bytes, or `None` when the set
 /// has no such file), keeping what is about the pupils `children` maps (`sourcedId` to the caller's child).
 pub fn read_set<C: Clone>(
-    open: &mut dyn FnMut(&str) -> std::io::Result<Option<Box<dyn Read>>>,
+    open: &mut Open<'_>,
     children: &HashMap<String, C>,
     limits: ReadLimits,
 ) -> Result<Roster<C>, OneRosterError> {
