@@ -90,6 +90,9 @@ const INSIDERS: &[(&str, &str, (u16, ErrorCode), Guardian, Dpo)] = &[
     // The revoked grant never covered the activities an import writes first.
     ("POST", "/children/{child}/imports/xapi", DENIED, Guardian::AboutTheAdult, Dpo::Refused),
     ("POST", "/children/{child}/imports/badges", DENIED, Guardian::AboutTheAdult, Dpo::Refused),
+    ("POST", "/children/{child}/imports/files", DENIED, Guardian::AboutTheAdult, Dpo::Refused),
+    // The walk maps a pupil of the set to the adult; the revoked grant never covered enrollments.
+    ("POST", "/imports/oneroster", DENIED, Guardian::AboutTheAdult, Dpo::Refused),
     // Outside any grant a service may hold (the register, managing): refused before Cedar.
     ("GET", "/grants", DENIED, Guardian::FamilyLevel, Dpo::ReadsTheRegister),
     ("POST", "/grants/{grant}/approve", DENIED, Guardian::AboutTheAdult, Dpo::Refused),
@@ -175,6 +178,8 @@ struct Fill {
     record: String,
     /// The revoked service's grant, about the adult.
     grant: String,
+    /// A OneRoster import's mapping: a pupil of the set is the adult.
+    map: String,
 }
 
 impl Fill {
@@ -193,13 +198,16 @@ impl Fill {
 
     /// Query parameters: those the walk knows are sent (the adult for a prohibition's scope); a required one it
     /// does not know fails the test.
-    fn query_value(&self, name: &str) -> Option<&str> {
+    fn query_value(&self, path: &str, name: &str) -> Option<&str> {
         match name {
             "name" => Some("gate.txt"),
             "old" => Some("1"),
             "new" => Some("2"),
             "child" => Some(&self.adult),
             "q" => Some("gate"),
+            // The collection of a files import (another route's optional `doctype`, the search's, is left out).
+            "doctype" if path.ends_with("/imports/files") => Some("edu.documents"),
+            "map" => Some(&self.map),
             _ => None,
         }
     }
@@ -220,7 +228,7 @@ impl Fill {
                 continue;
             }
             let name = parameter["name"].as_str().unwrap();
-            match self.query_value(name) {
+            match self.query_value(&route.path, name) {
                 Some(value) => query.push(format!("{name}={value}")),
                 None => assert!(parameter["required"] != true, "{}: no fixture value for the required query parameter `{name}`", route.name()),
             }
@@ -232,8 +240,10 @@ impl Fill {
     /// fails the test.
     fn body(&self, route: &Route) -> Option<(&'static str, Vec<u8>)> {
         let content = route.operation["requestBody"]["content"].as_object()?;
-        if content.contains_key("application/octet-stream") {
-            return Some(("application/octet-stream", b"any bytes".to_vec()));
+        for bytes in ["application/octet-stream", "application/zip", "multipart/form-data"] {
+            if content.contains_key(bytes) {
+                return Some((bytes, b"any bytes".to_vec()));
+            }
         }
         let schema = &content.get("application/json").unwrap_or_else(|| panic!("{}: a body neither JSON nor bytes", route.name()))["schema"];
         let body = match schema["$ref"].as_str() {
@@ -354,7 +364,13 @@ async fn walk(backend: Backend) {
     revoked_access.read_record(a.grades[0]).await.unwrap();
     adult.revoke(revoked_access.request_id()).await.unwrap();
 
-    let fill = Fill { family: a.family.to_string(), adult: a.child.to_string(), record: a.grades[0].to_string(), grant: revoked_access.request_id().to_string() };
+    let fill = Fill {
+        family: a.family.to_string(),
+        adult: a.child.to_string(),
+        record: a.grades[0].to_string(),
+        grant: revoked_access.request_id().to_string(),
+        map: format!("pupil-1={}", a.child),
+    };
     let document: Value = http.get(format!("{}/api/v1/openapi.json", server.url)).send().await.unwrap().json().await.unwrap();
     let (routes, console) = family_routes(&document);
     for route in &routes {

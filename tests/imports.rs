@@ -6,7 +6,8 @@
 //!   with the counts, and a service cannot import outside its grant. The shared test data's statements
 //!   (`$CARTABLE_TESTDATA/xapi`) are imported whole.
 //! - A run killed at any moment leaves nothing or everything.
-//! - Files come in under their names, all or none, once.
+//! - Files come in under their names, all or none, once, from the command line and over HTTP.
+//! - OneRoster sets, from the command line and over HTTP, for the mapped pupils only.
 
 mod api_support;
 mod cli_support;
@@ -304,7 +305,8 @@ async fn files_import_under_their_names_all_or_none_and_once() {
 }
 
 async fn files(backend: Backend) {
-    let server = Server::start(backend).await;
+    // A small file limit, to see a file over it refused.
+    let server = Server::start_with(backend, &[("CARTABLE_MAX_FILE_BYTES", "300000")]).await;
     let fx = FamilyFixture::create(&server, "Bernard", 12, 0);
     let (f, c) = (fx.family.to_string(), fx.child.to_string());
     let cli = cli_support::Cli { data: server.data.clone(), database_url: server.database_url.clone() };
@@ -341,6 +343,82 @@ async fn files(backend: Backend) {
     let entries = imports(&guardian).await;
     assert_eq!(entries.len(), 2, "one entry per run: {entries:?}");
     assert_eq!(entries[1]["import"], json!({"format": "files", "imported": 0, "duplicates": 2, "rejected": 0}));
+
+    // Over HTTP, as one run: a guardian's two files, then one of them again beside a new one.
+    let scan = bytes::Bytes::from_static(b"\xff\xd8\xff\xe0 a scan of the swimming certificate");
+    let letter = bytes::Bytes::from_static(b"%PDF-1.4\n a letter from the school");
+    let done = guardian.import_files(fx.child, "edu.documents", vec![("natation.jpg".into(), scan.clone()), ("lettre.pdf".into(), letter.clone())]).await.unwrap();
+    assert!(done.written && (done.format.as_str(), done.imported, done.duplicates) == ("files", 2, 0), "{done:?}");
+    assert_eq!(done.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["natation.jpg", "lettre.pdf"]);
+    let download = guardian.download_file(done.files[1].record_id.unwrap()).await.unwrap();
+    assert_eq!(download.info.name, "lettre.pdf");
+    let mut bytes = Vec::new();
+    download.write_to(&mut bytes).await.unwrap();
+    assert_eq!(bytes, letter);
+    let fresh = bytes::Bytes::from_static(b"%PDF-1.4\n the class photo order form");
+    let again = guardian.import_files(fx.child, "edu.documents", vec![("lettre (1).pdf".into(), letter.clone()), ("photo.pdf".into(), fresh.clone())]).await.unwrap();
+    assert!((again.imported, again.duplicates) == (1, 1) && again.files[0].record_id.is_none() && again.files[1].record_id.is_some(), "{again:?}");
+    assert_eq!(count(&guardian, fx.child, "edu.documents").await, 3);
+
+    // All or none: a file over the server's limit, a body cut short, a part without a name, a part of another name
+    // and an empty body each leave nothing, not even the good file sent before them.
+    let big = bytes::Bytes::from(vec![7u8; 400_000]);
+    match guardian.import_files(fx.child, "edu.documents", vec![("ok.pdf".into(), bytes::Bytes::from_static(b"fine")), ("big.bin".into(), big)]).await {
+        Err(SdkError::InvalidRequest { code: cartable_sdk::ErrorCode::PayloadTooLarge, .. }) => {}
+        other => panic!("a file over the limit: {other:?}"),
+    }
+    let url = format!("{}/api/v1/families/{f}/children/{c}/imports/files?doctype=edu.documents", server.url);
+    let (cookie, csrf) = session_headers(&server, fx.guardian).await;
+    let raw = |body: String| {
+        let (url, cookie, csrf) = (url.clone(), cookie.clone(), csrf.clone());
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .header("cookie", cookie)
+                .header("x-csrf-token", csrf)
+                .header("content-type", "multipart/form-data; boundary=XX")
+                .body(body.replace('\n', "\r\n"))
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let good = "--XX\nContent-Disposition: form-data; name=\"file\"; filename=\"ok.pdf\"\n\nfine\n";
+    for (body, says) in [
+        (format!("{good}--XX\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.pdf\"\n\nhalf of"), "cannot be read"),
+        (format!("{good}--XX\nContent-Disposition: form-data; name=\"file\"\n\nno name\n--XX--\n"), "file name"),
+        (format!("{good}--XX\nContent-Disposition: form-data; name=\"other\"; filename=\"x.pdf\"\n\nx\n--XX--\n"), "named `file`"),
+        ("--XX--\n".to_owned(), "no file"),
+    ] {
+        let (status, text) = raw(body).await;
+        assert!(status == 400 && text.contains(says), "{status} {text}");
+    }
+    assert_eq!(count(&guardian, fx.child, "edu.documents").await, 3, "nothing of the refused runs");
+
+    // A service: within its grant's collection only.
+    let client = server.client();
+    let service = client.service(client.register_service("Scanner").await.unwrap());
+    let pending = service.request_access(&fx.request(&["edu.documents"], &["write"])).await.unwrap();
+    guardian.approve(pending.request_id).await.unwrap();
+    let access = service.wait_for_approval(&pending, Duration::from_secs(30)).await.unwrap();
+    let done = access.import_files("edu.documents", vec![("devoir.pdf".into(), bytes::Bytes::from_static(b"%PDF homework"))]).await.unwrap();
+    assert_eq!((done.imported, done.collections[0].doctype.as_str()), (1, "edu.documents"), "{done:?}");
+    match access.import_files("edu.report-cards", vec![("faux bulletin.pdf".into(), bytes::Bytes::from_static(b"%PDF forged"))]).await {
+        Err(SdkError::Denied { .. }) => {}
+        other => panic!("outside the grant: {other:?}"),
+    }
+    assert_eq!(count(&guardian, fx.child, "edu.report-cards").await, 2);
+    let entry = imports(&guardian).await.pop().unwrap();
+    assert_eq!((entry["service"].as_str(), &entry["import"]), (Some(service.id().to_string().as_str()), &json!({"format": "files", "imported": 1, "duplicates": 0, "rejected": 0})), "{entry}");
+}
+
+/// A member's session signed in without the SDK: the cookie header and the CSRF token, for hand-made requests.
+async fn session_headers(server: &Server, member: MemberId) -> (String, String) {
+    let response = reqwest::Client::new().post(format!("{}/api/v1/session", server.url)).json(&json!({"member_id": member, "password": PASSWORD})).send().await.unwrap();
+    let cookie = response.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
+    let info: Value = response.json().await.unwrap();
+    (cookie, info["csrf_token"].as_str().unwrap().to_owned())
 }
 
 /// Runs a command to its end; returns whether it succeeded and its peak resident memory (`VmHWM`) in MiB.
@@ -532,4 +610,54 @@ async fn roster(backend: Backend, sample: &std::path::Path) {
     assert!(entries.iter().all(|e| e["import"]["format"] == "oneroster" && e["data_categories"] == json!(["edu.enrollments"])), "{entries:?}");
     let error = cli.fails(&["import", "oneroster", "/nonexistent/set", "--family", &f, "--map", &format!("user1={c}")]);
     assert!(error.contains("no such folder or file"), "{error}");
+
+    // Over HTTP: the guardian's zip again adds nothing; a bad mapping or a body that is not a zip is a 400.
+    let zip_bytes = bytes::Bytes::from(std::fs::read(&zipped).unwrap());
+    let again = guardian.import_oneroster(zip_bytes.clone(), &[("user1", fx.child)], false).await.unwrap();
+    assert!(again.written && (again.format.as_str(), again.imported, again.duplicates) == ("oneroster", 0, 2), "{again:?}");
+    match guardian.import_oneroster(bytes::Bytes::from_static(b"not a zip"), &[("user1", fx.child)], false).await {
+        Err(SdkError::InvalidRequest { message, .. }) => assert!(message.contains("neither a folder nor a zip"), "{message}"),
+        other => panic!("not a zip: {other:?}"),
+    }
+    let base = format!("{}/api/v1/families/{f}/imports/oneroster", server.url);
+    let (cookie, csrf) = session_headers(&server, fx.guardian).await;
+    for (query, says) in [("", "`map` is needed"), ("?map=user1", "SOURCEDID=CHILD"), (&*format!("?map=user1={c}&map=user1={c}"), "once"), (&*format!("?map=user1={c}&mode=fast"), "`map` and `partial` only")] {
+        let response = reqwest::Client::new()
+            .post(format!("{base}{query}"))
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .body(zip_bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status == 400 && text.contains(says), "{query}: {status} {text}");
+    }
+
+    // A service for another child, who is user2 of the set: that pupil's class only; mapping the first child is
+    // outside its grant, refused before the body is read, and logged.
+    let (hugo, _) = fx.add_child(&server, 9);
+    let client = server.client();
+    let service = client.service(client.register_service("ENT Lycée").await.unwrap());
+    let mut request = fx.request(&["edu.enrollments"], &["write", "list"]);
+    request.child_id = hugo;
+    let pending = service.request_access(&request).await.unwrap();
+    guardian.approve(pending.request_id).await.unwrap();
+    let access = service.wait_for_approval(&pending, Duration::from_secs(30)).await.unwrap();
+    let done = access.import_oneroster(zip_bytes.clone(), "user2", false).await.unwrap();
+    assert_eq!((done.imported, done.collections.len()), (1, 1), "{done:?}");
+    let page = guardian.list_records(hugo, "edu.enrollments", None, 10).await.unwrap();
+    assert_eq!(guardian.read_record(page.records[0].record_id).await.unwrap().body["class"], "Class 3 title");
+    let before = all_entries(&guardian).await.len();
+    let response = reqwest::Client::new()
+        .post(format!("{base}?map=user1={c}"))
+        .bearer_auth(access.state().access_token)
+        .body(zip_bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(all_entries(&guardian).await[before..].iter().any(|e| e.receipt["event"] == "access_denied"), "the refusal is logged");
+    assert_eq!(count(&guardian, fx.child, "edu.enrollments").await, 2);
 }

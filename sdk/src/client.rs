@@ -395,6 +395,26 @@ pub(crate) fn import_path(family: FamilyId, child: MemberId, format: &str) -> St
     format!("/api/v1/families/{family}/children/{child}/imports/{format}")
 }
 
+/// The path of a family's OneRoster import.
+pub(crate) fn roster_path(family: FamilyId) -> String {
+    format!("/api/v1/families/{family}/imports/oneroster")
+}
+
+/// A OneRoster import's query: each pupil `SOURCEDID=CHILD` (the `map` key repeats), and `partial`.
+pub(crate) fn roster_query(map: &[(&str, MemberId)], partial: bool) -> Vec<(&'static str, String)> {
+    let mut query: Vec<(&'static str, String)> = map.iter().map(|(sourced_id, child)| ("map", format!("{sourced_id}={child}"))).collect();
+    query.push(("partial", partial.to_string()));
+    query
+}
+
+/// A files import's body: one `file` part for each, under its name.
+pub(crate) fn files_form(files: Vec<(String, Bytes)>) -> reqwest::multipart::Form {
+    files.into_iter().fold(reqwest::multipart::Form::new(), |form, (name, bytes)| {
+        let length = bytes.len() as u64;
+        form.part("file", reqwest::multipart::Part::stream_with_length(bytes, length).file_name(name))
+    })
+}
+
 /// An import's answer: its report, also when it was refused for its content (422, nothing written).
 pub(crate) async fn import_answer(response: reqwest::Response) -> Result<crate::wire::RecordsImported, SdkError> {
     if response.status() == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
@@ -563,6 +583,36 @@ impl Access {
     /// `edu.certificates`, with what its signature check found; the grant must let this service write them.
     pub async fn import_badge(&self, credential: Bytes, partial: bool) -> Result<crate::wire::RecordsImported, SdkError> {
         self.import("badges", "application/octet-stream", credential, partial).await
+    }
+
+    /// Imports a OneRoster 1.1 / 1.2 CSV set (zipped at its root) for the child, who is the pupil `sourced_id` of
+    /// the set: their enrollments as `edu.enrollments` and their results as `edu.grades`; other pupils' rows are
+    /// dropped by the server, never stored. The grant must let this service write the enrollments (and the grades,
+    /// when the set has results).
+    pub async fn import_oneroster(&self, set: Bytes, sourced_id: &str, partial: bool) -> Result<crate::wire::RecordsImported, SdkError> {
+        let response = self
+            .client
+            .request(reqwest::Method::POST, &roster_path(self.family_id()), Auth::Bearer(&self.token().await?))
+            .query(&roster_query(&[(sourced_id, self.child_id())], partial))
+            .header("content-type", "application/zip")
+            .body(set)
+            .send()
+            .await?;
+        import_answer(response).await
+    }
+
+    /// Imports files as they are (`(name, bytes)`) into one of the child's collections, all of them or none; the same
+    /// bytes already there are a duplicate (`record_id` null in `files`).
+    pub async fn import_files(&self, doctype: &str, files: Vec<(String, Bytes)>) -> Result<crate::wire::RecordsImported, SdkError> {
+        let path = import_path(self.family_id(), self.child_id(), "files");
+        let response = self
+            .client
+            .request(reqwest::Method::POST, &path, Auth::Bearer(&self.token().await?))
+            .query(&[("doctype", doctype)])
+            .multipart(files_form(files))
+            .send()
+            .await?;
+        decode(check(response).await?).await
     }
 
     async fn import(&self, format: &str, content_type: &str, bytes: Bytes, partial: bool) -> Result<crate::wire::RecordsImported, SdkError> {

@@ -151,6 +151,29 @@ impl FamilySession {
         self.import(child, "badges", "application/octet-stream", credential, partial).await
     }
 
+    /// Imports a OneRoster 1.1 / 1.2 CSV set (zipped at its root) for the pupils `map` names (`(sourcedId, child)`;
+    /// nobody is matched by name): their enrollments as `edu.enrollments`, their results as `edu.grades`. Other
+    /// pupils' rows are dropped by the server, never stored.
+    pub async fn import_oneroster(&self, set: Bytes, map: &[(&str, MemberId)], partial: bool) -> Result<crate::wire::RecordsImported, SdkError> {
+        let response = self
+            .client
+            .request(reqwest::Method::POST, &crate::client::roster_path(self.info.family_id), self.auth())
+            .query(&crate::client::roster_query(map, partial))
+            .header("content-type", "application/zip")
+            .body(set)
+            .send()
+            .await?;
+        crate::client::import_answer(response).await
+    }
+
+    /// Imports files as they are (`(name, bytes)`) into one of `child`'s collections, all of them or none; the same
+    /// bytes already there are a duplicate (`record_id` null in `files`).
+    pub async fn import_files(&self, child: MemberId, doctype: &str, files: Vec<(String, Bytes)>) -> Result<crate::wire::RecordsImported, SdkError> {
+        let path = crate::client::import_path(self.info.family_id, child, "files");
+        let response = self.client.request(reqwest::Method::POST, &path, self.auth()).query(&[("doctype", doctype)]).multipart(crate::client::files_form(files)).send().await?;
+        decode(check(response).await?).await
+    }
+
     async fn import(&self, child: MemberId, format: &str, content_type: &str, bytes: Bytes, partial: bool) -> Result<crate::wire::RecordsImported, SdkError> {
         let path = crate::client::import_path(self.info.family_id, child, format);
         let response = self

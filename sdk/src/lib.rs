@@ -51,7 +51,7 @@ pub mod wire;
 pub use wire::file_headers;
 
 pub use wire::{
-    ImportProblem, ImportedCollection, RecordsImported,
+    ImportProblem, ImportedCollection, ImportedFile, RecordsImported,
     ARCHIVE_PASSPHRASE_HEADER, AccessReport, ArchiveImported, SignInInvitation, AccessRequestCreated, AccessToken, Checkpoint, Collection, Collections, ConsistencyProof, Continuation,
     ContinuationToken, ContinueResponse, DpoId, DpoLogin, DpoSessionInfo, ErrorBody, ErrorCode, ErrorResponse, Family,
     FamilyId, FileInfo, GrantId, GrantList, GrantOutcome, GrantView, InclusionProof, InvalidId, LedgerEntry, LedgerKey,

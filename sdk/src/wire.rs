@@ -989,6 +989,18 @@ pub struct RecordsImported {
     pub problems: Vec<ImportProblem>,
     /// What was written, collection by collection (empty when nothing was).
     pub collections: Vec<ImportedCollection>,
+    /// A files import: each file given, in order (empty for the other formats).
+    #[serde(default)]
+    pub files: Vec<ImportedFile>,
+}
+
+/// A file of a files import.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ImportedFile {
+    pub name: String,
+    /// Its new record; null when the collection held the same bytes already.
+    pub record_id: Option<RecordId>,
 }
 
 /// An item refused by its format's rules.

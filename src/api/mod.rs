@@ -7,7 +7,7 @@
 //! - `data.rs`: records and files, for members and for services under a grant; the gate every access passes.
 //! - `exports.rs`: the family's archive, streamed, as the caller may see it.
 //! - `imports.rs`: a family brought here from its archive, through an operator's one-time invitation.
-//! - `record_imports.rs`: records imported from open formats (xAPI, Open Badges), for members and for services within their grant.
+//! - `record_imports.rs`: records imported from open formats (xAPI, Open Badges, OneRoster) and files, for members and for services within their grant.
 //! - `error.rs`, `extract.rs`: the error envelope and the extractors that produce it.
 //!
 //! The wire types are `cartable_sdk`'s; the OpenAPI document is generated from the handlers and those types
@@ -361,6 +361,8 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(data::download_file))
         .routes(routes!(record_imports::import_xapi))
         .routes(routes!(record_imports::import_badges))
+        .routes(routes!(record_imports::import_oneroster))
+        .routes(routes!(record_imports::import_files))
         .routes(routes!(search::search))
         .routes(routes!(family::grants))
         .routes(routes!(family::approve))

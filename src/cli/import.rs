@@ -142,7 +142,7 @@ async fn import_roster(console: &Console, vault: &cartable_vault::Vault, set: Pa
             return Err(anyhow!("--map names `{sourced_id}` twice"));
         }
     }
-    let source: Arc<dyn Source> = Arc::new(importers::oneroster::Roster { path: set, children });
+    let source: Arc<dyn Source> = Arc::new(importers::oneroster::Roster { set: importers::oneroster::Set::Path(set), children });
     let bar = Arc::new(Bar::new("rows"));
     let result = importers::run(vault, source, partial, bar.clone(), |child, doctype| {
         let vault = vault.clone();

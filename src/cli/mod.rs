@@ -103,7 +103,7 @@ enum Command {
     /// A family's archive: export (streamed, verifiable), verify.
     #[command(subcommand)]
     Archive(archive::ArchiveCmd),
-    /// Records from open formats (xAPI, Open Badges) and files, checked whole before anything is written.
+    /// Records from open formats (xAPI, Open Badges, OneRoster) and files, checked whole before anything is written.
     #[command(subcommand)]
     Import(import::ImportCmd),
     /// Search a family's data (the operator's search is decided and logged like anyone's).

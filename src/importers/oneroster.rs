@@ -14,12 +14,19 @@ use cartable_formats::oneroster::{self, ReadLimits};
 
 use super::{Item, Problem, Read, Source};
 
+/// Where a set is read from.
+pub(crate) enum Set {
+    /// A folder holding `manifest.csv` and the rest, or a zip of them (at its root).
+    Path(PathBuf),
+    /// A zip held in memory (an upload).
+    Zip(bytes::Bytes),
+}
+
 /// The most bytes one file of a zipped set may inflate to.
 const MAX_ENTRY_BYTES: u64 = 256 * 1024 * 1024;
 
 pub(crate) struct Roster {
-    /// A folder holding `manifest.csv` and the rest, or a zip of them (at its root).
-    pub(crate) path: PathBuf,
+    pub(crate) set: Set,
     /// `sourcedId` → child.
     pub(crate) children: HashMap<String, MemberId>,
 }
@@ -30,34 +37,23 @@ impl Source for Roster {
     }
 
     fn read(&self, each: &mut dyn FnMut(Read)) -> anyhow::Result<()> {
-        let roster = if self.path.is_dir() {
-            let dir = self.path.clone();
-            let mut open = move |name: &str| -> std::io::Result<Option<Box<dyn std::io::Read>>> {
-                match std::fs::File::open(dir.join(name)) {
-                    Ok(file) => Ok(Some(Box::new(file))),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(e),
-                }
-            };
-            oneroster::read_set(&mut open, &self.children, ReadLimits::STANDARD)
-        } else {
-            let file = std::fs::File::open(&self.path).map_err(|e| anyhow!("the set cannot be read ({})", e.kind()))?;
-            let mut archive = zip::ZipArchive::new(file).map_err(|_| anyhow!("the set is neither a folder nor a zip"))?;
-            let mut open = move |name: &str| -> std::io::Result<Option<Box<dyn std::io::Read>>> {
-                let mut entry = match archive.by_name(name) {
-                    Ok(entry) => entry,
-                    Err(zip::result::ZipError::FileNotFound) => return Ok(None),
-                    Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "an entry of the zip cannot be read")),
+        let roster = match &self.set {
+            Set::Path(path) if path.is_dir() => {
+                let dir = path.clone();
+                let mut open = move |name: &str| -> std::io::Result<Option<Box<dyn std::io::Read>>> {
+                    match std::fs::File::open(dir.join(name)) {
+                        Ok(file) => Ok(Some(Box::new(file))),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                        Err(e) => Err(e),
+                    }
                 };
-                // Each file is read whole (a set's files are small) and bounded: a zip bomb stops here.
-                let mut bytes = Vec::new();
-                (&mut entry).take(MAX_ENTRY_BYTES + 1).read_to_end(&mut bytes)?;
-                if bytes.len() as u64 > MAX_ENTRY_BYTES {
-                    return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "an entry of the zip is too large"));
-                }
-                Ok(Some(Box::new(std::io::Cursor::new(bytes))))
-            };
-            oneroster::read_set(&mut open, &self.children, ReadLimits::STANDARD)
+                oneroster::read_set(&mut open, &self.children, ReadLimits::STANDARD)
+            }
+            Set::Path(path) => {
+                let file = std::fs::File::open(path).map_err(|e| anyhow!("the set cannot be read ({})", e.kind()))?;
+                read_zip(file, &self.children)?
+            }
+            Set::Zip(bytes) => read_zip(std::io::Cursor::new(bytes.clone()), &self.children)?,
         }
         .map_err(|e| anyhow!("the OneRoster set cannot be read: {e}"))?;
         for problem in roster.problems {
@@ -74,4 +70,23 @@ impl Source for Roster {
         }
         Ok(())
     }
+}
+
+/// A set zipped at its root: each file read whole (a set's files are small) and bounded, so a zip bomb stops there.
+fn read_zip(zip: impl std::io::Read + std::io::Seek, children: &HashMap<String, MemberId>) -> anyhow::Result<Result<oneroster::Roster<MemberId>, oneroster::OneRosterError>> {
+    let mut archive = zip::ZipArchive::new(zip).map_err(|_| anyhow!("the set is neither a folder nor a zip"))?;
+    let mut open = move |name: &str| -> std::io::Result<Option<Box<dyn std::io::Read>>> {
+        let mut entry = match archive.by_name(name) {
+            Ok(entry) => entry,
+            Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+            Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "an entry of the zip cannot be read")),
+        };
+        let mut bytes = Vec::new();
+        (&mut entry).take(MAX_ENTRY_BYTES + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_ENTRY_BYTES {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "an entry of the zip is too large"));
+        }
+        Ok(Some(Box::new(std::io::Cursor::new(bytes))))
+    };
+    Ok(oneroster::read_set(&mut open, children, ReadLimits::STANDARD))
 }
