@@ -103,7 +103,11 @@ impl<'a> Reader<'a> {
 
     /// Fails if bytes are left over.
     pub(crate) fn end(self) -> Result<(), Malformed> {
-        if self.rest.is_empty() { Ok(()) } else { Err(Malformed) }
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(Malformed)
+        }
     }
 }
 

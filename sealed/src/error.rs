@@ -75,7 +75,9 @@ pub enum CommitError {
 #[non_exhaustive]
 pub enum SealError {
     /// The last commit (or the rekey of a restore) has not been snapshotted yet.
-    #[error("the group changed since its last snapshot: snapshot and persist it (with the commit) first")]
+    #[error(
+        "the group changed since its last snapshot: snapshot and persist it (with the commit) first"
+    )]
     SnapshotRequired,
     /// The epoch has carried its maximum number of messages: `self_update` first.
     #[error("this epoch has sealed its {0} messages: self-update first")]

@@ -76,7 +76,10 @@ mod mls;
 mod service;
 mod vault;
 
-pub use error::{CommitError, CreateError, JoinError, KeyPackageError, OpenError, ProcessError, SealError, StateError};
+pub use error::{
+    CommitError, CreateError, JoinError, KeyPackageError, OpenError, ProcessError, SealError,
+    StateError,
+};
 pub use mls::{CIPHERSUITE, MAX_SEALS_PER_EPOCH};
 pub use openmls::prelude::Ciphersuite;
 pub use service::{Processed, ServiceMember};

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use openmls::prelude::*;
 use openmls::prelude::tls_codec::Deserialize as _;
+use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_libcrux_crypto::Provider;
 
@@ -13,7 +13,8 @@ use crate::error::{KeyPackageError, mls};
 ///
 /// ChaCha20-Poly1305 rather than AES-128-GCM: it is constant-time in software on any CPU, and it
 /// is the AEAD the rest of Cartable already uses.
-pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
+pub const CIPHERSUITE: Ciphersuite =
+    Ciphersuite::MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519;
 
 /// How many application messages the vault seals in one epoch before it must `self_update`.
 ///
@@ -61,19 +62,29 @@ pub(crate) fn credential_with_key(identity: &[u8], signer: &SignatureKeyPair) ->
 
 /// A basic credential's identity.
 pub(crate) fn identity(credential: &Credential) -> Option<Vec<u8>> {
-    BasicCredential::try_from(credential.clone()).ok().map(|basic| basic.identity().to_vec())
+    BasicCredential::try_from(credential.clone())
+        .ok()
+        .map(|basic| basic.identity().to_vec())
 }
 
 /// A copy of everything the provider's storage holds (group state, key material).
 pub(crate) fn dump_storage(provider: &Provider) -> Result<HashMap<Vec<u8>, Vec<u8>>, String> {
-    let values = provider.storage().values.read().map_err(|_| "the storage lock is poisoned".to_string())?;
+    let values = provider
+        .storage()
+        .values
+        .read()
+        .map_err(|_| "the storage lock is poisoned".to_string())?;
     Ok(values.clone())
 }
 
 /// A provider whose storage holds `values`.
 pub(crate) fn provider_with(values: HashMap<Vec<u8>, Vec<u8>>) -> Result<Provider, String> {
     let provider = new_provider()?;
-    let mut map = provider.storage().values.write().map_err(|_| "the storage lock is poisoned".to_string())?;
+    let mut map = provider
+        .storage()
+        .values
+        .write()
+        .map_err(|_| "the storage lock is poisoned".to_string())?;
     *map = values;
     drop(map);
     Ok(provider)
@@ -81,12 +92,20 @@ pub(crate) fn provider_with(values: HashMap<Vec<u8>, Vec<u8>>) -> Result<Provide
 
 /// Reads the signature key pair `public_key` back from the storage.
 pub(crate) fn read_signer(provider: &Provider, public_key: &[u8]) -> Option<SignatureKeyPair> {
-    SignatureKeyPair::read(provider.storage(), public_key, CIPHERSUITE.signature_algorithm())
+    SignatureKeyPair::read(
+        provider.storage(),
+        public_key,
+        CIPHERSUITE.signature_algorithm(),
+    )
 }
 
 /// Parses and verifies a published KeyPackage (an MLSMessage of type `mls_key_package`).
-pub(crate) fn parse_key_package(provider: &Provider, bytes: &[u8]) -> Result<(KeyPackage, Vec<u8>), KeyPackageError> {
-    let message = MlsMessageIn::tls_deserialize_exact(bytes).map_err(|_| KeyPackageError::Malformed)?;
+pub(crate) fn parse_key_package(
+    provider: &Provider,
+    bytes: &[u8],
+) -> Result<(KeyPackage, Vec<u8>), KeyPackageError> {
+    let message =
+        MlsMessageIn::tls_deserialize_exact(bytes).map_err(|_| KeyPackageError::Malformed)?;
     let MlsMessageBodyIn::KeyPackage(key_package) = message.extract() else {
         return Err(KeyPackageError::NotAKeyPackage);
     };
@@ -99,7 +118,8 @@ pub(crate) fn parse_key_package(provider: &Provider, bytes: &[u8]) -> Result<(Ke
             format!("{CIPHERSUITE:?}"),
         ));
     }
-    let identity = identity(key_package.leaf_node().credential()).ok_or(KeyPackageError::UnsupportedCredential)?;
+    let identity = identity(key_package.leaf_node().credential())
+        .ok_or(KeyPackageError::UnsupportedCredential)?;
     Ok((key_package, identity))
 }
 

@@ -5,8 +5,8 @@ use std::fmt;
 
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use openmls::prelude::*;
 use openmls::prelude::tls_codec::Deserialize as _;
+use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_libcrux_crypto::Provider;
 
@@ -66,8 +66,15 @@ impl ServiceMember {
         }
         let provider = m::new_provider().map_err(CreateError::Mls)?;
         let signer = m::new_signer().map_err(CreateError::Mls)?;
-        signer.store(provider.storage()).map_err(|e| CreateError::Mls(mls(e)))?;
-        Ok(Self { provider, signer, identity: identity.to_vec(), groups: BTreeMap::new() })
+        signer
+            .store(provider.storage())
+            .map_err(|e| CreateError::Mls(mls(e)))?;
+        Ok(Self {
+            provider,
+            signer,
+            identity: identity.to_vec(),
+            groups: BTreeMap::new(),
+        })
     }
 
     /// This instance's identity.
@@ -84,23 +91,35 @@ impl ServiceMember {
         (0..n)
             .map(|_| {
                 let bundle = KeyPackage::builder()
-                    .build(CIPHERSUITE, &self.provider, &self.signer, credential.clone())
+                    .build(
+                        CIPHERSUITE,
+                        &self.provider,
+                        &self.signer,
+                        credential.clone(),
+                    )
                     .map_err(|e| CreateError::Mls(mls(e)))?;
-                MlsMessageOut::from(bundle.key_package().clone()).to_bytes().map_err(|e| CreateError::Mls(mls(e)))
+                MlsMessageOut::from(bundle.key_package().clone())
+                    .to_bytes()
+                    .map_err(|e| CreateError::Mls(mls(e)))
             })
             .collect()
     }
 
     /// Joins the group a Welcome (from the vault's `add`) invites this member to; returns its id.
     pub fn join(&mut self, welcome: &[u8]) -> Result<Vec<u8>, JoinError> {
-        let message = MlsMessageIn::tls_deserialize_exact(welcome).map_err(|_| JoinError::Malformed)?;
+        let message =
+            MlsMessageIn::tls_deserialize_exact(welcome).map_err(|_| JoinError::Malformed)?;
         let MlsMessageBodyIn::Welcome(welcome) = message.extract() else {
             return Err(JoinError::NotAWelcome);
         };
-        let staged = StagedWelcome::new_from_welcome(&self.provider, &m::join_config(), welcome, None)
-            .map_err(|e| JoinError::Refused(mls(e)))?;
+        let staged =
+            StagedWelcome::new_from_welcome(&self.provider, &m::join_config(), welcome, None)
+                .map_err(|e| JoinError::Refused(mls(e)))?;
         if staged.group_context().ciphersuite() != CIPHERSUITE {
-            return Err(JoinError::Refused(format!("ciphersuite {:?}", staged.group_context().ciphersuite())));
+            return Err(JoinError::Refused(format!(
+                "ciphersuite {:?}",
+                staged.group_context().ciphersuite()
+            )));
         }
         let group_id = staged.group_context().group_id().to_vec();
         if self.groups.contains_key(&group_id) {
@@ -108,8 +127,11 @@ impl ServiceMember {
         }
         // The vault made the group and is the only member that commits: the Welcome is its.
         let vault = staged.welcome_sender_index();
-        let group = staged.into_group(&self.provider).map_err(|e| JoinError::Refused(mls(e)))?;
-        self.groups.insert(group_id.clone(), Joined { group, vault });
+        let group = staged
+            .into_group(&self.provider)
+            .map_err(|e| JoinError::Refused(mls(e)))?;
+        self.groups
+            .insert(group_id.clone(), Joined { group, vault });
         Ok(group_id)
     }
 
@@ -120,10 +142,17 @@ impl ServiceMember {
             return Err(ProcessError::NotACommit);
         }
         let group_id = message.group_id().to_vec();
-        let joined = self.groups.get_mut(&group_id).ok_or(ProcessError::UnknownGroup)?;
-        let (message_epoch, group_epoch) = (message.epoch().as_u64(), joined.group.epoch().as_u64());
+        let joined = self
+            .groups
+            .get_mut(&group_id)
+            .ok_or(ProcessError::UnknownGroup)?;
+        let (message_epoch, group_epoch) =
+            (message.epoch().as_u64(), joined.group.epoch().as_u64());
         if message_epoch != group_epoch {
-            return Err(ProcessError::WrongEpoch { message: message_epoch, group: group_epoch });
+            return Err(ProcessError::WrongEpoch {
+                message: message_epoch,
+                group: group_epoch,
+            });
         }
         let processed = joined
             .group
@@ -136,7 +165,10 @@ impl ServiceMember {
             return Err(ProcessError::NotACommit);
         };
         let removed = staged.self_removed();
-        joined.group.merge_staged_commit(&self.provider, *staged).map_err(|e| ProcessError::Invalid(mls(e)))?;
+        joined
+            .group
+            .merge_staged_commit(&self.provider, *staged)
+            .map_err(|e| ProcessError::Invalid(mls(e)))?;
         if removed {
             if let Some(mut joined) = self.groups.remove(&group_id) {
                 // Its keys are of no more use; forget them (a failure leaves only dead state).
@@ -160,7 +192,10 @@ impl ServiceMember {
         if message.group_id().as_slice() != group_id {
             return Err(OpenError::WrongGroup);
         }
-        let joined = self.groups.get_mut(group_id).ok_or(OpenError::UnknownGroup)?;
+        let joined = self
+            .groups
+            .get_mut(group_id)
+            .ok_or(OpenError::UnknownGroup)?;
         let processed = joined
             .group
             .process_message(&self.provider, message)
@@ -177,12 +212,16 @@ impl ServiceMember {
     /// Whether this member is in group `group_id` (welcomed and not removed by a commit it
     /// processed).
     pub fn is_member(&self, group_id: &[u8]) -> bool {
-        self.groups.get(group_id).is_some_and(|joined| joined.group.is_active())
+        self.groups
+            .get(group_id)
+            .is_some_and(|joined| joined.group.is_active())
     }
 
     /// The epoch this member's side of group `group_id` is in.
     pub fn epoch(&self, group_id: &[u8]) -> Option<u64> {
-        self.groups.get(group_id).map(|joined| joined.group.epoch().as_u64())
+        self.groups
+            .get(group_id)
+            .map(|joined| joined.group.epoch().as_u64())
     }
 
     /// The ids of the groups this member is in.
@@ -210,7 +249,13 @@ impl ServiceMember {
         let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ciphertext = cipher
-            .encrypt(&nonce, Payload { msg: &plaintext, aad: SAVED_MAGIC })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: &plaintext,
+                    aad: SAVED_MAGIC,
+                },
+            )
             .map_err(|_| StateError::Mls("encryption failed".into()))?;
         let mut saved = Vec::with_capacity(SAVED_MAGIC.len() + NONCE_LEN + ciphertext.len());
         saved.extend_from_slice(SAVED_MAGIC);
@@ -221,7 +266,9 @@ impl ServiceMember {
 
     /// Restores a member from [`ServiceMember::save`] bytes and the key they were saved under.
     pub fn restore(saved: &[u8], key: &[u8; 32]) -> Result<Self, StateError> {
-        let rest = saved.strip_prefix(SAVED_MAGIC.as_slice()).ok_or(StateError::Malformed)?;
+        let rest = saved
+            .strip_prefix(SAVED_MAGIC.as_slice())
+            .ok_or(StateError::Malformed)?;
         if rest.len() < NONCE_LEN {
             return Err(StateError::Malformed);
         }
@@ -229,7 +276,13 @@ impl ServiceMember {
         let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
         let plaintext = zeroize::Zeroizing::new(
             cipher
-                .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: SAVED_MAGIC })
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: ciphertext,
+                        aad: SAVED_MAGIC,
+                    },
+                )
                 .map_err(|_| StateError::WrongKeyOrTampered)?,
         );
 
@@ -247,7 +300,8 @@ impl ServiceMember {
         reader.end().map_err(|_| StateError::Malformed)?;
 
         let provider = m::provider_with(storage).map_err(StateError::Mls)?;
-        let signer = m::read_signer(&provider, &public_key).ok_or(StateError::Incomplete("signature key"))?;
+        let signer = m::read_signer(&provider, &public_key)
+            .ok_or(StateError::Incomplete("signature key"))?;
         let mut groups = BTreeMap::new();
         for (group_id, vault) in entries {
             let group = MlsGroup::load(provider.storage(), &GroupId::from_slice(&group_id))
@@ -255,10 +309,18 @@ impl ServiceMember {
                 .ok_or(StateError::Incomplete("group"))?;
             groups.insert(group_id, Joined { group, vault });
         }
-        Ok(Self { provider, signer, identity, groups })
+        Ok(Self {
+            provider,
+            signer,
+            identity,
+            groups,
+        })
     }
 }
 
 fn parse_protocol(bytes: &[u8]) -> Option<ProtocolMessage> {
-    MlsMessageIn::tls_deserialize_exact(bytes).ok()?.try_into_protocol_message().ok()
+    MlsMessageIn::tls_deserialize_exact(bytes)
+        .ok()?
+        .try_into_protocol_message()
+        .ok()
 }

@@ -74,7 +74,9 @@ impl VaultGroup {
         }
         let provider = m::new_provider().map_err(CreateError::Mls)?;
         let signer = m::new_signer().map_err(CreateError::Mls)?;
-        signer.store(provider.storage()).map_err(|e| CreateError::Mls(mls(e)))?;
+        signer
+            .store(provider.storage())
+            .map_err(|e| CreateError::Mls(mls(e)))?;
         let group = MlsGroup::builder()
             .with_group_id(GroupId::from_slice(group_id))
             .ciphersuite(CIPHERSUITE)
@@ -83,9 +85,19 @@ impl VaultGroup {
             .sender_ratchet_configuration(m::ratchet_configuration())
             // The vault never decrypts: it keeps no past epoch's keys.
             .max_past_epochs(0)
-            .build(&provider, &signer, m::credential_with_key(vault_identity, &signer))
+            .build(
+                &provider,
+                &signer,
+                m::credential_with_key(vault_identity, &signer),
+            )
             .map_err(|e| CreateError::Mls(mls(e)))?;
-        Ok(Self { provider, signer, group, sealed_in_epoch: 0, unsaved: true })
+        Ok(Self {
+            provider,
+            signer,
+            group,
+            sealed_in_epoch: 0,
+            unsaved: true,
+        })
     }
 
     /// The group's id (the grant's id it was created with).
@@ -120,7 +132,11 @@ impl VaultGroup {
         if key_packages.is_empty() {
             return Err(CommitError::Empty);
         }
-        let mut seen: BTreeSet<Vec<u8>> = self.members().into_iter().map(|member| member.identity).collect();
+        let mut seen: BTreeSet<Vec<u8>> = self
+            .members()
+            .into_iter()
+            .map(|member| member.identity)
+            .collect();
         let mut parsed = Vec::with_capacity(key_packages.len());
         for (index, bytes) in key_packages.iter().enumerate() {
             let (key_package, identity) = m::parse_key_package(&self.provider, bytes)
@@ -162,8 +178,12 @@ impl VaultGroup {
 
     /// Removes every service instance (revoking the grant). `None` when there was none.
     pub fn remove_all_services(&mut self) -> Result<Option<Commit>, CommitError> {
-        let leaves: BTreeSet<u32> =
-            self.members().into_iter().filter(|member| !member.is_vault).map(|member| member.leaf).collect();
+        let leaves: BTreeSet<u32> = self
+            .members()
+            .into_iter()
+            .filter(|member| !member.is_vault)
+            .map(|member| member.leaf)
+            .collect();
         if leaves.is_empty() {
             return Ok(None);
         }
@@ -231,15 +251,24 @@ impl VaultGroup {
         reader.end().map_err(|_| StateError::Malformed)?;
 
         let provider = m::provider_with(storage).map_err(StateError::Mls)?;
-        let signer = m::read_signer(&provider, &public_key).ok_or(StateError::Incomplete("signature key"))?;
+        let signer = m::read_signer(&provider, &public_key)
+            .ok_or(StateError::Incomplete("signature key"))?;
         let group = MlsGroup::load(provider.storage(), &GroupId::from_slice(&group_id))
             .map_err(|e| StateError::Mls(mls(e)))?
             .ok_or(StateError::Incomplete("group"))?;
         if !group.is_active() || group.pending_commit().is_some() {
             return Err(StateError::Incomplete("an active group"));
         }
-        let mut restored = Self { provider, signer, group, sealed_in_epoch: 0, unsaved: true };
-        let commit = restored.self_update().map_err(|e| StateError::Mls(e.to_string()))?;
+        let mut restored = Self {
+            provider,
+            signer,
+            group,
+            sealed_in_epoch: 0,
+            unsaved: true,
+        };
+        let commit = restored
+            .self_update()
+            .map_err(|e| StateError::Mls(e.to_string()))?;
         Ok((restored, commit))
     }
 
@@ -253,9 +282,16 @@ impl VaultGroup {
     }
 
     /// Merges the commit just staged and returns what to deliver.
-    fn merge(&mut self, commit: MlsMessageOut, welcome: Option<MlsMessageOut>) -> Result<Commit, CommitError> {
+    fn merge(
+        &mut self,
+        commit: MlsMessageOut,
+        welcome: Option<MlsMessageOut>,
+    ) -> Result<Commit, CommitError> {
         let commit = commit.to_bytes().map_err(|e| CommitError::Mls(mls(e)));
-        let welcome = welcome.map(|w| w.to_bytes()).transpose().map_err(|e| CommitError::Mls(mls(e)));
+        let welcome = welcome
+            .map(|w| w.to_bytes())
+            .transpose()
+            .map_err(|e| CommitError::Mls(mls(e)));
         let (commit, welcome) = match (commit, welcome) {
             (Ok(commit), Ok(welcome)) => (commit, welcome),
             (Err(e), _) | (_, Err(e)) => {
@@ -264,9 +300,15 @@ impl VaultGroup {
                 return Err(e);
             }
         };
-        self.group.merge_pending_commit(&self.provider).map_err(|e| CommitError::Mls(mls(e)))?;
+        self.group
+            .merge_pending_commit(&self.provider)
+            .map_err(|e| CommitError::Mls(mls(e)))?;
         self.sealed_in_epoch = 0;
         self.unsaved = true;
-        Ok(Commit { commit, welcome, epoch: self.epoch() })
+        Ok(Commit {
+            commit,
+            welcome,
+            epoch: self.epoch(),
+        })
     }
 }
