@@ -4,6 +4,7 @@
 # Installs what the tests need when it is absent (PostgreSQL from Debian's packages, s3s-fs with cargo).
 # CARTABLE_NO_POSTGRES=1 or CARTABLE_NO_S3=1 leave either out; CARTABLE_TEST_DATABASE_URL or
 # CARTABLE_TEST_S3_ENDPOINT (with _BUCKET, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _REGION) use servers already running.
+# Installs Schemathesis for the API fuzzing test (CARTABLE_NO_API_FUZZ=1 leaves it out).
 # Then the archive reader is fuzzed for 30 s (CARTABLE_FUZZ_SECONDS; CARTABLE_NO_FUZZ=1 leaves it out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -129,6 +130,21 @@ if [ -z "${CARTABLE_TEST_WEBDRIVER:-}" ] && [ "${CARTABLE_NO_BROWSER:-}" != "1" 
   fi
 fi
 
+# Schemathesis for tests/api_fuzz.rs (the API fuzzed from its OpenAPI document): the PyPI package, installed once
+# into a virtual environment under target/ (CARTABLE_NO_API_FUZZ=1 leaves it out; the test skips without it).
+if [ -z "${CARTABLE_TEST_SCHEMATHESIS:-}" ] && [ "${CARTABLE_NO_API_FUZZ:-}" != "1" ]; then
+  venv="$PWD/target/tools/schemathesis-4.32.5"
+  if [ ! -x "$venv/bin/schemathesis" ]; then
+    echo "installing Schemathesis 4.32.5 (PyPI) into target/tools…"
+    if ! { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet "schemathesis==4.32.5"; }; then
+      echo "Schemathesis could not be installed: the API fuzzing test is skipped" >&2
+      rm -rf "$venv"
+    fi
+  fi
+  if [ -x "$venv/bin/schemathesis" ]; then
+    export CARTABLE_TEST_SCHEMATHESIS="$venv/bin/schemathesis"
+  fi
+fi
 cargo test --workspace "$@"
 
 # The archive reader under libFuzzer for a short while (scripts/fuzz.sh runs it as long as asked).

@@ -8,12 +8,14 @@
 //! - `exports.rs`: the family's archive, streamed, as the caller may see it.
 //! - `imports.rs`: a family brought here from its archive, through an operator's one-time invitation.
 //! - `record_imports.rs`: records imported from open formats (xAPI, Open Badges, OneRoster) and files, for members and for services within their grant.
-//! - `error.rs`, `extract.rs`: the error envelope and the extractors that produce it.
+//! - `error.rs`, `extract.rs`: the error envelope and the extractors that produce it; `document.rs`, the statuses they
+//!   and the gate answer before a handler runs, added to every operation of the document.
 //!
 //! The wire types are `cartable_sdk`'s; the OpenAPI document is generated from the handlers and those types
 //! (`utoipa`), and the router is built from the same list, so the document cannot drift from the routes.
 
 pub(crate) mod data;
+mod document;
 mod error;
 pub(crate) mod exports;
 pub(crate) mod extract;
@@ -405,7 +407,9 @@ pub(crate) fn public_link(settings: &ApiSettings, headers: &axum::http::HeaderMa
 
 /// The OpenAPI document of the whole API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+    let mut document = api().into_openapi();
+    document::complete_responses(&mut document);
+    document
 }
 
 /// The API's routes on a vault, with their own fallbacks (a JSON 404 for any other path).
@@ -415,7 +419,8 @@ pub fn router(vault: Vault, settings: ApiSettings) -> Router {
 
 /// The API's routes on a shared state, without a fallback (the server composes them with the web UI's).
 pub fn routes(state: ApiState) -> Router {
-    let (routes, document) = api().split_for_parts();
+    let (routes, mut document) = api().split_for_parts();
+    document::complete_responses(&mut document);
     let document = Arc::new(document.to_json().expect("the OpenAPI document serializes"));
     routes
         .route(

@@ -20,8 +20,9 @@ pub(crate) enum RegisterView {
     All,
     /// A service's DPO: the entries naming their service (its requests, the decisions on its grants, its accesses).
     Service(ServiceId),
-    /// A member: the entries about `subjects`; with `family_level`, also those about no child, unless a `hidden`
-    /// child made them.
+    /// A member: the entries about `subjects`; with `family_level`, also those about no child of the family (none, a
+    /// guardian, or an id that names nobody, as a refused call about a made-up child), unless a `hidden` child made
+    /// them. So a guardian with no hidden child sees every entry.
     Members { subjects: Vec<MemberId>, hidden: Vec<MemberId>, family_level: bool },
 }
 
@@ -31,8 +32,9 @@ impl RegisterView {
             RegisterView::All => true,
             RegisterView::Service(own) => service == Some(*own),
             RegisterView::Members { subjects, hidden, family_level } => match subject {
-                Some(child) => subjects.contains(&child),
-                None => *family_level && actor.is_none_or(|a| !hidden.contains(&a)),
+                Some(child) if subjects.contains(&child) => true,
+                Some(child) if hidden.contains(&child) => false,
+                _ => *family_level && actor.is_none_or(|a| !hidden.contains(&a)),
             },
         }
     }
@@ -160,8 +162,15 @@ impl Vault {
             };
             let mut clause = if subjects.is_empty() { "1 = 0".to_owned() } else { format!("subject_id IN ({})", placeholders(subjects)) };
             if *family_level {
-                let actors = if hidden.is_empty() { String::new() } else { format!(" AND (actor_id IS NULL OR actor_id NOT IN ({}))", placeholders(hidden)) };
-                clause = format!("{clause} OR (subject_id IS NULL{actors})");
+                // About no child of the family (`admits`): no subject, or one neither shown nor hidden, and not made
+                // by a hidden child.
+                let family_level_entry = if hidden.is_empty() {
+                    "1 = 1".to_owned()
+                } else {
+                    let hidden = placeholders(hidden);
+                    format!("(subject_id IS NULL OR subject_id NOT IN ({hidden})) AND (actor_id IS NULL OR actor_id NOT IN ({hidden}))")
+                };
+                clause = format!("{clause} OR ({family_level_entry})");
             }
             sql.push_str(&format!(" AND ({clause})"));
         }
