@@ -97,6 +97,7 @@ impl From<cartable_vault::Error> for ApiError {
             E::Lifecycle(l) => lifecycle(l),
             E::Denied(_) | E::ServiceNotApproved(_) => ApiError::denied(e.to_string()),
             E::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::ForbiddenDoctype, e.to_string()),
+            E::TooManyPending(_) => ApiError::too_many(&e.to_string(), 3600),
             E::Contended(_) => {
                 tracing::info!(error = %e, "contention");
                 ApiError::busy()

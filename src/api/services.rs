@@ -61,6 +61,7 @@ pub async fn register(
         (status = 401, description = "wrong service credentials", body = ErrorResponse),
         (status = 403, description = "the family never shares one of the doctypes (`forbidden_doctype`), or the service awaits the operator's approval (`denied`)", body = ErrorResponse),
         (status = 404, description = "no such family or child", body = ErrorResponse),
+        (status = 429, description = "the service already has 10 requests waiting for this family's answer (`rate_limited`)", body = ErrorResponse),
     )
 )]
 pub async fn create_request(

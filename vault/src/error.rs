@@ -18,6 +18,9 @@ pub enum Error {
     ServiceNotFound(String),
     #[error("service `{0}` awaits the operator's approval")]
     ServiceNotApproved(cartable_consent::ServiceId),
+    /// A service asking a family again while its earlier requests there still wait for an answer.
+    #[error("this service already has {0} requests waiting for this family's answer")]
+    TooManyPending(usize),
     #[error("DPO `{0}` is not appointed on this server")]
     DpoNotFound(cartable_consent::DpoId),
     #[error("member `{0}` is not a child of this family")]

@@ -19,6 +19,9 @@ use crate::vault::{Vault, bump_version, parse_id};
 /// The longest a grant may last, in days.
 pub const MAX_GRANT_DAYS: u32 = 3 * 366;
 const MAX_PURPOSE_CHARS: usize = 500;
+/// The requests one service may have waiting in one family: a family is not flooded with requests to read through,
+/// nor its ledger with their entries, by a service that asks again and again.
+pub const MAX_PENDING_PER_SERVICE: usize = 10;
 
 /// What a service asks a family for.
 #[derive(Debug, Clone)]
@@ -205,6 +208,25 @@ impl Vault {
         }
         let key = self.family_key(request.family).await?;
         let grant_id = GrantId::new();
+        let mut tx = self.write_tx().await?;
+        // Counted inside the write transaction that adds one, so concurrent requests cannot all slip under it: on
+        // SQLite the write transaction is exclusive; on PostgreSQL an advisory lock on (family, service) serializes them.
+        if self.backend() == crate::db::Backend::Postgres {
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked")
+                .bind(format!("pending:{}:{}", request.family, request.service))
+                .fetch_one(&mut *tx)
+                .await?;
+        }
+        let pending: i64 = sqlx::query("SELECT COUNT(*) FROM grants WHERE family_id = $1 AND service_id = $2 AND state = $3")
+            .bind(request.family.to_string())
+            .bind(request.service.to_string())
+            .bind(GrantState::Requested.as_str())
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+        if pending as usize >= MAX_PENDING_PER_SERVICE {
+            return Err(Error::TooManyPending(MAX_PENDING_PER_SERVICE));
+        }
         let sealed = SealedPurpose::seal(&key, request.family, grant_id, purpose)?;
         let now = OffsetDateTime::now_utc();
         let grant = Grant {
@@ -222,7 +244,6 @@ impl Vault {
             state: GrantState::Requested,
             approvals: Vec::new(),
         };
-        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO grants (id, family_id, service_id, child_id, state, grant_json, created_at, updated_at, purpose_enc, purpose_digest) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)",

@@ -19,6 +19,10 @@ pub struct SessionRecord {
     pub expires_at: OffsetDateTime,
 }
 
+/// The sessions one member (or DPO) keeps at once: a new sign-in beyond them ends the oldest, so thousands of
+/// sign-ins leave at most this many rows, and a stolen old session ends as its owner keeps signing in.
+pub const MAX_SESSIONS_PER_MEMBER: i64 = 20;
+
 impl ApiStore<'_> {
 
     pub async fn create_session(&self, token_hash: &str, csrf_hash: &str, member: MemberId, family: FamilyId, expires_at: OffsetDateTime) -> Result<()> {
@@ -34,6 +38,14 @@ impl ApiStore<'_> {
             .bind(to_millis(expires_at))
             .execute(self.pool())
             .await?;
+        sqlx::query(
+            "DELETE FROM api_sessions WHERE member_id = $1 AND token_hash NOT IN \
+             (SELECT token_hash FROM api_sessions WHERE member_id = $1 ORDER BY created_at DESC, token_hash LIMIT $2)",
+        )
+        .bind(member.to_string())
+        .bind(MAX_SESSIONS_PER_MEMBER)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -94,6 +106,14 @@ impl ApiStore<'_> {
             .bind(to_millis(expires_at))
             .execute(self.pool())
             .await?;
+        sqlx::query(
+            "DELETE FROM dpo_sessions WHERE dpo_id = $1 AND token_hash NOT IN \
+             (SELECT token_hash FROM dpo_sessions WHERE dpo_id = $1 ORDER BY created_at DESC, token_hash LIMIT $2)",
+        )
+        .bind(dpo.to_string())
+        .bind(MAX_SESSIONS_PER_MEMBER)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
