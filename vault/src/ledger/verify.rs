@@ -104,55 +104,29 @@ impl Vault {
             }
             checkpoints.insert(checkpoint.size(), *checkpoint.root());
         }
-        loop {
-            let rows = sqlx::query("SELECT idx, entry FROM ledger_entries WHERE family_id = $1 AND idx >= $2 ORDER BY idx LIMIT $3")
-                .bind(family.to_string())
-                .bind(next as i64)
-                .bind(VERIFY_PAGE)
-                .fetch_all(&mut *conn)
-                .await?;
-            if rows.is_empty() {
-                break;
-            }
+        // Each page's entries are parsed and hashed on a blocking thread while the next page is read: the two
+        // halves of the work overlap (the replay that follows is sequential and cheap).
+        let mut page = read_page(conn, family, next).await?;
+        while !page.entries.is_empty() {
+            let Page { entries, stored_nodes } = page;
             let first = next;
-            let last = first + rows.len() as u64;
-            // The stored perfect nodes completed by this page's leaves, to compare with the recomputed ones: at
-            // level l those are the indexes in [first >> l, last >> l), one range query on the key per level.
-            let mut stored_nodes: HashMap<NodeKey, Vec<u8>> = HashMap::with_capacity(2 * (last - first) as usize);
-            for level in 0..64u32 {
-                let (from, to) = (first >> level, last >> level);
-                if to == 0 {
-                    break;
-                }
-                if from == to {
-                    continue;
-                }
-                let stored = sqlx::query("SELECT idx, hash FROM ledger_nodes WHERE family_id = $1 AND level = $2 AND idx >= $3 AND idx < $4")
-                    .bind(family.to_string())
-                    .bind(level as i64)
-                    .bind(from as i64)
-                    .bind(to as i64)
-                    .fetch_all(&mut *conn)
-                    .await?;
-                for row in stored {
-                    stored_nodes.insert(NodeKey { level: level as u8, index: row.get::<i64, _>(0) as u64 }, row.get(1));
-                }
-            }
-            for row in rows {
-                let index = row.get::<i64, _>(0) as u64;
+            let parsing = tokio::task::spawn_blocking(move || {
+                entries.into_iter().map(|(index, bytes)| (index, Receipt::from_canonical(&bytes).map_err(|e| e.to_string()), tlog::leaf_hash(&bytes))).collect::<Vec<_>>()
+            });
+            let following = read_page(conn, family, first + VERIFY_PAGE as u64).await;
+            let parsed = parsing.await.map_err(|e| VerifyError::Unchecked(Error::Database(format!("the ledger's check stopped: {e}"))))?;
+            for (index, receipt, leaf) in parsed {
                 if index != next {
                     return Err(broken(next, "the entry is missing (the log has a gap)"));
                 }
                 if index >= size {
                     return Err(broken(index, "the entry lies beyond the recorded size of the log"));
                 }
-                let bytes: Vec<u8> = row.get(1);
-                let receipt = Receipt::from_canonical(&bytes).map_err(|e| broken(index, &format!("the entry is not a canonical receipt: {e}")))?;
+                let receipt = receipt.map_err(|e| broken(index, &format!("the entry is not a canonical receipt: {e}")))?;
                 if receipt.family != family {
                     return Err(broken(index, "the entry belongs to another family"));
                 }
                 expected.apply(index, &receipt).map_err(|reason| broken(index, &reason))?;
-                let leaf = tlog::leaf_hash(&bytes);
                 let siblings: Vec<Hash> = tlog::append_plan(index)
                     .iter()
                     .map(|_| stack.pop().map(|(_, h)| h))
@@ -180,6 +154,11 @@ impl Vault {
                     root_at_size = Some(stack_root(&stack));
                 }
             }
+            // A full page was read whole, so the following one starts where this one ended.
+            if next != first + VERIFY_PAGE as u64 {
+                break;
+            }
+            page = following?;
         }
         if next != size {
             return Err(broken(next, "the entry is missing (the log is shorter than its recorded size)"));
@@ -203,6 +182,58 @@ impl Vault {
             grants_checked,
         })
     }
+}
+
+/// One page of the log: up to [`VERIFY_PAGE`] entries from `first` with their stored leaves, and the stored perfect
+/// nodes above them that their leaves complete, to compare with the recomputed ones: at level l those are the
+/// indexes in [first >> l, last >> l), one range query on the key per level.
+struct Page {
+    entries: Vec<(u64, Vec<u8>)>,
+    stored_nodes: HashMap<NodeKey, Vec<u8>>,
+}
+
+async fn read_page(conn: &mut sqlx::AnyConnection, family: FamilyId, first: u64) -> Result<Page> {
+    // Each entry with its stored leaf in one row (rows are what reading costs here, not bytes).
+    let rows = sqlx::query(
+        "SELECT e.idx, e.entry, n.hash FROM ledger_entries e LEFT JOIN ledger_nodes n \
+         ON n.family_id = e.family_id AND n.level = 0 AND n.idx = e.idx \
+         WHERE e.family_id = $1 AND e.idx >= $2 ORDER BY e.idx LIMIT $3",
+    )
+    .bind(family.to_string())
+    .bind(first as i64)
+    .bind(VERIFY_PAGE)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut stored_nodes: HashMap<NodeKey, Vec<u8>> = HashMap::with_capacity(2 * rows.len());
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows {
+        let index = row.get::<i64, _>(0) as u64;
+        if let Some(leaf) = row.get::<Option<Vec<u8>>, _>(2) {
+            stored_nodes.insert(NodeKey { level: 0, index }, leaf);
+        }
+        entries.push((index, row.get(1)));
+    }
+    let last = first + entries.len() as u64;
+    for level in 1..64u32 {
+        let (from, to) = (first >> level, last >> level);
+        if to == 0 {
+            break;
+        }
+        if from == to {
+            continue;
+        }
+        let stored = sqlx::query("SELECT idx, hash FROM ledger_nodes WHERE family_id = $1 AND level = $2 AND idx >= $3 AND idx < $4")
+            .bind(family.to_string())
+            .bind(level as i64)
+            .bind(from as i64)
+            .bind(to as i64)
+            .fetch_all(&mut *conn)
+            .await?;
+        for row in stored {
+            stored_nodes.insert(NodeKey { level: level as u8, index: row.get::<i64, _>(0) as u64 }, row.get(1));
+        }
+    }
+    Ok(Page { entries, stored_nodes })
 }
 
 /// The root of the stored tree at `size`, from its perfect subtrees' nodes.
