@@ -49,6 +49,7 @@ async fn fuzz_one_backend(backend: Backend, schemathesis: &str, seconds: u64) {
         "path.child": fixture.child.to_string(),
         "path.record": fixture.grades[0].to_string(),
         "path.grant": access.request_id().to_string(),
+        "path.request": access.request_id().to_string(),
         "path.member": fixture.child.to_string(),
     });
     // The guardian's run leaves out signing in and out: a sign-out early in the run would leave the rest of it
@@ -106,7 +107,12 @@ fn run_schemathesis(server: &Server, backend: Backend, schemathesis: &str, secon
         .arg("--config-file")
         .arg(&config)
         .args(["run", &format!("{}/api/v1/openapi.json", server.url), "--url", &server.url])
-        .args(["--checks", CHECKS, "--max-time", &seconds.to_string(), "--workers", "2", "--request-timeout", "30"])
+        .args(["--checks", CHECKS, "--max-time", &seconds.to_string()])
+        // One worker: with two, Hypothesis parses the source of its filters in two threads at once, which CPython
+        // 3.11 now and then fails ("SystemError: AST constructor recursion depth mismatch"), ending the run.
+        .args(["--workers", "1"])
+        // Longer than the longest answer the API may take on purpose (a long poll waits up to 30 s).
+        .args(["--request-timeout", "75"])
         .args(["--seed", &seed().to_string(), "--suppress-health-check", "all", "--no-color"])
         .args(if who == "guardian" { &["--exclude-path-regex", "^/api/v1/(dpo/)?session$"][..] } else { &[] })
         .arg("--report")
@@ -151,9 +157,12 @@ fn seed() -> u64 {
     })
 }
 
-/// The end of Schemathesis's output: the operations covered, the requests sent, the failures.
+/// The end of Schemathesis's output: the errors and failures it found (each with its operation and request), then
+/// the summary (the operations covered, the requests sent).
 fn summary(stdout: &str) -> String {
     let lines: Vec<&str> = stdout.lines().collect();
-    let from = lines.iter().rposition(|l| l.contains("SUMMARY")).unwrap_or(lines.len().saturating_sub(30));
+    let heading = |name: &str| lines.iter().position(|l| l.starts_with('=') && l.contains(&format!(" {name} ")));
+    let summary = heading("SUMMARY").unwrap_or(lines.len().saturating_sub(30));
+    let from = heading("ERRORS").or(heading("FAILURES")).unwrap_or(summary).min(summary);
     lines[from..].join("\n")
 }
