@@ -5,6 +5,19 @@
 //! one `PolicySet` of all the grant policies (plus the base policies), with the request and
 //! entities built before the clock starts, so the ratio is if anything unfair to `authorize`.
 //!
+//! A second baseline is regorus (OPA's Rego language in Rust), the peer named in `DEPENDENCIES.md`. Every family's
+//! members, grants and prohibitions are loaded once, before the clock starts, as one data document keyed by family
+//! id; each decision sets the input (family, principal, child, doctype, action, `now` in milliseconds, all built
+//! beforehand) and evaluates `data.cartable.allow`. The Rego policy says what the Cedar policies say for the
+//! requests this bench makes (records of a family's children, asked by services and by the family's members): an
+//! active grant to that grantee, for that child, naming the doctype and the action, with `now < expires_at` and,
+//! when only a guardian approved it, `now` before the child's majority; the base rules for guardians and children;
+//! and the family's prohibitions (`Forbid`, both scopes), which override. A record is decided as its collection, as
+//! `authorize` does. DPO, operator, register and family requests are not encoded: the bench makes none. Every
+//! regorus decision is checked against `authorize`, and the bench panics on any disagreement. Both rates are
+//! counts over wall-clock time: `authorize`'s from its timed loop above (per-call timing included), regorus's from
+//! one loop.
+//!
 //! Run: `cargo bench -p cartable-consent --bench authorize`
 
 use std::collections::HashSet;
@@ -14,7 +27,8 @@ use std::time::{Duration as StdDuration, Instant};
 use cartable_consent::lifecycle::birthday_at;
 use cartable_consent::{
     AccessRequest, Action, AgeRules, Approval, Authorizer, CompiledFamily, Doctype, FamilyId, FamilySnapshot, Forbid,
-    Grant, GrantId, GrantState, Grantee, LegalBasis, Member, MemberId, Principal, RecordId, Resource, Role, ServiceId,
+    ForbidScope, Grant, GrantId, GrantState, Grantee, LegalBasis, Member, MemberId, Principal, RecordId, Resource,
+    Role, ServiceId,
 };
 use cedar_policy::{Context, Entities, EntityUid, PolicyId, PolicySet, Request, RestrictedExpression};
 use rand::rngs::StdRng;
@@ -28,6 +42,8 @@ const GRANTS_PER_FAMILY: usize = 10;
 const SERVICES: usize = 300;
 const REQUESTS: usize = 20_000;
 const BARE_REQUESTS: usize = 200;
+const REGO_REQUESTS: usize = 5_000;
+const REGO_WARMUP: usize = 200;
 const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
 
 struct Family {
@@ -61,7 +77,7 @@ fn main() {
     for (i, (_, r)) in requests.iter_mut().enumerate() {
         r.now = NOW + Duration::microseconds(50 * i as i64);
     }
-    let (p50, p99, allowed) = measure(&authorizer, &families, &requests);
+    let (p50, p99, allowed, authorize_elapsed) = measure(&authorizer, &families, &requests);
     // The same requests, each at its own millisecond, so that no request context is reused.
     let spread: Vec<(usize, AccessRequest)> = requests
         .iter()
@@ -76,7 +92,7 @@ fn main() {
             )
         })
         .collect();
-    let (cold_p50, cold_p99, _) = measure(&authorizer, &families, &spread);
+    let (cold_p50, cold_p99, _, _) = measure(&authorizer, &families, &spread);
 
     // Bare Cedar: one set of every grant policy, read back from what each family has in force.
     let mut all = PolicySet::new();
@@ -146,6 +162,266 @@ fn main() {
         "target (p50 < 10µs, ratio >= 50x): {}",
         if ok { "met" } else { "NOT met" }
     );
+
+    // regorus: the data once, then one input and one rule evaluation per decision.
+    let started = Instant::now();
+    let mut engine = regorus::Engine::new();
+    engine
+        .add_policy("cartable.rego".to_owned(), REGO_POLICY.to_owned())
+        .expect("the Rego policy parses");
+    let data = serde_json::to_string(&rego_data(&families, rules)).expect("the data document serializes");
+    engine
+        .add_data(regorus::Value::from_json_str(&data).expect("the data document parses"))
+        .expect("the data document loads");
+    let load_time = started.elapsed();
+    let rego: Vec<(regorus::Value, bool)> = requests
+        .iter()
+        .take(REGO_REQUESTS)
+        .map(|(f, r)| {
+            let input = serde_json::to_string(&rego_input(&families[*f].snapshot, r)).expect("an input serializes");
+            (
+                regorus::Value::from_json_str(&input).expect("an input parses"),
+                authorizer.authorize(&families[*f].compiled, r).is_allowed(),
+            )
+        })
+        .collect();
+    for (input, _) in rego.iter().take(REGO_WARMUP) {
+        engine.set_input(input.clone());
+        black_box(engine.eval_rule(REGO_RULE.to_owned()).expect("the rule evaluates"));
+    }
+    let mut rego_decisions = Vec::with_capacity(rego.len());
+    let start = Instant::now();
+    for (input, _) in &rego {
+        engine.set_input(input.clone());
+        rego_decisions.push(black_box(engine.eval_rule(REGO_RULE.to_owned())));
+    }
+    let rego_elapsed = start.elapsed();
+    let rego_allowed: Vec<bool> = rego_decisions
+        .into_iter()
+        .map(|v| *v.expect("the rule evaluates").as_bool().expect("`allow` is a boolean"))
+        .collect();
+    let rego_agree = rego
+        .iter()
+        .zip(&rego_allowed)
+        .filter(|((_, expected), got)| expected == *got)
+        .count();
+    let expected_allowed = rego.iter().filter(|(_, expected)| *expected).count();
+    assert!(
+        expected_allowed > 0 && expected_allowed < rego.len(),
+        "the regorus requests must hold both allowed and refused decisions"
+    );
+    let rego_rate = rego.len() as f64 / rego_elapsed.as_secs_f64();
+    let authorize_rate = REQUESTS as f64 / authorize_elapsed.as_secs_f64();
+    println!(
+        "regorus 0.14.1 (Rego, data loaded once): {rego_rate:.0} decisions/s; authorize: {authorize_rate:.0} decisions/s; \
+         ratio={:.1}x",
+        authorize_rate / rego_rate
+    );
+    println!(
+        "regorus agrees with authorize on {rego_agree}/{} decisions ({expected_allowed} allowed; every request of the \
+         bench: services, guardians and children; data for {FAMILIES} families loaded in {:.0} ms)",
+        rego.len(),
+        micros(load_time) / 1e3
+    );
+    assert_eq!(rego_agree, rego.len(), "regorus and authorize disagree");
+}
+
+/// The rule each regorus decision evaluates.
+const REGO_RULE: &str = "data.cartable.allow";
+
+/// What the Cedar policies decide for this bench's requests, in Rego: a grant in force, or a base rule for a
+/// guardian or a child, and no prohibition. Times are milliseconds since the epoch, rounded down as in Cedar.
+const REGO_POLICY: &str = r#"
+package cartable
+
+default allow := false
+
+family := data.families[input.family]
+
+# The record's child, who must be a child of the family.
+child := c if {
+	c := family.members[input.child]
+	c.role == "child"
+}
+
+role := "service" if input.principal.kind == "service"
+
+role := family.members[input.principal.id].role if input.principal.kind == "member"
+
+allow if {
+	child
+	permit
+	not forbid
+}
+
+# A grant's policy: an active grant to this principal, for this child, naming the doctype and the action.
+permit if {
+	some g in family.grants
+	g.state == "active"
+	g.grantee == input.principal
+	g.child == input.child
+	input.doctype in g.doctypes
+	input.action in g.actions
+	input.now < g.expires_at
+	approved_for_now(g)
+}
+
+# A guardian's approval alone holds only while the child is a minor.
+approved_for_now(g) if g.child in g.approved_by
+
+approved_for_now(g) if input.now < child.majority_at
+
+# base.guardian-minor
+permit if {
+	role == "guardian"
+	input.now < child.majority_at
+}
+
+# base.child-own
+permit if {
+	role == "child"
+	input.principal.id == input.child
+	input.action in {"read", "list", "search", "export"}
+}
+
+# base.child-manage
+permit if {
+	role == "child"
+	input.principal.id == input.child
+	input.action == "manage"
+	input.now >= child.consent_age_at
+}
+
+# base.adult-owner
+permit if {
+	role == "child"
+	input.principal.id == input.child
+	input.now >= child.majority_at
+}
+
+# A guardian's prohibition: services and other children, while the child is a minor.
+forbid if {
+	some f in family.forbids
+	f.scope == "minors"
+	f.doctype == input.doctype
+	input.now < child.majority_at
+	concerned_by_minors
+}
+
+# An adult child's own: services, guardians and other children.
+forbid if {
+	some f in family.forbids
+	f.scope == "adult"
+	f.doctype == input.doctype
+	f.child == input.child
+	concerned_by_adult
+}
+
+other_child if {
+	role == "child"
+	input.principal.id != input.child
+}
+
+concerned_by_minors if role == "service"
+
+concerned_by_minors if other_child
+
+concerned_by_adult if role in {"service", "guardian"}
+
+concerned_by_adult if other_child
+"#;
+
+/// Every family's members, grants and prohibitions, keyed by family id, for regorus.
+fn rego_data(families: &[Family], rules: AgeRules) -> serde_json::Value {
+    let grantee = |g: Grantee| match g {
+        Grantee::Service(id) => serde_json::json!({ "kind": "service", "id": id.to_string() }),
+        Grantee::Member(id) => serde_json::json!({ "kind": "member", "id": id.to_string() }),
+    };
+    let by_family: serde_json::Map<String, serde_json::Value> = families
+        .iter()
+        .map(|f| {
+            let s = &f.snapshot;
+            let members: serde_json::Map<String, serde_json::Value> = s
+                .members
+                .iter()
+                .map(|m| {
+                    let member = match (m.role, m.birth_date) {
+                        (Role::Child, Some(birth)) => {
+                            let at = |years| unix_ms(birthday_at(birth, years).expect("in range"));
+                            serde_json::json!({
+                                "role": "child",
+                                "consent_age_at": at(rules.digital_consent_age),
+                                "majority_at": at(rules.majority_age),
+                            })
+                        }
+                        (Role::Child, None) => unreachable!("bench children have a birth date"),
+                        (Role::Guardian, _) => serde_json::json!({ "role": "guardian" }),
+                    };
+                    (m.id.to_string(), member)
+                })
+                .collect();
+            let grants: Vec<serde_json::Value> = s
+                .grants
+                .iter()
+                .map(|g| {
+                    let mut grant = serde_json::json!({
+                        "grantee": grantee(g.grantee),
+                        "child": g.child.to_string(),
+                        "doctypes": g.doctypes.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+                        "actions": g.actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+                        "state": g.state,
+                        "approved_by": g.approvals.iter().map(|a| a.member.to_string()).collect::<Vec<_>>(),
+                    });
+                    if let Some(at) = g.expires_at {
+                        grant["expires_at"] = unix_ms(at).into();
+                    }
+                    grant
+                })
+                .collect();
+            let forbids: Vec<serde_json::Value> = s
+                .forbids
+                .iter()
+                .map(|f| match f.scope {
+                    ForbidScope::Minors => serde_json::json!({ "scope": "minors", "doctype": f.doctype.as_str() }),
+                    ForbidScope::Adult(child) => serde_json::json!({
+                        "scope": "adult",
+                        "doctype": f.doctype.as_str(),
+                        "child": child.to_string(),
+                    }),
+                })
+                .collect();
+            (
+                s.family.to_string(),
+                serde_json::json!({ "members": members, "grants": grants, "forbids": forbids }),
+            )
+        })
+        .collect();
+    serde_json::json!({ "families": by_family })
+}
+
+/// One request as the Rego policy reads it.
+fn rego_input(s: &FamilySnapshot, r: &AccessRequest) -> serde_json::Value {
+    let Resource::Record { child, doctype, .. } = r.resource else {
+        unreachable!("bench requests are records")
+    };
+    let principal = match r.principal {
+        Principal::Service(id) => serde_json::json!({ "kind": "service", "id": id.to_string() }),
+        Principal::Member(id) => serde_json::json!({ "kind": "member", "id": id.to_string() }),
+        _ => unreachable!("bench principals are services and members"),
+    };
+    serde_json::json!({
+        "family": s.family.to_string(),
+        "principal": principal,
+        "child": child.to_string(),
+        "doctype": doctype.as_str(),
+        "action": r.action.as_str(),
+        "now": unix_ms(r.now),
+    })
+}
+
+/// Milliseconds since the epoch, rounded down, as Cedar's datetimes hold them.
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).expect("in range")
 }
 
 /// Two guardians, two children (5 to 19 years old), ten active grants, a prohibition in one family in five.
@@ -208,7 +484,7 @@ fn family(rng: &mut StdRng, services: &[ServiceId]) -> FamilySnapshot {
         vec![Forbid {
             family,
             doctype: Doctype::HealthPai,
-            scope: cartable_consent::ForbidScope::Minors,
+            scope: ForbidScope::Minors,
         }]
     } else {
         vec![]
@@ -351,25 +627,27 @@ fn bare_request(s: &FamilySnapshot, r: &AccessRequest, rules: AgeRules) -> (Requ
     )
 }
 
-/// Times each call on its own, after a warm-up; returns p50, p99 and the number allowed.
+/// Times each call on its own, after a warm-up; returns p50, p99, the number allowed and the whole loop's time.
 fn measure(
     authorizer: &Authorizer,
     families: &[Family],
     requests: &[(usize, AccessRequest)],
-) -> (StdDuration, StdDuration, usize) {
+) -> (StdDuration, StdDuration, usize, StdDuration) {
     for (f, r) in requests.iter().take(2_000) {
         black_box(authorizer.authorize(&families[*f].compiled, r));
     }
     let mut times = Vec::with_capacity(requests.len());
     let mut allowed = 0;
+    let started = Instant::now();
     for (f, r) in requests {
         let start = Instant::now();
         let decision = authorizer.authorize(&families[*f].compiled, r);
         times.push(start.elapsed());
         allowed += usize::from(black_box(decision).is_allowed());
     }
+    let elapsed = started.elapsed();
     let (p50, p99) = percentiles(&mut times);
-    (p50, p99, allowed)
+    (p50, p99, allowed, elapsed)
 }
 
 fn percentiles(times: &mut [StdDuration]) -> (StdDuration, StdDuration) {
