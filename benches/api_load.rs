@@ -89,13 +89,14 @@ fn ensure_wrk() -> bool {
     have_wrk()
 }
 
-/// What wrk measured: requests, seconds, p50 and p99 in microseconds, non-2xx answers and socket errors.
+/// What wrk measured: requests, seconds, p50, p99 and p99.9 in microseconds, non-2xx answers and socket errors.
 #[derive(Debug)]
 struct Run {
     requests: u64,
     seconds: f64,
     p50_us: f64,
     p99_us: f64,
+    p999_us: f64,
     bad_status: u64,
     socket_errors: u64,
 }
@@ -115,7 +116,7 @@ fn wrk(url: &str, header: Option<&str>, seconds: u64, connections: u64, dir: &st
     lua.push_str(
         "done = function(summary, latency, requests)\n\
          local e = summary.errors\n\
-         io.write(string.format(\"RESULT %d %d %f %f %d %d\\n\", summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))\n\
+         io.write(string.format(\"RESULT %d %d %f %f %f %d %d\\n\", summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency:percentile(99.9), e.status, e.connect + e.read + e.write + e.timeout))\n\
          end\n",
     );
     std::fs::write(&script, lua).unwrap();
@@ -128,15 +129,16 @@ fn wrk(url: &str, header: Option<&str>, seconds: u64, connections: u64, dir: &st
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find_map(|l| l.strip_prefix("RESULT ")).unwrap_or_else(|| panic!("wrk said: {text}"));
     let f: Vec<f64> = line.split_whitespace().map(|x| x.parse().unwrap()).collect();
-    Run { requests: f[0] as u64, seconds: f[1] / 1e6, p50_us: f[2], p99_us: f[3], bad_status: f[4] as u64, socket_errors: f[5] as u64 }
+    Run { requests: f[0] as u64, seconds: f[1] / 1e6, p50_us: f[2], p99_us: f[3], p999_us: f[4], bad_status: f[5] as u64, socket_errors: f[6] as u64 }
 }
 
 fn print(name: &str, run: &Run) {
     println!(
-        "{name:<34} {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests, {} non-2xx, {} socket errors)",
+        "{name:<34} {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   p99.9 {:>7.2} ms   ({} requests, {} non-2xx, {} socket errors)",
         run.per_second(),
         run.p50_us / 1000.0,
         run.p99_us / 1000.0,
+        run.p999_us / 1000.0,
         run.requests,
         run.bad_status,
         run.socket_errors
