@@ -8,7 +8,8 @@
 //!
 //! Then the same reads through two servers on the one vault at once, next to one.
 //!
-//! `CARTABLE_BENCH_SECONDS` (10) and `CARTABLE_BENCH_CONNECTIONS` (16) tune the runs; `CARTABLE_BENCH_DATABASE_URL`
+//! `CARTABLE_BENCH_SECONDS` (10) and `CARTABLE_BENCH_CONNECTIONS` (16) tune the runs, `CARTABLE_BENCH_LOG` is the
+//! servers' `CARTABLE_LOG` (`warn`; `cartable_vault::ledger=trace` shows each ledger batch's size and time); `CARTABLE_BENCH_DATABASE_URL`
 //! runs the server on that (empty) PostgreSQL database instead of SQLite. Without `wrk` (Debian package `wrk`),
 //! the bench installs it when it can (root with apt-get) and otherwise says why it is skipped.
 
@@ -31,7 +32,7 @@ fn start_server(data: &std::path::Path, database: Option<&str>) -> (Server, Stri
     }
     let mut child_process = command
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("CARTABLE_LOG", "warn")
+        .env("CARTABLE_LOG", std::env::var("CARTABLE_BENCH_LOG").unwrap_or_else(|_| "warn".to_owned()))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -1,6 +1,6 @@
 //! The database: one pool on SQLite (WAL) or PostgreSQL, the same runtime SQL for both.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -76,12 +76,9 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Backend)> {
 /// Creates the SQLite database file with mode 0600 before SQLite opens it (SQLite gives its `-wal` and `-shm`
 /// files the database file's mode), and tightens existing database files to 0600.
 fn prepare_sqlite_file(url: &str) -> Result<()> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory") {
-        return Ok(());
-    }
-    let path = Path::new(path);
+    let Some(path) = sqlite_file(url) else { return Ok(()) };
+    let path = path.as_path();
+    let query = url.split_once('?').map_or("", |(_, q)| q);
     if query.split('&').any(|p| p == "mode=rwc") {
         // Create only: an existing database is left as it is, apart from its mode. A missing folder is for
         // SQLite to report.
@@ -97,6 +94,16 @@ fn prepare_sqlite_file(url: &str) -> Result<()> {
         crate::private_files::tighten_file(Path::new(&file))?;
     }
     Ok(())
+}
+
+/// The file of a SQLite database url; `None` for an in-memory database (or a url that is not SQLite's).
+pub(crate) fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory") {
+        return None;
+    }
+    Some(PathBuf::from(path))
 }
 
 /// Timestamps are stored as unix milliseconds, which both backends compare natively.

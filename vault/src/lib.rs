@@ -52,6 +52,7 @@ mod search;
 mod text;
 mod vault;
 mod watch;
+mod write_turn;
 
 pub use blobs::{BlobStoreConfig, S3Config, S3Credentials};
 pub use access::{ApiStore, Attempt, CollectionInfo, ContinuationRecord, DpoSessionRecord, GrantDecision, LoginLimits, SealedRecord, SessionRecord, TokenRecord};

@@ -159,7 +159,11 @@ impl Vault {
             BlobStoreConfig::S3(s3) => Blobs::s3(s3),
         }
         .map_err(OpenError::BlobStore)?;
-        let appender = crate::ledger::Appender::new(pool.clone(), backend);
+        let turns = match backend {
+            Backend::Sqlite => db::sqlite_file(&config.database_url()).map(|file| crate::write_turn::WriteTurns::for_database(&file)),
+            Backend::Postgres => None,
+        };
+        let appender = crate::ledger::Appender::new(pool.clone(), backend, turns);
         let vault = Vault {
             inner: Arc::new(Inner {
                 appender,

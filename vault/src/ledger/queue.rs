@@ -2,9 +2,9 @@
 //!
 //! Every access is decided and logged before its data is returned; with one transaction (and one fsync, and a
 //! dozen statements) per decision, the database bounds the server's rate of authorized reads. Here one appender
-//! task owns the appends of access decisions: callers hand it a [`ReceiptDraft`] and wait; it takes every draft
-//! queued while the previous batch was committing, appends them in one transaction, commits, and only then
-//! answers each caller. No caller is acknowledged before its entry is durable, and a batch forms only from what
+//! (a task on a thread of its own) owns the appends of access decisions: callers hand it a [`ReceiptDraft`] and
+//! wait; it takes every draft queued while the previous batch was committing, appends them in one transaction,
+//! commits, and only then answers each caller. No caller is acknowledged before its entry is durable, and a batch forms only from what
 //! is already waiting, so a lone request never waits for company.
 //!
 //! A decision comes with the version of the family's policies it was made under. Inside the transaction, with
@@ -22,11 +22,14 @@
 //! their arrival order; families are visited in id order, so two processes' batches take their locks in the same
 //! order and cannot deadlock each other.
 //!
+//! On a SQLite file, each batch first takes a turn (`write_turn.rs`), so the appenders of several processes on one
+//! database alternate at its write lock instead of starving each other in SQLite's busy handler.
+//!
 //! If a batch fails (a lost connection, a family erased in between), its drafts are retried one transaction
 //! each, so one bad entry never takes its neighbours down with it.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use cartable_consent::FamilyId;
 use cartable_consent::ledger::ReceiptDraft;
@@ -36,6 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::store::{Appended, Frontier, append_family};
 use crate::db::{self, Backend};
 use crate::error::{Error, Result};
+use crate::write_turn::WriteTurns;
 
 /// The most drafts one transaction takes.
 const MAX_BATCH: usize = 512;
@@ -56,41 +60,62 @@ struct Job {
 pub(crate) struct Appender {
     pool: AnyPool,
     backend: Backend,
+    /// On a SQLite file, the turns that keep the appenders of several processes from starving each other.
+    turns: Option<Arc<WriteTurns>>,
     queue: OnceLock<mpsc::Sender<Job>>,
 }
 
 impl Appender {
-    pub(crate) fn new(pool: AnyPool, backend: Backend) -> Self {
-        Appender { pool, backend, queue: OnceLock::new() }
+    pub(crate) fn new(pool: AnyPool, backend: Backend, turns: Option<WriteTurns>) -> Self {
+        Appender { pool, backend, turns: turns.map(Arc::new), queue: OnceLock::new() }
     }
 
     /// Appends a decision made under the family's policies at `version`, if they are still in force.
     pub(crate) async fn append_decision(&self, family: FamilyId, version: i64, draft: ReceiptDraft) -> Result<Appended> {
         let queue = self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            // The task holds no handle on the vault: it ends when the vault (and this sender) is dropped.
-            tokio::spawn(run(self.pool.clone(), self.backend, rx));
+            // A thread of its own, so that its wake-ups (one per statement of a batch) do not queue behind the
+            // requests' tasks on the server's workers: every waiting read waits for it. It holds no handle on the
+            // vault: it ends when the vault (and this sender) is dropped.
+            let (pool, backend, turns) = (self.pool.clone(), self.backend, self.turns.clone());
+            std::thread::Builder::new()
+                .name("ledger-appender".into())
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("appender runtime");
+                    rt.block_on(run(pool, backend, turns, rx));
+                })
+                .expect("appender thread");
             tx
         });
         let (done, answer) = oneshot::channel();
         match queue.send(Job { family, version, draft, done }).await {
             Ok(()) => answer.await.map_err(|_| Error::Stopped("the ledger appender"))?,
-            // The task is gone (its runtime shut down): append here, alone.
+            // The appender is gone (its thread ended): append here, alone.
             Err(mpsc::error::SendError(job)) => append_one(&self.pool, self.backend, job.family, job.version, job.draft).await,
         }
     }
 }
 
-async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
+async fn run(pool: AnyPool, backend: Backend, turns: Option<Arc<WriteTurns>>, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut frontiers = Frontiers::default();
     // The appender's own connection, kept between batches (dropped after a failure, in case it is broken).
     let mut conn: Option<sqlx::pool::PoolConnection<sqlx::Any>> = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let started = std::time::Instant::now();
+        let turn = match &turns {
+            Some(turns) => turns.take().await,
+            None => None,
+        };
+        let waited = started.elapsed();
+        // What arrived while another process had its turn joins this batch rather than waiting for the next one.
+        while batch.len() < MAX_BATCH {
+            let Ok(job) = rx.try_recv() else { break };
+            batch.push(job);
+        }
         // Stable: one family's drafts keep their arrival order.
         batch.sort_by_key(|job| job.family);
         let drafts: Vec<(FamilyId, i64, ReceiptDraft)> = batch.iter().map(|j| (j.family, j.version, j.draft.clone())).collect();
-        let started = std::time::Instant::now();
         let result = match conn.as_mut() {
             Some(c) => append_batch(c, backend, &drafts, &mut frontiers).await,
             None => match pool.acquire().await {
@@ -98,10 +123,12 @@ async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
                 Err(e) => Err(e.into()),
             },
         };
+        // The next writer's turn comes before the answers go out.
+        drop(turn);
         if result.is_err() {
             conn = None;
         }
-        tracing::trace!(entries = batch.len(), micros = started.elapsed().as_micros() as u64, "ledger batch");
+        tracing::trace!(entries = batch.len(), micros = started.elapsed().as_micros() as u64, turn_micros = waited.as_micros() as u64, "ledger batch");
         match result {
             Ok(outcomes) => {
                 for (job, outcome) in batch.drain(..).zip(outcomes) {
