@@ -9,8 +9,8 @@
 //! Then the same reads through two servers on the one vault at once, next to one.
 //!
 //! `CARTABLE_BENCH_SECONDS` (10) and `CARTABLE_BENCH_CONNECTIONS` (16) tune the runs, `CARTABLE_BENCH_LOG` is the
-//! servers' `CARTABLE_LOG` (`warn`; `cartable_vault::ledger=trace` shows each ledger batch's size and time); `CARTABLE_BENCH_DATABASE_URL`
-//! runs the server on that (empty) PostgreSQL database instead of SQLite. Without `wrk` (Debian package `wrk`),
+//! servers' `CARTABLE_LOG` (`warn`; `cartable_vault::ledger=trace` shows each ledger batch's size, time and wait for
+//! its turn); `CARTABLE_BENCH_DATABASE_URL` runs the server on that (empty) PostgreSQL database instead of SQLite. Without `wrk` (Debian package `wrk`),
 //! the bench installs it when it can (root with apt-get) and otherwise says why it is skipped.
 
 use std::io::{BufRead, BufReader, Write};
