@@ -44,7 +44,7 @@ fn mls_rounds_per_second(plaintext: &[u8]) -> f64 {
         .expect("add");
     vault.snapshot().expect("snapshot");
     instance
-        .join(added.welcome.as_deref().expect("welcome"))
+        .join(added.welcome.as_deref().expect("welcome"), vault.signature_key())
         .expect("join");
 
     let mut round = || {

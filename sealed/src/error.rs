@@ -118,6 +118,9 @@ pub enum JoinError {
     /// This member already belongs to the group.
     #[error("already a member of this group")]
     AlreadyMember,
+    /// The Welcome is signed by another key than the vault's.
+    #[error("the welcome is not from the vault")]
+    NotTheVault,
     /// No KeyPackage of this member opens it, or it does not verify.
     #[error("cannot join: {0}")]
     Refused(String),

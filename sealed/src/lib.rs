@@ -30,7 +30,9 @@
 //!
 //! let added = vault.add(&instance.key_packages(1)?)?;
 //! let _state = vault.snapshot()?; // persisted, with `added`, before delivering it
-//! instance.join(added.welcome.as_deref().expect("a welcome for the new member"))?;
+//! // The vault's key reaches the instance over an authenticated channel; a Welcome by any other is refused.
+//! let vault_key = vault.signature_key().to_vec();
+//! instance.join(added.welcome.as_deref().expect("a welcome for the new member"), &vault_key)?;
 //!
 //! let sealed = vault.seal(b"grades of term 2")?;
 //! assert_eq!(instance.open(b"grant-42", &sealed)?, b"grades of term 2");

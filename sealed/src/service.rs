@@ -106,7 +106,11 @@ impl ServiceMember {
     }
 
     /// Joins the group a Welcome (from the vault's `add`) invites this member to; returns its id.
-    pub fn join(&mut self, welcome: &[u8]) -> Result<Vec<u8>, JoinError> {
+    /// `vault_key` is the vault's signature key for this grant ([`crate::VaultGroup::signature_key`]),
+    /// learnt from the vault over an authenticated channel: a Welcome sent by any other key (someone
+    /// who could write into the mailbox, with this member's published KeyPackage) is refused, so the
+    /// member never seals its reads into a group the vault did not make.
+    pub fn join(&mut self, welcome: &[u8], vault_key: &[u8]) -> Result<Vec<u8>, JoinError> {
         let message =
             MlsMessageIn::tls_deserialize_exact(welcome).map_err(|_| JoinError::Malformed)?;
         let MlsMessageBodyIn::Welcome(welcome) = message.extract() else {
@@ -125,7 +129,13 @@ impl ServiceMember {
         if self.groups.contains_key(&group_id) {
             return Err(JoinError::AlreadyMember);
         }
-        // The vault made the group and is the only member that commits: the Welcome is its.
+        // The vault made the group and is the only member that commits: the Welcome must be its.
+        let sender = staged
+            .welcome_sender()
+            .map_err(|e| JoinError::Refused(mls(e)))?;
+        if sender.signature_key().as_slice() != vault_key {
+            return Err(JoinError::NotTheVault);
+        }
         let vault = staged.welcome_sender_index();
         let group = staged
             .into_group(&self.provider)

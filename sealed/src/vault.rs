@@ -100,6 +100,13 @@ impl VaultGroup {
         })
     }
 
+    /// The vault's signature public key in this group: what a member pins when it joins
+    /// ([`crate::ServiceMember::join`]). It stays the same for the group's life (a self-update
+    /// renews the leaf's encryption key, not its signature key).
+    pub fn signature_key(&self) -> &[u8] {
+        self.signer.public()
+    }
+
     /// The group's id (the grant's id it was created with).
     pub fn group_id(&self) -> &[u8] {
         self.group.group_id().as_slice()

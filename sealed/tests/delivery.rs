@@ -23,7 +23,7 @@ fn group_with(names: &[&str]) -> (VaultGroup, Vec<ServiceMember>) {
     vault.snapshot().unwrap();
     let welcome = added.welcome.expect("a welcome");
     for instance in &mut instances {
-        assert_eq!(instance.join(&welcome).unwrap(), GRANT);
+        assert_eq!(instance.join(&welcome, vault.signature_key()).unwrap(), GRANT);
         assert_eq!(instance.epoch(GRANT), Some(vault.epoch()));
     }
     (vault, instances)
@@ -150,7 +150,7 @@ fn messages_of_another_group_or_tampered_do_not_open() {
     other.snapshot().unwrap();
     assert_eq!(
         instances[0]
-            .join(added.welcome.as_deref().unwrap())
+            .join(added.welcome.as_deref().unwrap(), other.signature_key())
             .unwrap(),
         b"grant-0002"
     );
@@ -204,10 +204,13 @@ fn both_sides_restart_and_the_group_keeps_working() {
     let snapshot = vault.snapshot().unwrap();
     let saved: Vec<Vec<u8>> = instances.iter().map(|i| i.save(&KEY).unwrap()).collect();
     let epoch = vault.epoch();
+    let vault_key = vault.signature_key().to_vec();
     drop(vault);
     drop(instances);
 
     let (mut vault, rekey) = VaultGroup::from_snapshot(&snapshot).unwrap();
+    // The key members pinned when they joined is the restored vault's too.
+    assert_eq!(vault.signature_key(), vault_key);
     assert_eq!(rekey.epoch, epoch + 1);
     assert_eq!(vault.epoch(), epoch + 1);
     assert!(rekey.welcome.is_none());
@@ -241,7 +244,7 @@ fn both_sides_restart_and_the_group_keeps_working() {
     let mut c = ServiceMember::new(b"svc:c").unwrap();
     let added = vault.add(&c.key_packages(1).unwrap()).unwrap();
     vault.snapshot().unwrap();
-    c.join(added.welcome.as_deref().unwrap()).unwrap();
+    c.join(added.welcome.as_deref().unwrap(), &vault_key).unwrap();
     for instance in &mut instances {
         instance.process(&added.commit).unwrap();
     }
@@ -387,7 +390,7 @@ fn bad_key_packages_are_refused_and_the_group_is_unchanged() {
     assert_eq!(instances[0].open(GRANT, &sealed).unwrap(), b"still here");
     let added = vault.add(&[good]).unwrap();
     vault.snapshot().unwrap();
-    b.join(added.welcome.as_deref().unwrap()).unwrap();
+    b.join(added.welcome.as_deref().unwrap(), vault.signature_key()).unwrap();
     instances[0].process(&added.commit).unwrap();
     let sealed = vault.seal(b"two readers").unwrap();
     assert_eq!(b.open(GRANT, &sealed).unwrap(), b"two readers");
@@ -457,7 +460,7 @@ fn messages_of_one_epoch_open_in_any_order_and_past_epochs_still_open() {
         Err(OpenError::NotAnApplicationMessage)
     ));
     assert!(matches!(
-        a.join(&update.commit),
+        a.join(&update.commit, vault.signature_key()),
         Err(JoinError::NotAWelcome)
     ));
     assert!(matches!(
@@ -572,4 +575,31 @@ fn only_the_vault_is_listened_to() {
             .unwrap(),
         b"genuine"
     );
+}
+
+#[test]
+fn a_welcome_from_another_key_than_the_vaults_is_refused() {
+    let mut vault = VaultGroup::create(GRANT, b"vault:family-1").unwrap();
+    let mut instance = ServiceMember::new(b"svc:a").unwrap();
+    // Someone who can write into the mailbox, with the instance's published KeyPackage, makes a
+    // group of the same id and name and sends its Welcome.
+    let mut rogue = VaultGroup::create(GRANT, b"vault:family-1").unwrap();
+    let added = rogue.add(&instance.key_packages(1).unwrap()).unwrap();
+    rogue.snapshot().unwrap();
+    assert!(matches!(
+        instance.join(added.welcome.as_deref().unwrap(), vault.signature_key()),
+        Err(JoinError::NotTheVault)
+    ));
+    assert!(!instance.is_member(GRANT));
+    assert!(rogue.seal(b"bait").is_ok());
+
+    // The vault's own Welcome is taken.
+    let added = vault.add(&instance.key_packages(1).unwrap()).unwrap();
+    vault.snapshot().unwrap();
+    assert_eq!(
+        instance.join(added.welcome.as_deref().unwrap(), vault.signature_key()).unwrap(),
+        GRANT
+    );
+    let sealed = vault.seal(b"grades").unwrap();
+    assert_eq!(instance.open(GRANT, &sealed).unwrap(), b"grades");
 }
