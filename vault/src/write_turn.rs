@@ -19,6 +19,7 @@ use std::time::Duration;
 const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The two lock files of one SQLite database file.
+#[derive(Clone)]
 pub(crate) struct WriteTurns {
     queue: PathBuf,
     turn: PathBuf,

@@ -4,8 +4,8 @@
 //! dozen statements) per decision, the database bounds the server's rate of authorized reads. Here one appender
 //! (a task on a thread of its own) owns the appends of access decisions: callers hand it a [`ReceiptDraft`] and
 //! wait; it takes every draft queued while the previous batch was committing, appends them in one transaction,
-//! commits, and only then answers each caller. No caller is acknowledged before its entry is durable, and a batch forms only from what
-//! is already waiting, so a lone request never waits for company.
+//! commits, and only then answers each caller. No caller is acknowledged before its entry is durable, and a batch
+//! forms only from what is already waiting, so a lone request never waits for company.
 //!
 //! A decision comes with the version of the family's policies it was made under. Inside the transaction, with
 //! the family's ledger head locked, the appender reads the family's version: a decision made under an older
@@ -29,7 +29,7 @@
 //! each, so one bad entry never takes its neighbours down with it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use cartable_consent::FamilyId;
 use cartable_consent::ledger::ReceiptDraft;
@@ -61,13 +61,13 @@ pub(crate) struct Appender {
     pool: AnyPool,
     backend: Backend,
     /// On a SQLite file, the turns that keep the appenders of several processes from starving each other.
-    turns: Option<Arc<WriteTurns>>,
+    turns: Option<WriteTurns>,
     queue: OnceLock<mpsc::Sender<Job>>,
 }
 
 impl Appender {
     pub(crate) fn new(pool: AnyPool, backend: Backend, turns: Option<WriteTurns>) -> Self {
-        Appender { pool, backend, turns: turns.map(Arc::new), queue: OnceLock::new() }
+        Appender { pool, backend, turns, queue: OnceLock::new() }
     }
 
     /// Appends a decision made under the family's policies at `version`, if they are still in force.
@@ -96,7 +96,7 @@ impl Appender {
     }
 }
 
-async fn run(pool: AnyPool, backend: Backend, turns: Option<Arc<WriteTurns>>, mut rx: mpsc::Receiver<Job>) {
+async fn run(pool: AnyPool, backend: Backend, turns: Option<WriteTurns>, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut frontiers = Frontiers::default();
     // The appender's own connection, kept between batches (dropped after a failure, in case it is broken).
