@@ -148,6 +148,13 @@ event-erasure = erased the family
 event-majority_transition = came of age
 event-record_write = changed a document
 event-records_import = imported data
+event-sealed_membership = changed who may open the sealed data
+event-sealed-change = { $change ->
+    [created] opened sealed delivery to { $instances } of the service's instances
+    [added] let { $instances } more of the service's instances open the sealed data
+    [removed] took { $instances } of the service's instances out of sealed delivery
+   *[ended] closed sealed delivery: none of the service's instances can open anything new
+}
 event-import-counts = { $imported } new, { $duplicates } already there, { $rejected } refused
 
 # Doctypes
@@ -294,6 +301,7 @@ dpo-event-erasure = Erasure
 dpo-event-majority_transition = Majority
 dpo-event-record_write = Document changed
 dpo-event-records_import = Data import
+dpo-event-sealed_membership = Sealed delivery: instances
 dpo-basis-consent = consent
 dpo-basis-contract = contract
 dpo-basis-legal-obligation = legal obligation
@@ -564,6 +572,7 @@ history-event-access_denied = Refused accesses
 history-event-export = Exports
 history-event-record_write = Documents changed
 history-event-records_import = Data imports
+history-event-sealed_membership = Sealed delivery
 history-receipt-link = Receipt and proof
 history-verification = The register's integrity
 history-verification-intro = The register is a signed chain: anyone can check that nothing was erased or changed in it.

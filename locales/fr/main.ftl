@@ -148,6 +148,13 @@ event-erasure = a effacé la famille
 event-majority_transition = majorité atteinte
 event-record_write = a modifié un document
 event-records_import = a importé des données
+event-sealed_membership = a changé qui peut ouvrir les données scellées
+event-sealed-change = { $change ->
+    [created] a ouvert la livraison scellée à { $instances } instance(s) du service
+    [added] a permis à { $instances } instance(s) de plus du service d'ouvrir les données scellées
+    [removed] a retiré { $instances } instance(s) du service de la livraison scellée
+   *[ended] a fermé la livraison scellée : aucune instance du service ne peut plus rien ouvrir de nouveau
+}
 event-import-counts = { $imported } { $imported ->
     [one] nouvelle
    *[other] nouvelles
@@ -300,6 +307,7 @@ dpo-event-erasure = Effacement
 dpo-event-majority_transition = Majorité
 dpo-event-record_write = Modification d'un document
 dpo-event-records_import = Import de données
+dpo-event-sealed_membership = Livraison scellée : instances
 dpo-basis-consent = consentement
 dpo-basis-contract = contrat
 dpo-basis-legal-obligation = obligation légale
@@ -570,6 +578,7 @@ history-event-access_denied = Accès refusés
 history-event-export = Exports
 history-event-record_write = Documents modifiés
 history-event-records_import = Imports de données
+history-event-sealed_membership = Livraison scellée
 history-receipt-link = Reçu et preuve
 history-verification = Intégrité du registre
 history-verification-intro = Le registre est une chaîne signée : on peut vérifier que rien n'y a été effacé ni modifié.

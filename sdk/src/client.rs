@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::SdkError;
+use crate::instance::Instance;
 use crate::wire::{
     AccessRequestCreated, Continuation, ContinueResponse, ErrorResponse, FamilyId, FileInfo, GrantId, MemberId,
     NewAccessRequest, Record, RecordCreated, RecordId, RecordPage, RegisterService, RequestStatus, ServiceCredentials,
@@ -86,12 +87,12 @@ impl Client {
 
     /// Acts as the service with these credentials.
     pub fn service(&self, credentials: ServiceCredentials) -> Service {
-        Service { client: self.clone(), credentials }
+        Service { client: self.clone(), credentials, instance: None }
     }
 
     /// Resumes work under a grant from a saved [`AccessState`] (e.g. after a restart).
     pub fn resume(&self, state: AccessState) -> Access {
-        Access { client: self.clone(), state: Arc::new(Mutex::new(state)), auto_refresh: true }
+        Access { client: self.clone(), state: Arc::new(Mutex::new(state)), auto_refresh: true, instance: None, publisher: None }
     }
 
     /// Imports a family from its archive with the operator's one-time invitation (the `token` of the link
@@ -184,11 +185,12 @@ pub(crate) async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> 
     serde_json::from_slice(&bytes).map_err(|e| SdkError::Protocol(format!("cannot decode the response: {e}")))
 }
 
-/// A registered service.
+/// A registered service: in plain mode, or in sealed mode with its [`Instance`] (see [`Service::with_instance`]).
 #[derive(Clone)]
 pub struct Service {
     client: Client,
     credentials: ServiceCredentials,
+    instance: Option<Instance>,
 }
 
 impl fmt::Debug for Service {
@@ -225,6 +227,49 @@ impl Service {
         Auth::Basic { id: self.credentials.service_id, secret: &self.credentials.secret }
     }
 
+    /// Sealed mode, the SDK's way for a service with MLS: every response under its grants is encrypted to its
+    /// grant's group, which this instance joins, and opened here (the calling code is the same as in plain mode).
+    /// Publishes fresh KeyPackages of the instance; from then on the server answers the service's data sealed only,
+    /// so a token copied from a log or a proxy reads nothing. Other instances of the service are other `Instance`s
+    /// (each its own state), each given to a `Service` of its own.
+    pub async fn with_instance(mut self, instance: Instance) -> Result<Service, SdkError> {
+        self.instance = Some(instance);
+        self.publish_key_packages(crate::instance::KEY_PACKAGES).await?;
+        Ok(self)
+    }
+
+    /// The instance of sealed mode, if any.
+    pub fn instance(&self) -> Option<&Instance> {
+        self.instance.as_ref()
+    }
+
+    /// Publishes `n` fresh KeyPackages of this service's instance (one is used at each grant it joins); returns how
+    /// many the server holds unused.
+    pub async fn publish_key_packages(&self, n: usize) -> Result<u32, SdkError> {
+        let Some(instance) = &self.instance else {
+            return Err(SdkError::Sealed { message: "this service has no instance: give it one with `with_instance`".to_owned() });
+        };
+        let body = crate::wire::PublishKeyPackages { key_packages: instance.key_packages(n)? };
+        let path = format!("/api/v1/sealed/instances/{}/key-packages", encode_segment(instance.name()));
+        let published: crate::wire::KeyPackagesPublished = self.client.call(reqwest::Method::POST, &path, self.auth(), Some(&body), &[]).await?;
+        Ok(published.available)
+    }
+
+    /// Retires one of the service's instances (by name): it is taken out of every grant's group at once and opens
+    /// nothing sealed after; its name is not used again.
+    pub async fn retire_instance(&self, name: &str) -> Result<crate::wire::InstanceRetired, SdkError> {
+        let path = format!("/api/v1/sealed/instances/{}", encode_segment(name));
+        self.client.call::<(), _>(reqwest::Method::DELETE, &path, self.auth(), None, &[]).await
+    }
+
+    /// Resumes work under a grant from a saved [`AccessState`] (e.g. after a restart), in this service's mode.
+    pub fn resume(&self, state: AccessState) -> Access {
+        let mut access = self.client.resume(state);
+        access.instance = self.instance.clone();
+        access.publisher = self.instance.is_some().then(|| self.clone());
+        access
+    }
+
     /// Asks a family for access to one child's collections.
     pub async fn request_access(&self, request: &NewAccessRequest) -> Result<PendingRequest, SdkError> {
         let created: AccessRequestCreated =
@@ -258,7 +303,12 @@ impl Service {
                 RequestStatus::Pending => continue,
                 RequestStatus::Approved => {
                     let state = AccessState::from_answer(pending, answer)?;
-                    return Ok(self.client.resume(state));
+                    let access = self.resume(state);
+                    if access.instance.is_some() {
+                        // Join the grant's group now, rather than at the first response.
+                        access.sync().await?;
+                    }
+                    return Ok(access);
                 }
                 other => return Err(status_error(other)),
             }
@@ -334,6 +384,10 @@ pub struct Access {
     client: Client,
     state: Arc<Mutex<AccessState>>,
     auto_refresh: bool,
+    /// Sealed mode: the instance that opens the responses.
+    instance: Option<Instance>,
+    /// Sealed mode, with the service's credentials: replaces the KeyPackages its joins use.
+    publisher: Option<Service>,
 }
 
 impl fmt::Debug for Access {
@@ -421,6 +475,20 @@ pub(crate) async fn import_answer(response: reqwest::Response) -> Result<crate::
         return decode(response).await;
     }
     decode(check(response).await?).await
+}
+
+/// Whether a response is sealed as `content_type` says.
+fn is_sealed(response: &reqwest::Response, content_type: &str) -> bool {
+    response.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(content_type)))
+}
+
+/// The path and query a response answers (what a sealed one is bound to).
+fn answered_path(response: &reqwest::Response) -> String {
+    let url = response.url();
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    }
 }
 
 /// Percent-encodes what is not unreserved in a path segment or query value.
@@ -554,13 +622,13 @@ impl Access {
             query.push(("after", after.to_string()));
         }
         let response = self.send(|t| self.client.request(reqwest::Method::GET, &records, Auth::Bearer(t)).query(&query)).await?;
-        decode(response).await
+        self.decode_data(response).await
     }
 
     pub async fn read_record(&self, id: RecordId) -> Result<Record, SdkError> {
         let path = format!("/api/v1/families/{}/records/{id}", self.family_id());
         let response = self.send(|t| self.client.request(reqwest::Method::GET, &path, Auth::Bearer(t))).await?;
-        decode(response).await
+        self.decode_data(response).await
     }
 
     /// Searches the collections this access's grant covers (all words must match; `"a phrase"`, `-word`, `prefix*`).
@@ -569,7 +637,7 @@ impl Access {
         let path = format!("/api/v1/families/{}/search", self.family_id());
         let query = options.query_pairs(words);
         let response = self.send(|t| self.client.request(reqwest::Method::GET, &path, Auth::Bearer(t)).query(&query)).await?;
-        decode(response).await
+        self.decode_data(response).await
     }
 
     /// Imports xAPI statements (one, an array, or one a line) as the child's `edu.activity` records (and the grades
@@ -659,7 +727,12 @@ impl Access {
     pub async fn download_file(&self, id: RecordId) -> Result<FileDownload, SdkError> {
         let path = format!("/api/v1/families/{}/files/{id}", self.family_id());
         let response = self.send(|t| self.client.request(reqwest::Method::GET, &path, Auth::Bearer(t))).await?;
-        file_download(response)
+        if !is_sealed(&response, crate::wire::sealed::STREAM_TYPE) {
+            return file_download(response);
+        }
+        let (head, stream) = self.open_stream(response).await?;
+        let info: FileInfo = serde_json::from_slice(&head).map_err(|e| SdkError::Protocol(format!("a sealed file's head: {e}")))?;
+        Ok(FileDownload { info, stream })
     }
 
     /// Downloads the archive of what the grant covers (it must allow `export`): the collections it names, as a zip
@@ -667,7 +740,72 @@ impl Access {
     pub async fn download_archive(&self) -> Result<ByteStream, SdkError> {
         let path = format!("/api/v1/families/{}/archive", self.family_id());
         let response = self.send(|t| self.client.request(reqwest::Method::GET, &path, Auth::Bearer(t))).await?;
-        Ok(Box::pin(response.bytes_stream().map_err(SdkError::from)))
+        if !is_sealed(&response, crate::wire::sealed::STREAM_TYPE) {
+            return Ok(Box::pin(response.bytes_stream().map_err(SdkError::from)));
+        }
+        Ok(self.open_stream(response).await?.1)
+    }
+
+    // --- sealed mode ------------------------------------------------------------------------------------------
+
+    /// Brings this instance up to date with the grant's mailbox: joins the grant's group, applies its commits (an
+    /// instance added or retired, the vault's leaf renewed, the grant ended). Done by itself when a response is
+    /// sealed in an epoch the instance has not reached; call it to follow the group ahead of time.
+    pub async fn sync(&self) -> Result<(), SdkError> {
+        let Some(instance) = &self.instance else { return Ok(()) };
+        let grant = self.request_id();
+        let mut joined = 0;
+        loop {
+            let after = instance.applied(grant);
+            let response = self
+                .send(|t| self.client.request(reqwest::Method::GET, "/api/v1/sealed/mailbox", Auth::Bearer(t)).query(&[("after", after.to_string())]))
+                .await?;
+            let mailbox: crate::wire::SealedMailbox = decode(response).await?;
+            joined += instance.apply(grant, &mailbox)?;
+            if mailbox.next_after.is_none() {
+                break;
+            }
+        }
+        if joined > 0
+            && let Some(service) = &self.publisher
+        {
+            // Replace the KeyPackages used, so that the next grant finds one.
+            service.publish_key_packages(joined).await?;
+        }
+        Ok(())
+    }
+
+    /// The instance, and the instance brought to the response's epoch first if it is behind.
+    async fn instance_for(&self, response: &reqwest::Response) -> Result<Instance, SdkError> {
+        let Some(instance) = self.instance.clone() else {
+            return Err(SdkError::Sealed { message: "this service's data is sealed: open it with its instance (`Service::with_instance`)".to_owned() });
+        };
+        let epoch = response.headers().get(crate::wire::sealed::EPOCH_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        let known = instance.epoch(self.request_id());
+        if known.is_none() || epoch.zip(known).is_some_and(|(sealed_in, at)| sealed_in > at) {
+            self.sync().await?;
+        }
+        Ok(instance)
+    }
+
+    /// A data response's JSON, opened first when it is sealed.
+    async fn decode_data<T: DeserializeOwned>(&self, response: reqwest::Response) -> Result<T, SdkError> {
+        if !is_sealed(&response, crate::wire::sealed::MESSAGE_TYPE) {
+            return decode(response).await;
+        }
+        let instance = self.instance_for(&response).await?;
+        let path = answered_path(&response);
+        let message = response.bytes().await?;
+        let plain = crate::instance::open_bound(&instance, self.request_id(), &message, &path)?;
+        serde_json::from_slice(&plain).map_err(|e| SdkError::Protocol(format!("cannot decode the response: {e}")))
+    }
+
+    /// A sealed stream's head and bytes.
+    async fn open_stream(&self, response: reqwest::Response) -> Result<(zeroize::Zeroizing<Vec<u8>>, ByteStream), SdkError> {
+        let instance = self.instance_for(&response).await?;
+        let path = answered_path(&response);
+        let body: ByteStream = Box::pin(response.bytes_stream().map_err(SdkError::from));
+        crate::instance::open_stream(instance, self.request_id(), body, &path).await
     }
 }
 

@@ -47,6 +47,10 @@ pub enum SdkError {
     /// The server could not be reached, or the connection broke.
     #[error("transport error: {0}")]
     Transport(#[from] TransportError),
+    /// Sealed mode: a sealed response that this instance cannot open (it is not in the grant's group, or was taken
+    /// out), that answers another request, or an instance's state that cannot be read or saved.
+    #[error("sealed delivery: {message}")]
+    Sealed { message: String },
     /// The server answered something this SDK does not understand (or a download did not match its checksum).
     #[error("unexpected response: {0}")]
     Protocol(String),
@@ -67,7 +71,7 @@ impl SdkError {
             SdkError::InvalidRequest { code, .. } => *code,
             SdkError::Conflict { .. } => ErrorCode::Conflict,
             SdkError::Server { code, .. } => *code,
-            SdkError::Timeout | SdkError::Transport(_) | SdkError::Protocol(_) => return None,
+            SdkError::Timeout | SdkError::Transport(_) | SdkError::Protocol(_) | SdkError::Sealed { .. } => return None,
         })
     }
 

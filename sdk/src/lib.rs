@@ -48,7 +48,7 @@
 
 pub mod wire;
 
-pub use wire::file_headers;
+pub use wire::{file_headers, sealed};
 
 pub use wire::{
     ImportProblem, ImportedCollection, ImportedFile, RecordsImported,
@@ -58,7 +58,7 @@ pub use wire::{
     LedgerPage, LogStatus, LogStatuses, Login, Member, MemberCreated, MemberId, NewAccessRequest, NewMember, NewProhibition,
     PersonCategories, ProcessingActivity, ProcessingRecord, Prohibition, Prohibitions, Record, RecordCreated, RecordId,
     RecordPage, RecordSummary, RegisterEntry, ReportEntry, RegisterFilter, RegisterPage, RegisterReceipt, RegisterService, RequestStatus,
-    FacetCount, Highlight, SearchHit, SearchOptions, SearchResults, ServiceCredentials, ServiceId, SessionInfo,
+    FacetCount, Highlight, InstanceRetired, KeyPackagesPublished, MailboxMessage, MailboxMessageKind, PublishKeyPackages, SealedMailbox, SearchHit, SearchOptions, SearchResults, ServiceCredentials, ServiceId, SessionInfo,
 };
 
 #[cfg(feature = "client")]
@@ -69,6 +69,8 @@ mod error;
 mod dpo;
 #[cfg(feature = "client")]
 mod family;
+#[cfg(feature = "client")]
+mod instance;
 
 #[cfg(feature = "client")]
 pub use client::{Access, AccessState, ByteStream, Client, FileDownload, PendingRequest, Service};
@@ -78,3 +80,5 @@ pub use error::{SdkError, TransportError};
 pub use dpo::DpoSession;
 #[cfg(feature = "client")]
 pub use family::FamilySession;
+#[cfg(feature = "client")]
+pub use instance::Instance;

@@ -1025,3 +1025,128 @@ pub struct ImportedCollection {
     pub imported: u64,
     pub duplicates: u64,
 }
+
+// --- sealed delivery ----------------------------------------------------------------------------------------------
+
+/// `POST /api/v1/sealed/instances/{instance}/key-packages`: KeyPackages of one of the service's instances, each an
+/// MLS message (RFC 9420, `mls_key_package`) in TLS encoding, base64 (standard, padded). Their credential names the
+/// instance: `service:<service id>/<instance>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PublishKeyPackages {
+    pub key_packages: Vec<String>,
+}
+
+/// `200` to KeyPackages published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct KeyPackagesPublished {
+    pub instance: String,
+    /// KeyPackages the server now holds for the instance, unused (one is used each time it joins a grant's group).
+    pub available: u32,
+}
+
+/// `200` to an instance retired: taken out of the group of every grant of the service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct InstanceRetired {
+    pub instance: String,
+    /// Groups the instance was taken out of.
+    pub groups_left: u32,
+}
+
+/// `GET /api/v1/sealed/mailbox`: the Welcomes and commits of the token's grant's group, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SealedMailbox {
+    /// The grant; its id is the group's id.
+    pub grant_id: GrantId,
+    /// The vault's Ed25519 signature key in the group, base64: an instance joins only a group whose Welcome it signed.
+    pub vault_key: String,
+    /// The group's epoch as stored.
+    pub epoch: u64,
+    /// Service instances in the group.
+    pub members: u32,
+    pub messages: Vec<MailboxMessage>,
+    /// More messages follow: fetch again with `after` set to this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<u64>,
+}
+
+/// One message of a grant's mailbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MailboxMessage {
+    pub seq: u64,
+    pub kind: MailboxMessageKind,
+    /// The group's epoch once the message is applied.
+    pub epoch: u64,
+    /// The MLS message in TLS encoding, base64.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MailboxMessageKind {
+    /// For the instances a commit adds.
+    Welcome,
+    /// For the instances already in the group.
+    Commit,
+}
+
+/// How a sealed response travels: what the server and the SDK share.
+///
+/// A service that has published KeyPackages is sealed: every data response under its grants (a record, a page of
+/// records, search results, a file, an archive) is encrypted to its grant's MLS group; a copied token reads nothing.
+/// Errors stay plain JSON (they carry no data).
+///
+/// - One message (`Content-Type: message/mls`): an MLS application message whose plaintext is the request's path and
+///   query, a zero byte, then the JSON the plain response would have had. The path binds the answer to the question,
+///   so a response cannot be passed off as another's.
+/// - A stream (`Content-Type: application/vnd.cartable.sealed-stream`): frames, each a 4-byte big-endian length and
+///   an MLS application message. The first plaintext is [`sealed::HEAD`], the path and query, a zero byte and a JSON
+///   object (a file's name, size and SHA-256; `{}` for an archive); then [`sealed::CHUNK`]s of the bytes, at most
+///   64 KiB each; then [`sealed::END`] alone. A stream without its end was cut short.
+///
+/// Both carry [`sealed::EPOCH_HEADER`], the group's epoch the response was sealed in: an instance behind it fetches
+/// its mailbox first.
+pub mod sealed {
+    pub const MESSAGE_TYPE: &str = "message/mls";
+    pub const STREAM_TYPE: &str = "application/vnd.cartable.sealed-stream";
+    pub const EPOCH_HEADER: &str = "x-cartable-sealed-epoch";
+    /// The first plaintext of a stream.
+    pub const HEAD: u8 = b'H';
+    /// A piece of a stream's bytes.
+    pub const CHUNK: u8 = b'C';
+    /// The last plaintext of a stream.
+    pub const END: u8 = b'E';
+    /// The most bytes one chunk carries.
+    pub const CHUNK_BYTES: usize = 64 * 1024;
+    /// The largest frame a reader accepts (a chunk, its MLS framing and padding).
+    pub const MAX_FRAME: usize = CHUNK_BYTES + 4096;
+
+    /// A message's plaintext: `path`, a zero byte, `body`.
+    pub fn bind(path: &str, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(path.len() + 1 + body.len());
+        out.extend_from_slice(path.as_bytes());
+        out.push(0);
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// The body of a plaintext bound to `path`; `None` if it is bound to another.
+    pub fn unbind<'a>(plain: &'a [u8], path: &str) -> Option<&'a [u8]> {
+        let split = plain.iter().position(|&b| b == 0)?;
+        (&plain[..split] == path.as_bytes()).then(|| &plain[split + 1..])
+    }
+
+    /// One frame of a stream: the message's length, then the message.
+    pub fn frame(message: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + message.len());
+        out.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        out.extend_from_slice(message);
+        out
+    }
+}

@@ -82,7 +82,7 @@ pub use error::{
     CommitError, CreateError, JoinError, KeyPackageError, OpenError, ProcessError, SealError,
     StateError,
 };
-pub use mls::{CIPHERSUITE, MAX_SEALS_PER_EPOCH};
+pub use mls::{CIPHERSUITE, MAX_SEALS_PER_EPOCH, key_package_identity};
 pub use openmls::prelude::Ciphersuite;
 pub use service::{Processed, ServiceMember};
 pub use vault::{Commit, GroupMember, VaultGroup};

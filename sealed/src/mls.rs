@@ -23,6 +23,10 @@ pub const CIPHERSUITE: Ciphersuite =
 /// it, so the gap it must skip is bounded by the messages sealed in the epoch, not by its own.
 pub const MAX_SEALS_PER_EPOCH: u32 = 10_000;
 
+/// Every sealed message's content is padded to a multiple of this many bytes, so its length says
+/// only roughly how large a response is.
+pub(crate) const PADDING: usize = 256;
+
 /// How many generations behind the newest one it opened an instance can still open a message:
 /// responses overtaking each other in a queue.
 pub(crate) const OUT_OF_ORDER_TOLERANCE: u32 = 256;
@@ -121,6 +125,12 @@ pub(crate) fn parse_key_package(
     let identity = identity(key_package.leaf_node().credential())
         .ok_or(KeyPackageError::UnsupportedCredential)?;
     Ok((key_package, identity))
+}
+
+/// The identity of a published KeyPackage's credential, once the KeyPackage is verified.
+pub fn key_package_identity(bytes: &[u8]) -> Result<Vec<u8>, KeyPackageError> {
+    let provider = new_provider().map_err(KeyPackageError::Invalid)?;
+    parse_key_package(&provider, bytes).map(|(_, identity)| identity)
 }
 
 /// Wipes the values of a copy of the storage (the keys are not secret).

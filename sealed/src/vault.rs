@@ -82,6 +82,7 @@ impl VaultGroup {
             .ciphersuite(CIPHERSUITE)
             .with_wire_format_policy(PURE_CIPHERTEXT_WIRE_FORMAT_POLICY)
             .use_ratchet_tree_extension(true)
+            .padding_size(m::PADDING)
             .sender_ratchet_configuration(m::ratchet_configuration())
             // The vault never decrypts: it keeps no past epoch's keys.
             .max_past_epochs(0)
@@ -105,6 +106,13 @@ impl VaultGroup {
     /// renews the leaf's encryption key, not its signature key).
     pub fn signature_key(&self) -> &[u8] {
         self.signer.public()
+    }
+
+    /// The vault's signature key in the group a snapshot holds, read without restoring it (which would rekey).
+    pub fn signature_key_of(snapshot: &[u8]) -> Result<Vec<u8>, StateError> {
+        let mut reader = Reader::new(snapshot, SNAPSHOT_MAGIC).map_err(|_| StateError::Malformed)?;
+        let _group_id = reader.bytes().map_err(|_| StateError::Malformed)?;
+        Ok(reader.bytes().map_err(|_| StateError::Malformed)?.to_vec())
     }
 
     /// The group's id (the grant's id it was created with).

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use cartable_consent::{Action, FamilyId, GrantState, Principal, Reason, RecordId, Resource, TokenRule, TokenScope};
 use cartable_sdk::{ErrorCode, ErrorResponse, RecordCreated, RecordPage, file_headers};
@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiPath, ApiQuery, Caller, JsonBody};
+use super::sealed::{respond, sealed_stream, sealer_for};
 use super::{ApiState, TokenInfo, family_id, member_id, parse_doctype, record_id, wire_member, wire_record};
 
 /// The most records one page holds.
@@ -156,7 +157,7 @@ pub struct PageQuery {
     ),
     security(("access_token" = []), ("session" = [])),
     responses(
-        (status = 200, description = "a page of records", body = RecordPage),
+        (status = 200, description = "a page of records (for a sealed service, an MLS message of it: `cartable_sdk::sealed`)", content((RecordPage = "application/json"), (Vec<u8> = "message/mls"))),
         (status = 401, description = "no, unknown or expired credentials (`unauthorized`, `invalid_token`, `token_expired`)", body = ErrorResponse),
         (status = 403, description = "refused (`denied`, `grant_revoked`, `grant_expired`, `forbidden_doctype`); logged", body = ErrorResponse),
     )
@@ -166,7 +167,8 @@ pub async fn list_records(
     caller: Caller,
     ApiPath((family, child, doctype)): ApiPath<(cartable_sdk::FamilyId, cartable_sdk::MemberId, String)>,
     ApiQuery(query): ApiQuery<PageQuery>,
-) -> ApiResult<Json<RecordPage>> {
+    uri: Uri,
+) -> ApiResult<Response> {
     let (family, child, doctype) = (family_id(family), member_id(child), parse_doctype(&doctype)?);
     let limit = query.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
@@ -188,7 +190,8 @@ pub async fn list_records(
             created_at: r.created_at,
         })
         .collect();
-    Ok(Json(RecordPage { records, next_after }))
+    let sealer = sealer_for(&state, &caller, &permit).await?;
+    respond(sealer, &uri, &RecordPage { records, next_after }).await
 }
 
 /// Writes a new record (a JSON object, at most 1 MiB) into a child's collection.
@@ -230,7 +233,7 @@ pub async fn write_record(
     params(("family" = String, Path, description = "family id"), ("record" = String, Path, description = "record id")),
     security(("access_token" = []), ("session" = [])),
     responses(
-        (status = 200, description = "the record", body = cartable_sdk::Record),
+        (status = 200, description = "the record (for a sealed service, an MLS message of it: `cartable_sdk::sealed`)", content((cartable_sdk::Record = "application/json"), (Vec<u8> = "message/mls"))),
         (status = 403, description = "refused; logged", body = ErrorResponse),
         (status = 404, description = "no such record, or one outside the caller's grant (also logged)", body = ErrorResponse),
     )
@@ -239,12 +242,14 @@ pub async fn read_record(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath((family, record)): ApiPath<(cartable_sdk::FamilyId, cartable_sdk::RecordId)>,
-) -> ApiResult<Json<cartable_sdk::Record>> {
+    uri: Uri,
+) -> ApiResult<Response> {
     let (family, record) = (family_id(family), record_id(record));
     let sealed = load_record(&state, &caller, family, record).await?;
     let permit = decide(&state, &caller, family, Action::Read, sealed.resource()).await?;
+    let sealer = sealer_for(&state, &caller, &permit).await?;
     let doc = state.vault().api().open_record(&permit, sealed).await?;
-    Ok(Json(cartable_sdk::Record {
+    let record = cartable_sdk::Record {
         record_id: wire_record(doc.id),
         doctype: doc.doctype.as_str().to_owned(),
         child_id: wire_member(doc.child),
@@ -254,7 +259,8 @@ pub async fn read_record(
         updated_at: doc.updated_at,
         file: doc.file.map(|f| cartable_sdk::FileInfo { name: f.name, size: f.size, sha256: f.sha256 }),
         body: doc.body,
-    }))
+    };
+    respond(sealer, &uri, &record).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -336,7 +342,7 @@ pub async fn upload_file(
     params(("family" = String, Path, description = "family id"), ("record" = String, Path, description = "the file's record id")),
     security(("access_token" = []), ("session" = [])),
     responses(
-        (status = 200, description = "the file; headers `x-cartable-file-name` (percent-encoded) and `x-cartable-sha256`", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "the file; headers `x-cartable-file-name` (percent-encoded) and `x-cartable-sha256`; for a sealed service, a sealed stream whose head holds the name, size and SHA-256, and no such header (`cartable_sdk::sealed`)", content((Vec<u8> = "application/octet-stream"), (Vec<u8> = "application/vnd.cartable.sealed-stream"))),
         (status = 403, description = "refused; logged", body = ErrorResponse),
         (status = 404, description = "no such file, or one outside the caller's grant (also logged)", body = ErrorResponse),
     )
@@ -345,11 +351,18 @@ pub async fn download_file(
     State(state): State<ApiState>,
     caller: Caller,
     ApiPath((family, record)): ApiPath<(cartable_sdk::FamilyId, cartable_sdk::RecordId)>,
+    uri: Uri,
 ) -> ApiResult<Response> {
     let (family, record) = (family_id(family), record_id(record));
     let sealed = load_record(&state, &caller, family, record).await?;
     let permit = decide(&state, &caller, family, Action::Read, sealed.resource()).await?;
+    let sealer = sealer_for(&state, &caller, &permit).await?;
     let (info, plain) = state.vault().open_file(&permit).await?;
+    if let Some(sealer) = sealer {
+        // The name travels inside the sealed head, never in a header.
+        let head = serde_json::json!({ "name": info.name, "size": info.size, "sha256": info.sha256 });
+        return sealed_stream(sealer, &uri, &head, stream_file(plain, record)).await;
+    }
     let mut response = stream_file(plain, record).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));

@@ -41,28 +41,57 @@ const CHUNK_BYTES: usize = 256 * 1024;
     params(("family" = String, Path, description = "family id")),
     security(("access_token" = []), ("session" = [])),
     responses(
-        (status = 200, description = "the archive (a zip, or an age file with a passphrase), streamed", content_type = "application/zip", body = Vec<u8>),
+        (status = 200, description = "the archive (a zip, or an age file with a passphrase), streamed; for a sealed service, a sealed stream of it (`cartable_sdk::sealed`)", content((Vec<u8> = "application/zip"), (Vec<u8> = "application/octet-stream"), (Vec<u8> = "application/vnd.cartable.sealed-stream"))),
         (status = 400, description = "a passphrase shorter than 8 characters", body = ErrorResponse),
         (status = 403, description = "refused; logged", body = ErrorResponse),
         (status = 404, description = "no such family", body = ErrorResponse),
     )
 )]
-pub async fn export_archive(State(state): State<ApiState>, caller: Caller, ApiPath(family): ApiPath<cartable_sdk::FamilyId>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn export_archive(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiPath(family): ApiPath<cartable_sdk::FamilyId>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> ApiResult<Response> {
     let passphrase = match headers.get(PASSPHRASE_HEADER) {
         Some(value) => Some(value.to_str().map_err(|_| ApiError::invalid("the passphrase must be text"))?.to_owned()),
         None => None,
     };
-    stream_archive(&state, caller, family_id(family), passphrase).await
+    // Checked before anything is decided: a bad passphrase changes nothing, not even the ledger.
+    check_passphrase(passphrase.as_deref())?;
+    let (exporter, sealer) = plan(&state, caller, family_id(family)).await?;
+    let response = stream_planned(&state, exporter, family_id(family), passphrase)?;
+    match sealer {
+        // A sealed service's archive is a sealed stream of the zip (its name in the head).
+        Some(sealer) => {
+            let name = response.headers().get(header::CONTENT_DISPOSITION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let head = serde_json::json!({ "content_disposition": name });
+            super::sealed::sealed_stream(sealer, &uri, &head, response.into_body()).await
+        }
+        None => Ok(response),
+    }
 }
 
 /// Decides what `caller` may have of the family's archive, then streams it (encrypted to `passphrase`, if one is
 /// given). Shared by the API and the web UI's download.
 pub(crate) async fn stream_archive(state: &ApiState, caller: Caller, family: FamilyId, passphrase: Option<String>) -> ApiResult<Response> {
-    let passphrase = match passphrase.filter(|p| !p.is_empty()) {
-        Some(p) if p.chars().count() < 8 => return Err(ApiError::invalid("the passphrase must be at least 8 characters")),
-        p => p.map(age::secrecy::SecretString::from),
-    };
-    let exporter = plan(state, caller, family).await?;
+    check_passphrase(passphrase.as_deref())?;
+    let (exporter, _) = plan(state, caller, family).await?;
+    stream_planned(state, exporter, family, passphrase)
+}
+
+fn check_passphrase(passphrase: Option<&str>) -> ApiResult<()> {
+    match passphrase.filter(|p| !p.is_empty()) {
+        Some(p) if p.chars().count() < 8 => Err(ApiError::invalid("the passphrase must be at least 8 characters")),
+        _ => Ok(()),
+    }
+}
+
+/// Streams an archive already decided.
+fn stream_planned(state: &ApiState, exporter: CallerExport, family: FamilyId, passphrase: Option<String>) -> ApiResult<Response> {
+    check_passphrase(passphrase.as_deref())?;
+    let passphrase = passphrase.filter(|p| !p.is_empty()).map(age::secrecy::SecretString::from);
     let sealed = passphrase.is_some();
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
     let (handle, vault) = (tokio::runtime::Handle::current(), state.vault().clone());
@@ -112,8 +141,9 @@ impl std::io::Write for Channel {
 }
 
 /// What the caller's archive holds, decided now: the refusals that would end it are answered before it starts.
-async fn plan(state: &ApiState, caller: Caller, family: FamilyId) -> ApiResult<CallerExport> {
+async fn plan(state: &ApiState, caller: Caller, family: FamilyId) -> ApiResult<(CallerExport, Option<cartable_vault::Sealer>)> {
     let vault = state.vault();
+    let mut sealer = None;
     let (scope, decided, collections) = match &caller {
         Caller::Member(_) => {
             let register = decide(state, &caller, family, Action::Read, Resource::Register).await?;
@@ -145,6 +175,7 @@ async fn plan(state: &ApiState, caller: Caller, family: FamilyId) -> ApiResult<C
             };
             // The first collection's decision, now: a token without `export`, or a grant that ended, is a 403.
             let first = decide(state, &caller, family, Action::Export, Resource::Collection { child, doctype }).await?;
+            sealer = super::sealed::sealer_for(state, &caller, &first).await?;
             (Scope::Service, vec![first], collections)
         }
         Caller::Dpo(_) => {
@@ -153,7 +184,7 @@ async fn plan(state: &ApiState, caller: Caller, family: FamilyId) -> ApiResult<C
             return Err(ApiError::denied("a DPO reads the consent register, never the data: a family's archive is the family's"));
         }
     };
-    Ok(CallerExport {
+    let exporter = CallerExport {
         handle: tokio::runtime::Handle::current(),
         state: state.clone(),
         caller,
@@ -161,7 +192,8 @@ async fn plan(state: &ApiState, caller: Caller, family: FamilyId) -> ApiResult<C
         scope,
         decided: Mutex::new(decided),
         collections,
-    })
+    };
+    Ok((exporter, sealer))
 }
 
 /// An export for a caller of the API: its permits are decided (and logged) for that caller.

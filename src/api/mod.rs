@@ -8,6 +8,7 @@
 //! - `exports.rs`: the family's archive, streamed, as the caller may see it.
 //! - `imports.rs`: a family brought here from its archive, through an operator's one-time invitation.
 //! - `record_imports.rs`: records imported from open formats (xAPI, Open Badges, OneRoster) and files, for members and for services within their grant.
+//! - `sealed.rs`: sealed delivery: instances' KeyPackages, a grant's mailbox, and data responses sealed to its MLS group.
 //! - `error.rs`, `extract.rs`: the error envelope and the extractors that produce it; `document.rs`, the statuses they
 //!   and the gate answer before a handler runs, added to every operation of the document.
 //!
@@ -23,6 +24,7 @@ pub(crate) mod family;
 pub(crate) mod imports;
 pub(crate) mod record_imports;
 pub(crate) mod register;
+pub(crate) mod sealed;
 pub(crate) mod search;
 mod services;
 pub(crate) mod session;
@@ -130,6 +132,8 @@ pub struct TokenInfo {
     pub doctypes: Vec<Doctype>,
     pub actions: Vec<Action>,
     pub expires_at: OffsetDateTime,
+    /// The service is sealed: every data response to this token is an MLS message of the grant's group.
+    pub sealed: bool,
 }
 
 /// The handlers' shared state. Cheap to clone.
@@ -243,6 +247,7 @@ impl ApiState {
             doctypes: scope.doctypes.clone(),
             actions: scope.actions.clone(),
             expires_at: record.expires_at,
+            sealed: record.sealed,
         });
         if info.expires_at <= OffsetDateTime::now_utc() {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::TokenExpired, "the access token has expired; continue the request for a fresh one"));
@@ -366,6 +371,9 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(record_imports::import_oneroster))
         .routes(routes!(record_imports::import_files))
         .routes(routes!(search::search))
+        .routes(routes!(sealed::publish_key_packages))
+        .routes(routes!(sealed::retire_instance))
+        .routes(routes!(sealed::mailbox))
         .routes(routes!(family::grants))
         .routes(routes!(family::approve))
         .routes(routes!(family::deny))

@@ -2,7 +2,6 @@
 //! decided by Cedar at that moment and in the ledger before any result goes out. The query's words are never logged
 //! (the ledger holds what was searched: the collections, by child and doctype).
 
-use axum::Json;
 use axum::extract::State;
 use cartable_consent::{Action, Doctype, FamilyId, MemberId, Resource};
 use cartable_sdk::{ErrorResponse, FacetCount, Highlight, SearchHit, SearchResults};
@@ -80,7 +79,7 @@ pub(crate) async fn search_permits(
     params(("family" = String, Path, description = "family id"), SearchParams),
     security(("access_token" = []), ("session" = [])),
     responses(
-        (status = 200, description = "a page of results", body = SearchResults),
+        (status = 200, description = "a page of results (for a sealed service, an MLS message of it: `cartable_sdk::sealed`)", content((SearchResults = "application/json"), (Vec<u8> = "message/mls"))),
         (status = 400, description = "an empty or malformed query, a bad filter (`invalid_request`); the query is never repeated", body = ErrorResponse),
         (status = 401, description = "no, unknown or expired credentials (`unauthorized`, `invalid_token`, `token_expired`)", body = ErrorResponse),
         (status = 403, description = "refused (`denied`, `grant_revoked`, `grant_expired`, `forbidden_doctype`); logged", body = ErrorResponse),
@@ -91,7 +90,8 @@ pub async fn search(
     caller: Caller,
     ApiPath(family): ApiPath<cartable_sdk::FamilyId>,
     ApiQuery(params): ApiQuery<SearchParams>,
-) -> ApiResult<Json<SearchResults>> {
+    uri: axum::http::Uri,
+) -> ApiResult<axum::response::Response> {
     let family = family_id(family);
     let doctype = params.doctype.as_deref().map(parse_doctype).transpose()?;
     let child = params.child.map(member_id);
@@ -115,9 +115,13 @@ pub async fn search(
     // The query is checked before any decision: a malformed one changes nothing, not even the ledger.
     cartable_search::Query::parse(&query.text).map_err(|e| ApiError::invalid(e.to_string()))?;
     let permits = search_permits(&state, &caller, family, child, doctype).await?;
+    let sealer = match permits.first() {
+        Some(permit) => super::sealed::sealer_for(&state, &caller, permit).await?,
+        None => None,
+    };
     let permits: Vec<&Permit> = permits.iter().collect();
     let outcome = state.vault().search(&permits, &query).await?;
-    Ok(Json(wire_results(outcome, query.offset, limit)))
+    super::sealed::respond(sealer, &uri, &wire_results(outcome, query.offset, limit)).await
 }
 
 /// The wire form of a page of results.

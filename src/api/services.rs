@@ -161,7 +161,7 @@ pub async fn continue_request(
         state
             .vault()
             .api()
-            .issue_token(&hash_token(&value), TokenRecord { grant: request, service: continuation.service, family: continuation.family, expires_at })
+            .issue_token(&hash_token(&value), TokenRecord { grant: request, service: continuation.service, family: continuation.family, expires_at, sealed: false })
             .await?;
         let expires_in = (expires_at - now).whole_seconds().max(0) as u64;
         response.access_token = Some(AccessToken { value, expires_in });

@@ -7,7 +7,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use cartable_consent::ledger::{Actor, EventType, Receipt};
+use cartable_consent::ledger::{Actor, EventType, Receipt, SealedChangeKind};
 use cartable_consent::lifecycle::{AgeStage, age_stage, missing_approvals};
 use cartable_consent::{Action, FamilyId, Grant, GrantId, GrantState, Grantee, MemberId, Resource, Role, ServiceId};
 use cartable_vault::{LedgerFilter, MemberInfo, Permit, ServiceProfile};
@@ -392,6 +392,15 @@ fn entry_line(household: &Household, receipt: &Receipt, lang: Lang) -> EntryLine
         let n = |v: u64| Arg::Number(v as f64);
         let counts = lang.t_with("event-import-counts", &[("imported", n(counts.imported)), ("duplicates", n(counts.duplicates)), ("rejected", n(counts.rejected))]);
         what = format!("{what} ({counts})");
+    }
+    if let Some(sealed) = receipt.sealed {
+        let change = match sealed.change {
+            SealedChangeKind::Created => "created",
+            SealedChangeKind::Added => "added",
+            SealedChangeKind::Removed => "removed",
+            SealedChangeKind::Ended => "ended",
+        };
+        what = lang.t_with("event-sealed-change", &[("change", Arg::Text(change.to_owned())), ("instances", Arg::Number(f64::from(sealed.instances)))]);
     }
     EntryLine {
         when: lang.date_time(receipt.time),

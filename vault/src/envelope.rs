@@ -129,6 +129,8 @@ pub(crate) enum Field<'a> {
     Record(&'a RecordPlace<'a>),
     /// The head of a search index file's blob, bound to the file's name, its blob and its size.
     SearchFile { name: &'a str, blob: &'a str, size: i64 },
+    /// The vault's MLS state of a grant's sealed-delivery group, bound to the grant.
+    SealedGroup { grant: &'a str },
 }
 
 /// The clear columns of a record row, all of them bound into the associated data of its `body_enc`.
@@ -161,6 +163,7 @@ impl Place<'_> {
             Field::GrantPurpose { grant } => format!("purpose of grant `{grant}`"),
             Field::Record(r) => format!("record `{}`", r.id),
             Field::SearchFile { name, .. } => format!("search index file `{name}`"),
+            Field::SealedGroup { grant } => format!("sealed group of grant `{grant}`"),
         }
     }
 
@@ -194,6 +197,9 @@ impl Place<'_> {
             }
             Field::SearchFile { name, blob, size } => {
                 aad.str("search_files").str("head_enc").str(&family).str(name).str(blob).int(size);
+            }
+            Field::SealedGroup { grant } => {
+                aad.str("sealed_groups").str("state_enc").str(&family).str(grant);
             }
         }
         aad.0

@@ -68,6 +68,9 @@ pub enum Error {
     /// A family's search index could not be opened, kept or searched (what failed, never a word of it).
     #[error("the search index failed: {0}")]
     SearchIndex(&'static str),
+    /// Sealed delivery's MLS work failed (what, never a key or a message).
+    #[error("sealed delivery failed: {0}")]
+    Sealed(&'static str),
 }
 
 /// Why [`crate::Vault::open`] failed: each kind is something else for the operator to check, and none names a path.

@@ -104,6 +104,8 @@ pub(crate) struct Inner {
     pub(crate) grant_notices: tokio::sync::broadcast::Sender<cartable_consent::GrantId>,
     /// The families' search indexes this process keeps (see `search/`).
     pub(crate) search: crate::search::Indexes,
+    /// The sealed-delivery groups this process holds (see `sealed.rs`).
+    pub(crate) sealed: crate::sealed::Groups,
     /// `VaultConfig::orphan_blob_grace`: also how long an import's mark keeps its blobs (see `import.rs`).
     pub(crate) orphan_blob_grace: std::time::Duration,
 }
@@ -179,6 +181,7 @@ impl Vault {
                 policies: Mutex::new(HashMap::new()),
                 grant_notices: tokio::sync::broadcast::channel(1024).0,
                 search: crate::search::Indexes::new(config.pdf_text.clone()),
+                sealed: Default::default(),
                 orphan_blob_grace: config.orphan_blob_grace,
             }),
         };
@@ -375,6 +378,8 @@ impl Vault {
             "DELETE FROM prohibitions WHERE family_id = $1",
             "DELETE FROM search_files WHERE family_id = $1",
             "DELETE FROM search_writers WHERE family_id = $1",
+            "DELETE FROM sealed_mailbox WHERE family_id = $1",
+            "DELETE FROM sealed_groups WHERE family_id = $1",
             "DELETE FROM members WHERE family_id = $1",
             "DELETE FROM families WHERE id = $1",
         ] {

@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use super::{Actor, EventType, ImportCounts, ProhibitionChange, Receipt, Validity};
+use super::{Actor, EventType, ImportCounts, ProhibitionChange, Receipt, SealedChange, Validity};
 use crate::{Action, Doctype, FamilyId, Grant, GrantId, GrantState, Grantee, LegalBasis, MemberId, Principal, RecordId, Resource, Role, ServiceId};
 
 /// Everything an entry says, before it becomes a canonical receipt.
@@ -31,6 +31,7 @@ pub struct ReceiptDraft {
     operator_for: Option<MemberId>,
     prohibition: Option<ProhibitionChange>,
     import: Option<ImportCounts>,
+    sealed: Option<SealedChange>,
 }
 
 /// How consent is withdrawn, said in every grant receipt: in words a person follows, naming no route of any one
@@ -62,6 +63,7 @@ impl ReceiptDraft {
             operator_for: None,
             prohibition: None,
             import: None,
+            sealed: None,
         }
     }
 
@@ -156,6 +158,22 @@ impl ReceiptDraft {
         self
     }
 
+    /// A change of a grant's sealed-delivery group, made by the server (at the service's request, or when the grant
+    /// ended): about the grant's child and service, with what changed; no scope, no purpose (the grant's own entries
+    /// say those).
+    pub fn for_sealed_change(grant: &Grant, change: SealedChange, at: OffsetDateTime) -> Self {
+        let mut d = ReceiptDraft::new(grant.family, EventType::SealedMembership, Principal::Operator, at);
+        d.system = true;
+        d.child = Some(grant.child);
+        d.service = match grant.grantee {
+            Grantee::Service(s) => Some(s),
+            Grantee::Member(_) => None,
+        };
+        d.grant = Some(grant.id);
+        d.sealed = Some(change);
+        d
+    }
+
     pub fn reasons(mut self, reasons: &[crate::Reason]) -> Self {
         self.reasons = reasons.iter().map(ToString::to_string).collect();
         self
@@ -191,6 +209,7 @@ impl ReceiptDraft {
         r.purpose_digest = self.purpose_digest;
         r.prohibition = self.prohibition;
         r.import = self.import;
+        r.sealed = self.sealed;
         r
     }
 }

@@ -54,7 +54,10 @@ pub use draft::{ReceiptDraft, WITHDRAWAL};
 pub use hash::{Hash, empty_root, leaf_hash, node_hash};
 pub use note::{Checkpoint, CheckpointError, KeyError, LedgerSigner, LedgerVerifier, NoteError};
 pub use proof::{ParseProofError, TlogProof};
-pub use receipt::{Actor, EventType, ImportCounts, ImportFormat, ProhibitionChange, Receipt, ReceiptError, SCHEMA_VERSION, UnknownEventType, Validity};
+pub use receipt::{
+    Actor, EventType, ImportCounts, ImportFormat, ProhibitionChange, Receipt, ReceiptError, SCHEMA_VERSION, SealedChange, SealedChangeKind, UnknownEventType,
+    Validity,
+};
 pub use tree::{
     NodeKey, NodeMap, Replay, TreeError, append, append_plan, consistency_keys, consistency_proof, inclusion_keys,
     inclusion_proof, root_from, root_keys,

@@ -81,6 +81,37 @@ pub struct Receipt {
     /// only: what was refused, and why, is told to whoever imported, never logged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<ImportCounts>,
+    /// For a change of a grant's sealed-delivery group: what changed and how many service instances it has after
+    /// (counts and the epoch only: an instance's name is the service's, not the family's, and not needed here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<SealedChange>,
+}
+
+/// A change of the service instances in a grant's sealed-delivery (MLS) group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedChange {
+    pub change: SealedChangeKind,
+    /// Instances added or removed by this change.
+    pub instances: u32,
+    /// Service instances in the group after it.
+    pub members: u32,
+    /// The group's epoch after it.
+    pub epoch: u64,
+}
+
+/// What a sealed-delivery group's change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SealedChangeKind {
+    /// The group was made for the grant, with the service's instances.
+    Created,
+    /// Instances the service added were let in.
+    Added,
+    /// Instances the service retired were taken out.
+    Removed,
+    /// The grant ended (revoked, expired, at majority): every instance was taken out.
+    Ended,
 }
 
 /// What one import of records into one collection did.
@@ -157,6 +188,8 @@ pub enum EventType {
     RecordWrite,
     /// Records were imported into one collection from an open format: the entry gives the format and the counts.
     RecordsImport,
+    /// The service instances of a grant's sealed-delivery group changed: the entry gives what and the counts.
+    SealedMembership,
 }
 
 /// Who acted.
@@ -226,6 +259,7 @@ impl Receipt {
             reasons: Vec::new(),
             prohibition: None,
             import: None,
+            sealed: None,
         }
     }
 
@@ -261,7 +295,7 @@ impl Receipt {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 16] = [
         EventType::Request,
         EventType::Approve,
         EventType::Confirm,
@@ -277,6 +311,7 @@ impl EventType {
         EventType::MajorityTransition,
         EventType::RecordWrite,
         EventType::RecordsImport,
+        EventType::SealedMembership,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -296,6 +331,7 @@ impl EventType {
             EventType::MajorityTransition => "majority_transition",
             EventType::RecordWrite => "record_write",
             EventType::RecordsImport => "records_import",
+            EventType::SealedMembership => "sealed_membership",
         }
     }
 }

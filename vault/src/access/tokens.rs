@@ -25,6 +25,9 @@ pub struct TokenRecord {
     pub service: ServiceId,
     pub family: FamilyId,
     pub expires_at: OffsetDateTime,
+    /// Whether the token's service is sealed (it has published KeyPackages): its data responses are MLS messages.
+    /// Read with the token; ignored when a token is issued.
+    pub sealed: bool,
 }
 
 /// What [`ApiStore::authorize_under_grant`] decided.
@@ -92,7 +95,10 @@ impl ApiStore<'_> {
 
     /// The token with this hash, expired or not (the caller tells an expired token from an unknown one).
     pub async fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>> {
-        let row = sqlx::query("SELECT grant_id, service_id, family_id, expires_at FROM api_tokens WHERE token_hash = $1")
+        let row = sqlx::query(
+            "SELECT t.grant_id, t.service_id, t.family_id, t.expires_at, s.sealed FROM api_tokens t JOIN services s ON s.id = t.service_id \
+             WHERE t.token_hash = $1",
+        )
             .bind(token_hash)
             .fetch_optional(self.pool())
             .await?;
@@ -102,6 +108,7 @@ impl ApiStore<'_> {
                 service: parse_id(&row.get::<String, _>(1))?,
                 family: parse_id(&row.get::<String, _>(2))?,
                 expires_at: from_millis(row.get(3)),
+                sealed: row.get::<i64, _>(4) != 0,
             })
         })
         .transpose()

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use cartable_consent::ledger::{self as tlog, EventType, Hash, NodeKey, ProhibitionChange, Receipt};
+use cartable_consent::ledger::{self as tlog, EventType, Hash, NodeKey, ProhibitionChange, Receipt, SealedChangeKind};
 use cartable_consent::{Action, Doctype, FamilyId, ForbidScope, Grant, GrantId, GrantState, Grantee, LegalBasis, MemberId, RecordId, ServiceId};
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -340,6 +340,19 @@ impl GrantReplay {
                     return Err(format!("record `{record}` is written at version {version} after version {last} (entry {at})"));
                 }
                 self.records.insert(record, (index, version));
+            }
+            EventType::SealedMembership => {
+                let g = grant.ok_or("a sealed group's change names no grant")?;
+                let (_, state, _, _) = self.grants.get(&g).ok_or("a sealed group's change is about a grant never requested")?;
+                let change = r.sealed.as_ref().ok_or("a sealed group's change says not what changed")?;
+                // Instances are let in only while the grant is in force; once it ends, the group keeps none.
+                if matches!(change.change, SealedChangeKind::Created | SealedChangeKind::Added) && !matches!(state, GrantState::Active | GrantState::AwaitingConfirmation)
+                {
+                    return Err(format!("instances were let into the sealed group of grant `{g}` while it was {}", state.as_str()));
+                }
+                if change.change == SealedChangeKind::Ended && change.members != 0 {
+                    return Err(format!("the sealed group of grant `{g}` kept instances after the grant ended"));
+                }
             }
             _ => {}
         }
