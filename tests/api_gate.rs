@@ -48,6 +48,11 @@ const NOT_FAMILY_DATA: &[&str] = &[
     "/api/v1/access-requests/{request}/continue",
     // Authenticated by the operator's one-time import invitation; it makes a family, it reads none.
     "/api/v1/imports/{token}",
+    // Sealed delivery: a service's own instances (its credentials), and the mailbox of the token's own grant, which
+    // holds MLS ciphertexts and public keys only (tests/sealed.rs).
+    "/api/v1/sealed/instances/{instance}/key-packages",
+    "/api/v1/sealed/instances/{instance}",
+    "/api/v1/sealed/mailbox",
 ];
 
 /// The DPO's console: the register across families, for a DPO's session only (walked apart).

@@ -273,3 +273,29 @@ async fn bad_key_packages_and_names_are_refused_and_change_nothing() {
 fn urlencode(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
+
+/// The SDK's example runs in sealed mode against a live server: it registers, asks, is approved by the guardian,
+/// joins the grant's group, reads and writes, and sees the revocation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_example_runs_sealed() {
+    let server = Server::start(Backend::Sqlite).await;
+    let fx = FamilyFixture::create(&server, "Exemple", 12, 2);
+    let state = server.dir.path().join("tutoring-instance.mls");
+    let (url, family, child, guardian) = (server.url.clone(), fx.family.to_string(), fx.child.to_string(), fx.guardian.to_string());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["run", "-q", "-p", "cartable-sdk", "--features", "client", "--example", "tutoring", "--"])
+            .args([url.as_str(), family.as_str(), child.as_str(), "--guardian", guardian.as_str(), "--state"])
+            .arg(&state)
+            .env("CARTABLE_GUARDIAN_PASSWORD", PASSWORD)
+            .output()
+            .expect("run the example")
+    });
+    let output = within(900, "the SDK example", output).await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "the example failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    for expected in ["sealed mode: instance `tutoring-1`", "joined the grant's MLS group", "2 grade(s), average 10.5", "checksum verified", "after the revocation"] {
+        assert!(stdout.contains(expected), "the example did not say {expected:?}: {stdout}");
+    }
+}

@@ -9,36 +9,64 @@
 //! one's own machine, give a guardian's member id with `--guardian ID` and the password in the environment
 //! variable `CARTABLE_GUARDIAN_PASSWORD`: the example then signs the guardian in, approves, and at the end
 //! revokes, to show what the service sees after a revocation.
+//!
+//! It works in sealed mode, the SDK's way for a service: its instance has an MLS identity whose state is kept in
+//! `--state PATH` (default `tutoring-instance.mls`, encrypted under the 32-byte key in `PATH.key`, made at the first
+//! run; a real service keeps that key in its secret store), every response under the grant is encrypted to the
+//! grant's group and opened by the SDK, and a copied token reads nothing. `--plain` runs it without MLS.
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use cartable_sdk::{Client, FamilyId, MemberId, NewAccessRequest, SdkError};
+use cartable_sdk::{Client, FamilyId, Instance, MemberId, NewAccessRequest, SdkError};
 
 struct Args {
     url: String,
     family: FamilyId,
     child: MemberId,
     guardian: Option<MemberId>,
+    /// Sealed mode's state file; `None` with `--plain`.
+    state: Option<std::path::PathBuf>,
 }
 
 fn args() -> anyhow::Result<Args> {
     let mut positional = Vec::new();
     let mut guardian = None;
+    let mut state = Some(std::path::PathBuf::from("tutoring-instance.mls"));
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--guardian" => guardian = Some(it.next().context("--guardian needs a member id")?.parse()?),
+            "--state" => state = Some(it.next().context("--state needs a path")?.into()),
+            "--plain" => state = None,
             "-h" | "--help" => {
-                println!("usage: tutoring SERVER_URL FAMILY_ID CHILD_ID [--guardian MEMBER_ID]  (password in CARTABLE_GUARDIAN_PASSWORD)");
+                println!("usage: tutoring SERVER_URL FAMILY_ID CHILD_ID [--guardian MEMBER_ID] [--state PATH | --plain]  (password in CARTABLE_GUARDIAN_PASSWORD)");
                 std::process::exit(0);
             }
             _ => positional.push(arg),
         }
     }
     let [url, family, child] = <[String; 3]>::try_from(positional).map_err(|_| anyhow::anyhow!("usage: tutoring SERVER_URL FAMILY_ID CHILD_ID [--guardian MEMBER_ID]"))?;
-    Ok(Args { url, family: family.parse()?, child: child.parse()?, guardian })
+    Ok(Args { url, family: family.parse()?, child: child.parse()?, guardian, state })
+}
+
+/// The instance's key, beside its state: read, or made (from the OS's random source, through UUID v4s) and kept
+/// owner-only at the first run.
+fn instance_key(state: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    let path = state.with_extension("key");
+    if let Ok(bytes) = std::fs::read(&path) {
+        return <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| anyhow::anyhow!("{} is not a 32-byte key", path.display()));
+    }
+    let mut key = [0u8; 32];
+    key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(&path)?, &key)?;
+    Ok(key)
 }
 
 #[tokio::main]
@@ -49,7 +77,19 @@ async fn main() -> anyhow::Result<()> {
     // 1. Register. The secret is shown once: a real service stores it in its secret store.
     let credentials = client.register_service("Tutorat Plus (exemple)").await?;
     println!("registered as service {}", credentials.service_id);
-    let service = client.service(credentials);
+    let service = match &args.state {
+        Some(state) => {
+            // Each run registers a new service: a fresh state file for it.
+            let state = state.with_file_name(format!("{}-{}", credentials.service_id, state.file_name().and_then(|n| n.to_str()).unwrap_or("instance.mls")));
+            let instance = Instance::open(credentials.service_id, "tutoring-1", &state, instance_key(&state)?)?;
+            println!("sealed mode: instance `{}`, its MLS state in {}", instance.name(), state.display());
+            client.service(credentials).with_instance(instance).await?
+        }
+        None => {
+            println!("plain mode: responses travel in the clear (inside TLS)");
+            client.service(credentials)
+        }
+    };
 
     // 2. Ask the family: the child's grades and homework, to read, list and write, for 30 days.
     let pending = service
@@ -92,6 +132,9 @@ async fn main() -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     };
     println!("approved: working under grant {} (access token valid until {})", access.request_id(), access.state().token_expires_at);
+    if let Some(instance) = service.instance() {
+        println!("joined the grant's MLS group (epoch {}): every response below is sealed to it", instance.epoch(access.request_id()).unwrap_or(0));
+    }
 
     // 5. Read the grades, page by page.
     let mut after = None;

@@ -465,6 +465,12 @@ impl Vault {
             self.end_sealed_group(&mut tx, &grant).await?;
         }
         tx.commit().await?;
+        if matches!(event, EventType::Approve | EventType::Confirm) && grant.state == GrantState::Active {
+            // A sealed service's group is made as the grant takes effect (else at its first fetch or response).
+            if let Err(e) = self.sync_group(family, id).await {
+                tracing::warn!(grant = %id, error = %e, "the grant's sealed group could not be made yet");
+            }
+        }
         Ok(ApprovalResult { grant: id, state: grant.state, missing })
     }
 
