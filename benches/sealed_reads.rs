@@ -162,7 +162,7 @@ async fn main() {
         legal_basis: "consent".into(),
         duration_days: 30,
     };
-    let mut grant = |service: cartable_sdk::Service| {
+    let grant = |service: cartable_sdk::Service| {
         let (session, request) = (&session, request.clone());
         async move {
             let pending = service.request_access(&request).await.unwrap();

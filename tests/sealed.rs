@@ -152,6 +152,14 @@ async fn story(backend: Backend) {
     }
     assert!(kept_a.stolen().open(&group(&a), &after_retirement).is_ok());
 
+    // A new instance c is added: its first read lets it into the group (the family side commits the add) and opens.
+    let kept_c = Kept::new(keys.path(), "c", 3);
+    let service_c = sealed_service(&client, &credentials, &kept_c, "c").await;
+    let c = service_c.resume(a.state());
+    assert_eq!(c.read_record(fx.grades[1]).await.unwrap().body["comment"], "secret-comment-1");
+    assert!(service_c.instance().unwrap().is_member(a.request_id()));
+    assert_eq!(a.read_record(fx.grades[1]).await.unwrap().body["comment"], "secret-comment-1", "a follows the add");
+
     // The grant is revoked while a large download runs: what is sealed after the revocation opens for nobody.
     let mut download = a.download_file(file).await.unwrap();
     let first = download.chunk().await.unwrap().expect("a first chunk");
@@ -187,7 +195,8 @@ async fn story(backend: Backend) {
 
     // Every membership change is an entry of the family's ledger, which verifies.
     let changes = sealed_changes(&all_entries(&guardian).await);
-    assert_eq!(changes, vec![("created".to_owned(), 2, 2), ("removed".to_owned(), 1, 1), ("ended".to_owned(), 1, 0)], "{changes:?}");
+    let expected = [("created", 2, 2), ("removed", 1, 1), ("added", 1, 2), ("ended", 2, 0)].map(|(change, n, members)| (change.to_owned(), n, members));
+    assert_eq!(changes, expected.to_vec(), "{changes:?}");
     let verified = server.cli(&["ledger", "verify", "--family", &f]);
     assert!(verified["size"].as_u64().unwrap() > 0, "{verified}");
 }

@@ -621,14 +621,12 @@ impl Access {
         if let Some(after) = after {
             query.push(("after", after.to_string()));
         }
-        let response = self.send(|t| self.client.request(reqwest::Method::GET, &records, Auth::Bearer(t)).query(&query)).await?;
-        self.decode_data(response).await
+        self.get_data(|t| self.client.request(reqwest::Method::GET, &records, Auth::Bearer(t)).query(&query)).await
     }
 
     pub async fn read_record(&self, id: RecordId) -> Result<Record, SdkError> {
         let path = format!("/api/v1/families/{}/records/{id}", self.family_id());
-        let response = self.send(|t| self.client.request(reqwest::Method::GET, &path, Auth::Bearer(t))).await?;
-        self.decode_data(response).await
+        self.get_data(|t| self.client.request(reqwest::Method::GET, &path, Auth::Bearer(t))).await
     }
 
     /// Searches the collections this access's grant covers (all words must match; `"a phrase"`, `-word`, `prefix*`).
@@ -636,8 +634,7 @@ impl Access {
     pub async fn search(&self, words: &str, options: &crate::wire::SearchOptions) -> Result<crate::wire::SearchResults, SdkError> {
         let path = format!("/api/v1/families/{}/search", self.family_id());
         let query = options.query_pairs(words);
-        let response = self.send(|t| self.client.request(reqwest::Method::GET, &path, Auth::Bearer(t)).query(&query)).await?;
-        self.decode_data(response).await
+        self.get_data(|t| self.client.request(reqwest::Method::GET, &path, Auth::Bearer(t)).query(&query)).await
     }
 
     /// Imports xAPI statements (one, an array, or one a line) as the child's `edu.activity` records (and the grades
@@ -730,7 +727,7 @@ impl Access {
         if !is_sealed(&response, crate::wire::sealed::STREAM_TYPE) {
             return file_download(response);
         }
-        let (head, stream) = self.open_stream(response).await?;
+        let (head, stream) = self.get_stream(response, |t| self.client.request(reqwest::Method::GET, &path, Auth::Bearer(t))).await?;
         let info: FileInfo = serde_json::from_slice(&head).map_err(|e| SdkError::Protocol(format!("a sealed file's head: {e}")))?;
         Ok(FileDownload { info, stream })
     }
@@ -743,7 +740,7 @@ impl Access {
         if !is_sealed(&response, crate::wire::sealed::STREAM_TYPE) {
             return Ok(Box::pin(response.bytes_stream().map_err(SdkError::from)));
         }
-        Ok(self.open_stream(response).await?.1)
+        Ok(self.get_stream(response, |t| self.client.request(reqwest::Method::GET, &path, Auth::Bearer(t))).await?.1)
     }
 
     // --- sealed mode ------------------------------------------------------------------------------------------
@@ -786,6 +783,34 @@ impl Access {
             self.sync().await?;
         }
         Ok(instance)
+    }
+
+    /// Whether the instance is in the grant's group now.
+    fn joined(&self) -> bool {
+        self.instance.as_ref().is_some_and(|i| i.is_member(self.request_id()))
+    }
+
+    /// A data GET's JSON, opened first when it is sealed. A response sealed before this instance was in the grant's
+    /// group (it joins while opening it) is asked for once more.
+    async fn get_data<T: DeserializeOwned>(&self, build: impl Fn(&str) -> reqwest::RequestBuilder) -> Result<T, SdkError> {
+        let was_in = self.joined();
+        match self.decode_data(self.send(&build).await?).await {
+            Err(SdkError::Sealed { .. }) if !was_in && self.joined() => self.decode_data(self.send(&build).await?).await,
+            other => other,
+        }
+    }
+
+    /// A sealed stream's head and bytes, asked for once more like [`Access::get_data`].
+    async fn get_stream(
+        &self,
+        response: reqwest::Response,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<(zeroize::Zeroizing<Vec<u8>>, ByteStream), SdkError> {
+        let was_in = self.joined();
+        match self.open_stream(response).await {
+            Err(SdkError::Sealed { .. }) if !was_in && self.joined() => self.open_stream(self.send(&build).await?).await,
+            other => other,
+        }
     }
 
     /// A data response's JSON, opened first when it is sealed.

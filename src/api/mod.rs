@@ -320,6 +320,7 @@ pub(crate) fn parse_role(s: &str) -> ApiResult<Role> {
         (name = "session", description = "Family members sign in"),
         (name = "family", description = "The family, its members, requests, grants and prohibitions"),
         (name = "data", description = "Records and files, for members and for services under a grant"),
+        (name = "sealed", description = "Sealed delivery: a service's instances publish MLS KeyPackages and fetch their grant's mailbox; a sealed service's data responses are MLS messages of its grant's group (`message/mls`, or `application/vnd.cartable.sealed-stream` for files and archives: frames of a 4-byte length and an MLS message, head, chunks, end)"),
         (name = "ledger", description = "The family's consent ledger, checkpoints and proofs"),
         (name = "archive", description = "A family's archive: downloaded as the caller may see it, imported with the operator's invitation"),
         (name = "dpo", description = "The DPO's console: the consent register across families, receipts with proofs, verification, exports, the record of processing"),

@@ -9,7 +9,7 @@
 //! | `index` | the entry's position in that log, from 0 |
 //! | `receipt_id` | the receipt's id |
 //! | `time` | when (RFC 3339, UTC, seconds) |
-//! | `event` | `request`, `approve`, `confirm`, `deny`, `revoke`, `expire`, `policy_change`, `access_allowed`, `access_denied`, `export`, `import`, `erasure`, `majority_transition`, `record_write`, `records_import` |
+//! | `event` | `request`, `approve`, `confirm`, `deny`, `revoke`, `expire`, `policy_change`, `access_allowed`, `access_denied`, `export`, `import`, `erasure`, `majority_transition`, `record_write`, `records_import`, `sealed_membership` |
 //! | `actor_kind`, `actor_id` | who acted: `guardian`, `child`, `service`, `dpo` (with their id), `operator`, `operator_for` (with the member's id), `system` |
 //! | `subject_id` | the child the entry is about |
 //! | `service_id`, `grant_id` | the service and the grant it names |

@@ -81,17 +81,30 @@ impl Lang {
 
     /// The label of `key` with its placeholders filled.
     pub fn t_with(self, key: &str, args: &[(&'static str, Arg)]) -> String {
-        let args: HashMap<Cow<'static, str>, FluentValue<'static>> = args
-            .iter()
-            .map(|(name, value)| {
-                let value = match value {
-                    Arg::Text(text) => FluentValue::from(text.clone()),
-                    Arg::Number(n) => FluentValue::from(*n),
-                };
-                (Cow::Borrowed(*name), value)
-            })
-            .collect();
-        LOCALES.lookup_with_args(self.id(), key, &args)
+        let mut fluent: HashMap<Cow<'static, str>, FluentValue<'static>> = HashMap::with_capacity(args.len() * 2);
+        for (name, value) in args {
+            match value {
+                Arg::Text(text) => {
+                    // Every text also as `<name>_de`, the French "de" before it, elided before a vowel or a mute h
+                    // ("de Léa", "d'Inès"): Fluent has no such rule of its own.
+                    fluent.insert(Cow::Owned(format!("{name}_de")), FluentValue::from(self.of(text)));
+                    fluent.insert(Cow::Borrowed(*name), FluentValue::from(text.clone()));
+                }
+                Arg::Number(n) => {
+                    fluent.insert(Cow::Borrowed(*name), FluentValue::from(*n));
+                }
+            }
+        }
+        LOCALES.lookup_with_args(self.id(), key, &fluent)
+    }
+
+    /// "de Léa", "d'Inès" in French; "of Léa" in English.
+    fn of(self, name: &str) -> String {
+        match self {
+            Lang::Fr if name.chars().next().is_some_and(elides) => format!("d'{name}"),
+            Lang::Fr => format!("de {name}"),
+            Lang::En => format!("of {name}"),
+        }
     }
 
     pub fn doctype(self, doctype: Doctype) -> String {
@@ -155,6 +168,12 @@ impl Lang {
 pub enum Arg {
     Text(String),
     Number(f64),
+}
+
+/// Whether French elides "de" before a word starting with this letter: a vowel, or an h (mute in most first
+/// names: "d'Hélène", "d'Hugo"). Not y, which is a consonant in first names ("de Yanis").
+fn elides(first: char) -> bool {
+    first.to_lowercase().next().is_some_and(|c| "aeiouhàâäéèêëîïôöùûüœæ".contains(c))
 }
 
 fn doctype_key(doctype: Doctype) -> String {
@@ -224,6 +243,18 @@ mod tests {
             let missing: Vec<_> = named.iter().filter(|k| !defined.contains(k)).collect();
             assert!(missing.is_empty(), "missing in {code}: {missing:?}");
         }
+    }
+
+    #[test]
+    fn french_elides_de_before_a_vowel() {
+        let heading = |name: &str| Lang::Fr.t_with("child-heading-edu-grades", &[("child", Arg::Text(name.to_owned()))]);
+        assert_eq!(heading("Inès"), "Les notes d'Inès");
+        assert_eq!(heading("Émile"), "Les notes d'Émile");
+        assert_eq!(heading("Hélène"), "Les notes d'Hélène");
+        assert_eq!(heading("Léa"), "Les notes de Léa");
+        assert_eq!(heading("Yanis"), "Les notes de Yanis");
+        let en = Lang::En.t_with("child-heading-edu-grades", &[("child", Arg::Text("Inès".to_owned()))]);
+        assert!(en.contains("Inès") && !en.contains("d'"), "{en}");
     }
 
     #[test]

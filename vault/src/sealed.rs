@@ -113,7 +113,22 @@ pub struct Sealer {
     vault: Vault,
     family: FamilyId,
     grant: GrantId,
+    /// The group row as last read, reused for a moment (a response and its stream's next chunks).
+    checked: Arc<Mutex<Option<Checked>>>,
 }
+
+/// A group row read at `at`, while this process's changes were at `generation`.
+#[derive(Clone, Copy)]
+struct Checked {
+    family: FamilyId,
+    stored: Stored,
+    generation: u64,
+    at: std::time::Instant,
+}
+
+/// How long a row read stays good for the next message: another process's change (an instance retired, a
+/// grant ended) is seen within it; this process's own changes are seen at once.
+const CHECK_REUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -124,7 +139,7 @@ impl std::fmt::Debug for Sealer {
 impl Sealer {
     /// Seals one message for every member of the grant's group.
     pub async fn seal(&self, plaintext: &[u8]) -> Result<SealedResponse> {
-        self.vault.seal_in(self.family, self.grant, plaintext).await
+        self.vault.seal_in(self.family, self.grant, plaintext, &self.checked).await
     }
 }
 
@@ -139,9 +154,19 @@ pub struct Published {
 #[derive(Default)]
 pub(crate) struct Groups {
     slots: Mutex<HashMap<GrantId, Arc<tokio::sync::Mutex<Option<Held>>>>>,
+    /// Bumped at every change of a group this process makes, so that no row read before it is reused.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Groups {
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn slot(&self, grant: GrantId) -> Arc<tokio::sync::Mutex<Option<Held>>> {
         let mut slots = self.slots.lock().expect("sealed groups lock");
         if slots.len() > 10_000 {
@@ -378,26 +403,44 @@ impl Vault {
     /// yet; `None` when it cannot have one (the service has no instance with a KeyPackage).
     pub async fn sealer(&self, permit: &crate::Permit, grant: GrantId) -> Result<Option<Sealer>> {
         let family = permit.family();
-        match self.group_row(grant).await? {
-            Some(row) if row.family != family => return Err(Error::GrantNotFound(grant)),
-            Some(_) => {}
+        let generation = self.inner.sealed.generation();
+        let checked = match self.group_stored(grant).await? {
+            Some((owner, _)) if owner != family => return Err(Error::GrantNotFound(grant)),
+            Some((owner, stored)) => Some(Checked { family: owner, stored, generation, at: std::time::Instant::now() }),
             None => {
                 if self.sync_group(family, grant).await? == Synced::None {
                     return Ok(None);
                 }
+                None
             }
-        }
-        Ok(Some(Sealer { vault: self.clone(), family, grant }))
+        };
+        Ok(Some(Sealer { vault: self.clone(), family, grant, checked: Arc::new(Mutex::new(checked)) }))
     }
 
-    async fn seal_in(&self, family: FamilyId, grant: GrantId, plaintext: &[u8]) -> Result<SealedResponse> {
+    async fn seal_in(&self, family: FamilyId, grant: GrantId, plaintext: &[u8], checked: &Mutex<Option<Checked>>) -> Result<SealedResponse> {
         let grant_text = grant.to_string();
         for _ in 0..RETRIES {
-            let row = self.group_row(grant).await?.filter(|row| row.family == family).ok_or(Error::Sealed("the grant's group is gone"))?;
+            let generation = self.inner.sealed.generation();
+            let reusable = checked
+                .lock()
+                .expect("sealer lock")
+                .filter(|c| c.generation == generation && c.at.elapsed() < CHECK_REUSE)
+                .map(|c| (c.family, c.stored));
+            let (owner, stored) = match reusable {
+                Some(row) => row,
+                None => {
+                    let row = self.group_stored(grant).await?.ok_or(Error::Sealed("the grant's group is gone"))?;
+                    *checked.lock().expect("sealer lock") = Some(Checked { family: row.0, stored: row.1, generation, at: std::time::Instant::now() });
+                    row
+                }
+            };
+            if owner != family {
+                return Err(Error::GrantNotFound(grant));
+            }
             let slot = self.inner.sealed.slot(grant);
             let mut held = slot.lock().await;
-            let renew_due = row.stored.renewed_at <= to_millis(OffsetDateTime::now_utc() - LEAF_RENEWAL);
-            if let Some(h) = held.as_mut().filter(|h| h.fits(&row.stored) && !renew_due) {
+            let renew_due = stored.renewed_at <= to_millis(OffsetDateTime::now_utc() - LEAF_RENEWAL);
+            if let Some(h) = held.as_mut().filter(|h| h.fits(&stored) && !renew_due) {
                 match h.group.seal(plaintext) {
                     Ok(message) => return Ok(SealedResponse { message, epoch: h.group.epoch() }),
                     Err(SealError::EpochExhausted(_)) => {}
@@ -409,21 +452,22 @@ impl Vault {
             }
             // Read the row back (rekeyed), or renew the leaf: one commit, persisted before anything is sealed in it.
             let key = self.family_key(family).await?;
-            let (mut group, mut changes) = match held.take().filter(|h| h.stored == row.stored) {
-                Some(h) => (h.group, Changes::default()),
+            let (mut group, before, mut changes) = match held.take().filter(|h| h.stored == stored) {
+                Some(h) => (h.group, stored, Changes::default()),
                 None => {
+                    let row = self.group_row(grant).await?.ok_or(Error::Sealed("the grant's group is gone"))?;
                     let snapshot = key.open(&place(family, &grant_text), &row.state_enc)?;
                     let (group, rekey) = VaultGroup::from_snapshot(&snapshot).map_err(mls("a sealed group's state does not read"))?;
                     let mut changes = Changes::default();
                     changes.commit(rekey);
-                    (group, changes)
+                    (group, row.stored, changes)
                 }
             };
             if changes.out.is_empty() {
                 changes.commit(group.self_update().map_err(mls("renewing the vault's leaf failed"))?);
             }
             let grant_row = self.grant_row(family, grant).await?;
-            if let Some(stored) = self.persist(&key, &grant_row, &mut group, Some(row.stored), changes, None).await? {
+            if let Some(stored) = self.persist(&key, &grant_row, &mut group, Some(before), changes, None).await? {
                 *held = Some(Held { group, stored });
             }
         }
@@ -576,6 +620,8 @@ impl Vault {
             Grantee::Service(s) => s.to_string(),
             Grantee::Member(_) => return Err(Error::InvalidInput("only a service's grant has a sealed group".to_owned())),
         };
+        // Rows read before this change are not reused (see `Sealer`), in this process at least.
+        self.inner.sealed.changed();
         match tx {
             Some(tx) => write_group(tx, self.inner.backend, grant, &service, state_enc, stored, service_members, before, changes, now).await,
             None => {
@@ -592,6 +638,16 @@ impl Vault {
     async fn group_row(&self, grant: GrantId) -> Result<Option<Row_>> {
         let mut conn = self.pool().acquire().await?;
         group_row_on(&mut *conn, grant).await
+    }
+
+    /// A group row's clear columns only (what sealing checks before every message), without its state.
+    async fn group_stored(&self, grant: GrantId) -> Result<Option<(FamilyId, Stored)>> {
+        let row = sqlx::query("SELECT family_id, epoch, members_version, renewed_at FROM sealed_groups WHERE grant_id = $1")
+            .bind(grant.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| Ok((crate::vault::parse_id(&row.get::<String, _>(0))?, Stored { epoch: row.get(1), members_version: row.get(2), renewed_at: row.get(3) })))
+            .transpose()
     }
 
     async fn grant_row(&self, family: FamilyId, grant: GrantId) -> Result<Grant> {
