@@ -12,15 +12,24 @@
 //! 6. once the grant is revoked or expires, the next call fails with [`SdkError::Revoked`] or
 //!    [`SdkError::Expired`].
 //!
+//! In sealed mode, the way for a service with this SDK, each instance of the service has an MLS identity (an
+//! [`Instance`], its state saved encrypted under a key the service supplies): every response under a grant is
+//! encrypted to the grant's MLS group and opened by the SDK, so a token copied from a log reads nothing, and a
+//! revocation takes the instances out of the group. The calls are the same as in plain mode (a `Service` without an
+//! instance), which stays for clients without MLS.
+//!
 //! ```no_run
 //! # #[cfg(feature = "client")]
 //! # async fn demo() -> Result<(), cartable_sdk::SdkError> {
 //! use std::time::Duration;
-//! use cartable_sdk::{Client, NewAccessRequest};
+//! use cartable_sdk::{Client, Instance, NewAccessRequest};
 //!
 //! let client = Client::new("http://127.0.0.1:8080")?;
 //! let credentials = client.register_service("Tutorat Plus").await?;
-//! let service = client.service(credentials);
+//! // The instance's state file, and its key from the service's secret store.
+//! # let key = [7u8; 32];
+//! let instance = Instance::open(credentials.service_id, "web-1", "/var/lib/tutorat/web-1.mls", key)?;
+//! let service = client.service(credentials).with_instance(instance).await?;
 //! # let (family_id, child_id) = ("0190c2b4-5c1e-7000-8000-000000000001".parse().unwrap(), "0190c2b4-5c1e-7000-8000-000000000002".parse().unwrap());
 //! let pending = service
 //!     .request_access(&NewAccessRequest {

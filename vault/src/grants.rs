@@ -465,6 +465,7 @@ impl Vault {
             self.end_sealed_group(&mut tx, &grant).await?;
         }
         tx.commit().await?;
+        self.sealed_changed();
         if matches!(event, EventType::Approve | EventType::Confirm) && grant.state == GrantState::Active {
             // A sealed service's group is made as the grant takes effect (else at its first fetch or response).
             if let Err(e) = self.sync_group(family, id).await {
@@ -537,6 +538,7 @@ impl Vault {
                 self.end_sealed_group(&mut tx, &grant).await?;
             }
             tx.commit().await?;
+            self.sealed_changed();
             changed += 1;
         }
         Ok(changed)

@@ -113,8 +113,6 @@ pub struct Sealer {
     vault: Vault,
     family: FamilyId,
     grant: GrantId,
-    /// The group row as last read, reused for a moment (a response and its stream's next chunks).
-    checked: Arc<Mutex<Option<Checked>>>,
 }
 
 /// A group row read at `at`, while this process's changes were at `generation`.
@@ -126,8 +124,9 @@ struct Checked {
     at: std::time::Instant,
 }
 
-/// How long a row read stays good for the next message: another process's change (an instance retired, a
-/// grant ended) is seen within it; this process's own changes are seen at once.
+/// How long a group's row read stays good for the next messages (every response of the grant, a stream's chunks):
+/// another process's change (an instance retired, a grant ended) is seen within it; this process's own changes are
+/// seen at once. A response is decided before it is sealed, so this bounds only what is already in flight.
 const CHECK_REUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl std::fmt::Debug for Sealer {
@@ -139,7 +138,7 @@ impl std::fmt::Debug for Sealer {
 impl Sealer {
     /// Seals one message for every member of the grant's group.
     pub async fn seal(&self, plaintext: &[u8]) -> Result<SealedResponse> {
-        self.vault.seal_in(self.family, self.grant, plaintext, &self.checked).await
+        self.vault.seal_in(self.family, self.grant, plaintext).await
     }
 }
 
@@ -154,6 +153,8 @@ pub struct Published {
 #[derive(Default)]
 pub(crate) struct Groups {
     slots: Mutex<HashMap<GrantId, Arc<tokio::sync::Mutex<Option<Held>>>>>,
+    /// Each group's row as last read, reused for a moment by every response (see [`CHECK_REUSE`]).
+    checked: Mutex<HashMap<GrantId, Checked>>,
     /// Bumped at every change of a group this process makes, so that no row read before it is reused.
     generation: std::sync::atomic::AtomicU64,
 }
@@ -165,6 +166,21 @@ impl Groups {
 
     fn changed(&self) {
         self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The row of `grant`'s group read less than [`CHECK_REUSE`] ago and since this process's last change.
+    fn fresh(&self, grant: GrantId) -> Option<(FamilyId, Stored)> {
+        let generation = self.generation();
+        let checked = self.checked.lock().expect("sealed checks lock");
+        checked.get(&grant).filter(|c| c.generation == generation && c.at.elapsed() < CHECK_REUSE).map(|c| (c.family, c.stored))
+    }
+
+    fn checked_now(&self, grant: GrantId, family: FamilyId, stored: Stored, generation: u64) {
+        let mut checked = self.checked.lock().expect("sealed checks lock");
+        if checked.len() > 10_000 {
+            checked.retain(|_, c| c.at.elapsed() < CHECK_REUSE);
+        }
+        checked.insert(grant, Checked { family, stored, generation, at: std::time::Instant::now() });
     }
 
     fn slot(&self, grant: GrantId) -> Arc<tokio::sync::Mutex<Option<Held>>> {
@@ -403,34 +419,38 @@ impl Vault {
     /// yet; `None` when it cannot have one (the service has no instance with a KeyPackage).
     pub async fn sealer(&self, permit: &crate::Permit, grant: GrantId) -> Result<Option<Sealer>> {
         let family = permit.family();
-        let generation = self.inner.sealed.generation();
-        let checked = match self.group_stored(grant).await? {
+        let row = match self.inner.sealed.fresh(grant) {
+            Some(row) => Some(row),
+            None => {
+                let generation = self.inner.sealed.generation();
+                let row = self.group_stored(grant).await?;
+                if let Some((owner, stored)) = row {
+                    self.inner.sealed.checked_now(grant, owner, stored, generation);
+                }
+                row
+            }
+        };
+        match row {
             Some((owner, _)) if owner != family => return Err(Error::GrantNotFound(grant)),
-            Some((owner, stored)) => Some(Checked { family: owner, stored, generation, at: std::time::Instant::now() }),
+            Some(_) => {}
             None => {
                 if self.sync_group(family, grant).await? == Synced::None {
                     return Ok(None);
                 }
-                None
             }
-        };
-        Ok(Some(Sealer { vault: self.clone(), family, grant, checked: Arc::new(Mutex::new(checked)) }))
+        }
+        Ok(Some(Sealer { vault: self.clone(), family, grant }))
     }
 
-    async fn seal_in(&self, family: FamilyId, grant: GrantId, plaintext: &[u8], checked: &Mutex<Option<Checked>>) -> Result<SealedResponse> {
+    async fn seal_in(&self, family: FamilyId, grant: GrantId, plaintext: &[u8]) -> Result<SealedResponse> {
         let grant_text = grant.to_string();
         for _ in 0..RETRIES {
-            let generation = self.inner.sealed.generation();
-            let reusable = checked
-                .lock()
-                .expect("sealer lock")
-                .filter(|c| c.generation == generation && c.at.elapsed() < CHECK_REUSE)
-                .map(|c| (c.family, c.stored));
-            let (owner, stored) = match reusable {
+            let (owner, stored) = match self.inner.sealed.fresh(grant) {
                 Some(row) => row,
                 None => {
+                    let generation = self.inner.sealed.generation();
                     let row = self.group_stored(grant).await?.ok_or(Error::Sealed("the grant's group is gone"))?;
-                    *checked.lock().expect("sealer lock") = Some(Checked { family: row.0, stored: row.1, generation, at: std::time::Instant::now() });
+                    self.inner.sealed.checked_now(grant, row.0, row.1, generation);
                     row
                 }
             };
@@ -569,7 +589,8 @@ impl Vault {
     }
 
     /// Takes every instance out of an ended grant's group, inside the transaction that ended it, so that the end
-    /// and the removal commit (and their entries) are one. Nothing when the grant has no group.
+    /// and the removal commit (and their entries) are one. Nothing when the grant has no group. The caller calls
+    /// [`Vault::sealed_changed`] once the transaction has committed.
     pub(crate) async fn end_sealed_group(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, grant: &Grant) -> Result<()> {
         let grant_text = grant.id.to_string();
         let Some(row) = group_row_on(&mut **tx, grant.id).await? else { return Ok(()) };
@@ -592,6 +613,11 @@ impl Vault {
             return Err(Error::Contended("the sealed group changed while the grant ended"));
         }
         Ok(())
+    }
+
+    /// Says that a group changed in a transaction that has now committed: no row read before is reused.
+    pub(crate) fn sealed_changed(&self) {
+        self.inner.sealed.changed();
     }
 
     /// Writes the group's new state (compare-and-set on `before`), its mailbox messages, the KeyPackages it used and
@@ -629,6 +655,8 @@ impl Vault {
                 let written = write_group(&mut tx, self.inner.backend, grant, &service, state_enc, stored, service_members, before, changes, now).await?;
                 if written.is_some() {
                     tx.commit().await?;
+                    // And again once it is visible: a row read between the two is not reused either.
+                    self.inner.sealed.changed();
                 }
                 Ok(written)
             }
