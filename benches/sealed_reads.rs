@@ -99,6 +99,36 @@ async fn read_round(access: &Access, ids: &Arc<Vec<RecordId>>, connections: u64,
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// The server's side alone: raw GETs of random records with the access's token, answered 200 and not opened (as
+/// if the client were another machine); responses per second.
+async fn raw_round(base: &str, access: &Access, ids: &Arc<Vec<RecordId>>, connections: u64, seconds: u64) -> f64 {
+    let http = reqwest::Client::new();
+    let (family, token) = (access.family_id(), access.state().access_token);
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|worker| {
+            let (http, ids, done, token, base) = (http.clone(), ids.clone(), done.clone(), token.clone(), base.to_owned());
+            tokio::spawn(async move {
+                let mut i = worker as usize * 7919;
+                while Instant::now() < deadline {
+                    i = i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    let url = format!("{base}/api/v1/families/{family}/records/{}", ids[(i >> 33) % ids.len()]);
+                    let response = http.get(url).bearer_auth(&token).send().await.expect("a read");
+                    assert_eq!(response.status(), 200);
+                    response.bytes().await.expect("a body");
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
 /// Downloads the file `times` times; MB/s.
 async fn download_round(access: &Access, file: RecordId, size: u64, times: u32) -> f64 {
     let started = Instant::now();
@@ -189,6 +219,17 @@ async fn main() {
     println!("  plain:  {:>8.0} reads/s  (rounds {:?})", p, plain_rates.iter().map(|r| r.round()).collect::<Vec<_>>());
     println!("  sealed: {:>8.0} reads/s  (rounds {:?})", s, sealed_rates.iter().map(|r| r.round()).collect::<Vec<_>>());
     println!("  ratio sealed/plain: {:.2}x (aim: at least 0.70x) {}", s / p, if s / p >= 0.7 { "met" } else { "NOT met" });
+
+    let (mut plain_raw, mut sealed_raw) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        plain_raw.push(raw_round(&base, &plain, &ids, connections, seconds).await);
+        sealed_raw.push(raw_round(&base, &sealed, &ids, connections, seconds).await);
+    }
+    let (p, s) = (mean(&plain_raw), mean(&sealed_raw));
+    println!("the server's side alone (the same reads, answers not opened):");
+    println!("  plain:  {p:>8.0} responses/s");
+    println!("  sealed: {s:>8.0} responses/s");
+    println!("  ratio sealed/plain: {:.2}x", s / p);
 
     let times = 3;
     let (mut plain_mbs, mut sealed_mbs) = (Vec::new(), Vec::new());

@@ -821,7 +821,7 @@ impl Access {
         let instance = self.instance_for(&response).await?;
         let path = answered_path(&response);
         let message = response.bytes().await?;
-        let plain = crate::instance::open_bound(&instance, self.request_id(), &message, &path)?;
+        let plain = crate::instance::open_bound(&instance, self.request_id(), &message, &path).await?;
         serde_json::from_slice(&plain).map_err(|e| SdkError::Protocol(format!("cannot decode the response: {e}")))
     }
 
@@ -830,7 +830,12 @@ impl Access {
         let instance = self.instance_for(&response).await?;
         let path = answered_path(&response);
         let body: ByteStream = Box::pin(response.bytes_stream().map_err(SdkError::from));
-        crate::instance::open_stream(instance, self.request_id(), body, &path).await
+        let access = self.clone();
+        let resync: crate::instance::Resync = Arc::new(move || {
+            let access = access.clone();
+            Box::pin(async move { access.sync().await })
+        });
+        crate::instance::open_stream(instance, self.request_id(), body, &path, resync).await
     }
 }
 

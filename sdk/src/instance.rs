@@ -30,6 +30,9 @@ pub(crate) const KEY_PACKAGES: usize = 8;
 #[derive(Clone)]
 pub struct Instance {
     inner: Arc<Mutex<State>>,
+    /// Openings take turns here, awaited: a response waiting for its turn leaves its thread to other work rather
+    /// than blocking it on the state's lock.
+    turn: Arc<tokio::sync::Mutex<()>>,
     name: Arc<str>,
 }
 
@@ -68,7 +71,11 @@ impl Instance {
             }
             Err(e) => return Err(SdkError::Sealed { message: format!("cannot read the instance's state: {e}") }),
         };
-        let instance = Instance { inner: Arc::new(Mutex::new(State { member, path, key, applied: HashMap::new() })), name: name.into() };
+        let instance = Instance {
+            inner: Arc::new(Mutex::new(State { member, path, key, applied: HashMap::new() })),
+            turn: Arc::new(tokio::sync::Mutex::new(())),
+            name: name.into(),
+        };
         instance.lock().save()?;
         Ok(instance)
     }
@@ -145,8 +152,9 @@ impl Instance {
     }
 
     /// Opens one sealed message of `grant`'s group.
-    pub(crate) fn open_message(&self, grant: GrantId, message: &[u8]) -> Result<Zeroizing<Vec<u8>>, SdkError> {
+    pub(crate) async fn open_message(&self, grant: GrantId, message: &[u8]) -> Result<Zeroizing<Vec<u8>>, SdkError> {
         let group = grant.to_string().into_bytes();
+        let _turn = self.turn.lock().await;
         let mut state = self.lock();
         state
             .member
@@ -177,24 +185,30 @@ impl State {
 }
 
 /// The plaintext of a sealed response, checked to answer `path`.
-pub(crate) fn open_bound(instance: &Instance, grant: GrantId, message: &[u8], path: &str) -> Result<Zeroizing<Vec<u8>>, SdkError> {
-    let plain = instance.open_message(grant, message)?;
+pub(crate) async fn open_bound(instance: &Instance, grant: GrantId, message: &[u8], path: &str) -> Result<Zeroizing<Vec<u8>>, SdkError> {
+    let plain = instance.open_message(grant, message).await?;
     let body = sealed::unbind(&plain, path).ok_or_else(|| SdkError::Sealed { message: "a sealed response answers another request".to_owned() })?;
     Ok(Zeroizing::new(body.to_vec()))
 }
 
 /// A sealed stream opened frame by frame: its head (checked to answer `path`), then its bytes. The stream is an
 /// error if it ends before its end frame, or if anything follows it.
-pub(crate) async fn open_stream(instance: Instance, grant: GrantId, mut body: ByteStream, path: &str) -> Result<(Zeroizing<Vec<u8>>, ByteStream), SdkError> {
+/// Brings the instance up to date with its grant's mailbox (the stream's chunks may be sealed in an epoch that
+/// began after its head: the vault renewed its leaf, or the grant ended).
+pub(crate) type Resync = Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<(), SdkError>> + Send + Sync>;
+
+pub(crate) async fn open_stream(instance: Instance, grant: GrantId, mut body: ByteStream, path: &str, resync: Resync) -> Result<(Zeroizing<Vec<u8>>, ByteStream), SdkError> {
     let mut buffer = BytesMut::new();
     let head = next_frame(&mut body, &mut buffer).await?.ok_or_else(|| SdkError::Protocol("a sealed stream ended before its head".to_owned()))?;
-    let plain = instance.open_message(grant, &head)?;
+    let plain = instance.open_message(grant, &head).await?;
     let (tag, rest) = plain.split_first().ok_or_else(|| SdkError::Protocol("an empty sealed frame".to_owned()))?;
     if *tag != sealed::HEAD {
         return Err(SdkError::Protocol("a sealed stream does not start with its head".to_owned()));
     }
     let head = Zeroizing::new(sealed::unbind(rest, path).ok_or_else(|| SdkError::Sealed { message: "a sealed response answers another request".to_owned() })?.to_vec());
-    let stream = futures::stream::unfold((body, buffer, instance, false), move |(mut body, mut buffer, instance, ended)| async move {
+    let stream = futures::stream::unfold((body, buffer, instance, false), move |(mut body, mut buffer, instance, ended)| {
+        let resync = resync.clone();
+        async move {
         if ended {
             // After the end frame: nothing may follow.
             return match next_frame(&mut body, &mut buffer).await {
@@ -209,9 +223,16 @@ pub(crate) async fn open_stream(instance: Instance, grant: GrantId, mut body: By
                 Ok(None) => return Some((Err(SdkError::Protocol("a sealed stream was cut short".to_owned())), (body, buffer, instance, true))),
                 Err(e) => return Some((Err(e), (body, buffer, instance, true))),
             };
-            let plain = match instance.open_message(grant, &frame) {
+            let plain = match instance.open_message(grant, &frame).await {
                 Ok(plain) => plain,
-                Err(e) => return Some((Err(e), (body, buffer, instance, true))),
+                // Sealed in an epoch this instance has not reached: follow the mailbox, and try once more.
+                Err(_) => match resync().await {
+                    Ok(()) => match instance.open_message(grant, &frame).await {
+                        Ok(plain) => plain,
+                        Err(e) => return Some((Err(e), (body, buffer, instance, true))),
+                    },
+                    Err(e) => return Some((Err(e), (body, buffer, instance, true))),
+                },
             };
             match plain.split_first() {
                 Some((&sealed::CHUNK, bytes)) if !bytes.is_empty() => return Some((Ok(Bytes::copy_from_slice(bytes)), (body, buffer, instance, false))),
@@ -227,6 +248,7 @@ pub(crate) async fn open_stream(instance: Instance, grant: GrantId, mut body: By
                 _ => return Some((Err(SdkError::Protocol("a sealed stream's frame is not a chunk or its end".to_owned())), (body, buffer, instance, true))),
             }
         }
+    }
     });
     Ok((head, Box::pin(stream)))
 }
