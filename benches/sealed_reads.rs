@@ -9,66 +9,17 @@
 //! `CARTABLE_BENCH_SECONDS` (5) is each read round's length, `CARTABLE_BENCH_CONNECTIONS` (8) the reads in flight,
 //! `CARTABLE_BENCH_FILE_MIB` (32) the file's size. The aim (issue 16): sealed reads at least 0.7× plain ones.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cartable_sdk::{Access, Client, Instance, NewAccessRequest, RecordId};
 
+mod support;
+use support::{cartable, start_server};
+
 const PASSWORD: &str = "correct horse battery staple";
 const RECORDS: usize = 200;
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(data: &std::path::Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cartable"))
-        .arg("--data")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("CARTABLE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the server");
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    let base = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| line.strip_prefix("listening on ").map(|u| u.trim().to_owned()))
-        .expect("the server did not start");
-    (server, base)
-}
-
-fn cartable(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cartable"))
-        .arg("--data")
-        .arg(data)
-        .arg("--json")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("run cartable");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s.as_bytes()).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "cartable {args:?} failed");
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -152,13 +103,13 @@ async fn main() {
     let data = dir.path().join("data");
 
     // A family with one child, records of about 1 KiB, and a file.
-    let family = cartable(&data, &["family", "create", "--name", "Bench"], None)["family_id"].as_str().unwrap().to_owned();
-    let guardian = cartable(&data, &["member", "add", "--family", &family, "--role", "guardian", "--name", "Claire"], None)["member_id"].as_str().unwrap().to_owned();
-    let child = cartable(&data, &["member", "add", "--family", &family, "--role", "child", "--name", "Léa", "--birth-date", "2014-03-02"], None)["member_id"]
+    let family = cartable(&data, None, &["family", "create", "--name", "Bench"], None)["family_id"].as_str().unwrap().to_owned();
+    let guardian = cartable(&data, None, &["member", "add", "--family", &family, "--role", "guardian", "--name", "Claire"], None)["member_id"].as_str().unwrap().to_owned();
+    let child = cartable(&data, None, &["member", "add", "--family", &family, "--role", "child", "--name", "Léa", "--birth-date", "2014-03-02"], None)["member_id"]
         .as_str()
         .unwrap()
         .to_owned();
-    cartable(&data, &["member", "set-password", "--family", &family, "--member", &guardian], Some(&format!("{PASSWORD}\n")));
+    cartable(&data, None, &["member", "set-password", "--family", &family, "--member", &guardian], Some(&format!("{PASSWORD}\n")));
     let lines: String = (0..RECORDS)
         .map(|i| format!("{}\n", serde_json::json!({"subject": "mathématiques", "grade": i % 20, "comment": "x".repeat(900), "n": i})))
         .collect();
@@ -168,7 +119,7 @@ async fn main() {
     let size = file_mib << 20;
     std::fs::write(&file_path, (0..size).map(|i| (i * 31 % 251) as u8).collect::<Vec<u8>>()).unwrap();
 
-    let (server, base) = start_server(&data);
+    let (server, base) = start_server(&data, None);
     let client = Client::new(&base).unwrap();
     let session = client.sign_in(guardian.parse().unwrap(), PASSWORD).await.unwrap();
     let child_id = child.parse().unwrap();
@@ -176,7 +127,7 @@ async fn main() {
     for line in std::fs::read_to_string(&input).unwrap().lines() {
         ids.push(session.write_record(child_id, "edu.grades", &serde_json::from_str(line).unwrap()).await.unwrap());
     }
-    let file = cartable(&data, &["file", "put", "--family", &family, "--child", &child, "--doctype", "edu.grades", file_path.to_str().unwrap()], None)["record_id"]
+    let file = cartable(&data, None, &["file", "put", "--family", &family, "--child", &child, "--doctype", "edu.grades", file_path.to_str().unwrap()], None)["record_id"]
         .as_str()
         .unwrap()
         .parse()

@@ -206,51 +206,66 @@ pub(crate) async fn open_stream(instance: Instance, grant: GrantId, mut body: By
         return Err(SdkError::Protocol("a sealed stream does not start with its head".to_owned()));
     }
     let head = Zeroizing::new(sealed::unbind(rest, path).ok_or_else(|| SdkError::Sealed { message: "a sealed response answers another request".to_owned() })?.to_vec());
-    let stream = futures::stream::unfold((body, buffer, instance, false), move |(mut body, mut buffer, instance, ended)| {
-        let resync = resync.clone();
-        async move {
-        if ended {
-            // After the end frame: nothing may follow.
-            return match next_frame(&mut body, &mut buffer).await {
-                Ok(None) => None,
-                Ok(Some(_)) => Some((Err(SdkError::Protocol("bytes follow a sealed stream's end".to_owned())), (body, buffer, instance, true))),
-                Err(e) => Some((Err(e), (body, buffer, instance, true))),
-            };
+    let opening = Opening { body, buffer, instance, grant, resync, ended: false };
+    let stream = futures::stream::unfold(opening, |mut opening| async move {
+        let item = opening.next_chunk().await?;
+        if item.is_err() {
+            opening.ended = true;
+        }
+        Some((item, opening))
+    });
+    Ok((head, Box::pin(stream)))
+}
+
+/// A sealed stream past its head.
+struct Opening {
+    body: ByteStream,
+    buffer: BytesMut,
+    instance: Instance,
+    grant: GrantId,
+    resync: Resync,
+    /// Its end frame was read, or it failed: nothing more comes out.
+    ended: bool,
+}
+
+impl Opening {
+    /// The next chunk's bytes; `None` once the end frame was read and nothing follows it.
+    async fn next_chunk(&mut self) -> Option<Result<Bytes, SdkError>> {
+        if self.ended {
+            return None;
         }
         loop {
-            let frame = match next_frame(&mut body, &mut buffer).await {
+            let frame = match next_frame(&mut self.body, &mut self.buffer).await {
                 Ok(Some(frame)) => frame,
-                Ok(None) => return Some((Err(SdkError::Protocol("a sealed stream was cut short".to_owned())), (body, buffer, instance, true))),
-                Err(e) => return Some((Err(e), (body, buffer, instance, true))),
+                Ok(None) => return Some(Err(SdkError::Protocol("a sealed stream was cut short".to_owned()))),
+                Err(e) => return Some(Err(e)),
             };
-            let plain = match instance.open_message(grant, &frame).await {
+            let plain = match self.instance.open_message(self.grant, &frame).await {
                 Ok(plain) => plain,
                 // Sealed in an epoch this instance has not reached: follow the mailbox, and try once more.
-                Err(_) => match resync().await {
-                    Ok(()) => match instance.open_message(grant, &frame).await {
+                Err(_) => match (self.resync)().await {
+                    Ok(()) => match self.instance.open_message(self.grant, &frame).await {
                         Ok(plain) => plain,
-                        Err(e) => return Some((Err(e), (body, buffer, instance, true))),
+                        Err(e) => return Some(Err(e)),
                     },
-                    Err(e) => return Some((Err(e), (body, buffer, instance, true))),
+                    Err(e) => return Some(Err(e)),
                 },
             };
             match plain.split_first() {
-                Some((&sealed::CHUNK, bytes)) if !bytes.is_empty() => return Some((Ok(Bytes::copy_from_slice(bytes)), (body, buffer, instance, false))),
+                Some((&sealed::CHUNK, bytes)) if !bytes.is_empty() => return Some(Ok(Bytes::copy_from_slice(bytes))),
                 Some((&sealed::CHUNK, _)) => continue,
                 Some((&sealed::END, [])) => {
-                    // The end: make sure nothing follows, then finish.
-                    return match next_frame(&mut body, &mut buffer).await {
+                    self.ended = true;
+                    return match next_frame(&mut self.body, &mut self.buffer).await {
                         Ok(None) => None,
-                        Ok(Some(_)) => Some((Err(SdkError::Protocol("bytes follow a sealed stream's end".to_owned())), (body, buffer, instance, true))),
-                        Err(e) => Some((Err(e), (body, buffer, instance, true))),
+                        Ok(Some(_)) => Some(Err(SdkError::Protocol("bytes follow a sealed stream's end".to_owned()))),
+                        Err(e) => Some(Err(e)),
                     };
                 }
-                _ => return Some((Err(SdkError::Protocol("a sealed stream's frame is not a chunk or its end".to_owned())), (body, buffer, instance, true))),
+                _ => return Some(Err(SdkError::Protocol("a sealed stream's frame is not a chunk or its end".to_owned()))),
             }
         }
     }
-    });
-    Ok((head, Box::pin(stream)))
 }
 
 /// The next frame's message, or `None` at a clean end between frames.

@@ -190,14 +190,8 @@ pub(crate) async fn sealed_stream(sealer: Sealer, uri: &Uri, head: &serde_json::
                     while pending.len() >= sealed::CHUNK_BYTES {
                         let plain = seal_chunk(&pending[..sealed::CHUNK_BYTES]);
                         pending.drain(..sealed::CHUNK_BYTES);
-                        match sealer.seal(&plain).await {
-                            Ok(m) if sender.send(Ok(sealed::frame(&m.message))).await.is_ok() => {}
-                            Ok(_) => return,
-                            Err(e) => {
-                                tracing::error!(error = %e, "a sealed stream could not be sealed to its end");
-                                let _ = sender.send(Err(std::io::Error::other("sealing failed"))).await;
-                                return;
-                            }
+                        if !send_sealed(&sealer, &sender, &plain).await {
+                            return;
                         }
                     }
                 }
@@ -215,14 +209,8 @@ pub(crate) async fn sealed_stream(sealer: Sealer, uri: &Uri, head: &serde_json::
         zeroize::Zeroize::zeroize(&mut pending[..]);
         tail.push(zeroize::Zeroizing::new(vec![sealed::END]));
         for plain in &tail {
-            match sealer.seal(plain).await {
-                Ok(m) if sender.send(Ok(sealed::frame(&m.message))).await.is_ok() => {}
-                Ok(_) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, "a sealed stream could not be sealed to its end");
-                    let _ = sender.send(Err(std::io::Error::other("sealing failed"))).await;
-                    return;
-                }
+            if !send_sealed(&sealer, &sender, plain).await {
+                return;
             }
         }
     });
@@ -233,4 +221,17 @@ pub(crate) async fn sealed_stream(sealer: Sealer, uri: &Uri, head: &serde_json::
     headers.insert(sealed::EPOCH_HEADER, HeaderValue::from(epoch));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// Seals one plaintext of a stream and sends its frame; `false` when the stream must stop (the client went away, or
+/// sealing failed, which breaks the body so the client never takes it for whole).
+async fn send_sealed(sealer: &Sealer, sender: &tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>, plain: &[u8]) -> bool {
+    match sealer.seal(plain).await {
+        Ok(m) => sender.send(Ok(sealed::frame(&m.message))).await.is_ok(),
+        Err(e) => {
+            tracing::error!(error = %e, "a sealed stream could not be sealed to its end");
+            let _ = sender.send(Err(std::io::Error::other("sealing failed"))).await;
+            false
+        }
+    }
 }

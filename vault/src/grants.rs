@@ -268,14 +268,19 @@ impl Vault {
     /// What the rules and the API need to know about a grant before deciding on it, and what its service may know
     /// of it: its child, doctypes, actions, state and end (ids, names and times only; no purpose, nothing decrypted).
     pub async fn grant_outline(&self, family: FamilyId, id: GrantId) -> Result<GrantOutline> {
+        let g = self.grant_record(family, id).await?;
+        Ok(GrantOutline { child: g.child, doctypes: g.doctypes, actions: g.actions, state: g.state, expires_at: g.expires_at })
+    }
+
+    /// A grant as stored, its purpose left sealed (for the vault's own use before any decision).
+    pub(crate) async fn grant_record(&self, family: FamilyId, id: GrantId) -> Result<Grant> {
         let row = sqlx::query("SELECT grant_json FROM grants WHERE id = $1 AND family_id = $2")
             .bind(id.to_string())
             .bind(family.to_string())
             .fetch_optional(self.pool())
             .await?
             .ok_or(Error::GrantNotFound(id))?;
-        let g = parse_grant(&row.get::<String, _>(0))?;
-        Ok(GrantOutline { child: g.child, doctypes: g.doctypes, actions: g.actions, state: g.state, expires_at: g.expires_at })
+        parse_grant(&row.get::<String, _>(0))
     }
 
     /// The grants a permit to list the family's register shows, in every state, oldest first (due expiries and

@@ -486,7 +486,7 @@ impl Vault {
             if changes.out.is_empty() {
                 changes.commit(group.self_update().map_err(mls("renewing the vault's leaf failed"))?);
             }
-            let grant_row = self.grant_row(family, grant).await?;
+            let grant_row = self.grant_record(family, grant).await?;
             if let Some(stored) = self.persist(&key, &grant_row, &mut group, Some(before), changes, None).await? {
                 *held = Some(Held { group, stored });
             }
@@ -498,7 +498,7 @@ impl Vault {
     /// with a KeyPackage; every active instance of the service in it while the grant is in force; none once it has
     /// ended or for a retired instance. Each membership change is logged.
     pub(crate) async fn sync_group(&self, family: FamilyId, grant_id: GrantId) -> Result<Synced> {
-        let grant = self.grant_row(family, grant_id).await?;
+        let grant = self.grant_record(family, grant_id).await?;
         let Grantee::Service(service) = grant.grantee else { return Ok(Synced::None) };
         let grant_text = grant_id.to_string();
         let slot = self.inner.sealed.slot(grant_id);
@@ -676,16 +676,6 @@ impl Vault {
             .await?;
         row.map(|row| Ok((crate::vault::parse_id(&row.get::<String, _>(0))?, Stored { epoch: row.get(1), members_version: row.get(2), renewed_at: row.get(3) })))
             .transpose()
-    }
-
-    async fn grant_row(&self, family: FamilyId, grant: GrantId) -> Result<Grant> {
-        let row = sqlx::query("SELECT grant_json FROM grants WHERE id = $1 AND family_id = $2")
-            .bind(grant.to_string())
-            .bind(family.to_string())
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(Error::GrantNotFound(grant))?;
-        crate::rows::parse_grant(&row.get::<String, _>(0))
     }
 
     async fn active_instances(&self, service: ServiceId) -> Result<Vec<String>> {
