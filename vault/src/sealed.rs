@@ -593,7 +593,7 @@ impl Vault {
     /// [`Vault::sealed_changed`] once the transaction has committed.
     pub(crate) async fn end_sealed_group(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, grant: &Grant) -> Result<()> {
         let grant_text = grant.id.to_string();
-        let Some(row) = group_row_on(&mut **tx, grant.id).await? else { return Ok(()) };
+        let Some(row) = group_row_on(tx, grant.id).await? else { return Ok(()) };
         let key = self.family_key(grant.family).await?;
         let snapshot = key.open(&place(grant.family, &grant_text), &row.state_enc)?;
         let (mut group, rekey) = VaultGroup::from_snapshot(&snapshot).map_err(mls("a sealed group's state does not read"))?;
@@ -665,7 +665,7 @@ impl Vault {
 
     async fn group_row(&self, grant: GrantId) -> Result<Option<Row_>> {
         let mut conn = self.pool().acquire().await?;
-        group_row_on(&mut *conn, grant).await
+        group_row_on(&mut conn, grant).await
     }
 
     /// A group row's clear columns only (what sealing checks before every message), without its state.
