@@ -1136,10 +1136,29 @@ pub mod sealed {
         out
     }
 
-    /// The body of a plaintext bound to `path`; `None` if it is bound to another.
+    /// The body of a plaintext bound to `path` (the path and query the client asked for), `None` if it is bound to
+    /// another. The server's path may lack a prefix a reverse proxy took off in front of it (`/cartable`), never
+    /// more: it is `path` or an end of it that starts at a `/`.
     pub fn unbind<'a>(plain: &'a [u8], path: &str) -> Option<&'a [u8]> {
         let split = plain.iter().position(|&b| b == 0)?;
-        (&plain[..split] == path.as_bytes()).then(|| &plain[split + 1..])
+        let bound = &plain[..split];
+        let asked = path.as_bytes();
+        let answers = bound == asked || (bound.first() == Some(&b'/') && asked.ends_with(bound) && asked[..asked.len() - bound.len()].first() == Some(&b'/'));
+        answers.then(|| &plain[split + 1..])
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn an_answer_is_bound_to_its_request() {
+            let plain = super::bind("/api/v1/families/f/records/r?x=1", b"{}");
+            assert_eq!(super::unbind(&plain, "/api/v1/families/f/records/r?x=1"), Some(&b"{}"[..]));
+            assert_eq!(super::unbind(&plain, "/cartable/api/v1/families/f/records/r?x=1"), Some(&b"{}"[..]), "a proxy's prefix");
+            assert_eq!(super::unbind(&plain, "/api/v1/families/f/records/s?x=1"), None);
+            assert_eq!(super::unbind(&plain, "/api/v1/families/f/records/r?x=2"), None);
+            assert_eq!(super::unbind(&plain, "x/api/v1/families/f/records/r?x=1"), None);
+            assert_eq!(super::unbind(&super::bind("records/r", b"{}"), "/api/v1/families/f/records/r"), None, "a bound path is whole");
+        }
     }
 
     /// One frame of a stream: the message's length, then the message.

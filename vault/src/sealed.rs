@@ -419,18 +419,7 @@ impl Vault {
     /// yet; `None` when it cannot have one (the service has no instance with a KeyPackage).
     pub async fn sealer(&self, permit: &crate::Permit, grant: GrantId) -> Result<Option<Sealer>> {
         let family = permit.family();
-        let row = match self.inner.sealed.fresh(grant) {
-            Some(row) => Some(row),
-            None => {
-                let generation = self.inner.sealed.generation();
-                let row = self.group_stored(grant).await?;
-                if let Some((owner, stored)) = row {
-                    self.inner.sealed.checked_now(grant, owner, stored, generation);
-                }
-                row
-            }
-        };
-        match row {
+        match self.group_checked(grant).await? {
             Some((owner, _)) if owner != family => return Err(Error::GrantNotFound(grant)),
             Some(_) => {}
             None => {
@@ -445,15 +434,7 @@ impl Vault {
     async fn seal_in(&self, family: FamilyId, grant: GrantId, plaintext: &[u8]) -> Result<SealedResponse> {
         let grant_text = grant.to_string();
         for _ in 0..RETRIES {
-            let (owner, stored) = match self.inner.sealed.fresh(grant) {
-                Some(row) => row,
-                None => {
-                    let generation = self.inner.sealed.generation();
-                    let row = self.group_stored(grant).await?.ok_or(Error::Sealed("the grant's group is gone"))?;
-                    self.inner.sealed.checked_now(grant, row.0, row.1, generation);
-                    row
-                }
-            };
+            let (owner, stored) = self.group_checked(grant).await?.ok_or(Error::Sealed("the grant's group is gone"))?;
             if owner != family {
                 return Err(Error::GrantNotFound(grant));
             }
@@ -666,6 +647,19 @@ impl Vault {
     async fn group_row(&self, grant: GrantId) -> Result<Option<Row_>> {
         let mut conn = self.pool().acquire().await?;
         group_row_on(&mut conn, grant).await
+    }
+
+    /// The group's row as read less than [`CHECK_REUSE`] ago, or read now (and kept for the next messages).
+    async fn group_checked(&self, grant: GrantId) -> Result<Option<(FamilyId, Stored)>> {
+        if let Some(row) = self.inner.sealed.fresh(grant) {
+            return Ok(Some(row));
+        }
+        let generation = self.inner.sealed.generation();
+        let row = self.group_stored(grant).await?;
+        if let Some((owner, stored)) = row {
+            self.inner.sealed.checked_now(grant, owner, stored, generation);
+        }
+        Ok(row)
     }
 
     /// A group row's clear columns only (what sealing checks before every message), without its state.
