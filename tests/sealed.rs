@@ -5,6 +5,7 @@
 
 mod api_support;
 mod cli_support;
+mod web_support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -227,12 +228,33 @@ async fn restarts_of_the_server_and_of_the_sdk_keep_the_group_working() {
             assert_eq!(access.read_record(fx.grades[1]).await.unwrap().body["comment"], "secret-comment-1");
             assert!(service.instance().unwrap().epoch(access.request_id()).unwrap() > epoch, "the restored group was rekeyed");
 
+            // The vault's leaf is due for renewal (a day old, here made so in the database): the next response is
+            // sealed in a fresh epoch, which the instance follows.
+            let before = service.instance().unwrap().epoch(access.request_id()).unwrap();
+            let pool = restarted.database().await;
+            sqlx::query("UPDATE sealed_groups SET renewed_at = 0").execute(&pool).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(access.read_record(fx.grades[0]).await.unwrap().body["comment"], "secret-comment-0");
+            assert!(service.instance().unwrap().epoch(access.request_id()).unwrap() > before, "the leaf was not renewed");
+
             // The service restarts: its instance comes back from its file, and reads on.
             let saved = access.state();
             drop((access, service));
             let service = sealed_service(&client, &credentials, &kept, "main").await;
             let access = service.resume(saved);
             assert_eq!(access.read_record(fx.grades[0]).await.unwrap().body["comment"], "secret-comment-0");
+            // The grant reaches its end (the sweep run as a month from now would): its group keeps no instance, in
+            // the expiry's own transaction.
+            let vault = restarted.vault().await;
+            let family = cartable_consent::FamilyId::from_uuid(fx.family.0);
+            assert_eq!(vault.sweep(family, time::OffsetDateTime::now_utc() + time::Duration::days(31)).await.unwrap(), 1);
+            access.sync().await.unwrap();
+            assert!(!service.instance().unwrap().is_member(access.request_id()), "the expiry's commit removed the instance");
+            let err = access.read_record(fx.grades[0]).await.unwrap_err();
+            assert!(matches!(err, SdkError::Expired { .. }), "{err:?}");
+            let ended = sealed_changes(&all_entries(&client.sign_in(fx.guardian, PASSWORD).await.unwrap()).await);
+            assert_eq!(ended.last(), Some(&("ended".to_owned(), 1, 0)), "{ended:?}");
+
             // With the wrong key, the saved state does not open.
             let err = Instance::open(credentials.service_id, "main", &kept.path, [9; 32]).unwrap_err();
             assert!(matches!(err, SdkError::Sealed { .. }), "{err:?}");
@@ -307,4 +329,48 @@ async fn the_sdk_example_runs_sealed() {
     for expected in ["sealed mode: instance `tutoring-1`", "joined the grant's MLS group", "2 grade(s), average 10.5", "checksum verified", "after the revocation"] {
         assert!(stdout.contains(expected), "the example did not say {expected:?}: {stdout}");
     }
+}
+
+/// The family sees on its grants page which grants are sealed, and for how many of the service's instances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grants_page_says_who_can_open_sealed_data() {
+    within(120, "the grants page", async {
+        let server = Server::start(Backend::Sqlite).await;
+        let mut web = web_support::WebFamily::create(&server, "Girard", "claire.girard").await;
+        let family = web.family.clone();
+        let birth = api_support::born_years_ago(11);
+        let child = server.cli(&["member", "add", "--family", &family, "--role", "child", "--name", "Inès", "--birth-date", &birth])["member_id"].as_str().unwrap().to_owned();
+        let client = server.client();
+        let credentials = client.register_service("Soutien Scellé").await.unwrap();
+        let keys = tempfile::tempdir().unwrap();
+        let (one, two) = (Kept::new(keys.path(), "one", 4), Kept::new(keys.path(), "two", 5));
+        let service = sealed_service(&client, &credentials, &one, "one").await;
+        sealed_service(&client, &credentials, &two, "two").await;
+        let pending = service.request_access(&web_support::grades_request(&family, &child, "soutien", 30)).await.unwrap();
+        let requests = web.guardian.get(&format!("/family/{family}/requests")).await;
+        let done = web.guardian.post(&format!("/family/{family}/requests/{}/approve", pending.request_id), &[("csrf", &requests.csrf())]).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        service.wait_for_approval(&pending, Duration::from_secs(30)).await.unwrap();
+
+        let card = |body: &str| {
+            let at = body.find(&format!("id=\"grant-{}\"", pending.request_id)).expect("the grant's card");
+            body[at..at + body[at..].find("</article>").unwrap()].to_owned()
+        };
+        let grants = web.guardian.get(&format!("/family/{family}/grants")).await;
+        assert!(card(&grants.body).contains("chiffrées de bout en bout pour 2 instances du service"), "{}", card(&grants.body));
+        assert!(grants.body.contains("Soutien Scellé : données d&#39;Inès"), "the heading elides (escaped): {}", grants.body);
+        service.retire_instance("two").await.unwrap();
+        let grants = web.guardian.get(&format!("/family/{family}/grants")).await;
+        assert!(card(&grants.body).contains("pour 1 instance du service"), "{}", card(&grants.body));
+        let revoke = web.guardian.post(&format!("/family/{family}/grants/{}/revoke", pending.request_id), &[("csrf", &grants.csrf())]).await;
+        assert_eq!(revoke.status, 303, "{}", revoke.body);
+        let grants = web.guardian.get(&format!("/family/{family}/grants")).await;
+        assert!(card(&grants.body).contains("plus aucune instance du service ne peut ouvrir les données"), "{}", card(&grants.body));
+        // The history says it in words, the server as the one who acted.
+        let history = web.guardian.get(&format!("/family/{family}/history")).await;
+        for words in ["a ouvert la livraison scellée à 2 instance(s) du service", "a retiré 1 instance(s) du service de la livraison scellée", "a fermé la livraison scellée"] {
+            assert!(history.body.contains(words), "`{words}` is not in the history: {}", history.body);
+        }
+    })
+    .await;
 }

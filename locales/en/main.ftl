@@ -101,6 +101,12 @@ grants-ended = Ended permissions
 grants-none-ended = No ended permission.
 grant-heading = { $service }: { $child }'s data
 grant-until = Until { $date }
+grant-sealed = Sealed delivery
+grant-sealed-instances = { $count ->
+    [0] no instance of the service can open the data any more
+    [one] end-to-end encrypted for 1 instance of the service
+   *[other] end-to-end encrypted for { $count } instances of the service
+}
 grant-revoke = Withdraw the permission
 grant-revoked = The permission is withdrawn. The service can no longer read anything.
 grant-policy = The exact rule (in the Cedar language), for the curious

@@ -101,6 +101,12 @@ grants-ended = Autorisations terminées
 grants-none-ended = Aucune autorisation terminée.
 grant-heading = { $service } : données { $child_de }
 grant-until = Jusqu'au { $date }
+grant-sealed = Livraison scellée
+grant-sealed-instances = { $count ->
+    [0] plus aucune instance du service ne peut ouvrir les données
+    [one] chiffrées de bout en bout pour 1 instance du service
+   *[other] chiffrées de bout en bout pour { $count } instances du service
+}
 grant-revoke = Retirer l'autorisation
 grant-revoked = L'autorisation est retirée. Le service ne peut plus rien lire.
 grant-policy = La règle exacte (en langage Cedar), pour les curieux

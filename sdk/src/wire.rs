@@ -1147,6 +1147,14 @@ pub mod sealed {
         answers.then(|| &plain[split + 1..])
     }
 
+    /// One frame of a stream: the message's length, then the message.
+    pub fn frame(message: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + message.len());
+        out.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        out.extend_from_slice(message);
+        out
+    }
+
     #[cfg(test)]
     mod tests {
         #[test]
@@ -1159,13 +1167,5 @@ pub mod sealed {
             assert_eq!(super::unbind(&plain, "x/api/v1/families/f/records/r?x=1"), None);
             assert_eq!(super::unbind(&super::bind("records/r", b"{}"), "/api/v1/families/f/records/r"), None, "a bound path is whole");
         }
-    }
-
-    /// One frame of a stream: the message's length, then the message.
-    pub fn frame(message: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(4 + message.len());
-        out.extend_from_slice(&(message.len() as u32).to_be_bytes());
-        out.extend_from_slice(message);
-        out
     }
 }

@@ -328,6 +328,7 @@ pub(crate) async fn grants(State(state): State<ApiState>, member: Member, Path(f
     let permit = register(&state, &member.session, family, lang).await?;
     let grants = state.vault().list_grants(&permit).await.in_lang(lang)?;
     let policies = state.vault().policy_text(&permit).await.in_lang(lang)?;
+    let sealed = state.vault().sealed_members(&permit).await.in_lang(lang)?;
     household.know_services(&state, grants.iter().filter_map(service_of), lang).await?;
     // Each grant's accesses, from the latest entries of the log: the allowed accesses whose policies name the grant.
     let size = state.vault().ledger_size(family).await.in_lang(lang)?;
@@ -335,6 +336,10 @@ pub(crate) async fn grants(State(state): State<ApiState>, member: Member, Path(f
     let (mut active, mut ended) = (Vec::new(), Vec::new());
     for grant in grants.iter().rev() {
         let mut card = grant_card(&household, grant, lang, &policies);
+        if let Some(&instances) = sealed.get(&grant.id) {
+            // Sealed delivery: who can open the data the grant lets out.
+            card.facts.push((lang.t("grant-sealed"), lang.t_with("grant-sealed-instances", &[("count", Arg::Number(f64::from(instances)))])));
+        }
         let under: Vec<&Receipt> = accesses.iter().filter(|r| r.grants().any(|g| g == grant.id)).collect();
         card.access_count = under.len();
         card.accesses = under.iter().take(GRANT_ACCESSES_SHOWN).map(|r| entry_line(&household, r, lang)).collect();

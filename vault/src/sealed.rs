@@ -229,7 +229,8 @@ fn place(family: FamilyId, grant: &str) -> Place<'_> {
 #[derive(Default)]
 struct Changes {
     out: Vec<(MailboxKind, u64, Vec<u8>)>,
-    change: Option<(SealedChangeKind, u32)>,
+    /// Each change of members, in order: what, how many instances, how many service instances after it.
+    membership: Vec<(SealedChangeKind, u32, u32)>,
     used_key_packages: Vec<(String, String)>,
 }
 
@@ -379,6 +380,17 @@ impl Vault {
 
     // --- a grant's group ----------------------------------------------------------------------------------------
 
+    /// How many of its service's instances can open each sealed grant's data, for the grants a register permit
+    /// shows (a grant without a sealed group is absent: its service reads in the clear, inside TLS).
+    pub async fn sealed_members(&self, permit: &crate::Permit) -> Result<HashMap<GrantId, u32>> {
+        permit.require_register()?;
+        let rows = sqlx::query("SELECT grant_id, service_members FROM sealed_groups WHERE family_id = $1")
+            .bind(permit.family().to_string())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|row| Ok((crate::vault::parse_id(&row.get::<String, _>(0))?, row.get::<i64, _>(1).max(0) as u32))).collect()
+    }
+
     /// The grant's mailbox after `after` (its group brought up to date first: made, with the service's instances
     /// let in, or emptied when the grant has ended). `None` when the grant has no group (its service has published
     /// no KeyPackage, or the grant was never in force with one). Holds MLS ciphertexts and public keys only: the
@@ -514,10 +526,11 @@ impl Vault {
             let members: BTreeSet<Vec<u8>> = group.members().into_iter().filter(|m| !m.is_vault).map(|m| m.identity).collect();
             let wanted: BTreeSet<Vec<u8>> = instances.iter().map(|i| instance_identity(service, i)).collect();
             let leaving: Vec<&[u8]> = members.iter().filter(|m| !wanted.contains(*m)).map(Vec::as_slice).collect();
+            let staying = (members.len() - leaving.len()) as u32;
             if !leaving.is_empty() {
                 changes.commit(group.remove(&leaving).map_err(mls("taking instances out of a sealed group failed"))?);
                 let kind = if in_force { SealedChangeKind::Removed } else { SealedChangeKind::Ended };
-                changes.change = Some((kind, leaving.len() as u32));
+                changes.membership.push((kind, leaving.len() as u32, staying));
                 result = Synced::Removed;
             }
             let mut joining = Vec::new();
@@ -543,9 +556,10 @@ impl Vault {
                     Err(e) => return Err(mls("letting instances into a sealed group failed")(e)),
                 }
                 let kind = if before.is_none() { SealedChangeKind::Created } else { SealedChangeKind::Added };
-                // Removed and added in one round only when the service both retired and added instances: log the add.
-                changes.change = Some((kind, joining.len() as u32));
-                result = Synced::Added;
+                changes.membership.push((kind, joining.len() as u32, staying + joining.len() as u32));
+                if result != Synced::Removed {
+                    result = Synced::Added;
+                }
             }
             if before.is_none() && joining.is_empty() {
                 // No instance could join yet (all KeyPackages used): no group until one publishes.
@@ -583,7 +597,7 @@ impl Vault {
         let removed = group.members().iter().filter(|m| !m.is_vault).count() as u32;
         if let Some(commit) = group.remove_all_services().map_err(mls("emptying a sealed group failed"))? {
             changes.commit(commit);
-            changes.change = Some((SealedChangeKind::Ended, removed));
+            changes.membership.push((SealedChangeKind::Ended, removed, 0));
         }
         // The process's own copy is stale now: drop it (the next use reads the row back).
         let slot = self.inner.sealed.slot(grant.id);
@@ -620,7 +634,7 @@ impl Vault {
         let renewed = changes.out.iter().any(|(kind, _, _)| *kind == MailboxKind::Commit) || before.is_none();
         let stored = Stored {
             epoch: group.epoch() as i64,
-            members_version: before.map_or(0, |b| b.members_version) + i64::from(changes.change.is_some()),
+            members_version: before.map_or(0, |b| b.members_version) + changes.membership.len() as i64,
             renewed_at: if renewed { to_millis(now) } else { before.map_or(to_millis(now), |b| b.renewed_at) },
         };
         let service = match grant.grantee {
@@ -774,8 +788,8 @@ async fn write_group(
             .execute(&mut **tx)
             .await?;
     }
-    if let Some((kind, instances)) = changes.change {
-        let change = SealedChange { change: kind, instances, members: service_members as u32, epoch: stored.epoch as u64 };
+    for (kind, instances, members) in changes.membership {
+        let change = SealedChange { change: kind, instances, members, epoch: stored.epoch as u64 };
         crate::ledger::append(tx, backend, ReceiptDraft::for_sealed_change(grant, change, now)).await?;
     }
     Ok(Some(stored))
