@@ -905,13 +905,13 @@ fn open_grant(key: &crate::keys::FamilyKey, row: &sqlx::any::AnyRow) -> Result<G
     Ok(grant)
 }
 
-/// Stores a grant's new state. On PostgreSQL the change is announced to every server (`NOTIFY`, delivered when the
-/// transaction commits and only if it does), which wakes their services' long polls (`Vault::grant_changes`).
 /// Whether a grant in this state has ended for its service: its sealed group keeps no instance.
 fn ends_sealed_group(state: GrantState) -> bool {
     matches!(state, GrantState::Revoked | GrantState::Expired | GrantState::Denied)
 }
 
+/// Stores a grant's new state. On PostgreSQL the change is announced to every server (`NOTIFY`, delivered when the
+/// transaction commits and only if it does), which wakes their services' long polls (`Vault::grant_changes`).
 async fn save_grant(tx: &mut sqlx::Transaction<'_, sqlx::Any>, backend: crate::db::Backend, grant: &Grant, now: OffsetDateTime) -> Result<()> {
     sqlx::query("UPDATE grants SET state = $1, grant_json = $2, updated_at = $3, expires_at = $4 WHERE id = $5")
         .bind(grant.state.as_str())
