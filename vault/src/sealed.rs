@@ -207,10 +207,22 @@ struct Stored {
     renewed_at: i64,
 }
 
-struct Row_ {
+/// A group's row: its family, its sealed state, its clear columns and how many service instances it holds.
+struct GroupRow {
     family: FamilyId,
     state_enc: Vec<u8>,
     stored: Stored,
+    service_members: u32,
+}
+
+impl GroupRow {
+    /// The group read back from its state, rekeyed at once: the rekey's commit is the first of `changes`.
+    fn restore(&self, key: &FamilyKey, grant: &str, changes: &mut Changes) -> Result<VaultGroup> {
+        let snapshot = key.open(&place(self.family, grant), &self.state_enc)?;
+        let (group, rekey) = VaultGroup::from_snapshot(&snapshot).map_err(mls("a sealed group's state does not read"))?;
+        changes.commit(rekey);
+        Ok(group)
+    }
 }
 
 impl Held {
@@ -405,7 +417,6 @@ impl Vault {
         let grant_text = grant.to_string();
         let snapshot = key.open(&place(family, &grant_text), &row.state_enc)?;
         let vault_key = VaultGroup::signature_key_of(&snapshot).map_err(mls("a sealed group's state does not read"))?;
-        let members: i64 = sqlx::query("SELECT service_members FROM sealed_groups WHERE grant_id = $1").bind(&grant_text).fetch_one(self.pool()).await?.get(0);
         let rows = sqlx::query("SELECT seq, kind, epoch, message FROM sealed_mailbox WHERE grant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
             .bind(&grant_text)
             .bind(after.min(i64::MAX as u64) as i64)
@@ -423,7 +434,7 @@ impl Vault {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Some(Mailbox { vault_key, epoch: row.stored.epoch as u64, members: members as u32, messages }))
+        Ok(Some(Mailbox { vault_key, epoch: row.stored.epoch as u64, members: row.service_members, messages }))
     }
 
     /// What seals `grant`'s responses for its group, for the holder of a permit of the grant's family (an allowed
@@ -469,10 +480,8 @@ impl Vault {
                 Some(h) => (h.group, stored, Changes::default()),
                 None => {
                     let row = self.group_row(grant).await?.ok_or(Error::Sealed("the grant's group is gone"))?;
-                    let snapshot = key.open(&place(family, &grant_text), &row.state_enc)?;
-                    let (group, rekey) = VaultGroup::from_snapshot(&snapshot).map_err(mls("a sealed group's state does not read"))?;
                     let mut changes = Changes::default();
-                    changes.commit(rekey);
+                    let group = row.restore(&key, &grant_text, &mut changes)?;
                     (group, row.stored, changes)
                 }
             };
@@ -514,12 +523,7 @@ impl Vault {
                     }
                     match held.take().filter(|h| h.stored == row.stored) {
                         Some(h) => (h.group, Some(row.stored)),
-                        None => {
-                            let snapshot = key.open(&place(family, &grant_text), &row.state_enc)?;
-                            let (group, rekey) = VaultGroup::from_snapshot(&snapshot).map_err(mls("a sealed group's state does not read"))?;
-                            changes.commit(rekey);
-                            (group, Some(row.stored))
-                        }
+                        None => (row.restore(&key, &grant_text, &mut changes)?, Some(row.stored)),
                     }
                 }
             };
@@ -590,10 +594,8 @@ impl Vault {
         let grant_text = grant.id.to_string();
         let Some(row) = group_row_on(tx, grant.id).await? else { return Ok(()) };
         let key = self.family_key(grant.family).await?;
-        let snapshot = key.open(&place(grant.family, &grant_text), &row.state_enc)?;
-        let (mut group, rekey) = VaultGroup::from_snapshot(&snapshot).map_err(mls("a sealed group's state does not read"))?;
         let mut changes = Changes::default();
-        changes.commit(rekey);
+        let mut group = row.restore(&key, &grant_text, &mut changes)?;
         let removed = group.members().iter().filter(|m| !m.is_vault).count() as u32;
         if let Some(commit) = group.remove_all_services().map_err(mls("emptying a sealed group failed"))? {
             changes.commit(commit);
@@ -658,7 +660,7 @@ impl Vault {
         }
     }
 
-    async fn group_row(&self, grant: GrantId) -> Result<Option<Row_>> {
+    async fn group_row(&self, grant: GrantId) -> Result<Option<GroupRow>> {
         let mut conn = self.pool().acquire().await?;
         group_row_on(&mut conn, grant).await
     }
@@ -810,16 +812,17 @@ fn in_force(grant: &Grant, now: OffsetDateTime) -> bool {
     matches!(grant.state, GrantState::Active | GrantState::AwaitingConfirmation) && grant.expires_at.is_some_and(|end| end > now)
 }
 
-async fn group_row_on(conn: &mut sqlx::AnyConnection, grant: GrantId) -> Result<Option<Row_>> {
-    let row = sqlx::query("SELECT family_id, state_enc, epoch, members_version, renewed_at FROM sealed_groups WHERE grant_id = $1")
+async fn group_row_on(conn: &mut sqlx::AnyConnection, grant: GrantId) -> Result<Option<GroupRow>> {
+    let row = sqlx::query("SELECT family_id, state_enc, epoch, members_version, renewed_at, service_members FROM sealed_groups WHERE grant_id = $1")
         .bind(grant.to_string())
         .fetch_optional(conn)
         .await?;
     row.map(|row| {
-        Ok(Row_ {
+        Ok(GroupRow {
             family: crate::vault::parse_id(&row.get::<String, _>(0))?,
             state_enc: row.get(1),
             stored: Stored { epoch: row.get(2), members_version: row.get(3), renewed_at: row.get(4) },
+            service_members: row.get::<i64, _>(5).max(0) as u32,
         })
     })
     .transpose()
