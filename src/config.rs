@@ -91,6 +91,40 @@ body_idle_timeout = 30
 # (CARTABLE_MAX_CONNECTIONS)
 max_connections = 1024
 
+# Notifications (a request awaits someone, a grant's first use, its coming end, its end) always show in the
+# web UI; with an SMTP server they also go by e-mail, to the members who chose so. public_url must then be set
+# (the messages link to it). Empty smtp_host: no e-mail. (CARTABLE_SMTP_HOST)
+smtp_host = ""
+# 0 means 587 for "starttls" and 465 for "tls". (CARTABLE_SMTP_PORT)
+smtp_port = 0
+# "starttls" (required, never plain) or "tls" (from the first byte). (CARTABLE_SMTP_TLS)
+smtp_tls = "starttls"
+# Both or neither; prefer the variable for the password. (CARTABLE_SMTP_USERNAME, CARTABLE_SMTP_PASSWORD)
+smtp_username = ""
+smtp_password = ""
+# A PEM file of a CA to trust besides the system's. (CARTABLE_SMTP_CA_FILE)
+smtp_ca_file = ""
+# The sender of the e-mails, e.g. "Cartable <cartable@ecole.example>". (CARTABLE_MAIL_FROM)
+mail_from = ""
+# The first retry of an e-mail that could not be sent, in seconds; each next one waits twice as long, up to an
+# hour. (CARTABLE_NOTIFY_RETRY_SECONDS)
+notify_retry_seconds = 30
+# How many days before a grant ends its members are told. (CARTABLE_EXPIRY_NOTICE_DAYS)
+expiry_notice_days = 7
+
+# Identity providers members may sign in with (OpenID Connect, authorization code flow with PKCE), one
+# [[oidc]] table each, after every other key. A member links their account once, signed in, from "My account";
+# an identity never makes an account. Register <public_url>/sign-in/oidc/<id>/callback at the provider.
+# public_url must be set.
+# [[oidc]]
+# id = "educonnect"                  # letters, digits, -: the callback's part
+# name = "EduConnect"                # the button's words
+# issuer = "https://idp.example.org" # its discovery document is <issuer>/.well-known/openid-configuration
+# client_id = "cartable"
+# client_secret = "…"
+# scopes = ["email"]                 # besides openid
+# claim = "sub"                      # who the person is: sub, email (when verified) or preferred_username
+
 # The age of digital consent (a child co-approves grants about their own data from it)
 # and the age of majority (the child then owns their data). French law: 15 and 18.
 digital_consent_age = 15
@@ -124,6 +158,17 @@ pub struct FileConfig {
     pub max_connections: Option<u64>,
     pub digital_consent_age: Option<u8>,
     pub majority_age: Option<u8>,
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<u64>,
+    pub smtp_tls: Option<String>,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    pub smtp_ca_file: Option<PathBuf>,
+    pub mail_from: Option<String>,
+    pub notify_retry_seconds: Option<u64>,
+    pub expiry_notice_days: Option<u64>,
+    #[serde(default)]
+    pub oidc: Vec<crate::oidc::ProviderConfig>,
 }
 
 /// Everything resolved.
@@ -137,11 +182,13 @@ pub struct Config {
     pub api: crate::api::ApiSettings,
     /// How `cartable serve` treats connections.
     pub server: crate::server::ServerSettings,
+    /// Notifications: e-mail (when configured) and the notice before a grant ends.
+    pub notify: crate::notify::NotifySettings,
 }
 
 /// Each key of the configuration file and the `CARTABLE_*` variable that sets it. `resolve` finds a key's variable
 /// only here, and a test checks the table against the keys of `DEFAULT_CONFIG`, so the two cannot drift apart.
-const VARIABLES: [(&str, &str); 23] = [
+const VARIABLES: [(&str, &str); 32] = [
     ("data", "CARTABLE_DATA"),
     ("database_url", "CARTABLE_DATABASE_URL"),
     ("master_key_file", "CARTABLE_MASTER_KEY_FILE"),
@@ -165,6 +212,15 @@ const VARIABLES: [(&str, &str); 23] = [
     ("max_connections", "CARTABLE_MAX_CONNECTIONS"),
     ("digital_consent_age", "CARTABLE_DIGITAL_CONSENT_AGE"),
     ("majority_age", "CARTABLE_MAJORITY_AGE"),
+    ("smtp_host", "CARTABLE_SMTP_HOST"),
+    ("smtp_port", "CARTABLE_SMTP_PORT"),
+    ("smtp_tls", "CARTABLE_SMTP_TLS"),
+    ("smtp_username", "CARTABLE_SMTP_USERNAME"),
+    ("smtp_password", "CARTABLE_SMTP_PASSWORD"),
+    ("smtp_ca_file", "CARTABLE_SMTP_CA_FILE"),
+    ("mail_from", "CARTABLE_MAIL_FROM"),
+    ("notify_retry_seconds", "CARTABLE_NOTIFY_RETRY_SECONDS"),
+    ("expiry_notice_days", "CARTABLE_EXPIRY_NOTICE_DAYS"),
 ];
 
 /// The variable naming the configuration file, when `--config` does not.
@@ -278,7 +334,7 @@ impl Config {
         };
         let mut api = crate::api::ApiSettings::standard();
         api.secure_cookies = public_url.starts_with("https://");
-        api.public_url = configured_url;
+        api.public_url = configured_url.clone();
         api.uploads_dir = Some(data.join("imports"));
         if let Some(seconds) = number("access_token_ttl", file.access_token_ttl)? {
             if !(1..=86_400).contains(&seconds) {
@@ -326,6 +382,28 @@ impl Config {
             }
             server.max_connections = count as usize;
         }
+        let notify = notify_settings(
+            configured_url.as_deref(),
+            SmtpGiven {
+                host: text("smtp_host", file.smtp_host)?,
+                port: number("smtp_port", file.smtp_port)?,
+                tls: text("smtp_tls", file.smtp_tls)?,
+                username: text("smtp_username", file.smtp_username)?,
+                password: text("smtp_password", file.smtp_password)?,
+                ca_file: nonempty(path_var("smtp_ca_file").or(file.smtp_ca_file)),
+                from: text("mail_from", file.mail_from)?,
+                retry_seconds: number("notify_retry_seconds", file.notify_retry_seconds)?,
+                notice_days: number("expiry_notice_days", file.expiry_notice_days)?,
+            },
+        )?;
+        api.email_configured = notify.mail.is_some();
+        if !file.oidc.is_empty() {
+            let Some(url) = configured_url.as_deref() else {
+                return Err(ConfigError::Rule("public_url must be set when oidc providers are (their callbacks start with it)".to_owned()));
+            };
+            crate::oidc::Providers::new(&file.oidc, url).map_err(ConfigError::Rule)?;
+        }
+        api.oidc = file.oidc;
         Ok(Config {
             vault: VaultConfig {
                 data_dir: data,
@@ -342,8 +420,77 @@ impl Config {
             public_url,
             api,
             server,
+            notify,
         })
     }
+}
+
+/// The SMTP and notice settings as given (each from its variable or the file).
+struct SmtpGiven {
+    host: Option<String>,
+    port: Option<u64>,
+    tls: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    ca_file: Option<PathBuf>,
+    from: Option<String>,
+    retry_seconds: Option<u64>,
+    notice_days: Option<u64>,
+}
+
+/// The notifications' settings: e-mail only with an SMTP host, a sender and a configured `public_url`; SMTP
+/// settings without a host are refused rather than ignored (but the sender, harmless ahead of its server).
+fn notify_settings(public_url: Option<&str>, given: SmtpGiven) -> Result<crate::notify::NotifySettings, ConfigError> {
+    use crate::notify::{MailSettings, SmtpSecurity};
+    let rule = |text: &str| Err(ConfigError::Rule(text.to_owned()));
+    let mut settings = crate::notify::NotifySettings::standard();
+    if let Some(days) = given.notice_days {
+        if !(1..=60).contains(&days) {
+            return rule("expiry_notice_days must be 1 to 60");
+        }
+        settings.expiry_notice = time::Duration::days(days as i64);
+    }
+    let retry_initial = match given.retry_seconds {
+        Some(seconds) if !(1..=3600).contains(&seconds) => return rule("notify_retry_seconds must be 1 to 3600"),
+        Some(seconds) => std::time::Duration::from_secs(seconds),
+        None => std::time::Duration::from_secs(30),
+    };
+    let security = match given.tls.as_deref() {
+        None | Some("starttls") => SmtpSecurity::StartTls,
+        Some("tls") => SmtpSecurity::Tls,
+        Some(_) => return rule("smtp_tls must be `starttls` or `tls`"),
+    };
+    let Some(host) = given.host else {
+        let others = [("smtp_port", given.port.is_some_and(|p| p != 0)), ("smtp_username", given.username.is_some()), ("smtp_password", given.password.is_some()), ("smtp_ca_file", given.ca_file.is_some())];
+        if let Some((key, _)) = others.iter().find(|(_, set)| *set) {
+            return Err(ConfigError::Rule(format!("{key} is set, but smtp_host is not (no e-mail is sent)")));
+        }
+        return Ok(settings);
+    };
+    let Some(public_url) = public_url else { return rule("public_url must be set when smtp_host is (the e-mails link to it)") };
+    let Some(from) = given.from else { return rule("mail_from must be set when smtp_host is") };
+    if from.parse::<lettre::message::Mailbox>().is_err() {
+        return rule("mail_from must be an address, e.g. \"Cartable <cartable@ecole.example>\"");
+    }
+    let port = match given.port {
+        None | Some(0) => if security == SmtpSecurity::Tls { 465 } else { 587 },
+        Some(port) => u16::try_from(port).map_err(|_| ConfigError::Rule("smtp_port must be 1 to 65535".to_owned()))?,
+    };
+    if given.username.is_some() != given.password.is_some() {
+        return rule("smtp_username and smtp_password go together: set both or neither");
+    }
+    settings.mail = Some(MailSettings {
+        host,
+        port,
+        security,
+        username: given.username,
+        password: given.password.map(Into::into),
+        ca_file: given.ca_file,
+        from,
+        retry_initial,
+        public_url: public_url.to_owned(),
+    });
+    Ok(settings)
 }
 
 /// The blob store a `blob_url` and the S3 settings name: the data folder when the url is empty, an S3-compatible
@@ -519,6 +666,15 @@ mod tests {
             "max_connections" => "7",
             "digital_consent_age" => "14",
             "majority_age" => "19",
+            "smtp_host" => "mail.example.org",
+            "smtp_port" => "2525",
+            "smtp_tls" => "tls",
+            "smtp_username" => "cartable",
+            "smtp_password" => "password-of-the-sample",
+            "smtp_ca_file" => "/elsewhere/ca.pem",
+            "mail_from" => "Sample <sample@example.org>",
+            "notify_retry_seconds" => "5",
+            "expiry_notice_days" => "3",
             other => panic!("no sample value for `{other}`: add one"),
         };
         // The S3 settings apply to an S3 blob store only, so they are tried beside one (and both credentials together).
@@ -530,6 +686,20 @@ mod tests {
                     ("CARTABLE_S3_SECRET_ACCESS_KEY", "another-secret"),
                 ],
                 key if key.starts_with("s3_") => vec![("CARTABLE_BLOB_URL", "s3://cartable")],
+                // The SMTP settings apply beside a host, a sender and a public address (and both credentials).
+                "smtp_username" | "smtp_password" => vec![
+                    ("CARTABLE_SMTP_HOST", "mail.example.org"),
+                    ("CARTABLE_MAIL_FROM", "cartable@example.org"),
+                    ("CARTABLE_PUBLIC_URL", "https://cartable.example.org"),
+                    ("CARTABLE_SMTP_USERNAME", "other"),
+                    ("CARTABLE_SMTP_PASSWORD", "another-password"),
+                ],
+                "smtp_port" | "smtp_tls" | "smtp_ca_file" | "mail_from" | "notify_retry_seconds" => vec![
+                    ("CARTABLE_SMTP_HOST", "mail.example.org"),
+                    ("CARTABLE_MAIL_FROM", "cartable@example.org"),
+                    ("CARTABLE_PUBLIC_URL", "https://cartable.example.org"),
+                ],
+                "smtp_host" => vec![("CARTABLE_MAIL_FROM", "cartable@example.org"), ("CARTABLE_PUBLIC_URL", "https://cartable.example.org")],
                 _ => Vec::new(),
             }
         };
@@ -553,6 +723,11 @@ mod tests {
                 use secrecy::ExposeSecret as _;
                 let BlobStoreConfig::S3(S3Config { credentials: Some(credentials), .. }) = &config.vault.blob_store else { panic!("{name}: no s3 credentials") };
                 assert_eq!(credentials.secret_access_key.expose_secret(), sample(key), "{name} changes nothing");
+            } else if key == "smtp_password" {
+                use secrecy::ExposeSecret as _;
+                let password = config.notify.mail.as_ref().and_then(|m| m.password.as_ref()).unwrap_or_else(|| panic!("{name}: no smtp password"));
+                assert_eq!(password.expose_secret(), sample(key), "{name} changes nothing");
+                assert!(!format!("{config:?}").contains(sample(key)), "{name} shows in the configuration's Debug");
             } else {
                 assert_ne!(format!("{config:?}"), standard, "{name} changes nothing");
             }

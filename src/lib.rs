@@ -9,6 +9,8 @@ pub mod config;
 mod importers;
 mod ledger_check;
 mod logging;
+pub mod notify;
+pub mod oidc;
 pub mod pdf_text;
 pub mod register;
 pub mod server;

@@ -115,7 +115,7 @@ fn security_headers(mut response: axum::response::Response) -> axum::response::R
 
 /// On every response: no script or style from elsewhere and no inline script (the pages have none), never in a
 /// frame, no referrer (invitation links carry their token in the path), no content sniffing.
-const CONTENT_SECURITY_POLICY: &str =
+pub(crate) const CONTENT_SECURITY_POLICY: &str =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Opens the vault and serves until interrupted.
@@ -131,7 +131,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
+    // Notifications: grants ending are looked for, and e-mails sent when SMTP is configured (never in the way of
+    // a request; they stop with the process).
+    let sweeper = tokio::spawn(crate::notify::run_sweeper(vault.clone(), config.notify.clone()));
+    let mailer = config.notify.mail.clone().map(|mail| tokio::spawn(crate::notify::run_mailer(vault.clone(), mail)));
     serve_on(listener, router_with(vault.clone(), settings), &config.server, shutdown).await?;
+    sweeper.abort();
+    if let Some(mailer) = mailer {
+        mailer.abort();
+    }
     // A clean stop gives up the search index leases: the next start keeps the indexes at once.
     vault.close().await?;
     Ok(())

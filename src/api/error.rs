@@ -93,7 +93,7 @@ impl From<cartable_vault::Error> for ApiError {
             }
             E::NotAChild(_) | E::InvalidInput(_) => ApiError::invalid(e.to_string()),
             E::InvitationInvalid => ApiError::not_found(e.to_string()),
-            E::LoginTaken => ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, e.to_string()),
+            E::LoginTaken | E::IdentityTaken => ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, e.to_string()),
             E::Lifecycle(l) => lifecycle(l),
             E::Denied(_) | E::ServiceNotApproved(_) => ApiError::denied(e.to_string()),
             E::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, ErrorCode::ForbiddenDoctype, e.to_string()),

@@ -88,6 +88,10 @@ pub struct ApiSettings {
     pub uploads_dir: Option<std::path::PathBuf>,
     /// The largest archive an import over HTTP takes.
     pub max_archive_bytes: u64,
+    /// The OpenID providers members may sign in with (their callbacks start with `public_url`).
+    pub oidc: Vec<crate::oidc::ProviderConfig>,
+    /// An SMTP server is configured: notifications also go by e-mail.
+    pub email_configured: bool,
 }
 
 /// Who may register a service over the API.
@@ -118,6 +122,8 @@ impl ApiSettings {
             public_url: None,
             uploads_dir: None,
             max_archive_bytes: 64 << 30,
+            oidc: Vec::new(),
+            email_configured: false,
         }
     }
 }
@@ -156,6 +162,8 @@ struct StateInner {
     dummy_hash: String,
     /// Permits for password checks in progress (`ApiSettings::max_concurrent_sign_ins`).
     verifications: Arc<tokio::sync::Semaphore>,
+    /// The OpenID providers, with their discovery documents once fetched.
+    oidc: crate::oidc::Providers,
 }
 
 const SCOPE_CACHE: usize = 100_000;
@@ -187,7 +195,12 @@ impl ApiState {
         });
         let dummy_hash = crate::auth::hash_password("not a password anyone has: only spent time").expect("argon2 hashes a constant");
         let verifications = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_sign_ins.max(1)));
-        ApiState { inner: Arc::new(StateInner { vault, settings, scopes: Mutex::new(HashMap::new()), changes, dummy_hash, verifications }) }
+        // The configuration checked the providers already: what fails here is the HTTP client alone.
+        let oidc = crate::oidc::Providers::new(&settings.oidc, settings.public_url.as_deref().unwrap_or_default()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "sign-in through identity providers is off");
+            crate::oidc::Providers::none()
+        });
+        ApiState { inner: Arc::new(StateInner { vault, settings, scopes: Mutex::new(HashMap::new()), changes, dummy_hash, verifications, oidc }) }
     }
 
     pub fn vault(&self) -> &Vault {
@@ -196,6 +209,10 @@ impl ApiState {
 
     pub fn settings(&self) -> &ApiSettings {
         &self.inner.settings
+    }
+
+    pub(crate) fn oidc(&self) -> &crate::oidc::Providers {
+        &self.inner.oidc
     }
 
     pub(crate) fn dummy_hash(&self) -> &str {

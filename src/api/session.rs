@@ -189,6 +189,22 @@ pub(crate) async fn open_session(state: &ApiState, ip: Option<std::net::IpAddr>,
             vault.api().login_succeeded(subject).await?;
         }
     }
+    // A family may have turned this member's password sign-in off (they sign in with their identity provider);
+    // said only to whoever gave the right password.
+    if let SignedAs::Member { member, .. } = &who
+        && !vault.password_sign_in(*member).await?
+    {
+        tracing::info!(member = %member, "password sign-in refused: it is off for this member");
+        return Err(ApiError::new(StatusCode::FORBIDDEN, cartable_sdk::ErrorCode::Denied, "password sign-in is off for this account: sign in with its identity provider"));
+    }
+    open_session_as(state, who).await
+}
+
+/// Opens a session for whoever was just recognized: by their password ([`open_session`]) or by their identity at
+/// an OpenID provider (`web/oidc.rs`).
+pub(crate) async fn open_session_as(state: &ApiState, who: SignedAs) -> ApiResult<SignedIn> {
+    let vault = state.vault();
+    let now = OffsetDateTime::now_utc();
     let token = new_secret();
     let csrf = new_secret();
     let expires_at = now + state.settings().session_ttl;

@@ -17,7 +17,7 @@ use crate::api::data::decide;
 use crate::api::extract::Caller;
 use cartable_consent::{Action, FamilyId, Resource};
 use crate::api::extract::{ClientIp, DPO_SESSION_COOKIE, SESSION_COOKIE, cookie_dpo_session, cookie_session};
-use crate::api::session::{Claimant, SignedAs, cleared_cookie, open_session, session_cookie};
+use crate::api::session::{Claimant, SignedAs, SignedIn, cleared_cookie, open_session, session_cookie};
 use crate::auth::{hash_password, hash_token, verify_password};
 
 /// `/`: the family's home or the DPO's console when signed in, else the sign-in page.
@@ -49,6 +49,12 @@ struct SignInPage {
     page: Page,
     error: Option<String>,
     login: String,
+    /// The identity providers one may sign in with: (id, name).
+    providers: Vec<(String, String)>,
+}
+
+fn providers(state: &ApiState) -> Vec<(String, String)> {
+    state.oidc().configs().map(|p| (p.id.clone(), p.name.clone())).collect()
 }
 
 #[derive(Deserialize)]
@@ -56,7 +62,7 @@ pub(crate) struct SignInQuery {
     done: Option<String>,
 }
 
-pub(crate) async fn sign_in_page(Visitor(lang): Visitor, headers: HeaderMap, Query(query): Query<SignInQuery>) -> Response {
+pub(crate) async fn sign_in_page(State(state): State<ApiState>, Visitor(lang): Visitor, headers: HeaderMap, Query(query): Query<SignInQuery>) -> Response {
     let (csrf, set) = form_token(&headers);
     // A notice from a fixed list: the query names which, never its text.
     let notice = match query.done.as_deref() {
@@ -66,7 +72,7 @@ pub(crate) async fn sign_in_page(Visitor(lang): Visitor, headers: HeaderMap, Que
         _ => None,
     };
     let page = anonymous_page(lang, "sign-in-title", csrf, "/sign-in".to_owned(), notice);
-    with_cookie(render(StatusCode::OK, &SignInPage { page, error: None, login: String::new() }), set)
+    with_cookie(render(StatusCode::OK, &SignInPage { page, error: None, login: String::new(), providers: providers(&state) }), set)
 }
 
 #[derive(Deserialize)]
@@ -89,24 +95,16 @@ pub(crate) async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientI
     };
     match open_session(&state, ip, claimant, form.password).await {
         Ok(signed) => {
-            let ttl = state.settings().session_ttl;
-            let secure = state.settings().secure_cookies;
-            let (cookie_name, home) = match signed.who {
-                SignedAs::Member { family, .. } => (SESSION_COOKIE, format!("/family/{family}")),
-                SignedAs::Dpo(_) => (DPO_SESSION_COOKIE, "/dpo".to_owned()),
-            };
-            let Ok(session) = session_cookie(cookie_name, &signed.token, ttl, secure) else { return WebError::new(lang, StatusCode::INTERNAL_SERVER_ERROR, "error-internal").into_response() };
-            let secure = if secure { "; Secure" } else { "" };
-            let csrf = HeaderValue::from_str(&format!("{CSRF_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", signed.csrf, ttl.as_secs()));
+            let (home, cookies) = signed_in(&state, &signed);
             let mut response = Redirect::to(&home).into_response();
-            response.headers_mut().append(header::SET_COOKIE, session);
-            if let Ok(csrf) = csrf {
-                response.headers_mut().append(header::SET_COOKIE, csrf);
+            for cookie in cookies {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
             }
             response
         }
         Err(e) => {
             let (status, key) = match e.code {
+                ErrorCode::Denied => (StatusCode::FORBIDDEN, "sign-in-password-off"),
                 ErrorCode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "sign-in-locked"),
                 ErrorCode::Busy => (StatusCode::SERVICE_UNAVAILABLE, "sign-in-busy"),
                 ErrorCode::Unauthorized => (StatusCode::UNAUTHORIZED, "sign-in-failed"),
@@ -114,9 +112,24 @@ pub(crate) async fn sign_in(State(state): State<ApiState>, ClientIp(ip): ClientI
             };
             let (csrf, set) = form_token(&headers);
             let page = anonymous_page(lang, "sign-in-title", csrf, "/sign-in".to_owned(), None);
-            with_cookie(render(status, &SignInPage { page, error: Some(lang.t(key)), login: form.login }), set)
+            with_cookie(render(status, &SignInPage { page, error: Some(lang.t(key)), login: form.login, providers: providers(&state) }), set)
         }
     }
+}
+
+/// Where a session just opened goes, and the cookies that carry it (the session's and the CSRF token's).
+pub(super) fn signed_in(state: &ApiState, signed: &SignedIn) -> (String, Vec<HeaderValue>) {
+    let ttl = state.settings().session_ttl;
+    let secure = state.settings().secure_cookies;
+    let (cookie_name, home) = match signed.who {
+        SignedAs::Member { family, .. } => (SESSION_COOKIE, format!("/family/{family}")),
+        SignedAs::Dpo(_) => (DPO_SESSION_COOKIE, "/dpo".to_owned()),
+    };
+    let mut cookies = Vec::with_capacity(2);
+    cookies.extend(session_cookie(cookie_name, &signed.token, ttl, secure).ok());
+    let secure = if secure { "; Secure" } else { "" };
+    cookies.extend(HeaderValue::from_str(&format!("{CSRF_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", signed.csrf, ttl.as_secs())).ok());
+    (home, cookies)
 }
 
 #[derive(Deserialize)]
@@ -263,7 +276,7 @@ struct PasswordPage {
 
 /// The member's own family, decided like the change (a family member reads their family: a guardian, a child from
 /// the age of digital consent); another family's is a 404.
-async fn own_family(state: &ApiState, session: &crate::api::extract::MemberSession, family: &str, lang: Lang) -> Result<(FamilyId, cartable_vault::Permit), WebError> {
+pub(super) async fn own_family(state: &ApiState, session: &crate::api::extract::MemberSession, family: &str, lang: Lang) -> Result<(FamilyId, cartable_vault::Permit), WebError> {
     let family: FamilyId = super::pages::parse(family, lang)?;
     let permit = decide(state, &Caller::Member(session.clone()), family, Action::Read, Resource::Family).await.in_lang(lang)?;
     Ok((family, permit))
@@ -326,9 +339,15 @@ pub(crate) struct NextQuery {
     next: Option<String>,
 }
 
-/// Remembers the chosen language for a year and goes back to the page it was chosen on.
-pub(crate) async fn switch_language(Path(code): Path<String>, Query(query): Query<NextQuery>) -> Response {
+/// Remembers the chosen language for a year and goes back to the page it was chosen on; a signed-in member's
+/// e-mails come in it from then on.
+pub(crate) async fn switch_language(State(state): State<ApiState>, headers: HeaderMap, Path(code): Path<String>, Query(query): Query<NextQuery>) -> Response {
     let Some(lang) = Lang::from_code(&code) else { return Redirect::to(&local_path(query.next.as_deref())).into_response() };
+    if let Ok(Some((session, _))) = cookie_session(&headers, &state).await
+        && let Err(e) = state.vault().set_member_language(session.family, session.member, lang.code()).await
+    {
+        tracing::warn!(member = %session.member, error = %e, "the member's language could not be kept");
+    }
     let mut response = Redirect::to(&local_path(query.next.as_deref())).into_response();
     if let Ok(value) = HeaderValue::from_str(&format!("{LANG_COOKIE}={}; SameSite=Lax; Path=/; Max-Age=31536000", lang.code())) {
         response.headers_mut().append(header::SET_COOKIE, value);

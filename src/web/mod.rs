@@ -18,6 +18,8 @@
 //! decision and another family's member gets the same 404 as for a family that does not exist.
 
 mod access;
+pub(crate) mod account;
+mod oidc;
 mod format_import;
 mod child;
 mod dpo;
@@ -78,6 +80,14 @@ pub fn routes(state: ApiState) -> Router {
         .route("/family/{family}/settings/delete", post(settings::delete))
         .route("/family/{family}/settings/archive", post(settings::archive))
         .route("/family/{family}/password", get(access::password_page).post(access::change_password))
+        .route("/sign-in/oidc/{provider}", get(oidc::start))
+        .route("/sign-in/oidc/{provider}/callback", get(oidc::callback))
+        .route("/family/{family}/notifications", get(account::notifications))
+        .route("/family/{family}/account", get(account::account))
+        .route("/family/{family}/account/notifications", post(account::save_notifications))
+        .route("/family/{family}/account/identities/{provider}", post(oidc::link))
+        .route("/family/{family}/account/identities/{provider}/unlink", post(account::unlink))
+        .route("/family/{family}/members/{member}/password-sign-in", post(account::password_sign_in))
         .route("/family/{family}/history/{index}", get(pages::history_entry))
         .route("/family/{family}/history/{index}/proof", get(pages::history_proof))
         .route("/family/{family}/children/{child}/report", get(pages::child_report))

@@ -42,6 +42,9 @@ pub(crate) struct MemberLine {
     invite: bool,
     /// A minor child who signs in: the guardian may set them a new password.
     reset: bool,
+    /// Another member who linked an identity provider: whether they sign in with a password too, which a
+    /// guardian may change.
+    password_sign_in: Option<bool>,
 }
 
 pub(crate) struct InvitationLine {
@@ -85,6 +88,7 @@ fn notice(lang: Lang, done: Option<&str>) -> Option<String> {
         "lifted" => "settings-lifted",
         "password" => "password-changed",
         "child-password" => "settings-child-password-set",
+        "password-sign-in" => "settings-password-sign-in-changed",
         _ => return None,
     };
     Some(lang.t(key))
@@ -106,6 +110,15 @@ async fn settings_page(state: &ApiState, member: &Member, family: FamilyId, extr
     let role = household.viewer_role();
     let is_guardian = role == Some(Role::Guardian);
     let invitations = if is_guardian { state.vault().pending_invitations(&permit).await.in_lang(lang)? } else { Vec::new() };
+    // Who linked a provider, and whether they still sign in with a password (for a guardian's choice).
+    let mut password_sign_in = std::collections::HashMap::new();
+    if is_guardian && !state.oidc().is_empty() {
+        for m in household.members.iter().filter(|m| m.id != household.viewer) {
+            if !state.vault().linked_identities(family, m.id).await.in_lang(lang)?.is_empty() {
+                password_sign_in.insert(m.id, state.vault().password_sign_in(m.id).await.in_lang(lang)?);
+            }
+        }
+    }
     let members = household
         .members
         .iter()
@@ -124,6 +137,7 @@ async fn settings_page(state: &ApiState, member: &Member, family: FamilyId, extr
                 }),
                 invite: is_guardian && matches!(stage, Some(AgeStage::ConsentAge | AgeStage::Adult)),
                 reset: is_guardian && signs_in && matches!(stage, Some(AgeStage::UnderConsentAge | AgeStage::ConsentAge)),
+                password_sign_in: password_sign_in.get(&m.id).copied(),
             }
         })
         .collect();

@@ -131,6 +131,8 @@ pub(crate) enum Field<'a> {
     SearchFile { name: &'a str, blob: &'a str, size: i64 },
     /// The vault's MLS state of a grant's sealed-delivery group, bound to the grant.
     SealedGroup { grant: &'a str },
+    /// The address a member gets notifications at, bound to the member.
+    MemberEmail { member: &'a str },
 }
 
 /// The clear columns of a record row, all of them bound into the associated data of its `body_enc`.
@@ -164,6 +166,7 @@ impl Place<'_> {
             Field::Record(r) => format!("record `{}`", r.id),
             Field::SearchFile { name, .. } => format!("search index file `{name}`"),
             Field::SealedGroup { grant } => format!("sealed group of grant `{grant}`"),
+            Field::MemberEmail { member } => format!("e-mail address of member `{member}`"),
         }
     }
 
@@ -200,6 +203,9 @@ impl Place<'_> {
             }
             Field::SealedGroup { grant } => {
                 aad.str("sealed_groups").str("state_enc").str(&family).str(grant);
+            }
+            Field::MemberEmail { member } => {
+                aad.str("notification_settings").str("email_enc").str(&family).str(member);
             }
         }
         aad.0

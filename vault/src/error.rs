@@ -32,6 +32,9 @@ pub enum Error {
     InvitationInvalid,
     #[error("this sign-in name is taken")]
     LoginTaken,
+    /// A provider's identity already linked to another member.
+    #[error("this identity is linked to another account")]
+    IdentityTaken,
     #[error("{0}")]
     Lifecycle(#[from] cartable_consent::lifecycle::LifecycleError),
     #[error("access denied: {0}")]

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use crate::db::to_millis;
 use crate::error::{Error, Result};
+use crate::notifications::NotificationKind;
 use crate::rows::{grant_json, parse_grant};
 use crate::ledger::{RegisterView, append};
 use cartable_consent::ledger::ReceiptDraft;
@@ -261,7 +262,10 @@ impl Vault {
         .await?;
         let draft = ReceiptDraft::for_grant(EventType::Request, Principal::Service(request.service), &grant, Some(sealed.digest), now);
         append(&mut tx, self.inner.backend, draft).await?;
+        let awaited = self.awaited(&grant, now).await?;
+        crate::notifications::add(&mut tx, &grant, NotificationKind::Request, &awaited, now).await?;
         tx.commit().await?;
+        self.notified();
         Ok(grant.id)
     }
 
@@ -469,8 +473,10 @@ impl Vault {
         if ends_sealed_group(grant.state) {
             self.end_sealed_group(&mut tx, &grant).await?;
         }
+        self.notify_change(&mut tx, &grant, now).await?;
         tx.commit().await?;
         self.sealed_changed();
+        self.notified();
         if matches!(event, EventType::Approve | EventType::Confirm) && grant.state == GrantState::Active {
             // A sealed service's group is made as the grant takes effect (else at its first fetch or response).
             if let Err(e) = self.sync_group(family, id).await {
@@ -542,11 +548,34 @@ impl Vault {
             if ends_sealed_group(grant.state) {
                 self.end_sealed_group(&mut tx, &grant).await?;
             }
+            self.notify_change(&mut tx, &grant, now).await?;
             tx.commit().await?;
             self.sealed_changed();
+            self.notified();
             changed += 1;
         }
         Ok(changed)
+    }
+
+    /// The notifications a grant's new state makes, in the transaction that changes it: a request still awaiting
+    /// someone's approval (a guardian approved, the child from 15 is asked; an adult child is to confirm), or a grant
+    /// that ended.
+    async fn notify_change(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, grant: &Grant, now: OffsetDateTime) -> Result<()> {
+        match grant.state {
+            GrantState::Requested => {
+                let awaited = self.awaited(grant, now).await?;
+                crate::notifications::add(tx, grant, NotificationKind::Request, &awaited, now).await?;
+            }
+            GrantState::AwaitingConfirmation => {
+                crate::notifications::add(tx, grant, NotificationKind::Request, &[grant.child], now).await?;
+            }
+            GrantState::Revoked | GrantState::Expired => {
+                let concerned = self.concerned(grant.family, grant.child, now).await?;
+                crate::notifications::add(tx, grant, NotificationKind::Ended, &concerned, now).await?;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     // --- prohibitions ---------------------------------------------------------------------------------------

@@ -108,6 +108,10 @@ pub(crate) struct Inner {
     pub(crate) sealed: crate::sealed::Groups,
     /// `VaultConfig::orphan_blob_grace`: also how long an import's mark keeps its blobs (see `import.rs`).
     pub(crate) orphan_blob_grace: std::time::Duration,
+    /// Wakes the mailer when a notification is added (see `notifications.rs`).
+    pub(crate) notices: tokio::sync::Notify,
+    /// Grants this process knows were used already (their first use is notified once).
+    pub(crate) used_grants: Mutex<std::collections::HashSet<cartable_consent::GrantId>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -183,6 +187,8 @@ impl Vault {
                 search: crate::search::Indexes::new(config.pdf_text.clone()),
                 sealed: Default::default(),
                 orphan_blob_grace: config.orphan_blob_grace,
+                notices: tokio::sync::Notify::new(),
+                used_grants: Mutex::new(std::collections::HashSet::new()),
             }),
         };
         if backend == Backend::Postgres {
@@ -371,6 +377,9 @@ impl Vault {
             "DELETE FROM api_tokens WHERE family_id = $1",
             "DELETE FROM invitations WHERE family_id = $1",
             "DELETE FROM member_logins WHERE family_id = $1",
+            "DELETE FROM member_identities WHERE family_id = $1",
+            "DELETE FROM notification_settings WHERE family_id = $1",
+            "DELETE FROM notifications WHERE family_id = $1",
             "DELETE FROM record_keys WHERE family_id = $1",
             "DELETE FROM records WHERE family_id = $1",
             "DELETE FROM collections WHERE family_id = $1",

@@ -124,7 +124,19 @@ impl ApiStore<'_> {
             .decide_and_log(family, request, |authorizer, compiled, request| authorizer.authorize_under_grant(compiled, request, scope))
             .await?;
         Ok(match decision.into_permit() {
-            Ok(permit) => GrantDecision::Allowed(permit),
+            Ok(permit) => {
+                // The grant's first use is told to the family; never on the way of the access itself.
+                let grant = scope.grant;
+                let vault = self.vault.clone();
+                if !vault.known_used(grant) {
+                    tokio::spawn(async move {
+                        if let Err(e) = vault.note_grant_used(family, grant).await {
+                            tracing::warn!(grant = %grant, error = %e, "the first use of a grant could not be noted");
+                        }
+                    });
+                }
+                GrantDecision::Allowed(permit)
+            }
             Err(denied) => GrantDecision::Denied { reasons: denied.reasons().to_vec() },
         })
     }
