@@ -153,3 +153,21 @@ impl AuditCmd {
         Ok(())
     }
 }
+
+/// `cartable notifications`: the e-mail outbox, for the operator (counts and the kinds of the latest failures; no
+/// address, no message).
+pub(super) async fn notifications(console: &Console) -> anyhow::Result<()> {
+    let (vault, _) = console.open().await?;
+    let status = vault.outbox_status().await?;
+    let rfc3339 = |t: OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let errors: Vec<_> = status.last_errors.iter().map(|(at, attempt, error)| json!({"at": rfc3339(*at), "attempt": attempt, "error": error})).collect();
+    let value = json!({"pending": status.pending, "retrying": status.retrying, "sent": status.sent, "failed": status.failed, "last_errors": errors});
+    console.out.emit(value, || {
+        let mut text = format!("e-mails: {} waiting ({} retrying), {} sent, {} given up", status.pending, status.retrying, status.sent, status.failed);
+        for (at, attempt, error) in &status.last_errors {
+            text.push_str(&format!("\n  {}  attempt {attempt}: {error}", rfc3339(*at)));
+        }
+        text
+    });
+    Ok(())
+}

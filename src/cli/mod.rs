@@ -94,6 +94,8 @@ enum Command {
     /// What the server refused to callers from outside a family (kept apart from the families' ledgers).
     #[command(subcommand)]
     Audit(ledger::AuditCmd),
+    /// The notifications' e-mails: how many wait, were sent or given up, and the latest failures.
+    Notifications,
     /// Data protection officers: appoint, invite, list.
     #[command(subcommand)]
     Dpo(register::DpoCmd),
@@ -203,6 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Register(cmd) => cmd.run(&console).await?,
         Command::Key(cmd) => cmd.run(&console).await?,
         Command::Audit(cmd) => cmd.run(&console).await?,
+        Command::Notifications => ledger::notifications(&console).await?,
         Command::Search(cmd) => cmd.run(&console).await?,
         Command::Archive(cmd) => cmd.run(&console).await?,
         Command::Import(cmd) => cmd.run(&console).await?,

@@ -90,7 +90,8 @@ impl Server {
             command.arg("--database-url").arg(url);
         }
         command
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            // A test that must know the address before the start (a public_url) names it with CARTABLE_LISTEN.
+            .args(["serve", "--listen", env.iter().find(|(k, _)| *k == "CARTABLE_LISTEN").map_or("127.0.0.1:0", |(_, v)| *v)])
             .env_remove("CARTABLE_DATABASE_URL")
             .env_remove("CARTABLE_LISTEN")
             .env("CARTABLE_LOG", "info,sqlx=warn")
@@ -250,6 +251,11 @@ impl FamilyFixture {
             duration_days: 30,
         }
     }
+}
+
+/// A port of 127.0.0.1 free a moment ago, for a server whose address must be known before it starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Bounds a test step in time.
