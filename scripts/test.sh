@@ -4,7 +4,8 @@
 # Installs what the tests need when it is absent (PostgreSQL from Debian's packages, s3s-fs with cargo).
 # CARTABLE_NO_POSTGRES=1 or CARTABLE_NO_S3=1 leave either out; CARTABLE_TEST_DATABASE_URL or
 # CARTABLE_TEST_S3_ENDPOINT (with _BUCKET, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY, _REGION) use servers already running.
-# Installs Schemathesis for the API fuzzing test (CARTABLE_NO_API_FUZZ=1 leaves it out).
+# Installs Schemathesis for the API fuzzing test (CARTABLE_NO_API_FUZZ=1 leaves it out), oidc-provider (npm) for the
+# OpenID tests (CARTABLE_NO_OIDC=1) and aiosmtpd (PyPI) for the notification tests (CARTABLE_NO_SMTP=1).
 # Then the archive reader is fuzzed for 30 s (CARTABLE_FUZZ_SECONDS; CARTABLE_NO_FUZZ=1 leaves it out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -143,6 +144,45 @@ if [ -z "${CARTABLE_TEST_SCHEMATHESIS:-}" ] && [ "${CARTABLE_NO_API_FUZZ:-}" != 
   fi
   if [ -x "$venv/bin/schemathesis" ]; then
     export CARTABLE_TEST_SCHEMATHESIS="$venv/bin/schemathesis"
+  fi
+fi
+# A real OpenID provider for tests/oidc.rs: the npm package oidc-provider, installed once into target/tools
+# (CARTABLE_NO_OIDC=1 leaves it out; the tests skip without it).
+if [ -z "${CARTABLE_TEST_OIDC_NODE_MODULES:-}" ] && [ "${CARTABLE_NO_OIDC:-}" != "1" ]; then
+  oidc_dir="$PWD/target/tools/oidc-provider-9.13.3"
+  if [ ! -f "$oidc_dir/node_modules/oidc-provider/lib/index.js" ]; then
+    if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "installing Node.js and npm (Debian packages nodejs, npm) for the OpenID provider…"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null || true
+    fi
+    if command -v npm >/dev/null; then
+      echo "installing oidc-provider 9.13.3 (npm) into target/tools…"
+      mkdir -p "$oidc_dir"
+      (cd "$oidc_dir" && npm install --silent --no-audit --no-fund oidc-provider@9.13.3 >/dev/null) || echo "oidc-provider could not be installed: the OpenID tests are skipped" >&2
+    else
+      echo "npm is not installed and cannot be installed here: the OpenID tests are skipped" >&2
+    fi
+  fi
+  if [ -f "$oidc_dir/node_modules/oidc-provider/lib/index.js" ] && command -v node >/dev/null; then
+    export CARTABLE_TEST_OIDC_NODE_MODULES="$oidc_dir/node_modules"
+    CARTABLE_TEST_NODE="$(command -v node)"
+    export CARTABLE_TEST_NODE
+  fi
+fi
+
+# A real SMTP server for tests/notifications.rs: aiosmtpd (with trustme for its throwaway CA), from PyPI, installed
+# once into a virtual environment under target/tools (CARTABLE_NO_SMTP=1 leaves it out; the test skips without it).
+if [ -z "${CARTABLE_TEST_SMTP_PYTHON:-}" ] && [ "${CARTABLE_NO_SMTP:-}" != "1" ]; then
+  smtp_venv="$PWD/target/tools/smtp-1.4.6"
+  if ! "$smtp_venv/bin/python" -c "import aiosmtpd, trustme" 2>/dev/null; then
+    echo "installing aiosmtpd 1.4.6 and trustme 1.2.1 (PyPI) into target/tools…"
+    if ! { python3 -m venv "$smtp_venv" && "$smtp_venv/bin/pip" install --quiet "aiosmtpd==1.4.6" "trustme==1.2.1"; }; then
+      echo "aiosmtpd could not be installed: the notification test's e-mail part is skipped" >&2
+      rm -rf "$smtp_venv"
+    fi
+  fi
+  if [ -x "$smtp_venv/bin/python" ]; then
+    export CARTABLE_TEST_SMTP_PYTHON="$smtp_venv/bin/python"
   fi
 fi
 cargo test --workspace "$@"

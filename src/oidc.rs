@@ -242,7 +242,7 @@ impl Providers {
                 OidcError::CodeRefused
             }
             other => {
-                tracing::warn!(provider = %id, error = %other, "the provider's token endpoint failed");
+                tracing::warn!(provider = %id, error = ?other, "the provider's token endpoint failed");
                 OidcError::Unreachable
             }
         })?;

@@ -115,7 +115,7 @@ fn security_headers(mut response: axum::response::Response) -> axum::response::R
 
 /// On every response: no script or style from elsewhere and no inline script (the pages have none), never in a
 /// frame, no referrer (invitation links carry their token in the path), no content sniffing.
-pub(crate) const CONTENT_SECURITY_POLICY: &str =
+const CONTENT_SECURITY_POLICY: &str =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Opens the vault and serves until interrupted.

@@ -48,7 +48,10 @@ impl Smtp {
             .spawn()
             .expect("start the SMTP server");
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        out.read_line(&mut line).unwrap();
+        // What it prints later (notices) is read and dropped: a closed pipe would end the process.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
         assert_eq!(line.trim(), "ready", "the SMTP server did not start");
         self.child = Some(child);
     }
@@ -137,16 +140,19 @@ fn subject_of(message: &str) -> String {
     for more in after {
         subject.push_str(more);
     }
+    // Words apart by a space, but two encoded words in a row (RFC 2047: the space between them is not text).
     let mut out = String::new();
+    let mut last_encoded = false;
     for word in subject.split_whitespace() {
-        if let Some(encoded) = word.strip_prefix("=?utf-8?b?").or_else(|| word.strip_prefix("=?UTF-8?B?")).and_then(|w| w.strip_suffix("?=")) {
-            out.push_str(&String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap());
-        } else {
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            out.push_str(word);
+        let encoded = word.strip_prefix("=?utf-8?b?").or_else(|| word.strip_prefix("=?UTF-8?B?")).and_then(|w| w.strip_suffix("?="));
+        if !out.is_empty() && !(last_encoded && encoded.is_some()) {
+            out.push(' ');
         }
+        match encoded {
+            Some(encoded) => out.push_str(&String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap()),
+            None => out.push_str(word),
+        }
+        last_encoded = encoded.is_some();
     }
     out
 }

@@ -735,6 +735,8 @@ oidc-linked-title = Identity linked
 oidc-linked = Your account is linked to this identity provider: you can sign in with it.
 oidc-signed-in-title = Signed in
 oidc-signed-in = You are signed in. The next page is opening…
+oidc-to-provider-title = To your identity provider
+oidc-to-provider = Your identity provider will ask you to sign in, then bring you back here.
 oidc-continue = Continue
 
 ## Notifications

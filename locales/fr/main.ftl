@@ -744,6 +744,8 @@ oidc-linked-title = Identité liée
 oidc-linked = Votre compte est lié à ce fournisseur d'identité : vous pourrez vous connecter avec lui.
 oidc-signed-in-title = Connexion réussie
 oidc-signed-in = Vous êtes connecté. La page suivante s'ouvre…
+oidc-to-provider-title = Vers votre fournisseur d'identité
+oidc-to-provider = Votre fournisseur d'identité va vous demander de vous connecter, puis vous ramènera ici.
 oidc-continue = Continuer
 
 ## Notifications

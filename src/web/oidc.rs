@@ -40,10 +40,14 @@ struct OutcomePage {
     refresh: bool,
 }
 
-fn outcome(lang: Lang, status: StatusCode, heading: &str, message: &str, next: (String, &str), refresh: bool) -> Response {
+fn page(lang: Lang, status: StatusCode, heading: &str, message: &str, next: (String, &str), refresh: bool) -> Response {
     let page = anonymous_page(lang, heading, String::new(), "/sign-in".to_owned(), None);
-    let mut response = render(status, &OutcomePage { page, heading: lang.t(heading), message: lang.t(message), next: (next.0, lang.t(next.1)), refresh });
-    // The sign-in in progress is over, whatever its outcome.
+    render(status, &OutcomePage { page, heading: lang.t(heading), message: lang.t(message), next: (next.0, lang.t(next.1)), refresh })
+}
+
+/// The page that ends a sign-in at a provider, whatever its outcome (the browser's cookie for it is cleared).
+fn outcome(lang: Lang, status: StatusCode, heading: &str, message: &str, next: (String, &str), refresh: bool) -> Response {
+    let mut response = page(lang, status, heading, message, next, refresh);
     if let Ok(cleared) = HeaderValue::from_str(&format!("{OIDC_COOKIE}=; HttpOnly; SameSite=Lax; Path=/sign-in/oidc; Max-Age=0")) {
         response.headers_mut().append(header::SET_COOKIE, cleared);
     }
@@ -86,15 +90,12 @@ async fn begin(state: &ApiState, lang: Lang, provider: &str, link: Option<(Membe
     let expires_at = OffsetDateTime::now_utc() + time::Duration::minutes(PENDING_MINUTES);
     state.vault().start_provider_sign_in(&hash_token(&started.state), &pending, expires_at).await.in_lang(lang)?;
     let secure = if state.settings().secure_cookies { "; Secure" } else { "" };
-    let mut response = Redirect::to(&started.url).into_response();
-    // Linking starts from a form: a redirect after a form is held to the page's `form-action`, which names this
-    // site only; this answer's own policy adds the provider's address.
-    if link.is_some()
-        && let Ok(url) = reqwest::Url::parse(&started.url)
-        && let Ok(policy) = HeaderValue::from_str(&crate::server::CONTENT_SECURITY_POLICY.replace("form-action 'self'", &format!("form-action 'self' {}", url.origin().ascii_serialization())))
-    {
-        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, policy);
-    }
+    // Linking starts from a form, and a browser holds a redirect after a form to the form's page's `form-action`
+    // (this site only): that answer is a page that moves on to the provider by itself (and a link).
+    let mut response = match link {
+        None => Redirect::to(&started.url).into_response(),
+        Some(_) => page(lang, StatusCode::OK, "oidc-to-provider-title", "oidc-to-provider", (started.url, "oidc-continue"), true),
+    };
     if let Ok(value) = HeaderValue::from_str(&format!("{OIDC_COOKIE}={browser}; HttpOnly; SameSite=Lax; Path=/sign-in/oidc; Max-Age={}{secure}", PENDING_MINUTES * 60)) {
         response.headers_mut().append(header::SET_COOKIE, value);
     }

@@ -1,0 +1,62 @@
+// A real OpenID Connect provider for the tests: the npm package `oidc-provider` (installed by scripts/test.sh),
+// its development login form (any name signs in, as that account), PKCE required, no consent page.
+// Settings by environment: OIDC_NODE_MODULES (where oidc-provider is installed; ESM ignores NODE_PATH),
+// OIDC_PORT (on 127.0.0.1 only), OIDC_ISSUER, OIDC_CLIENTS (a JSON array of {client_id, client_secret,
+// redirect_uris}), OIDC_CLOCK_OFFSET_SECONDS (the whole provider runs that far off: a provider whose ID tokens
+// have expired when they arrive). Prints `ready <issuer>` once listening.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+// The clock first, before the provider reads it.
+const offset = Number(process.env.OIDC_CLOCK_OFFSET_SECONDS || 0) * 1000;
+if (offset !== 0) {
+  const realNow = Date.now;
+  Date.now = () => realNow() + offset;
+}
+
+const entry = join(process.env.OIDC_NODE_MODULES, 'oidc-provider', 'lib', 'index.js');
+const { default: Provider } = await import(pathToFileURL(entry).href);
+
+const issuer = process.env.OIDC_ISSUER;
+const clients = JSON.parse(process.env.OIDC_CLIENTS).map((c) => ({
+  ...c,
+  grant_types: ['authorization_code'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'client_secret_basic',
+}));
+
+const provider = new Provider(issuer, {
+  clients,
+  // Every login name is an account of that name.
+  async findAccount(ctx, id) {
+    return {
+      accountId: id,
+      async claims() {
+        return { sub: id, email: `${id}@example.test`, email_verified: true, name: id };
+      },
+    };
+  },
+  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+  pkce: { required: () => true },
+  // No consent page: what the client asks for is granted (the test is about the relying party).
+  async loadExistingGrant(ctx) {
+    const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+    if (grantId) {
+      return ctx.oidc.provider.Grant.find(grantId);
+    }
+    const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+    grant.addOIDCScope('openid email profile');
+    grant.addOIDCClaims(['email', 'email_verified', 'name']);
+    await grant.save();
+    return grant;
+  },
+  cookies: { keys: [randomBytes(32).toString('hex')] },
+  ttl: { IdToken: 3600 },
+});
+provider.on('server_error', (ctx, error) => console.error('oidc-provider server error:', error));
+
+const server = provider.listen(Number(process.env.OIDC_PORT), '127.0.0.1', () => {
+  console.log(`ready ${issuer}`);
+});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
