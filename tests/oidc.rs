@@ -360,6 +360,14 @@ async fn a_guardian_signs_in_through_the_provider_in_a_browser() {
         }
         wait_for(&driver, &["Bonjour Claire Martin"]).await;
         assert_eq!(driver.current_url().await.unwrap().as_str(), url(&format!("/family/{family}")));
+        // A service's request about Léo shows in her notifications.
+        let leo = server.cli(&["member", "add", "--family", &family, "--role", "child", "--name", "Léo", "--birth-date", &api_support::born_years_ago(9)]);
+        let client = server.client();
+        let service = client.service(client.register_service("Cours du soir").await.unwrap());
+        service.request_access(&web_support::grades_request(&family, leo["member_id"].as_str().unwrap(), "révisions", 30)).await.unwrap();
+        driver.find(By::LinkText("Notifications")).await.unwrap().click().await.unwrap();
+        wait_for(&driver, &["Cours du soir demande l'accès", "Nouveau"]).await;
+        shoot(&driver, "notifications").await;
     };
     within(180, "the browser's OpenID story", story).await;
     driver.quit().await.unwrap();
