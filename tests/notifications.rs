@@ -145,7 +145,8 @@ fn subject_of(message: &str) -> String {
     let mut last_encoded = false;
     for word in subject.split_whitespace() {
         let encoded = word.strip_prefix("=?utf-8?b?").or_else(|| word.strip_prefix("=?UTF-8?B?")).and_then(|w| w.strip_suffix("?="));
-        if !out.is_empty() && !(last_encoded && encoded.is_some()) {
+        let glued = last_encoded && encoded.is_some();
+        if !out.is_empty() && !glued {
             out.push(' ');
         }
         match encoded {

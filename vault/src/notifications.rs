@@ -408,15 +408,10 @@ impl Vault {
     // --- the outbox (the mailer's) ---------------------------------------------------------------------------
 
     /// Claims up to `limit` e-mails due at `now` for this process (each for a couple of minutes, by compare-and-set,
-    /// so two servers never send one twice at once), with their address and language. Those too old to send are
-    /// skipped on the way.
+    /// so two servers never send one twice at once), with their address and language. One too old when first seen
+    /// (made while no mailer ran) is skipped instead.
     pub async fn claim_due_emails(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<OutgoingEmail>> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE notifications SET email_state = 'skipped' WHERE email_state = 'pending' AND email_attempts = 0 AND created_at < $1")
-            .bind(to_millis(now - STALE_AFTER))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        // A read first: an idle mailer writes nothing.
         let rows = sqlx::query(
             "SELECT id, family_id, member_id, kind, grant_id, service_id, email_attempts, email_next_at, created_at FROM notifications \
              WHERE email_state = 'pending' AND email_next_at <= $1 ORDER BY email_next_at LIMIT $2",
@@ -429,15 +424,17 @@ impl Vault {
         for r in rows {
             let id: String = r.get(0);
             let seen: i64 = r.get(7);
+            let stale = r.get::<i64, _>(6) == 0 && from_millis(r.get(8)) < now - STALE_AFTER;
             let mut tx = self.write_tx().await?;
-            let taken = sqlx::query("UPDATE notifications SET email_next_at = $1 WHERE id = $2 AND email_state = 'pending' AND email_next_at = $3")
+            let taken = sqlx::query("UPDATE notifications SET email_next_at = $1, email_state = $2 WHERE id = $3 AND email_state = 'pending' AND email_next_at = $4")
                 .bind(to_millis(now + CLAIM))
+                .bind(if stale { "skipped" } else { "pending" })
                 .bind(&id)
                 .bind(seen)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            if taken.rows_affected() != 1 {
+            if taken.rows_affected() != 1 || stale {
                 continue;
             }
             let family: FamilyId = parse_id(&r.get::<String, _>(1))?;
