@@ -146,6 +146,7 @@ if [ -z "${CARTABLE_TEST_SCHEMATHESIS:-}" ] && [ "${CARTABLE_NO_API_FUZZ:-}" != 
     export CARTABLE_TEST_SCHEMATHESIS="$venv/bin/schemathesis"
   fi
 fi
+
 # A real OpenID provider for tests/oidc.rs: the npm package oidc-provider, installed once into target/tools
 # (CARTABLE_NO_OIDC=1 leaves it out; the tests skip without it).
 if [ -z "${CARTABLE_TEST_OIDC_NODE_MODULES:-}" ] && [ "${CARTABLE_NO_OIDC:-}" != "1" ]; then
@@ -158,12 +159,18 @@ if [ -z "${CARTABLE_TEST_OIDC_NODE_MODULES:-}" ] && [ "${CARTABLE_NO_OIDC:-}" !=
     if command -v npm >/dev/null; then
       echo "installing oidc-provider 9.13.3 (npm) into target/tools…"
       mkdir -p "$oidc_dir"
-      (cd "$oidc_dir" && npm install --silent --no-audit --no-fund oidc-provider@9.13.3 >/dev/null) || echo "oidc-provider could not be installed: the OpenID tests are skipped" >&2
+      # --prefix: into that folder whatever package.json a parent folder may have; --save-exact: the version pinned.
+      npm install --prefix "$oidc_dir" --silent --no-audit --no-fund --save-exact oidc-provider@9.13.3 >/dev/null \
+        || echo "oidc-provider could not be installed: the OpenID tests are skipped" >&2
     else
       echo "npm is not installed and cannot be installed here: the OpenID tests are skipped" >&2
     fi
   fi
-  if [ -f "$oidc_dir/node_modules/oidc-provider/lib/index.js" ] && command -v node >/dev/null; then
+  # oidc-provider 9 uses URL.parse and crypto.hash: Node.js 20.18 or later (Debian 12's own nodejs is 18).
+  if [ -f "$oidc_dir/node_modules/oidc-provider/lib/index.js" ] && command -v node >/dev/null \
+    && ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 18) ? 0 : 1)'; then
+    echo "Node.js $(node --version) is older than 20.18, which oidc-provider 9.13.3 needs: the OpenID tests are skipped" >&2
+  elif [ -f "$oidc_dir/node_modules/oidc-provider/lib/index.js" ] && command -v node >/dev/null; then
     export CARTABLE_TEST_OIDC_NODE_MODULES="$oidc_dir/node_modules"
     CARTABLE_TEST_NODE="$(command -v node)"
     export CARTABLE_TEST_NODE
@@ -185,6 +192,7 @@ if [ -z "${CARTABLE_TEST_SMTP_PYTHON:-}" ] && [ "${CARTABLE_NO_SMTP:-}" != "1" ]
     export CARTABLE_TEST_SMTP_PYTHON="$smtp_venv/bin/python"
   fi
 fi
+
 cargo test --workspace "$@"
 
 # The archive reader under libFuzzer for a short while (scripts/fuzz.sh runs it as long as asked).

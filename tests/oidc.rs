@@ -6,8 +6,8 @@
 //! - refused, each with a page that says why and no session: an unknown identity, a forged `state`, a replayed
 //!   answer, a code replayed under a new sign-in, a wrong `nonce`, an expired ID token (a second provider whose
 //!   clock is two hours behind), a `state` that comes back to another browser;
-//! - and the same story in Chromium (the provider's login form filled in the browser), on the sign-in and account
-//!   pages' screenshots.
+//! - and the same story in Chromium (the provider's login form filled in the browser), with an expired ID token
+//!   refused there too; screenshots of the sign-in, account, notification and refusal pages.
 
 mod api_support;
 mod cli_support;
@@ -368,6 +368,24 @@ async fn a_guardian_signs_in_through_the_provider_in_a_browser() {
         driver.find(By::LinkText("Notifications")).await.unwrap().click().await.unwrap();
         wait_for(&driver, &["Cours du soir demande l'accès", "Nouveau"]).await;
         shoot(&driver, "notifications").await;
+        // Signed out, through the provider whose clock is late: its expired ID token is refused with a page that
+        // says so, and nobody is signed in.
+        driver.find(By::Css("form.sign-out button")).await.unwrap().click().await.unwrap();
+        wait_for(&driver, &["Vous êtes déconnecté"]).await;
+        driver.find(By::Id("oidc-retard")).await.unwrap().click().await.unwrap();
+        for _ in 0..100 {
+            if driver.find(By::Name("login")).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        driver.find(By::Name("login")).await.unwrap().send_keys("claire.navigateur").await.unwrap();
+        driver.find(By::Name("password")).await.unwrap().send_keys("peu importe").await.unwrap();
+        driver.find(By::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+        wait_for(&driver, &["Connexion refusée", "déjà périmée"]).await;
+        shoot(&driver, "oidc-refused").await;
+        driver.goto(url(&format!("/family/{family}"))).await.unwrap();
+        assert_eq!(driver.current_url().await.unwrap().as_str(), url("/sign-in"), "nobody is signed in");
     };
     within(180, "the browser's OpenID story", story).await;
     driver.quit().await.unwrap();
