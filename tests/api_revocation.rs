@@ -83,7 +83,10 @@ async fn race(backend: Backend) {
     }
     stop.store(true, Ordering::SeqCst);
     for reader in readers {
-        reader.await.unwrap();
+        // A reader's panic with the server's log, which says why it answered as it did.
+        if let Err(e) = reader.await {
+            panic!("{e:?}\nthe server's log:\n{}", server.log_text());
+        }
     }
 
     let allowed = counts.allowed.load(Ordering::SeqCst);

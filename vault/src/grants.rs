@@ -209,6 +209,8 @@ impl Vault {
         }
         let key = self.family_key(request.family).await?;
         let grant_id = GrantId::new();
+        // Read before the write transaction, as everything it reads (see `Vault::concerned`).
+        let members = self.members(request.family).await?;
         let mut tx = self.write_tx().await?;
         // Counted inside the write transaction that adds one, so concurrent requests cannot all slip under it: on
         // SQLite the write transaction is exclusive; on PostgreSQL an advisory lock on (family, service) serializes them.
@@ -262,7 +264,7 @@ impl Vault {
         .await?;
         let draft = ReceiptDraft::for_grant(EventType::Request, Principal::Service(request.service), &grant, Some(sealed.digest), now);
         append(&mut tx, self.inner.backend, draft).await?;
-        let awaited = self.awaited(&grant, now).await?;
+        let awaited = self.awaited(&members, &grant, now);
         crate::notifications::add(&mut tx, &grant, NotificationKind::Request, &awaited, now).await?;
         tx.commit().await?;
         self.notified();
@@ -450,6 +452,11 @@ impl Vault {
             Acting::Member(m) | Acting::OperatorFor(m) => Some(self.member(family, m).await?),
             Acting::Operator => None,
         };
+        // Everything read from the pool is read before the write transaction (see `Vault::concerned`): the members,
+        // the grant's child among them (a grant's child never changes) and the family's key.
+        let members = self.members(family).await?;
+        let child = crate::vault::child_among(&members, outline.child)?;
+        let key = self.family_key(family).await?;
         let mut tx = self.write_tx().await?;
         bump_version(&mut tx, family).await?;
         // Read inside the write transaction so two approvals cannot both start from the same state.
@@ -461,7 +468,6 @@ impl Vault {
             .ok_or(Error::GrantNotFound(id))?;
         let mut grant = parse_grant(&row.get::<String, _>(0))?;
         let digest: Option<String> = row.get(1);
-        let child = self.child(family, grant.child).await?;
         let (event, missing) = step(self, &mut grant, member.as_ref(), &child, now)?;
         save_grant(&mut tx, self.inner.backend, &grant, now).await?;
         let draft = ReceiptDraft::for_grant(event, by.principal(), &grant, digest, now).actor_role(member.map(|m| m.role));
@@ -471,9 +477,9 @@ impl Vault {
         };
         append(&mut tx, self.inner.backend, draft).await?;
         if ends_sealed_group(grant.state) {
-            self.end_sealed_group(&mut tx, &grant).await?;
+            self.end_sealed_group(&mut tx, &key, &grant).await?;
         }
-        self.notify_change(&mut tx, &grant, now).await?;
+        self.notify_change(&mut tx, &members, &grant, now).await?;
         tx.commit().await?;
         self.sealed_changed();
         self.notified();
@@ -521,6 +527,7 @@ impl Vault {
         for row in &rows {
             requested.push((parse_grant(&row.get::<String, _>(0))?, row.get::<Option<String>, _>(1)));
         }
+        let key = self.family_key(family).await?;
         let mut changed = 0;
         for (mut grant, digest) in requested {
             let Some(child) = members.iter().find(|m| m.id == grant.child) else { continue };
@@ -546,9 +553,9 @@ impl Vault {
             save_grant(&mut tx, self.inner.backend, &grant, now).await?;
             append(&mut tx, self.inner.backend, ReceiptDraft::for_grant(event, Principal::Operator, &grant, digest, now).system()).await?;
             if ends_sealed_group(grant.state) {
-                self.end_sealed_group(&mut tx, &grant).await?;
+                self.end_sealed_group(&mut tx, &key, &grant).await?;
             }
-            self.notify_change(&mut tx, &grant, now).await?;
+            self.notify_change(&mut tx, &members, &grant, now).await?;
             tx.commit().await?;
             self.sealed_changed();
             self.notified();
@@ -560,17 +567,17 @@ impl Vault {
     /// The notifications a grant's new state makes, in the transaction that changes it: a request still awaiting
     /// someone's approval (a guardian approved, the child from 15 is asked; an adult child is to confirm), or a grant
     /// that ended.
-    async fn notify_change(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, grant: &Grant, now: OffsetDateTime) -> Result<()> {
+    async fn notify_change(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, members: &[cartable_consent::Member], grant: &Grant, now: OffsetDateTime) -> Result<()> {
         match grant.state {
             GrantState::Requested => {
-                let awaited = self.awaited(grant, now).await?;
+                let awaited = self.awaited(members, grant, now);
                 crate::notifications::add(tx, grant, NotificationKind::Request, &awaited, now).await?;
             }
             GrantState::AwaitingConfirmation => {
                 crate::notifications::add(tx, grant, NotificationKind::Request, &[grant.child], now).await?;
             }
             GrantState::Revoked | GrantState::Expired => {
-                let concerned = self.concerned(grant.family, grant.child, now).await?;
+                let concerned = self.concerned(members, grant.child, now);
                 crate::notifications::add(tx, grant, NotificationKind::Ended, &concerned, now).await?;
             }
             _ => {}

@@ -286,6 +286,11 @@ impl Vault {
             InvitationKind::Dpo(_) => None,
             InvitationKind::FamilyImport => return Err(Error::InvitationInvalid),
         };
+        // The family's key is read before the write transaction (a read of the pool inside it could wait on itself).
+        let key = match &permit {
+            Some(permit) => Some(self.family_key(permit.family()).await?),
+            None => None,
+        };
         let mut tx = self.write_tx().await?;
         // Used up first: of two acceptances at once, one finds it gone.
         let claimed = sqlx::query("UPDATE invitations SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1")
@@ -304,9 +309,9 @@ impl Vault {
             sqlx::Error::Database(db) if db.is_unique_violation() => Error::LoginTaken,
             _ => e.into(),
         };
-        let accepted = match (invitation.kind, permit) {
-            (InvitationKind::FamilyGuardian(family), Some(permit)) => {
-                let member = self.insert_member(&mut tx, permit.family(), Role::Guardian, acceptance.name, None, Some(acceptance.password_hash)).await?;
+        let accepted = match (invitation.kind, permit, key) {
+            (InvitationKind::FamilyGuardian(family), Some(permit), Some(key)) => {
+                let member = self.insert_member(&mut tx, &key, permit.family(), Role::Guardian, acceptance.name, None, Some(acceptance.password_hash)).await?;
                 sqlx::query("INSERT INTO member_logins (login_hash, member_id, family_id, created_at) VALUES ($1, $2, $3, $4)")
                     .bind(&login)
                     .bind(member.to_string())
@@ -317,7 +322,7 @@ impl Vault {
                     .map_err(taken)?;
                 Accepted::Guardian { family, member }
             }
-            (InvitationKind::FamilyChild(family, member), Some(_)) | (InvitationKind::GuardianSignIn(family, member), Some(_)) => {
+            (InvitationKind::FamilyChild(family, member), Some(_), _) | (InvitationKind::GuardianSignIn(family, member), Some(_), _) => {
                 let role = if matches!(invitation.kind, InvitationKind::FamilyChild(..)) { Role::Child } else { Role::Guardian };
                 let set = sqlx::query("UPDATE members SET password_hash = $1 WHERE id = $2 AND family_id = $3 AND role = $4")
                     .bind(acceptance.password_hash)
@@ -342,7 +347,7 @@ impl Vault {
                 sqlx::query("DELETE FROM api_sessions WHERE member_id = $1 AND family_id = $2").bind(member.to_string()).bind(family.to_string()).execute(&mut *tx).await?;
                 if role == Role::Child { Accepted::Child { family, member } } else { Accepted::Guardian { family, member } }
             }
-            (InvitationKind::Dpo(dpo), _) => {
+            (InvitationKind::Dpo(dpo), _, _) => {
                 sqlx::query("UPDATE dpos SET login_hash = $1, password_hash = $2 WHERE id = $3")
                     .bind(&login)
                     .bind(acceptance.password_hash)
@@ -352,7 +357,7 @@ impl Vault {
                     .map_err(taken)?;
                 Accepted::Dpo(dpo)
             }
-            (InvitationKind::FamilyGuardian(_) | InvitationKind::FamilyChild(..) | InvitationKind::GuardianSignIn(..) | InvitationKind::FamilyImport, _) => {
+            (InvitationKind::FamilyGuardian(_) | InvitationKind::FamilyChild(..) | InvitationKind::GuardianSignIn(..) | InvitationKind::FamilyImport, _, _) => {
                 return Err(Error::InvitationInvalid);
             }
         };

@@ -9,7 +9,7 @@
 use std::str::FromStr;
 
 use cartable_consent::lifecycle::{AgeStage, age_stage, missing_approvals};
-use cartable_consent::{FamilyId, Grant, GrantId, Grantee, MemberId, Principal, Resource, Role, ServiceId};
+use cartable_consent::{FamilyId, Grant, GrantId, Grantee, Member, MemberId, Principal, Resource, Role, ServiceId};
 use sqlx::Row;
 use time::OffsetDateTime;
 
@@ -155,33 +155,33 @@ pub(crate) async fn add(tx: &mut sqlx::Transaction<'_, sqlx::Any>, grant: &Grant
 }
 
 impl Vault {
-    /// The members a grant's news is for: the guardians, and the child from the age of digital consent.
-    pub(crate) async fn concerned(&self, family: FamilyId, child: MemberId, now: OffsetDateTime) -> Result<Vec<MemberId>> {
-        let members = self.members(family).await?;
+    /// The members a grant's news is for, among `members` (read before any write transaction opens: a read of the
+    /// pool while a transaction holds SQLite's write lock could wait on a connection that waits on the lock): the
+    /// guardians, and the child from the age of digital consent.
+    pub(crate) fn concerned(&self, members: &[Member], child: MemberId, now: OffsetDateTime) -> Vec<MemberId> {
         let rules = self.age_rules();
-        Ok(members
+        members
             .iter()
             .filter(|m| match m.role {
                 Role::Guardian => true,
                 Role::Child => m.id == child && matches!(age_stage(m, rules, now), Some(AgeStage::ConsentAge | AgeStage::Adult)),
             })
             .map(|m| m.id)
-            .collect())
+            .collect()
     }
 
-    /// The members whose approval a requested grant still awaits.
-    pub(crate) async fn awaited(&self, grant: &Grant, now: OffsetDateTime) -> Result<Vec<MemberId>> {
-        let members = self.members(grant.family).await?;
-        let Some(child) = members.iter().find(|m| m.id == grant.child) else { return Ok(Vec::new()) };
+    /// The members among `members` whose approval a requested grant still awaits.
+    pub(crate) fn awaited(&self, members: &[Member], grant: &Grant, now: OffsetDateTime) -> Vec<MemberId> {
+        let Some(child) = members.iter().find(|m| m.id == grant.child) else { return Vec::new() };
         let missing = missing_approvals(grant, child, self.age_rules(), now);
-        Ok(members
+        members
             .iter()
             .filter(|m| match m.role {
                 Role::Guardian => missing.contains(&Role::Guardian),
                 Role::Child => m.id == grant.child && missing.contains(&Role::Child),
             })
             .map(|m| m.id)
-            .collect())
+            .collect()
     }
 
     /// Wakes the mailer: a notification was added.
@@ -195,12 +195,24 @@ impl Vault {
     }
 
     /// Notes that a service used a grant; the first use of each grant notifies the concerned members, once,
-    /// whichever process sees it first. Each process asks the database once per grant.
+    /// whichever process sees it first. Each process asks the database once per grant: the grant is claimed in
+    /// this process before (a burst of first reads makes one write, not one each), and released if noting fails.
     pub async fn note_grant_used(&self, family: FamilyId, grant: GrantId) -> Result<()> {
-        if self.known_used(grant) {
+        if !self.inner.used_grants.lock().unwrap_or_else(|e| e.into_inner()).insert(grant) {
             return Ok(());
         }
+        let noted = self.note_first_use(family, grant).await;
+        if noted.is_err() {
+            self.inner.used_grants.lock().unwrap_or_else(|e| e.into_inner()).remove(&grant);
+        }
+        noted
+    }
+
+    async fn note_first_use(&self, family: FamilyId, grant: GrantId) -> Result<()> {
         let now = OffsetDateTime::now_utc();
+        // What is read comes first, before the write transaction (see `concerned`).
+        let stored = self.grant_row(family, grant).await?;
+        let recipients = self.concerned(&self.members(family).await?, stored.child, now);
         let mut tx = self.write_tx().await?;
         let first = sqlx::query("UPDATE grants SET first_used_at = $1 WHERE id = $2 AND family_id = $3 AND first_used_at IS NULL")
             .bind(to_millis(now))
@@ -209,12 +221,9 @@ impl Vault {
             .execute(&mut *tx)
             .await?;
         if first.rows_affected() == 1 {
-            let stored = self.grant_row(&mut tx, family, grant).await?;
-            let recipients = self.concerned(family, stored.child, now).await?;
             add(&mut tx, &stored, NotificationKind::FirstUse, &recipients, now).await?;
         }
         tx.commit().await?;
-        self.inner.used_grants.lock().unwrap_or_else(|e| e.into_inner()).insert(grant);
         if first.rows_affected() == 1 {
             self.notified();
         }
@@ -226,11 +235,11 @@ impl Vault {
         self.inner.used_grants.lock().unwrap_or_else(|e| e.into_inner()).contains(&grant)
     }
 
-    async fn grant_row(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, family: FamilyId, grant: GrantId) -> Result<Grant> {
+    async fn grant_row(&self, family: FamilyId, grant: GrantId) -> Result<Grant> {
         let row = sqlx::query("SELECT grant_json FROM grants WHERE id = $1 AND family_id = $2")
             .bind(grant.to_string())
             .bind(family.to_string())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(self.pool())
             .await?
             .ok_or(Error::GrantNotFound(grant))?;
         crate::rows::parse_grant(&row.get::<String, _>(0))
@@ -258,12 +267,17 @@ impl Vault {
         if rows.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.write_tx().await?;
-        let mut added = 0;
+        let members = self.members(family).await?;
+        let mut ending = Vec::with_capacity(rows.len());
         for row in &rows {
             let grant = crate::rows::parse_grant(&row.get::<String, _>(0))?;
-            let recipients = self.concerned(family, grant.child, now).await?;
-            added += add(&mut tx, &grant, NotificationKind::Expiring, &recipients, now).await?;
+            let recipients = self.concerned(&members, grant.child, now);
+            ending.push((grant, recipients));
+        }
+        let mut tx = self.write_tx().await?;
+        let mut added = 0;
+        for (grant, recipients) in &ending {
+            added += add(&mut tx, grant, NotificationKind::Expiring, recipients, now).await?;
         }
         tx.commit().await?;
         if added > 0 {

@@ -590,12 +590,12 @@ impl Vault {
     /// Takes every instance out of an ended grant's group, inside the transaction that ended it, so that the end
     /// and the removal commit (and their entries) are one. Nothing when the grant has no group. The caller calls
     /// [`Vault::sealed_changed`] once the transaction has committed.
-    pub(crate) async fn end_sealed_group(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, grant: &Grant) -> Result<()> {
+    /// `key` is the family's, read before the transaction (a read of the pool inside it could wait on itself).
+    pub(crate) async fn end_sealed_group(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, key: &FamilyKey, grant: &Grant) -> Result<()> {
         let grant_text = grant.id.to_string();
         let Some(row) = group_row_on(tx, grant.id).await? else { return Ok(()) };
-        let key = self.family_key(grant.family).await?;
         let mut changes = Changes::default();
-        let mut group = row.restore(&key, &grant_text, &mut changes)?;
+        let mut group = row.restore(key, &grant_text, &mut changes)?;
         let removed = group.members().iter().filter(|m| !m.is_vault).count() as u32;
         if let Some(commit) = group.remove_all_services().map_err(mls("emptying a sealed group failed"))? {
             changes.commit(commit);
@@ -606,7 +606,7 @@ impl Vault {
         if let Ok(mut held) = slot.try_lock() {
             *held = None;
         }
-        if self.persist(&key, grant, &mut group, Some(row.stored), changes, Some(tx)).await?.is_none() {
+        if self.persist(key, grant, &mut group, Some(row.stored), changes, Some(tx)).await?.is_none() {
             return Err(Error::Contended("the sealed group changed while the grant ended"));
         }
         Ok(())

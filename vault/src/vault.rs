@@ -523,27 +523,29 @@ impl Vault {
     /// managing the family.
     pub async fn add_member(&self, permit: &crate::Permit, role: Role, name: &str, birth_date: Option<Date>) -> Result<MemberId> {
         permit.require_family_management()?;
+        let key = self.family_key(permit.family()).await?;
         let mut tx = self.write_tx().await?;
-        let id = self.insert_member(&mut tx, permit.family(), role, name, birth_date, None).await?;
+        let id = self.insert_member(&mut tx, &key, permit.family(), role, name, birth_date, None).await?;
         tx.commit().await?;
         Ok(id)
     }
 
     /// Inserts a member (name and birth date sealed at their place, and a password hash when given) inside the
-    /// caller's transaction, bumping the family's version. The caller holds a permit to manage the family.
+    /// caller's transaction, bumping the family's version. The caller holds a permit to manage the family, and
+    /// read the family's `key` before its transaction (a read of the pool inside it could wait on itself).
     pub(crate) async fn insert_member(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        key: &FamilyKey,
         family: FamilyId,
         role: Role,
         name: &str,
         birth_date: Option<Date>,
         password_hash: Option<&str>,
     ) -> Result<MemberId> {
-        let key = self.family_key(family).await?;
         let id = MemberId::new();
         bump_version(tx, family).await?;
-        insert_member_row(tx, &key, family, id, role, name, birth_date, password_hash).await?;
+        insert_member_row(tx, key, family, id, role, name, birth_date, password_hash).await?;
         Ok(id)
     }
 
@@ -616,11 +618,7 @@ impl Vault {
     }
 
     pub(crate) async fn child(&self, family: FamilyId, id: MemberId) -> Result<Member> {
-        let m = self.member(family, id).await?;
-        if m.role != Role::Child {
-            return Err(Error::NotAChild(id));
-        }
-        Ok(m)
+        child_among(&self.members(family).await?, id)
     }
 
     /// Sets a member's password hash (computed by the caller, e.g. argon2id) and ends all the member's sessions,
@@ -994,6 +992,15 @@ pub(crate) fn validate_name(name: &str) -> Result<&str> {
     }
     crate::text::refuse_format_characters(name, "a name")?;
     Ok(name)
+}
+
+/// The child `id` among a family's `members` (read by the caller, e.g. before a write transaction).
+pub(crate) fn child_among(members: &[Member], id: MemberId) -> Result<Member> {
+    let m = members.iter().find(|m| m.id == id).ok_or(Error::MemberNotFound(id))?;
+    if m.role != Role::Child {
+        return Err(Error::NotAChild(id));
+    }
+    Ok(m.clone())
 }
 
 #[cfg(test)]
