@@ -413,6 +413,76 @@ async fn files(backend: Backend) {
     assert_eq!((entry["service"].as_str(), &entry["import"]), (Some(service.id().to_string().as_str()), &json!({"format": "files", "imported": 1, "duplicates": 0, "rejected": 0})), "{entry}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_files_upload_holds_up_no_other_writer() {
+    for backend in backends() {
+        within(180, "a slow upload beside other writes", slow_upload(backend)).await;
+    }
+}
+
+/// A files import whose body arrives slowly (a phone on a poor connection) while the family and others write: their
+/// writes go through as it crawls (on SQLite the import's rows wait for its end, not the other writers for it), and
+/// the import, once its body is whole, is written whole.
+async fn slow_upload(backend: Backend) {
+    let server = Server::start(backend).await;
+    let fx = FamilyFixture::create(&server, "Lenteur", 12, 0);
+    let other = FamilyFixture::create(&server, "Voisins", 9, 0);
+    let guardian = server.client().sign_in(fx.guardian, PASSWORD).await.unwrap();
+    let neighbour = server.client().sign_in(other.guardian, PASSWORD).await.unwrap();
+    let (cookie, csrf) = session_headers(&server, fx.guardian).await;
+    let url = format!("{}/api/v1/families/{}/children/{}/imports/files?doctype=edu.documents", server.url, fx.family, fx.child);
+    let (parts, body) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    let upload = tokio::spawn(async move {
+        let response = reqwest::Client::new()
+            .post(url)
+            .header("cookie", cookie)
+            .header("x-csrf-token", csrf)
+            .header("content-type", "multipart/form-data; boundary=XX")
+            .body(reqwest::Body::wrap_stream(futures::stream::unfold(body, |mut body| async move { body.recv().await.map(|part| (part, body)) })))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    });
+    let send = |text: &str| {
+        let parts = parts.clone();
+        let bytes = bytes::Bytes::from(text.replace('\n', "\r\n"));
+        async move { parts.send(Ok(bytes)).await.unwrap() }
+    };
+    // The first file whole, and the second begun: the import is under way, its first file stored.
+    send("--XX\nContent-Disposition: form-data; name=\"file\"; filename=\"carnet.pdf\"\n\n%PDF-1.4 the first file\n").await;
+    send("--XX\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.jpg\"\n\nJFIF the second").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Meanwhile, writes of both families, and another import, each within a bound well under the server's 30 s
+    // of waiting for a lock (a writer held up by the upload would wait that long, then fail).
+    let bound = Duration::from_secs(20);
+    let record = tokio::time::timeout(bound, guardian.write_record(fx.child, "edu.grades", &json!({"subject": "maths", "value": 15})))
+        .await
+        .expect("a write of the same family waited for the upload")
+        .unwrap();
+    tokio::time::timeout(bound, neighbour.write_record(other.child, "edu.grades", &json!({"subject": "histoire", "value": 12})))
+        .await
+        .expect("another family's write waited for the upload")
+        .unwrap();
+    let letter = bytes::Bytes::from_static(b"%PDF-1.4 a letter imported beside the slow one");
+    let beside = tokio::time::timeout(bound, guardian.import_files(fx.child, "edu.documents", vec![("lettre.pdf".into(), letter)]))
+        .await
+        .expect("another import waited for the upload")
+        .unwrap();
+    assert_eq!(beside.imported, 1, "{beside:?}");
+    // The upload goes on and ends: both of its files, in one run.
+    send(" and its end\n--XX--\n").await;
+    drop(parts);
+    let (status, text) = upload.await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    let done: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((done["imported"].as_u64(), done["duplicates"].as_u64()), (Some(2), Some(0)), "{done}");
+    assert_eq!(count(&guardian, fx.child, "edu.documents").await, 3);
+    assert_eq!(guardian.read_record(record).await.unwrap().body["value"], 15);
+    let entries = imports(&guardian).await;
+    assert_eq!(entries.len(), 2, "one entry per run: {entries:?}");
+}
+
 /// A member's session signed in without the SDK: the cookie header and the CSRF token, for hand-made requests.
 async fn session_headers(server: &Server, member: MemberId) -> (String, String) {
     let response = reqwest::Client::new().post(format!("{}/api/v1/session", server.url)).json(&json!({"member_id": member, "password": PASSWORD})).send().await.unwrap();

@@ -4,8 +4,10 @@
 //! nothing. A key is kept as a MAC under the family's data key (`record_keys`), never as itself.
 //!
 //! The run ends with one ledger entry per collection it could write: the format and the counts, never the items.
-//! The transaction holds SQLite's write lock for the run: callers check their input first (the importers do a
-//! first pass) and write it in batches.
+//! The transaction holds SQLite's write lock from the run's first batch of records: callers check their input first
+//! (the importers do a first pass) and write it in batches. Files come from a client at the client's speed, so a
+//! file's row waits in memory (its bytes are sealed into the blob store as they arrive) and is written at the commit:
+//! a slow upload never holds the lock the other writers wait for.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -73,14 +75,24 @@ pub struct RecordImport {
     key: Arc<FamilyKey>,
     format: ImportFormat,
     source: String,
-    tx: sqlx::Transaction<'static, sqlx::Any>,
+    /// Opened by the first batch of records, or at the commit.
+    tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
     targets: Vec<Target>,
+    /// The files stored so far, their rows not yet written.
+    files: Vec<PendingFile>,
     /// The keys' MACs met in this run, by collection: an item given twice in one input is one record.
     seen: HashSet<(usize, [u8; 32])>,
     records: Vec<RecordId>,
     blobs: Vec<String>,
     rejected: HashMap<usize, u64>,
     now: i64,
+}
+
+/// A file sealed into the blob store whose row is written at the commit.
+struct PendingFile {
+    at: usize,
+    mac: [u8; 32],
+    row: crate::records::Prepared,
 }
 
 /// `operator`, `member:<id>` or `service:<id>`: the records' source, from who imports.
@@ -119,15 +131,15 @@ impl Vault {
             let collection = self.collection_id(family, child, doctype, now).await?;
             targets.push(Target { permit, collection, counts: ImportedCollection { child, doctype, imported: 0, duplicates: 0 } });
         }
-        let tx = self.write_tx().await?;
         Ok(RecordImport {
             vault: self.clone(),
             family,
             key,
             format,
             source,
-            tx,
+            tx: None,
             targets,
+            files: Vec::new(),
             seen: HashSet::new(),
             records: Vec::new(),
             blobs: Vec::new(),
@@ -138,6 +150,14 @@ impl Vault {
 }
 
 impl RecordImport {
+    /// The run's transaction, opened at its first use.
+    async fn tx(&mut self) -> Result<&mut sqlx::Transaction<'static, sqlx::Any>> {
+        if self.tx.is_none() {
+            self.tx = Some(self.vault.write_tx().await?);
+        }
+        Ok(self.tx.as_mut().expect("the transaction was just opened"))
+    }
+
     fn target(&self, child: MemberId, doctype: Doctype) -> Result<usize> {
         self.targets
             .iter()
@@ -205,17 +225,12 @@ impl RecordImport {
             self.blobs.extend(sealed.blob.clone());
             prepared.push(sealed);
         }
-        let sources = vec![self.source.as_str(); prepared.len()];
-        insert_records(&mut self.tx, self.vault.inner.backend, self.family, &collection, child, doctype, "record", &prepared, &sources).await?;
-        let family = self.family.to_string();
+        let (backend, family, source) = (self.vault.inner.backend, self.family, self.source.clone());
+        let sources = vec![source.as_str(); prepared.len()];
+        let tx = self.tx().await?;
+        insert_records(tx, backend, family, &collection, child, doctype, "record", &prepared, &sources).await?;
         for (p, (_, mac)) in prepared.iter().zip(&fresh) {
-            sqlx::query("INSERT INTO record_keys (family_id, collection_id, key_mac, record_id) VALUES ($1, $2, $3, $4)")
-                .bind(&family)
-                .bind(&collection)
-                .bind(mac.to_vec())
-                .bind(p.id.to_string())
-                .execute(&mut *self.tx)
-                .await?;
+            insert_key(tx, family, &collection, mac, p.id).await?;
         }
         self.targets[at].counts.imported += prepared.len() as u64;
         self.records.extend(prepared.iter().map(|p| p.id));
@@ -224,7 +239,7 @@ impl RecordImport {
 
     /// Stores a file into the collection of `child` and `doctype` under its name (made safe, as `put_file` does),
     /// streamed; the same content already in the collection (or given earlier in the run) is a duplicate, and its
-    /// upload is removed. Returns the new record's id, or `None` for a duplicate.
+    /// upload is removed. Returns the new record's id, or `None` for a duplicate. Its row is written at the commit.
     pub async fn add_file(&mut self, child: MemberId, doctype: Doctype, name: &str, content: Box<dyn std::io::Read + Send>) -> Result<Option<RecordId>> {
         let at = self.target(child, doctype)?;
         let name = crate::records::validate_file_name(name)?;
@@ -257,48 +272,57 @@ impl RecordImport {
         };
         let place = crate::envelope::Place { family: self.family, field: crate::envelope::Field::Record(&columns.place(Some(&blob), stored.size as i64)) };
         let sealed = self.key.seal(&place, &meta)?;
-        let prepared = [crate::records::Prepared::new(id, sealed, Some(blob), stored.size as i64, &columns)];
-        insert_records(&mut self.tx, self.vault.inner.backend, self.family, &collection, child, doctype, "file", &prepared, std::slice::from_ref(&self.source)).await?;
-        sqlx::query("INSERT INTO record_keys (family_id, collection_id, key_mac, record_id) VALUES ($1, $2, $3, $4)")
-            .bind(self.family.to_string())
-            .bind(&collection)
-            .bind(mac.to_vec())
-            .bind(id.to_string())
-            .execute(&mut *self.tx)
-            .await?;
+        let row = crate::records::Prepared::new(id, sealed, Some(blob), stored.size as i64, &columns);
+        self.files.push(PendingFile { at, mac, row });
         self.targets[at].counts.imported += 1;
         self.records.push(id);
         Ok(Some(id))
     }
 
-    /// Which of `macs` the collection already holds (read inside the run's transaction).
+    /// Which of `macs` the collection already holds (read inside the run's transaction once it is open).
     async fn held<'m>(&mut self, collection: &str, macs: impl Iterator<Item = &'m [u8; 32]>) -> Result<HashSet<[u8; 32]>> {
-        let macs: Vec<&[u8; 32]> = macs.collect();
-        let mut held = HashSet::new();
-        if macs.is_empty() {
-            return Ok(held);
+        let family = self.family;
+        match self.tx.as_mut() {
+            Some(tx) => held_on(&mut **tx, family, collection, macs).await,
+            None => held_on(self.vault.pool(), family, collection, macs).await,
         }
-        let placeholders: Vec<String> = (0..macs.len()).map(|i| format!("${}", i + 3)).collect();
-        let sql = format!("SELECT key_mac FROM record_keys WHERE family_id = $1 AND collection_id = $2 AND key_mac IN ({})", placeholders.join(", "));
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(self.family.to_string()).bind(collection.to_owned());
-        for mac in &macs {
-            query = query.bind(mac.to_vec());
-        }
-        for row in query.fetch_all(&mut *self.tx).await? {
-            let mac: Vec<u8> = row.try_get(0)?;
-            if let Ok(mac) = <[u8; 32]>::try_from(mac.as_slice()) {
-                held.insert(mac);
-            }
-        }
-        Ok(held)
     }
 
-    /// Writes the run's ledger entries (one per collection: the format and the counts) and commits: every record
-    /// of the run is in the vault, or none is.
+    /// Writes the rows of the files stored, each checked again inside the transaction: the same file committed by
+    /// another run since it was stored makes this run contended (run again, it is a duplicate).
+    async fn write_files(&mut self) -> Result<()> {
+        let files = std::mem::take(&mut self.files);
+        let (backend, family, source) = (self.vault.inner.backend, self.family, self.source.clone());
+        let targets: Vec<_> = self.targets.iter().map(|t| (t.collection.clone(), t.counts.child, t.counts.doctype)).collect();
+        let tx = self.tx().await?;
+        for file in &files {
+            let (collection, child, doctype) = &targets[file.at];
+            if !held_on(&mut **tx, family, collection, std::iter::once(&file.mac)).await?.is_empty() {
+                return Err(Error::Contended("the same file was imported meanwhile; import again"));
+            }
+            insert_records(tx, backend, family, collection, *child, *doctype, "file", std::slice::from_ref(&file.row), std::slice::from_ref(&source)).await?;
+            insert_key(tx, family, collection, &file.mac, file.row.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the files' rows and the run's ledger entries (one per collection: the format and the counts) and commits: every record
+    /// of the run is in the vault, or none is (and the blobs it stored are removed).
     pub async fn commit(mut self) -> Result<RecordImportReport> {
+        if let Err(e) = self.write_and_commit().await {
+            self.abort().await;
+            return Err(e);
+        }
+        self.vault.records_changed(self.family, &self.records);
+        Ok(RecordImportReport { collections: self.targets.into_iter().map(|t| t.counts).collect(), records: self.records })
+    }
+
+    async fn write_and_commit(&mut self) -> Result<()> {
+        self.write_files().await?;
         let time = OffsetDateTime::now_utc();
         let rules = self.vault.cached_rules(self.family);
         let backend = self.vault.inner.backend;
+        let mut drafts = Vec::with_capacity(self.targets.len());
         for (at, target) in self.targets.iter().enumerate() {
             let counts = ImportCounts {
                 format: self.format,
@@ -311,27 +335,62 @@ impl RecordImport {
                 .access(Action::Write, target.permit.resource())
                 .actor_role(rules.as_ref().and_then(|r| r.role_of(principal)))
                 .import(counts);
-            crate::ledger::append(&mut self.tx, backend, draft).await?;
+            drafts.push(draft);
         }
-        let result = self.tx.commit().await;
-        if let Err(e) = result {
-            for blob in &self.blobs {
-                self.vault.inner.blobs.delete(self.family, blob).await;
-            }
-            return Err(e.into());
+        let tx = self.tx().await?;
+        for draft in drafts {
+            crate::ledger::append(tx, backend, draft).await?;
         }
-        self.vault.records_changed(self.family, &self.records);
-        Ok(RecordImportReport { collections: self.targets.into_iter().map(|t| t.counts).collect(), records: self.records })
+        Ok(self.tx.take().expect("the transaction is open").commit().await?)
     }
 
     /// Ends the run writing nothing, and removes the blobs of the large bodies it stored.
-    pub async fn abort(self) {
-        let (vault, family, blobs) = (self.vault.clone(), self.family, self.blobs.clone());
-        if let Err(e) = self.tx.rollback().await {
+    pub async fn abort(mut self) {
+        let family = self.family;
+        if let Some(tx) = self.tx.take()
+            && let Err(e) = tx.rollback().await
+        {
             tracing::warn!(%family, error = %e, "an import's rollback failed; the transaction ends with its connection");
         }
-        for blob in &blobs {
-            vault.inner.blobs.delete(family, blob).await;
+        for blob in &self.blobs {
+            self.vault.inner.blobs.delete(family, blob).await;
         }
     }
+}
+
+/// Keeps an imported item's key (as its MAC) beside its record.
+async fn insert_key(tx: &mut sqlx::Transaction<'static, sqlx::Any>, family: FamilyId, collection: &str, mac: &[u8; 32], record: RecordId) -> Result<()> {
+    sqlx::query("INSERT INTO record_keys (family_id, collection_id, key_mac, record_id) VALUES ($1, $2, $3, $4)")
+        .bind(family.to_string())
+        .bind(collection)
+        .bind(mac.to_vec())
+        .bind(record.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Which of `macs` a collection holds, read through `executor` (the run's transaction, or the pool before it opens).
+async fn held_on<'m, 'e, E>(executor: E, family: FamilyId, collection: &str, macs: impl Iterator<Item = &'m [u8; 32]>) -> Result<HashSet<[u8; 32]>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let macs: Vec<&[u8; 32]> = macs.collect();
+    let mut held = HashSet::new();
+    if macs.is_empty() {
+        return Ok(held);
+    }
+    let placeholders: Vec<String> = (0..macs.len()).map(|i| format!("${}", i + 3)).collect();
+    let sql = format!("SELECT key_mac FROM record_keys WHERE family_id = $1 AND collection_id = $2 AND key_mac IN ({})", placeholders.join(", "));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(family.to_string()).bind(collection.to_owned());
+    for mac in &macs {
+        query = query.bind(mac.to_vec());
+    }
+    for row in query.fetch_all(executor).await? {
+        let mac: Vec<u8> = row.try_get(0)?;
+        if let Ok(mac) = <[u8; 32]>::try_from(mac.as_slice()) {
+            held.insert(mac);
+        }
+    }
+    Ok(held)
 }
