@@ -295,6 +295,25 @@ async fn story(s: &Setup) {
     let mut gone = Visitor::new(server);
     let answer = provider_sign_in(s, &mut gone, "claire.academie").await;
     assert_refused(&mut gone, &answer, 403, "n&#39;est liée à aucun compte Cartable", &family).await;
+
+    // A flood of starts from one address (each would keep a row for ten minutes): refused within sixty, with when to
+    // come back, and the rows kept stay within that bound.
+    let mut flood = Visitor::new(server);
+    let mut refusal = None;
+    for _ in 0..61 {
+        let answer = flood.get("/sign-in/oidc/academie").await;
+        if answer.status == 429 {
+            refusal = Some(answer);
+            break;
+        }
+        assert_eq!(answer.status, 303, "{}", answer.body);
+    }
+    let refusal = refusal.expect("sixty-one starts from one address in ten minutes were all let through");
+    assert!(refusal.body.contains("Trop de connexions ont été commencées depuis cette adresse"), "{}", refusal.body);
+    assert!(refusal.headers.get("retry-after").is_some_and(|v| v.to_str().unwrap().parse::<u64>().unwrap() > 0), "{:?}", refusal.headers);
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM oidc_pending").fetch_one(&server.database().await).await.unwrap();
+    assert!(kept <= 60, "{kept} sign-ins kept");
+    assert_eq!(flood.get("/sign-in/oidc/academie").await.status, 429, "refused while the window lasts");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -738,6 +738,7 @@ oidc-signed-in = You are signed in. The next page is opening…
 oidc-to-provider-title = To your identity provider
 oidc-to-provider = Your identity provider will ask you to sign in, then bring you back here.
 oidc-continue = Continue
+oidc-too-many = Too many sign-ins were started from this address. Try again in a few minutes, or sign in with your password.
 
 ## Notifications
 notification-request = { $service } asks for access to some of your family's data: your decision is awaited.

@@ -747,6 +747,7 @@ oidc-signed-in = Vous êtes connecté. La page suivante s'ouvre…
 oidc-to-provider-title = Vers votre fournisseur d'identité
 oidc-to-provider = Votre fournisseur d'identité va vous demander de vous connecter, puis vous ramènera ici.
 oidc-continue = Continuer
+oidc-too-many = Trop de connexions ont été commencées depuis cette adresse. Réessayez dans quelques minutes, ou connectez-vous avec votre mot de passe.
 
 ## Notifications
 notification-request = { $service } demande l'accès à des données de votre famille : votre décision est attendue.

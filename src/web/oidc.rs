@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use super::access::{Nothing, anonymous_page, signed_in};
 use super::{InLang as _, Lang, Page, Posted, Visitor, WebError, render};
 use crate::api::ApiState;
-use crate::api::extract::cookie;
+use crate::api::extract::{ClientIp, cookie};
 use crate::api::session::{SignedAs, open_session_as};
 use crate::auth::{hash_token, new_secret};
 use crate::oidc::OidcError;
@@ -28,6 +28,9 @@ use crate::oidc::OidcError;
 const OIDC_COOKIE: &str = "cartable_oidc";
 /// How long a sign-in at a provider may take.
 const PENDING_MINUTES: i64 = 10;
+/// The sign-ins at a provider one client address may start in `PENDING_MINUTES`: each keeps a row that long, and a
+/// person needs a few (a family behind a school's one address, a few dozen).
+const STARTS_PER_ADDRESS: u32 = 60;
 
 #[derive(Template)]
 #[template(path = "oidc_outcome.html")]
@@ -71,7 +74,16 @@ fn message_of(e: &OidcError) -> (StatusCode, &'static str) {
 }
 
 /// Sends the browser to the provider, keeping what its answer is checked against.
-async fn begin(state: &ApiState, lang: Lang, provider: &str, link: Option<(MemberId, FamilyId)>) -> Result<Response, WebError> {
+async fn begin(state: &ApiState, ip: Option<std::net::IpAddr>, lang: Lang, provider: &str, link: Option<(MemberId, FamilyId)>) -> Result<Response, WebError> {
+    let now = OffsetDateTime::now_utc();
+    let window = time::Duration::minutes(PENDING_MINUTES);
+    let limits = cartable_vault::LoginLimits { max_failures: STARTS_PER_ADDRESS, window, lock: window };
+    let subject = format!("oidc-start:{}", ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()));
+    if let cartable_vault::Attempt::Locked(until) = state.vault().api().count_attempt(&subject, now, limits).await.in_lang(lang)? {
+        let mut response = refused(lang, StatusCode::TOO_MANY_REQUESTS, "oidc-too-many");
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from((until - now).whole_seconds().max(1)));
+        return Ok(response);
+    }
     let started = match state.oidc().start(provider).await {
         Ok(started) => started,
         Err(e) => {
@@ -87,7 +99,7 @@ async fn begin(state: &ApiState, lang: Lang, provider: &str, link: Option<(Membe
         pkce_verifier: started.pkce_verifier,
         link,
     };
-    let expires_at = OffsetDateTime::now_utc() + time::Duration::minutes(PENDING_MINUTES);
+    let expires_at = now + window;
     state.vault().start_provider_sign_in(&hash_token(&started.state), &pending, expires_at).await.in_lang(lang)?;
     let secure = if state.settings().secure_cookies { "; Secure" } else { "" };
     // Linking starts from a form, and a browser holds a redirect after a form to the form's page's `form-action`
@@ -103,18 +115,23 @@ async fn begin(state: &ApiState, lang: Lang, provider: &str, link: Option<(Membe
 }
 
 /// `/sign-in/oidc/{provider}`: signing in with a provider.
-pub(crate) async fn start(State(state): State<ApiState>, Visitor(lang): Visitor, Path(provider): Path<String>) -> Result<Response, WebError> {
-    begin(&state, lang, &provider, None).await
+pub(crate) async fn start(State(state): State<ApiState>, ClientIp(ip): ClientIp, Visitor(lang): Visitor, Path(provider): Path<String>) -> Result<Response, WebError> {
+    begin(&state, ip, lang, &provider, None).await
 }
 
 /// `POST /family/{family}/account/identities/{provider}`: a signed-in member links their account to a provider.
-pub(crate) async fn link(State(state): State<ApiState>, Path((family, provider)): Path<(String, String)>, posted: Posted<Nothing>) -> Result<Response, WebError> {
+pub(crate) async fn link(
+    State(state): State<ApiState>,
+    ClientIp(ip): ClientIp,
+    Path((family, provider)): Path<(String, String)>,
+    posted: Posted<Nothing>,
+) -> Result<Response, WebError> {
     let Posted { session, lang, form: Nothing {} } = posted;
     let family = super::pages::parse(&family, lang)?;
     if session.family != family {
         return Err(WebError::new(lang, StatusCode::NOT_FOUND, "error-not-found"));
     }
-    begin(&state, lang, &provider, Some((session.member, family))).await
+    begin(&state, ip, lang, &provider, Some((session.member, family))).await
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,10 @@ use crate::db::{from_millis, to_millis};
 use crate::error::{Error, Result};
 use crate::vault::{Vault, parse_id};
 
+/// The sign-ins at providers under way at once, across addresses (each a row for ten minutes at most): a bound on
+/// what a flood from many addresses piles up.
+const MAX_PENDING_SIGN_INS: i64 = 10_000;
+
 /// A sign-in at a provider, from its start to the provider's answer.
 #[derive(Debug, Clone)]
 pub struct PendingSignIn {
@@ -52,10 +56,15 @@ fn own_member(permit: &crate::Permit) -> Result<MemberId> {
 
 impl Vault {
     /// Keeps a sign-in at a provider until its answer (or `expires_at`); the state's hash finds it. Older ones that
-    /// expired are removed on the way.
+    /// expired are removed on the way; beyond [`MAX_PENDING_SIGN_INS`] under way, a start is refused (`Contended`:
+    /// busy, try again), whatever the addresses they came from.
     pub async fn start_provider_sign_in(&self, state_hash: &str, pending: &PendingSignIn, expires_at: OffsetDateTime) -> Result<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM oidc_pending WHERE expires_at <= $1").bind(to_millis(OffsetDateTime::now_utc())).execute(&mut *tx).await?;
+        let under_way: i64 = sqlx::query("SELECT COUNT(*) FROM oidc_pending").fetch_one(&mut *tx).await?.get(0);
+        if under_way >= MAX_PENDING_SIGN_INS {
+            return Err(Error::Contended("too many sign-ins at providers under way"));
+        }
         sqlx::query(
             "INSERT INTO oidc_pending (state_hash, browser_hash, provider, nonce, pkce_verifier, link_member_id, link_family_id, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
