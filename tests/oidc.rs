@@ -296,6 +296,17 @@ async fn story(s: &Setup) {
     let answer = provider_sign_in(s, &mut gone, "claire.academie").await;
     assert_refused(&mut gone, &answer, 403, "n&#39;est liée à aucun compte Cartable", &family).await;
 
+    // Sign-ins that come back (here, cancelled at the provider) give their start back: seventy in a row from one
+    // address go through, since none stays under way.
+    let mut cancelling = Visitor::new(server);
+    for i in 0..70 {
+        let authorize = authorization(cancelling.get("/sign-in/oidc/academie").await).await;
+        let state = authorize.split(['?', '&']).find_map(|p| p.strip_prefix("state=")).expect("a state").to_owned();
+        let answer = cancelling.get(&format!("/sign-in/oidc/academie/callback?error=access_denied&state={state}")).await;
+        assert_eq!(answer.status, 400, "sign-in {i}: {}", answer.body);
+        assert!(answer.body.contains("annulée ou refusée chez le fournisseur"), "sign-in {i}: {}", answer.body);
+    }
+
     // A flood of starts from one address (each would keep a row for ten minutes): refused within sixty, with when to
     // come back, and the rows kept stay within that bound.
     let mut flood = Visitor::new(server);

@@ -28,9 +28,15 @@ use crate::oidc::OidcError;
 const OIDC_COOKIE: &str = "cartable_oidc";
 /// How long a sign-in at a provider may take.
 const PENDING_MINUTES: i64 = 10;
-/// The sign-ins at a provider one client address may start in `PENDING_MINUTES`: each keeps a row that long, and a
-/// person needs a few (a family behind a school's one address, a few dozen).
+/// The sign-ins at a provider one client address may have under way, started within `PENDING_MINUTES`: each keeps
+/// a row that long (until its answer comes back and uses it up, which gives the start back), and a person needs a
+/// few (the families behind a school's one address, a few dozen at once).
 const STARTS_PER_ADDRESS: u32 = 60;
+
+/// What the starts of one client address are counted under.
+fn starts_of(ip: Option<std::net::IpAddr>) -> String {
+    format!("oidc-start:{}", ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()))
+}
 
 #[derive(Template)]
 #[template(path = "oidc_outcome.html")]
@@ -78,8 +84,7 @@ async fn begin(state: &ApiState, ip: Option<std::net::IpAddr>, lang: Lang, provi
     let now = OffsetDateTime::now_utc();
     let window = time::Duration::minutes(PENDING_MINUTES);
     let limits = cartable_vault::LoginLimits { max_failures: STARTS_PER_ADDRESS, window, lock: window };
-    let subject = format!("oidc-start:{}", ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()));
-    if let cartable_vault::Attempt::Locked(until) = state.vault().api().count_attempt(&subject, now, limits).await.in_lang(lang)? {
+    if let cartable_vault::Attempt::Locked(until) = state.vault().api().count_attempt(&starts_of(ip), now, limits).await.in_lang(lang)? {
         let mut response = refused(lang, StatusCode::TOO_MANY_REQUESTS, "oidc-too-many");
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from((until - now).whole_seconds().max(1)));
         return Ok(response);
@@ -142,7 +147,14 @@ pub(crate) struct Answer {
 }
 
 /// `/sign-in/oidc/{provider}/callback`: the provider's answer.
-pub(crate) async fn callback(State(state): State<ApiState>, Visitor(lang): Visitor, headers: HeaderMap, Path(provider): Path<String>, Query(answer): Query<Answer>) -> Result<Response, WebError> {
+pub(crate) async fn callback(
+    State(state): State<ApiState>,
+    ClientIp(ip): ClientIp,
+    Visitor(lang): Visitor,
+    headers: HeaderMap,
+    Path(provider): Path<String>,
+    Query(answer): Query<Answer>,
+) -> Result<Response, WebError> {
     let now = OffsetDateTime::now_utc();
     // The state first: without the sign-in it names, from this browser, nothing else is looked at.
     let plausible = |s: &String| (16..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -156,6 +168,8 @@ pub(crate) async fn callback(State(state): State<ApiState>, Visitor(lang): Visit
         tracing::info!(provider = %provider, "a provider's answer came back to another browser or provider: refused");
         return Ok(refused(lang, StatusCode::BAD_REQUEST, "oidc-bad-state"));
     }
+    // The sign-in's row is used up: its start no longer counts against the address.
+    state.vault().api().attempt_returned(&starts_of(ip)).await.in_lang(lang)?;
     if answer.error.is_some() {
         return Ok(refused(lang, StatusCode::BAD_REQUEST, "oidc-provider-said-no"));
     }

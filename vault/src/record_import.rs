@@ -184,6 +184,9 @@ impl RecordImport {
     }
 
     async fn add_chunk(&mut self, at: usize, items: &[ImportItem]) -> Result<()> {
+        // The transaction first (the items are in memory: nothing waits on a client), so that the lookup of keys
+        // already held sees what a run committed while this one waited for the lock.
+        self.tx().await?;
         let collection = self.targets[at].collection.clone();
         let mut fresh: Vec<(&ImportItem, [u8; 32])> = Vec::with_capacity(items.len());
         for item in items {
@@ -240,6 +243,8 @@ impl RecordImport {
     /// Stores a file into the collection of `child` and `doctype` under its name (made safe, as `put_file` does),
     /// streamed; the same content already in the collection (or given earlier in the run) is a duplicate, and its
     /// upload is removed. Returns the new record's id, or `None` for a duplicate. Its row is written at the commit.
+    /// (Called after [`RecordImport::add`] in the same run, it would stream under the run's open transaction: no
+    /// caller mixes the two.)
     pub async fn add_file(&mut self, child: MemberId, doctype: Doctype, name: &str, content: Box<dyn std::io::Read + Send>) -> Result<Option<RecordId>> {
         let at = self.target(child, doctype)?;
         let name = crate::records::validate_file_name(name)?;
@@ -247,15 +252,17 @@ impl RecordImport {
         let id = RecordId::new();
         let blob = crate::blobs::blob_name(id, 1);
         let stored = self.vault.inner.blobs.put(self.key.clone(), self.family, &blob, content).await?;
+        // The run's from here: an abort removes it, whatever fails next.
+        self.blobs.push(blob.clone());
         // A file's key is its content: the same bytes under another name are still the same document.
         let mac = self.key.record_key_mac(&collection, &format!("sha256:{}", crate::records::hex(&stored.sha256)));
         let seen = !self.seen.insert((at, mac));
         if seen || !self.held(&collection, std::iter::once(&mac)).await?.is_empty() {
+            self.blobs.pop();
             self.vault.inner.blobs.delete(self.family, &blob).await;
             self.targets[at].counts.duplicates += 1;
             return Ok(None);
         }
-        self.blobs.push(blob.clone());
         let meta = crate::records::StoredFile { name, size: stored.size, sha256: crate::records::hex(&stored.sha256), blob_head: crate::records::hex(&stored.head) };
         let meta = zeroize::Zeroizing::new(serde_json::to_vec(&meta).expect("file metadata serializes"));
         let child_s = child.to_string();
@@ -288,8 +295,8 @@ impl RecordImport {
         }
     }
 
-    /// Writes the rows of the files stored, each checked again inside the transaction: the same file committed by
-    /// another run since it was stored makes this run contended (run again, it is a duplicate).
+    /// Writes the rows of the files stored; the same file committed by another run since it was stored makes this run
+    /// contended (see `insert_key`).
     async fn write_files(&mut self) -> Result<()> {
         let files = std::mem::take(&mut self.files);
         let (backend, family, source) = (self.vault.inner.backend, self.family, self.source.clone());
@@ -297,9 +304,6 @@ impl RecordImport {
         let tx = self.tx().await?;
         for file in &files {
             let (collection, child, doctype) = &targets[file.at];
-            if !held_on(&mut **tx, family, collection, std::iter::once(&file.mac)).await?.is_empty() {
-                return Err(Error::Contended("the same file was imported meanwhile; import again"));
-            }
             insert_records(tx, backend, family, collection, *child, *doctype, "file", std::slice::from_ref(&file.row), std::slice::from_ref(&source)).await?;
             insert_key(tx, family, collection, &file.mac, file.row.id).await?;
         }
@@ -309,15 +313,19 @@ impl RecordImport {
     /// Writes the files' rows and the run's ledger entries (one per collection: the format and the counts) and commits: every record
     /// of the run is in the vault, or none is (and the blobs it stored are removed).
     pub async fn commit(mut self) -> Result<RecordImportReport> {
-        if let Err(e) = self.write_and_commit().await {
+        if let Err(e) = self.write_all().await {
             self.abort().await;
             return Err(e);
         }
+        // An error of the COMMIT itself may come after it took effect (a connection lost on its way back): the blobs
+        // stay, for the sweep at start, which removes only those no row names.
+        self.tx.take().expect("the transaction is open").commit().await?;
         self.vault.records_changed(self.family, &self.records);
         Ok(RecordImportReport { collections: self.targets.into_iter().map(|t| t.counts).collect(), records: self.records })
     }
 
-    async fn write_and_commit(&mut self) -> Result<()> {
+    /// Everything the commit writes, in the run's transaction.
+    async fn write_all(&mut self) -> Result<()> {
         self.write_files().await?;
         let time = OffsetDateTime::now_utc();
         let rules = self.vault.cached_rules(self.family);
@@ -341,7 +349,7 @@ impl RecordImport {
         for draft in drafts {
             crate::ledger::append(tx, backend, draft).await?;
         }
-        Ok(self.tx.take().expect("the transaction is open").commit().await?)
+        Ok(())
     }
 
     /// Ends the run writing nothing, and removes the blobs of the large bodies it stored.
@@ -358,15 +366,20 @@ impl RecordImport {
     }
 }
 
-/// Keeps an imported item's key (as its MAC) beside its record.
+/// Keeps an imported item's key (as its MAC) beside its record. A key another run committed since this one looked
+/// (a file stored before the transaction opened; on PostgreSQL, any run at the same time) makes the run contended:
+/// done again, it finds a duplicate.
 async fn insert_key(tx: &mut sqlx::Transaction<'static, sqlx::Any>, family: FamilyId, collection: &str, mac: &[u8; 32], record: RecordId) -> Result<()> {
-    sqlx::query("INSERT INTO record_keys (family_id, collection_id, key_mac, record_id) VALUES ($1, $2, $3, $4)")
+    let inserted = sqlx::query("INSERT INTO record_keys (family_id, collection_id, key_mac, record_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
         .bind(family.to_string())
         .bind(collection)
         .bind(mac.to_vec())
         .bind(record.to_string())
         .execute(&mut **tx)
         .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(Error::Contended("the same item was imported meanwhile; import again"));
+    }
     Ok(())
 }
 

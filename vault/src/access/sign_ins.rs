@@ -25,6 +25,10 @@ pub enum Attempt {
     Locked(OffsetDateTime),
 }
 
+/// How old a count that locked nothing is when it is forgotten, whatever its window (at least the longest one used:
+/// a registrations' hour; a count older than its own window is started afresh anyway).
+const PRUNE_AFTER: Duration = Duration::days(1);
+
 /// The minute of the last prune of old counters by this process.
 static LAST_PRUNE: AtomicI64 = AtomicI64::new(i64::MIN);
 
@@ -56,9 +60,10 @@ impl ApiStore<'_> {
         let now_ms = to_millis(now);
         // Forget old failures that locked nothing, and ended lock-outs, so the table stays small: at most once a
         // minute per process (a scan of the table on every attempt would make a flood of attempts costlier still).
+        // Past the longest window of any subject's counts, not this caller's (the counters share the table).
         if due(&LAST_PRUNE, now_ms / 60_000) {
             sqlx::query("DELETE FROM api_login_failures WHERE first_at < $1 AND (locked_until IS NULL OR locked_until <= $2)")
-                .bind(to_millis(now - limits.window))
+                .bind(to_millis(now - limits.window.max(PRUNE_AFTER)))
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?;
