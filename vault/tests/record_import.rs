@@ -80,3 +80,45 @@ async fn an_import_is_whole_or_nothing_and_a_second_run_adds_nothing() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_of_the_same_file_at_once_make_one_record_and_the_later_one_contended() {
+    for postgres in backends() {
+        let fx = support::fixture(postgres).await;
+        let vault = Vault::open(fx.config.clone()).await.unwrap();
+        let family = vault.create_family("Doublon").await.unwrap();
+        let manage = operator(&vault, family, Action::Manage, Resource::Family).await;
+        let child = vault.add_member(&manage, Role::Child, "Inès", Some(date!(2014 - 03 - 12))).await.unwrap();
+        let documents = Doctype::Documents;
+        let write = || operator(&vault, family, Action::Write, Resource::Collection { child, doctype: documents });
+        let scan = b"%PDF-1.4 the same scan, sent from two phones".to_vec();
+        let content = |bytes: &[u8]| Box::new(std::io::Cursor::new(bytes.to_vec())) as Box<dyn std::io::Read + Send>;
+
+        // Both runs store the file before either commits (two slow uploads): neither sees the other's.
+        let mut first = vault.begin_record_import(vec![write().await], ImportFormat::Files).await.unwrap();
+        let mut second = vault.begin_record_import(vec![write().await], ImportFormat::Files).await.unwrap();
+        assert!(first.add_file(child, documents, "scan.pdf", content(&scan)).await.unwrap().is_some());
+        assert!(second.add_file(child, documents, "scan (1).pdf", content(&scan)).await.unwrap().is_some());
+        assert_eq!(fx.blob_names(family).await.len(), 2, "each run's upload is stored");
+        first.commit().await.unwrap();
+        match second.commit().await {
+            Err(cartable_vault::Error::Contended(_)) => {}
+            other => panic!("the later run of the same file: {other:?}"),
+        }
+        // One record, one blob (the contended run's removed); done again, the file is a duplicate.
+        let list = operator(&vault, family, Action::List, Resource::Collection { child, doctype: documents }).await;
+        assert_eq!(vault.list_records(&list, &RecordFilter::default()).await.unwrap().len(), 1);
+        assert_eq!(fx.blob_names(family).await.len(), 1, "the contended run's blob is removed");
+        let mut again = vault.begin_record_import(vec![write().await], ImportFormat::Files).await.unwrap();
+        assert!(again.add_file(child, documents, "scan (1).pdf", content(&scan)).await.unwrap().is_none());
+        let report = again.commit().await.unwrap();
+        assert_eq!((report.imported(), report.duplicates()), (0, 1));
+        assert_eq!(fx.blob_names(family).await.len(), 1);
+        // The ledger has the two runs that committed, and nothing of the contended one.
+        let register = operator(&vault, family, Action::List, Resource::Register).await;
+        let entries = vault.ledger_entries(&register, &LedgerFilter { event: Some(EventType::RecordsImport), ..Default::default() }).await.unwrap();
+        let counts: Vec<_> = entries.iter().map(|e| e.receipt.import.map(|i| (i.imported, i.duplicates))).collect();
+        assert_eq!(counts, vec![Some((1, 0)), Some((0, 1))]);
+        vault.verify_ledger(family).await.unwrap();
+    }
+}
