@@ -311,7 +311,7 @@ impl Vault {
         };
         let accepted = match (invitation.kind, permit, key) {
             (InvitationKind::FamilyGuardian(family), Some(permit), Some(key)) => {
-                let member = self.insert_member(&mut tx, &key, permit.family(), Role::Guardian, acceptance.name, None, Some(acceptance.password_hash)).await?;
+                let member = crate::vault::insert_member(&mut tx, &key, permit.family(), Role::Guardian, acceptance.name, None, Some(acceptance.password_hash)).await?;
                 sqlx::query("INSERT INTO member_logins (login_hash, member_id, family_id, created_at) VALUES ($1, $2, $3, $4)")
                     .bind(&login)
                     .bind(member.to_string())

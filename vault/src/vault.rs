@@ -525,27 +525,8 @@ impl Vault {
         permit.require_family_management()?;
         let key = self.family_key(permit.family()).await?;
         let mut tx = self.write_tx().await?;
-        let id = self.insert_member(&mut tx, &key, permit.family(), role, name, birth_date, None).await?;
+        let id = insert_member(&mut tx, &key, permit.family(), role, name, birth_date, None).await?;
         tx.commit().await?;
-        Ok(id)
-    }
-
-    /// Inserts a member (name and birth date sealed at their place, and a password hash when given) inside the
-    /// caller's transaction, bumping the family's version. The caller holds a permit to manage the family, and
-    /// read the family's `key` before its transaction (a read of the pool inside it could wait on itself).
-    pub(crate) async fn insert_member(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        key: &FamilyKey,
-        family: FamilyId,
-        role: Role,
-        name: &str,
-        birth_date: Option<Date>,
-        password_hash: Option<&str>,
-    ) -> Result<MemberId> {
-        let id = MemberId::new();
-        bump_version(tx, family).await?;
-        insert_member_row(tx, key, family, id, role, name, birth_date, password_hash).await?;
         Ok(id)
     }
 
@@ -992,6 +973,24 @@ pub(crate) fn validate_name(name: &str) -> Result<&str> {
     }
     crate::text::refuse_format_characters(name, "a name")?;
     Ok(name)
+}
+
+/// Inserts a member (name and birth date sealed at their place, and a password hash when given) inside the
+/// caller's transaction, bumping the family's version. The caller holds a permit to manage the family, and
+/// read the family's `key` before its transaction (a read of the pool inside it could wait on itself).
+pub(crate) async fn insert_member(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    key: &FamilyKey,
+    family: FamilyId,
+    role: Role,
+    name: &str,
+    birth_date: Option<Date>,
+    password_hash: Option<&str>,
+) -> Result<MemberId> {
+    let id = MemberId::new();
+    bump_version(tx, family).await?;
+    insert_member_row(tx, key, family, id, role, name, birth_date, password_hash).await?;
+    Ok(id)
 }
 
 /// The child `id` among a family's `members` (read by the caller, e.g. before a write transaction).
