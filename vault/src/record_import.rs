@@ -310,8 +310,9 @@ impl RecordImport {
         Ok(())
     }
 
-    /// Writes the files' rows and the run's ledger entries (one per collection: the format and the counts) and commits: every record
-    /// of the run is in the vault, or none is (and the blobs it stored are removed).
+    /// Writes the files' rows and the run's ledger entries (one per collection: the format and the counts) and
+    /// commits: every record of the run is in the vault, or none is (and the blobs it stored are removed, but for an
+    /// error of the COMMIT itself: see below).
     pub async fn commit(mut self) -> Result<RecordImportReport> {
         if let Err(e) = self.write_all().await {
             self.abort().await;
