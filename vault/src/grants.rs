@@ -448,13 +448,13 @@ impl Vault {
         let now = OffsetDateTime::now_utc();
         let now = now.replace_nanosecond(0).unwrap_or(now);
         self.sweep(family, now).await?;
+        // Everything read from the pool is read before the write transaction (see `Vault::concerned`): the members,
+        // the one acting and the grant's child among them (a grant's child never changes) and the family's key.
+        let members = self.members(family).await?;
         let member = match by {
-            Acting::Member(m) | Acting::OperatorFor(m) => Some(self.member(family, m).await?),
+            Acting::Member(m) | Acting::OperatorFor(m) => Some(members.iter().find(|x| x.id == m).cloned().ok_or(Error::MemberNotFound(m))?),
             Acting::Operator => None,
         };
-        // Everything read from the pool is read before the write transaction (see `Vault::concerned`): the members,
-        // the grant's child among them (a grant's child never changes) and the family's key.
-        let members = self.members(family).await?;
         let child = crate::vault::child_among(&members, outline.child)?;
         let key = self.family_key(family).await?;
         let mut tx = self.write_tx().await?;
